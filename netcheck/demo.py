@@ -1,0 +1,58 @@
+"""`netcheck demo`: the whole preflight against stand-ins started on loopback.
+
+The stand-ins play the VPC: a DNS server that answers for the cluster and AWS endpoint
+names, a TLS "API server" with a generated cluster CA, AWS endpoints with their own
+generated CA, an NTP server and the responder. Everything listens on 127.20.0.0/16 and
+unprivileged ports, so the demo needs no root and sends nothing off this machine.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from pathlib import Path
+
+from netcheck.settings import SiteProfile
+
+DEMO_VPC = "127.20.0.0/16"
+DEMO_API_IP = "127.20.1.10"
+DEMO_REGION = "us-west-2"
+
+
+def demo_profile(**spec_extra: object) -> dict[str, object]:
+    """The demo site profile as a plain mapping (stand-ins fill in ports and the CA)."""
+    spec: dict[str, object] = {
+        "cluster": {"name": "demo", "region": DEMO_REGION, "endpointAccess": "private",
+                    "serviceCidr": "172.20.0.0/16", "controlPlaneIps": [DEMO_API_IP]},
+        "credentials": "ssm",
+        "vpc": {"cidrs": [DEMO_VPC]},
+        "remoteNetwork": {"nodeCidrs": ["192.168.50.0/24"], "podCidrs": ["10.244.0.0/16"]},
+        "node": {"ip": "192.168.50.10"},
+        "cni": {"plugin": "cilium"},
+    }
+    spec.update(spec_extra)
+    return {"apiVersion": "netcheck/v1", "kind": "SiteProfile", "metadata": {"name": "demo-loopback"},
+            "spec": spec}
+
+
+def run_demo(fmt: str = "table", output: Path | None = None, strict: bool = False, deadline: float = 60.0,
+             color: bool = False) -> int:
+    from netcheck.cli import execute_run
+    from netcheck.settings import Settings
+
+    with contextlib.ExitStack() as stack:
+        extra, token = start_standins(stack)
+        profile = SiteProfile.model_validate(demo_profile(**extra))
+        settings = Settings(profile=profile, source="demo", token=token)
+        _, code = execute_run(settings, fmt=fmt, output=output, strict=strict, deadline=deadline, color=color)
+    return code
+
+
+def start_standins(stack: contextlib.ExitStack) -> tuple[dict[str, object], str | None]:
+    """Start the loopback stand-ins; return the spec fields that point at them and the token.
+
+    `netcheck.standins.start_all(stack)` returns (spec overrides, responder token); every
+    server it starts is registered on `stack`, so leaving the `with` stops them all.
+    """
+    from netcheck import standins
+
+    return standins.start_all(stack)

@@ -1,0 +1,179 @@
+"""Result model: what a check is, what it found, and the report that gathers them.
+
+Everything here is a frozen dataclass or an enum; nothing does I/O.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+
+class Status(enum.StrEnum):
+    """Outcome of one check."""
+
+    PASS = "PASS"  # the network meets the requirement
+    WARN = "WARN"  # it works, but is marginal or risky; GO unless --strict
+    FAIL = "FAIL"  # the network does not meet the requirement
+    SKIP = "SKIP"  # not evaluated: not applicable, disabled, or impossible here (reason given)
+    ERROR = "ERROR"  # the probe itself broke; says nothing about the network
+
+
+class Severity(enum.StrEnum):
+    """Whether a check decides the verdict."""
+
+    REQUIRED = "required"
+    ADVISORY = "advisory"
+
+
+class Category(enum.StrEnum):
+    """Report categories, in the order the report shows them."""
+
+    CIDR = "cidr"
+    ROUTING = "routing"
+    DNS = "dns"
+    REACHABILITY = "reachability"
+    TLS = "tls"
+    PROXY = "proxy"
+    LATENCY = "latency"
+    MTU = "mtu"
+    BANDWIDTH = "bandwidth"
+    INBOUND = "inbound"
+    CLOCK = "clock"
+    HOST = "host"
+
+
+class SkipReason(enum.StrEnum):
+    """Why a check was skipped; some reasons leave the verdict open."""
+
+    NOT_APPLICABLE = "not-applicable"  # nothing to check for this site
+    DISABLED = "disabled"  # the operator turned it off
+    NEEDS_PEER = "needs-peer"  # needs a responder or peer that is not configured
+    PRIVILEGE = "privilege"  # a privilege or sysctl is missing
+    DEPENDENCY = "dependency"  # an earlier check it depends on failed
+    INTERRUPTED = "interrupted"  # Ctrl-C before it finished
+
+    @property
+    def leaves_verdict_open(self) -> bool:
+        """True when the skip hides an answer the site needs (privilege, interrupt)."""
+        return self in (SkipReason.PRIVILEGE, SkipReason.INTERRUPTED)
+
+
+class Verdict(enum.StrEnum):
+    GO = "GO"
+    NO_GO = "NO-GO"
+    INCONCLUSIVE = "INCONCLUSIVE"
+
+
+@dataclass(frozen=True)
+class Check:
+    """A planned check: what will be tested, by which probe, with which spec."""
+
+    id: str
+    category: Category
+    title: str
+    probe: str  # key in probes.REGISTRY
+    spec: Any  # probe-specific frozen dataclass
+    severity: Severity = Severity.REQUIRED
+    timeout: float = 10.0
+    docs: str = ""
+    exclusive: bool = False  # runs alone, after the others (bulk traffic would skew them)
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What evaluate() concludes from evidence; the runner adds the check's identity."""
+
+    status: Status
+    message: str
+    measured: float | int | str | None = None
+    threshold: float | int | str | None = None
+    unit: str | None = None
+    remediation: str | None = None
+    evidence: Mapping[str, Any] = field(default_factory=dict)
+    skip_reason: SkipReason | None = None
+
+    @classmethod
+    def skip(cls, reason: SkipReason, message: str, remediation: str | None = None,
+             evidence: Mapping[str, Any] | None = None) -> Outcome:
+        return cls(Status.SKIP, message, remediation=remediation,
+                   evidence=dict(evidence or {}), skip_reason=reason)
+
+
+@dataclass(frozen=True)
+class CheckResult:
+    """One line of the report."""
+
+    check: Check
+    outcome: Outcome
+    duration: float = 0.0
+
+    @property
+    def id(self) -> str:
+        return self.check.id
+
+    @property
+    def status(self) -> Status:
+        return self.outcome.status
+
+    def to_json(self) -> dict[str, Any]:
+        o = self.outcome
+        evidence = dict(o.evidence)
+        if o.skip_reason is not None:
+            evidence.setdefault("skipReason", o.skip_reason.value)
+        evidence.setdefault("durationSeconds", round(self.duration, 4))
+        return {
+            "id": self.check.id,
+            "category": self.check.category.value,
+            "title": self.check.title,
+            "status": o.status.value,
+            "severity": self.check.severity.value,
+            "measured": o.measured,
+            "threshold": o.threshold,
+            "unit": o.unit,
+            "message": o.message,
+            "remediation": o.remediation,
+            "docs": self.check.docs or None,
+            "evidence": evidence,
+        }
+
+
+@dataclass(frozen=True)
+class Report:
+    """A finished (or interrupted) run."""
+
+    results: tuple[CheckResult, ...]
+    verdict: Verdict
+    started_at: str
+    duration: float
+    profile_name: str = ""
+    node: str = ""
+    version: str = ""
+    interrupted: bool = False
+    strict: bool = False
+
+    def summary(self) -> dict[str, int]:
+        counts = {s.value.lower(): 0 for s in Status}
+        for r in self.results:
+            counts[r.status.value.lower()] += 1
+        return counts
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "apiVersion": "netcheck/v1",
+            "kind": "PreflightReport",
+            "verdict": self.verdict.value,
+            "summary": self.summary(),
+            "checks": [r.to_json() for r in self.results],
+            "startedAt": self.started_at,
+            "durationSeconds": round(self.duration, 3),
+            "metadata": {
+                "profile": self.profile_name,
+                "node": self.node,
+                "netcheckVersion": self.version,
+                "interrupted": self.interrupted,
+                "strict": self.strict,
+            },
+        }

@@ -1,0 +1,62 @@
+"""The terminal report: grouped by category; every problem with value, threshold, fix."""
+
+from __future__ import annotations
+
+from netcheck.model import Category, CheckResult, Report, Status, Verdict
+from netcheck.render import RenderOptions
+
+_COLORS = {Status.PASS: "32", Status.WARN: "33", Status.FAIL: "31", Status.SKIP: "36",
+           Status.ERROR: "35", Verdict.GO: "1;32", Verdict.NO_GO: "1;31", Verdict.INCONCLUSIVE: "1;33"}
+
+
+def _paint(text: str, code: str, color: bool) -> str:
+    return f"\x1b[{code}m{text}\x1b[0m" if color else text
+
+
+def _value(v: object, unit: str | None) -> str:
+    if v is None:
+        return "-"
+    if isinstance(v, float):
+        v = f"{v:.3g}" if abs(v) < 100 else f"{v:.0f}"
+    return f"{v} {unit}" if unit else str(v)
+
+
+def _result_lines(r: CheckResult, color: bool) -> list[str]:
+    o = r.outcome
+    tag = _paint(f"[{o.status.value}]", _COLORS[o.status], color)
+    sev = "" if r.check.severity.value == "required" else " (advisory)"
+    lines = [f"  {tag} {r.check.id}{sev}: {o.message}"]
+    if o.status is not Status.PASS:
+        if o.measured is not None or o.threshold is not None:
+            lines.append(f"      └─ measured {_value(o.measured, o.unit)}, threshold {_value(o.threshold, o.unit)}")
+        if o.remediation:
+            lines.append(f"      └─ fix: {o.remediation}")
+        if r.check.docs and o.status in (Status.FAIL, Status.WARN):
+            lines.append(f"      └─ docs: {r.check.docs}")
+    return lines
+
+
+def render(report: Report, options: RenderOptions) -> str:
+    color = options.color
+    by_cat: dict[Category, list[CheckResult]] = {}
+    for r in report.results:
+        by_cat.setdefault(r.check.category, []).append(r)
+    out = [f"netcheck {report.version} — site {report.profile_name or '-'} — node {report.node or '-'}", ""]
+    for cat in Category:
+        if cat not in by_cat:
+            continue
+        out.append(_paint(cat.value.upper(), "1", color))
+        for r in by_cat[cat]:
+            out.extend(_result_lines(r, color))
+        out.append("")
+    s = report.summary()
+    counts = ", ".join(f"{n} {k}" for k, n in s.items() if n)
+    verdict = _paint(report.verdict.value, _COLORS[report.verdict], color)
+    note = " (interrupted)" if report.interrupted else ""
+    out.append(f"VERDICT: {verdict}{note} — {counts} in {report.duration:.1f} s")
+    if report.verdict is Verdict.NO_GO:
+        failing = [r.check.id for r in report.results
+                   if r.status is Status.FAIL and r.check.severity.value == "required"]
+        if failing:
+            out.append("Blocking: " + ", ".join(failing))
+    return "\n".join(out) + "\n"

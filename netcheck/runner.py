@@ -1,0 +1,167 @@
+"""Run checks concurrently under per-check timeouts and one global deadline.
+
+Worker threads are daemons: a probe stuck in a system call can never hold the process
+past the deadline. A probe that raises becomes ERROR; ProbeSkip becomes SKIP; Ctrl-C
+turns everything unfinished into SKIP "interrupted".
+"""
+
+from __future__ import annotations
+
+import queue
+import threading
+import time
+import traceback
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Protocol
+
+import probes
+from netcheck.model import Check, CheckResult, Outcome, SkipReason, Status
+from netcheck.net import DeadlineExceeded, Net
+from netcheck.settings import Thresholds
+from probes.base import ProbeSkip
+
+
+class Observer(Protocol):
+    """Progress events; the terminal UI is one implementation, the core never draws."""
+
+    def started(self, check: Check) -> None: ...
+
+    def finished(self, result: CheckResult) -> None: ...
+
+
+class NullObserver:
+    def started(self, check: Check) -> None:
+        pass
+
+    def finished(self, result: CheckResult) -> None:
+        pass
+
+
+@dataclass(frozen=True)
+class RunResult:
+    results: tuple[CheckResult, ...]  # in plan order
+    interrupted: bool
+    deadline_hit: bool
+
+
+def execute(check: Check, net: Net, thresholds: Thresholds) -> Outcome:
+    """collect + evaluate for one check, mapping exceptions to SKIP and ERROR."""
+    module = probes.load(check.probe)
+    try:
+        evidence = module.collect(check.spec, net)
+    except ProbeSkip as skip:
+        return Outcome.skip(skip.reason, skip.message, remediation=skip.fix)
+    except DeadlineExceeded:
+        return Outcome(Status.ERROR, "The run's deadline passed before this check could finish.",
+                       remediation="Raise --deadline, or run fewer checks with --only.")
+    except Exception as exc:  # noqa: BLE001 - one probe must never break the run
+        return Outcome(Status.ERROR, f"The probe failed: {type(exc).__name__}: {exc}",
+                       evidence={"traceback": traceback.format_exc(limit=6)})
+    try:
+        outcome: Outcome = module.evaluate(check.spec, evidence, thresholds)
+    except Exception as exc:  # noqa: BLE001
+        return Outcome(Status.ERROR, f"Evaluating the evidence failed: {type(exc).__name__}: {exc}",
+                       evidence={"traceback": traceback.format_exc(limit=6)})
+    return outcome
+
+
+def run(checks: Sequence[Check], net: Net, thresholds: Thresholds, deadline_s: float,
+        concurrency: int = 8, observer: Observer | None = None) -> RunResult:
+    """Run all checks; return within `deadline_s` seconds whatever the network does."""
+    obs = observer or NullObserver()
+    start = time.monotonic()
+    deadline = start + deadline_s
+    done: dict[str, CheckResult] = {}
+    results_q: queue.Queue[CheckResult] = queue.Queue()
+    started_at: dict[str, float] = {}
+    shared = [c for c in checks if not c.exclusive]
+    exclusive = [c for c in checks if c.exclusive]
+    work: queue.Queue[Check] = queue.Queue()
+    for c in shared:
+        work.put(c)
+    lock = threading.Lock()
+
+    def worker() -> None:
+        while True:
+            try:
+                check = work.get_nowait()
+            except queue.Empty:
+                return
+            t0 = time.monotonic()
+            with lock:
+                started_at[check.id] = t0
+            obs.started(check)
+            check_deadline = min(deadline, t0 + check.timeout)
+            outcome = execute(check, net.bounded(check_deadline), thresholds)
+            results_q.put(CheckResult(check, outcome, time.monotonic() - t0))
+
+    def spawn(n: int) -> None:
+        for _ in range(n):
+            threading.Thread(target=worker, daemon=True, name="netcheck-probe").start()
+
+    interrupted = deadline_hit = False
+    phases = [(shared, max(1, min(concurrency, len(shared))))] + [([c], 1) for c in exclusive]
+    try:
+        for i, (batch, n) in enumerate(phases):
+            if i > 0:
+                for c in batch:
+                    work.put(c)
+            spawn(n)
+            want = {c.id for c in batch}
+            while not want <= done.keys():
+                now = time.monotonic()
+                if now >= deadline:
+                    deadline_hit = True
+                    break
+                try:
+                    res = results_q.get(timeout=min(0.05, deadline - now))
+                except queue.Empty:
+                    # Replace each worker stuck past its check's timeout so the queue drains.
+                    spawn(_expire_overdue(batch, started_at, done, lock, obs))
+                    continue
+                if res.id not in done:
+                    done[res.id] = res
+                    obs.finished(res)
+            if deadline_hit:
+                break
+    except KeyboardInterrupt:
+        interrupted = True
+    while True:  # results that arrived while we were leaving
+        try:
+            res = results_q.get_nowait()
+        except queue.Empty:
+            break
+        done.setdefault(res.id, res)
+    out: list[CheckResult] = []
+    for c in checks:
+        if c.id in done:
+            out.append(done[c.id])
+        elif interrupted:
+            out.append(CheckResult(c, Outcome.skip(SkipReason.INTERRUPTED, "Interrupted before it finished.")))
+        else:
+            ran = c.id in started_at
+            msg = (f"Did not finish before the run's {deadline_s:g} s deadline."
+                   if ran else f"Never started: the run's {deadline_s:g} s deadline came first.")
+            out.append(CheckResult(c, Outcome(Status.ERROR, msg,
+                                              remediation="Raise --deadline, or run fewer checks with --only.",
+                                              evidence={"deadline": deadline_s})))
+    return RunResult(tuple(out), interrupted, deadline_hit)
+
+
+def _expire_overdue(batch: Sequence[Check], started_at: dict[str, float], done: dict[str, CheckResult],
+                    lock: threading.Lock, obs: Observer) -> int:
+    """Give up as ERROR each check running well past its own timeout; return how many."""
+    expired = 0
+    now = time.monotonic()
+    with lock:
+        running = dict(started_at)
+    for c in batch:
+        t0 = running.get(c.id)
+        if c.id not in done and t0 is not None and now - t0 > c.timeout + 1.0:
+            res = CheckResult(c, Outcome(Status.ERROR, f"Did not finish within its {c.timeout:g} s timeout.",
+                                         evidence={"timeout": c.timeout}), now - t0)
+            done[c.id] = res
+            obs.finished(res)
+            expired += 1
+    return expired

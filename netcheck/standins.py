@@ -1,0 +1,14 @@
+"""Loopback stand-ins for the VPC side, used by `netcheck demo` and the tests.
+
+start_all(stack) starts each stand-in, registers its shutdown on `stack`, and returns
+(spec overrides pointing at them, responder token or None).
+"""
+
+from __future__ import annotations
+
+import contextlib
+
+
+def start_all(stack: contextlib.ExitStack) -> tuple[dict[str, object], str | None]:
+    spec: dict[str, object] = {}
+    return spec, None

@@ -1,0 +1,313 @@
+"""Address plan: RFC 1918 and size rules, overlaps, node IP, collisions with this host.
+
+Rules from reference/eks-hybrid-network-requirements.md §1. Overlaps are found with one
+sorted sweep over integer ranges, so 100,000 prefixes take well under a second.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from dataclasses import dataclass, field
+from typing import Any
+
+from netaddr import IPNetwork, IPSet
+
+from netcheck.model import Category, Check, Outcome, SkipReason, Status
+from netcheck.net import Net
+from netcheck.settings import DEFAULT_SERVICE_CIDRS, Settings, Thresholds
+
+DOCS_REMOTE = "https://docs.aws.amazon.com/eks/latest/APIReference/API_RemoteNodeNetwork.html"
+DOCS_NET = "https://docs.aws.amazon.com/eks/latest/userguide/hybrid-nodes-networking.html"
+DOCS_SVC = "https://docs.aws.amazon.com/eks/latest/APIReference/API_KubernetesNetworkConfigRequest.html"
+RFC1918 = IPSet(["10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16"])
+MAX_LISTED = 5
+
+GROUP_NAMES = {"node": "remote node CIDR", "pod": "remote pod CIDR", "vpc": "VPC CIDR",
+               "service": "service CIDR"}
+
+
+@dataclass(frozen=True)
+class Spec:
+    rule: str  # see _RULES
+    groups: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    pair: tuple[str, str] = ("", "")
+    node_ip: str | None = None
+    route_toward: str | None = None  # where to look up the node's source address
+    service_known: bool = True
+    predicted_service: str | None = None
+
+
+@dataclass(frozen=True)
+class Evidence:
+    spec: Spec
+    local: tuple[tuple[str, str, str], ...] = ()  # (cidr, kind, interface)
+    node_ip: str | None = None
+    node_ip_source: str = ""
+
+
+# --- pure helpers --------------------------------------------------------------------
+
+def _range(cidr: str) -> tuple[int, int, int]:
+    """(version, first, last) as integers; fast path for IPv4 text."""
+    if ":" not in cidr:
+        addr, _, plen = cidr.partition("/")
+        a, b, c, d = (int(x) for x in addr.split("."))
+        n = int(plen) if plen else 32
+        first = (a << 24) | (b << 16) | (c << 8) | d
+        return 4, first, first + (1 << (32 - n)) - 1
+    net = ipaddress.ip_network(cidr, strict=False)
+    return 6, int(net.network_address), int(net.broadcast_address)
+
+
+def find_overlaps(groups: dict[str, tuple[str, ...]], pairs: set[tuple[str, str]],
+                  limit: int = MAX_LISTED) -> tuple[list[tuple[str, str]], int]:
+    """Overlapping (a, b) ranges where (group(a), group(b)) is in `pairs`; sweep O(n·g).
+
+    Returns up to `limit` examples and the total number of overlapping items found.
+    """
+    items = sorted((ver, first, last, g, c) for g, cidrs in groups.items() for c in cidrs
+                   for ver, first, last in [_range(c)])
+    wanted = pairs | {(b, a) for a, b in pairs}
+    active: dict[str, tuple[int, int, str]] = {}  # group → (version, last, cidr) with the largest end
+    examples: list[tuple[str, str]] = []
+    count = 0
+    for ver, first, last, g, cidr in items:
+        for h, (hver, hlast, hcidr) in active.items():
+            if (g, h) in wanted and hver == ver and hlast >= first:
+                count += 1
+                if len(examples) < limit:
+                    examples.append((hcidr, cidr) if (h, g) in pairs else (cidr, hcidr))
+        cur = active.get(g)
+        if cur is None or cur[0] != ver or last > cur[1]:
+            active[g] = (ver, last, cidr)
+    return examples, count
+
+
+def predicted_service_cidr(vpc_cidrs: tuple[str, ...]) -> str:
+    """EKS's pick when no service CIDR is set: 172.20/16 when a VPC CIDR is in 10/8 (inferred)."""
+    return "172.20.0.0/16" if any(c.startswith("10.") for c in vpc_cidrs) else "10.100.0.0/16"
+
+
+# --- plan --------------------------------------------------------------------------
+
+_OVERLAPS = [("node", "pod"), ("node", "vpc"), ("pod", "vpc"), ("node", "service"),
+             ("pod", "service"), ("node", "node"), ("pod", "pod")]
+
+
+def plan(settings: Settings) -> list[Check]:
+    s = settings.spec
+    rn = s.remote_network
+    groups = {"node": tuple(rn.node_cidrs), "pod": tuple(rn.pod_cidrs), "vpc": tuple(s.vpc.cidrs)}
+    svc = s.cluster.service_cidr
+    service_known = svc is not None
+    groups["service"] = (svc,) if svc else DEFAULT_SERVICE_CIDRS
+    predicted = None if svc else predicted_service_cidr(groups["vpc"])
+    toward = (s.cluster.control_plane_ips[0] if s.cluster.control_plane_ips
+              else str(IPNetwork(s.vpc.cidrs[0]).ip + 1) if s.vpc.cidrs else None)
+
+    def mk(cid: str, title: str, spec: Spec, docs: str = DOCS_NET) -> Check:
+        return Check(id=cid, category=Category.CIDR, title=title, probe="cidr", spec=spec, timeout=5, docs=docs)
+
+    checks = [
+        mk("cidr.node.rfc1918", "Remote node CIDRs are IPv4 RFC 1918", Spec("rfc1918", {"node": groups["node"]}), DOCS_REMOTE),
+        mk("cidr.pod.rfc1918", "Remote pod CIDRs are IPv4 RFC 1918", Spec("rfc1918", {"pod": groups["pod"]}), DOCS_REMOTE),
+        mk("cidr.node.prefix-length", "Remote node CIDRs are between /8 and /32",
+           Spec("size", {"node": groups["node"]}), DOCS_REMOTE),
+        mk("cidr.pod.prefix-length", "Remote pod CIDRs are between /8 and /32",
+           Spec("size", {"pod": groups["pod"]}), DOCS_REMOTE),
+    ]
+    if service_known:
+        checks.append(mk("cidr.service.range", "Service CIDR is RFC 1918, /12 to /24, outside the VPC",
+                         Spec("service-range", {"service": groups["service"], "vpc": groups["vpc"]}), DOCS_SVC))
+    for a, b in _OVERLAPS:
+        cid = f"cidr.overlap.{a}-{b}" if a != b else f"cidr.overlap.{a}s"
+        title = (f"{_cap(GROUP_NAMES[a])}s do not overlap {GROUP_NAMES[b]}s" if a != b
+                 else f"{_cap(GROUP_NAMES[a])}s do not overlap each other")
+        checks.append(mk(cid, title, Spec("overlap", {a: groups[a], b: groups[b]}, pair=(a, b),
+                                          service_known=service_known, predicted_service=predicted)))
+    checks.append(mk("cidr.node-ip.in-node-cidr", "The node's IP is inside a remote node CIDR",
+                     Spec("node-ip", {"node": groups["node"]}, node_ip=s.node.ip, route_toward=toward),
+                     "https://docs.aws.amazon.com/eks/latest/userguide/hybrid-nodes-troubleshooting.html"))
+    checks.append(mk("cidr.pod.host-collision", "Pod CIDRs do not collide with this host's addresses and routes",
+                     Spec("host-collision", {"pod": groups["pod"]})))
+    return checks
+
+
+# --- collect (I/O only) --------------------------------------------------------------
+
+def collect(spec: Spec, net: Net) -> Evidence:
+    if spec.rule == "host-collision":
+        return Evidence(spec, local=tuple((p.cidr, p.kind, p.interface) for p in net.local_prefixes()))
+    if spec.rule == "node-ip":
+        if spec.node_ip:
+            return Evidence(spec, node_ip=spec.node_ip, node_ip_source="configured (--node-ip)")
+        if spec.route_toward:
+            return Evidence(spec, node_ip=net.source_for(spec.route_toward),
+                            node_ip_source=f"source address of the route toward {spec.route_toward}")
+        return Evidence(spec, node_ip=net.source_for("192.0.2.1"), node_ip_source="source address of the default route")
+    return Evidence(spec)
+
+
+# --- evaluate (pure) -----------------------------------------------------------------
+
+def _cap(text: str) -> str:
+    return text[:1].upper() + text[1:]
+
+
+def _listing(items: list[str]) -> str:
+    more = f" and {len(items) - MAX_LISTED} more" if len(items) > MAX_LISTED else ""
+    return ", ".join(items[:MAX_LISTED]) + more
+
+
+def evaluate(spec: Spec, ev: Evidence, thresholds: Thresholds) -> Outcome:
+    return _RULES[spec.rule](spec, ev)
+
+
+def _empty(spec: Spec) -> Outcome | None:
+    group, cidrs = next(iter(spec.groups.items()))
+    if not cidrs:
+        return Outcome.skip(SkipReason.NOT_APPLICABLE, f"No {GROUP_NAMES[group]}s are configured.",
+                            remediation=f"Set spec.remoteNetwork.{group}Cidrs in the site profile to check them.")
+    return None
+
+
+def _rfc1918(spec: Spec, ev: Evidence) -> Outcome:
+    if (skip := _empty(spec)) is not None:
+        return skip
+    group, cidrs = next(iter(spec.groups.items()))
+    bad = [c for c in cidrs if ":" in c or IPNetwork(c) not in RFC1918]
+    name = GROUP_NAMES[group]
+    if bad:
+        return Outcome(Status.FAIL, f"{_cap(name)} {_listing(bad)} is not inside an IPv4 RFC 1918 range "
+                       "(10.0.0.0/8, 172.16.0.0/12, 192.168.0.0/16); EKS rejects it.",
+                       measured=bad[0], threshold="RFC 1918",
+                       remediation=f"Renumber the {name} into 10.0.0.0/8, 172.16.0.0/12 or 192.168.0.0/16 "
+                                   "(public, CGNAT 100.64.0.0/10 and IPv6 ranges are not supported).",
+                       evidence={"offending": bad, "cidrs": list(cidrs)})
+    return Outcome(Status.PASS, f"All {len(cidrs)} {name}s are IPv4 RFC 1918: {_listing(list(cidrs))}.",
+                   evidence={"cidrs": list(cidrs)})
+
+
+def _size(spec: Spec, ev: Evidence) -> Outcome:
+    if (skip := _empty(spec)) is not None:
+        return skip
+    group, cidrs = next(iter(spec.groups.items()))
+    name = GROUP_NAMES[group]
+    bad = [c for c in cidrs if ":" not in c and int(c.split("/")[1]) < 8]
+    if bad:
+        return Outcome(Status.FAIL, f"{_cap(name)} {_listing(bad)} is larger than /8, the largest block EKS accepts.",
+                       measured=f"/{bad[0].split('/')[1]}", threshold="/8 to /32",
+                       remediation=f"Split {bad[0]} into /8 (or smaller) blocks, e.g. "
+                                   f"{', '.join(str(s) for s in list(IPNetwork(bad[0]).subnet(8))[:2])}.",
+                       evidence={"offending": bad})
+    return Outcome(Status.PASS, f"All {len(cidrs)} {name}s are between /8 and /32.")
+
+
+def _service_range(spec: Spec, ev: Evidence) -> Outcome:
+    svc = spec.groups["service"][0]
+    problems = []
+    plen = int(svc.split("/")[1])
+    if ":" in svc or IPNetwork(svc) not in RFC1918:
+        problems.append("is not inside 10.0.0.0/8, 172.16.0.0/12 or 192.168.0.0/16")
+    if not 12 <= plen <= 24:
+        problems.append(f"is /{plen}, outside /12 to /24")
+    examples, _ = find_overlaps({"service": (svc,), "vpc": spec.groups["vpc"]}, {("service", "vpc")})
+    if examples:
+        problems.append(f"overlaps VPC CIDR {examples[0][1]}")
+    if problems:
+        return Outcome(
+            Status.FAIL, f"Service CIDR {svc} " + "; ".join(problems) + ".", measured=svc,
+            threshold="RFC 1918, /12–/24, outside the VPC",
+            remediation="The service CIDR is fixed at cluster creation: create the cluster with a "
+                        "kubernetesNetworkConfig.serviceIpv4Cidr that meets the rules, or correct spec.cluster.serviceCidr.")
+    return Outcome(Status.PASS, f"Service CIDR {svc} is RFC 1918, /{plen}, outside the VPC.")
+
+
+def _overlap(spec: Spec, ev: Evidence) -> Outcome:
+    a, b = spec.pair
+    if not spec.groups.get(a) or not spec.groups.get(b):
+        missing = a if not spec.groups.get(a) else b
+        return Outcome.skip(SkipReason.NOT_APPLICABLE, f"No {GROUP_NAMES[missing]}s are configured.")
+    examples, count = find_overlaps(spec.groups, {(a, b)})
+    na, nb = GROUP_NAMES[a], GROUP_NAMES[b]
+    evidence: dict[str, Any] = {"overlaps": [list(p) for p in examples], "count": count}
+    if b == "service" and not spec.service_known:
+        predicted = spec.predicted_service
+        hit = [p for p in examples if p[1] == predicted]
+        other = [p for p in examples if p[1] != predicted]
+        evidence["predictedServiceCidr"] = predicted
+        if hit:
+            return Outcome(Status.FAIL, f"{_cap(na)} {hit[0][0]} overlaps {predicted}, the service CIDR "
+                           "EKS picks by default for this VPC (the service CIDR is not set in the profile).",
+                           measured=hit[0][0], threshold=f"no overlap with {predicted}",
+                           remediation=f"Renumber {hit[0][0]}, or create the cluster with an explicit service CIDR "
+                                       "that avoids it, and set spec.cluster.serviceCidr.", evidence=evidence)
+        if other:
+            return Outcome(Status.WARN, f"{_cap(na)} {other[0][0]} overlaps the EKS default service CIDR "
+                           f"{other[0][1]}; EKS would most likely pick {predicted} for this VPC, but that is not "
+                           "documented.", measured=other[0][0], threshold="no overlap",
+                           remediation="Set spec.cluster.serviceCidr to the cluster's real service CIDR "
+                                       "(aws eks describe-cluster … kubernetesNetworkConfig.serviceIpv4Cidr).",
+                           evidence=evidence)
+        return Outcome(Status.PASS, f"No {na} overlaps either EKS default service CIDR "
+                       f"({', '.join(DEFAULT_SERVICE_CIDRS)}); EKS would pick {predicted}.", evidence=evidence)
+    if examples:
+        first = examples[0]
+        rest = f" ({count} overlaps in all)" if count > 1 else ""
+        what = f"{_cap(na)} {first[0]} overlaps {nb} {first[1]}{rest}."
+        if a == b:
+            what = f"{_cap(na)}s {first[0]} and {first[1]} overlap{rest}."
+        fix = {"vpc": "Renumber the on-prem range so it lies outside every VPC CIDR; routing cannot tell them apart.",
+               "service": "Renumber the on-prem range so it lies outside the service CIDR, or recreate the cluster "
+                          "with another service CIDR.",
+               "pod": "Give nodes and pods disjoint ranges.", "node": "Remove or merge the duplicate ranges."}[b]
+        return Outcome(Status.FAIL, what, measured=f"{first[0]} ∩ {first[1]}", threshold="no overlap",
+                       remediation=fix, evidence=evidence)
+    if a == b:
+        return Outcome(Status.PASS, f"The {len(spec.groups[a])} {na}s do not overlap each other.", evidence=evidence)
+    return Outcome(Status.PASS, f"{_cap(na)}s and {nb}s do not overlap "
+                   f"({len(spec.groups[a])} and {len(spec.groups[b])} ranges).", evidence=evidence)
+
+
+def _node_ip(spec: Spec, ev: Evidence) -> Outcome:
+    if (skip := _empty(spec)) is not None:
+        return skip
+    cidrs = spec.groups["node"]
+    ip = ev.node_ip
+    if ip is None:
+        return Outcome(Status.FAIL, "This host has no route toward the VPC, so it has no node IP to report.",
+                       remediation="Add a route toward the VPC CIDRs, or set spec.node.ip (kubelet --node-ip).",
+                       evidence={"source": ev.node_ip_source})
+    inside = [c for c in cidrs if ":" not in ip and ":" not in c and _range(c)[1] <= _range(ip + "/32")[1] <= _range(c)[2]]
+    evidence = {"nodeIp": ip, "source": ev.node_ip_source, "nodeCidrs": list(cidrs)}
+    if inside:
+        return Outcome(Status.PASS, f"Node IP {ip} ({ev.node_ip_source}) is inside remote node CIDR {inside[0]}.",
+                       measured=ip, evidence=evidence)
+    return Outcome(Status.FAIL, f"Node IP {ip} ({ev.node_ip_source}) is outside every remote node CIDR "
+                   f"({_listing(list(cidrs))}); CSRs will stay Pending and kubectl logs/exec will fail.",
+                   measured=ip, threshold=_listing(list(cidrs)),
+                   remediation=f"Set kubelet --node-ip to this host's address inside {cidrs[0]} "
+                               "(spec.kubelet.flags in the NodeConfig), or add this host's subnet to "
+                               "RemoteNodeNetworks.", evidence=evidence)
+
+
+def _host_collision(spec: Spec, ev: Evidence) -> Outcome:
+    if (skip := _empty(spec)) is not None:
+        return skip
+    local = {c: (kind, iface) for c, kind, iface in ev.local}
+    examples, count = find_overlaps({"pod": spec.groups["pod"], "local": tuple(local)}, {("pod", "local")})
+    if examples:
+        pod, mine = examples[0]
+        kind, iface = local[mine]
+        return Outcome(Status.FAIL, f"Pod CIDR {pod} collides with this host's {kind} {mine} on {iface}; "
+                       "pod traffic would be routed to that interface.",
+                       measured=f"{pod} ∩ {mine}", threshold="no overlap",
+                       remediation=f"Move {iface} off {mine} (e.g. docker's bip / default-address-pools) "
+                                   f"or choose a pod CIDR outside it.",
+                       evidence={"collisions": [list(p) for p in examples], "count": count})
+    return Outcome(Status.PASS, f"Pod CIDRs do not collide with this host's {len(local)} addresses and routes.",
+                   evidence={"localPrefixes": sorted(local)})
+
+
+_RULES = {"rfc1918": _rfc1918, "size": _size, "service-range": _service_range, "overlap": _overlap,
+          "node-ip": _node_ip, "host-collision": _host_collision}
