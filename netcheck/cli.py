@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 os.environ.setdefault("TYPER_USE_RICH", "0")  # plain help: rich costs 0.2 s at start-up
-import typer  # noqa: E402
+import typer
 
 from netcheck import __version__
 
@@ -203,7 +203,7 @@ def main() -> None:
         sys.exit(4)
     except BrokenPipeError:
         sys.exit(0)
-    except Exception as exc:  # noqa: BLE001 - map everything to a contract code
+    except Exception as exc:
         from netcheck.settings import ConfigError
 
         if isinstance(exc, ConfigError):

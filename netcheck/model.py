@@ -177,3 +177,21 @@ class Report:
                 "strict": self.strict,
             },
         }
+
+
+def report_from_json(doc: Mapping[str, Any]) -> Report:
+    """Rebuild a Report from its JSON form (history, diff, re-rendering a saved run)."""
+    results = []
+    for c in doc.get("checks", []):
+        check = Check(id=c["id"], category=Category(c["category"]), title=c["title"], probe="",
+                      spec=None, severity=Severity(c["severity"]), docs=c.get("docs") or "")
+        ev = dict(c.get("evidence") or {})
+        skip = ev.get("skipReason")
+        outcome = Outcome(Status(c["status"]), c["message"], c.get("measured"), c.get("threshold"), c.get("unit"),
+                          c.get("remediation"), ev, SkipReason(skip) if skip else None)
+        results.append(CheckResult(check, outcome, float(ev.get("durationSeconds", 0.0))))
+    meta = doc.get("metadata") or {}
+    return Report(results=tuple(results), verdict=Verdict(doc["verdict"]), started_at=doc["startedAt"],
+                  duration=float(doc["durationSeconds"]), profile_name=meta.get("profile", ""),
+                  node=meta.get("node", ""), version=meta.get("netcheckVersion", ""),
+                  interrupted=bool(meta.get("interrupted", False)), strict=bool(meta.get("strict", False)))

@@ -55,12 +55,12 @@ def execute(check: Check, net: Net, thresholds: Thresholds) -> Outcome:
     except DeadlineExceeded:
         return Outcome(Status.ERROR, "The run's deadline passed before this check could finish.",
                        remediation="Raise --deadline, or run fewer checks with --only.")
-    except Exception as exc:  # noqa: BLE001 - one probe must never break the run
+    except Exception as exc:
         return Outcome(Status.ERROR, f"The probe failed: {type(exc).__name__}: {exc}",
                        evidence={"traceback": traceback.format_exc(limit=6)})
     try:
         outcome: Outcome = module.evaluate(check.spec, evidence, thresholds)
-    except Exception as exc:  # noqa: BLE001
+    except Exception as exc:
         return Outcome(Status.ERROR, f"Evaluating the evidence failed: {type(exc).__name__}: {exc}",
                        evidence={"traceback": traceback.format_exc(limit=6)})
     return outcome

@@ -244,7 +244,7 @@ class Metadata(_Model):
 
 
 class SiteProfile(_Model):
-    api_version: Literal["netcheck/v1"] = Field(default=PROFILE_API, alias="apiVersion")
+    api_version: Literal["netcheck/v1"] = Field(default="netcheck/v1", alias="apiVersion")
     kind: Literal["SiteProfile"] = "SiteProfile"
     metadata: Metadata = Metadata()
     spec: Spec = Spec()
@@ -326,7 +326,7 @@ def read_yaml(path: Path) -> dict[str, Any]:
     if not text.strip():
         raise ConfigError(src, "", "file is empty")
     try:
-        data = yaml.load(text, Loader=_UniqueKeyLoader)  # noqa: S506 - SafeLoader subclass
+        data = yaml.load(text, Loader=_UniqueKeyLoader)
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark
         at = f"line {mark.line + 1}, column {mark.column + 1}" if mark else "unknown position"

@@ -24,7 +24,7 @@ TCP_INFO_RTT = 68
 
 Outcome = Literal["connected", "refused", "timeout", "unreachable", "no-route"]
 
-ICMP_REASONS = {
+ICMP_REASONS: dict[tuple[int, int], tuple[Outcome, str]] = {
     (3, 0): ("no-route", "icmp-net-unreachable"),
     (3, 1): ("unreachable", "icmp-host-unreachable"),
     (3, 3): ("refused", "icmp-port-unreachable"),

@@ -1,7 +1,8 @@
-"""Loopback stand-ins for the VPC side, used by `netcheck demo` and the tests.
+"""Loopback stand-ins for the VPC side, used by `netcheck demo` and by tests.
 
 start_all(stack) starts each stand-in, registers its shutdown on `stack`, and returns
-(spec overrides pointing at them, responder token or None).
+(spec overrides pointing at them, responder token or None). Each stand-in lives in its
+own module here (dns, tls, ntp, ...), exposing `start(stack, ...)`.
 """
 
 from __future__ import annotations

@@ -1,0 +1,1 @@
+"""Real-network test bed: network namespaces, veth links, nftables, per-namespace DNS."""
