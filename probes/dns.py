@@ -1,0 +1,255 @@
+"""Name resolution: does every endpoint name resolve here, and does the API name resolve the right way.
+
+`dns.<subject>.resolve` resolves each endpoint name through spec.dns.servers or the
+system resolver and keeps NXDOMAIN, SERVFAIL, REFUSED, timeout and no-answer apart.
+`dns.eks-api.endpoint-access` classifies the API endpoint's addresses as private (VPC,
+control-plane ENIs) or public and judges them against the cluster's endpoint access mode
+(reference/eks-hybrid-network-requirements.md §5).
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+from dataclasses import dataclass
+from typing import Literal
+
+from netaddr import IPAddress, IPSet
+
+from netcheck.model import Category, Check, Outcome, Severity, SkipReason, Status
+from netcheck.net import Net
+from netcheck.net.lookup import DnsAnswer
+from netcheck.settings import Settings, Thresholds
+from probes.endpoints import DOCS_NETWORKING, Target, all_targets, api_endpoint
+from probes.reachability import proxy_route
+
+DOCS_PREREQS = "https://docs.aws.amazon.com/eks/latest/userguide/hybrid-nodes-prereqs.html"
+DOCS_INBOUND = "https://docs.aws.amazon.com/Route53/latest/DeveloperGuide/resolver-forwarding-inbound-queries.html"
+SLOW_MS = 1000.0  # a resolver slower than this stalls kubelet, containerd and nodeadm noticeably
+RFC1918 = IPSet(["10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16"])
+TRAP_QUOTE = ("with \"Public and Private\" access the endpoint \"will always resolve to the public IPs for "
+              "hybrid nodes running outside of your VPC\"")
+
+
+@dataclass(frozen=True)
+class Spec:
+    kind: Literal["resolve", "endpoint-access"]
+    subject: str
+    name: str
+    required: bool = True
+    why: str = ""
+    servers: tuple[str, ...] = ()
+    timeout: float = 2.0
+    proxy: str | None = None  # the HTTPS proxy that would resolve the name instead (credentials removed)
+    access: str | None = None  # public | private | public-and-private | None (unknown)
+    vpc_cidrs: tuple[str, ...] = ()
+    control_plane_ips: tuple[str, ...] = ()
+
+
+def _is_ip(host: str) -> bool:
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    return True
+
+
+# --- plan --------------------------------------------------------------------------
+
+def plan(settings: Settings) -> list[Check]:
+    s = settings.spec
+    servers = tuple(s.dns.servers)
+    checks: list[Check] = []
+    seen: set[str] = set()
+    for t in all_targets(settings):
+        cid = f"dns.{t.subject}.resolve"
+        if _is_ip(t.host) or cid in seen:
+            continue
+        seen.add(cid)
+        proxy = proxy_route(t, os.environ)
+        spec = Spec("resolve", t.subject, t.host, t.required, t.why, servers, s.dns.timeout, proxy)
+        # Through a proxy the proxy resolves the name; a local failure then does not block the node.
+        severity = Severity.REQUIRED if t.required and proxy is None else Severity.ADVISORY
+        checks.append(Check(id=cid, category=Category.DNS, title=f"{t.host} resolves", probe="dns", spec=spec,
+                            severity=severity, timeout=s.dns.timeout + 3, docs=DOCS_NETWORKING))
+    api = api_endpoint(settings)
+    if api is not None and not _is_ip(api.host):
+        checks.append(_access_check(settings, api, servers))
+    return checks
+
+
+def _access_check(settings: Settings, api: Target, servers: tuple[str, ...]) -> Check:
+    s = settings.spec
+    spec = Spec("endpoint-access", api.subject, api.host, True, api.why, servers, s.dns.timeout,
+                access=s.cluster.endpoint_access, vpc_cidrs=tuple(s.vpc.cidrs),
+                control_plane_ips=tuple(s.cluster.control_plane_ips))
+    return Check(id="dns.eks-api.endpoint-access", category=Category.DNS,
+                 title="The API endpoint resolves to addresses its endpoint access mode allows from on-prem",
+                 probe="dns", spec=spec, timeout=s.dns.timeout + 3, docs=DOCS_PREREQS)
+
+
+# --- collect (I/O only) --------------------------------------------------------------
+
+def collect(spec: Spec, net: Net) -> DnsAnswer:
+    return net.resolve(spec.name, "A", spec.servers, spec.timeout)
+
+
+# --- evaluate (pure) -----------------------------------------------------------------
+
+def evaluate(spec: Spec, ans: DnsAnswer, thresholds: Thresholds) -> Outcome:
+    if spec.kind == "endpoint-access":
+        return _endpoint_access(spec, ans)
+    return _resolve(spec, ans)
+
+
+def _via(ans: DnsAnswer) -> str:
+    if ans.source != "dns":
+        return ans.source
+    return ", ".join(ans.servers) if ans.servers else "the system resolver"
+
+
+def _zone(name: str) -> str:
+    """The zone on-prem DNS must forward for `name` (eks.amazonaws.com for API endpoints)."""
+    for suffix in ("eks.amazonaws.com", "amazonaws.com", "api.aws"):
+        if name == suffix or name.endswith("." + suffix):
+            return suffix
+    return name.split(".", 1)[1] if "." in name else name
+
+
+_WHAT = {
+    "nxdomain": "NXDOMAIN: the name does not exist there",
+    "servfail": "SERVFAIL: the resolver could not get an answer from upstream",
+    "refused": "REFUSED: the resolver will not answer this client",
+    "timeout": "no answer at all (timeout)",
+    "unreachable": "an error reaching the resolver (port closed or unreachable)",
+    "no-answer": "no A record: the name exists but has no IPv4 address",
+    "no-resolver": "no resolver: no nameserver is configured",
+    "error": "an unexpected DNS error",
+}
+
+
+def _fix(spec: Spec, ans: DnsAnswer) -> str:
+    zone = _zone(spec.name)
+    via = _via(ans)
+    if ans.status == "nxdomain":
+        if spec.subject == "eks-api":
+            return (f"Check the endpoint URL; if on-prem DNS holds its own zone for {zone} or the cluster is "
+                    f"private, forward {zone} to a Route 53 Resolver inbound endpoint in the VPC.")
+        if spec.subject.startswith("endpoint."):
+            return f"Add a record for {spec.name} to the site's DNS, or correct spec.endpoints."
+        return (f"Let {via} recurse to public DNS for {zone}, or, with VPC interface endpoints, forward "
+                f"{zone} to a Route 53 Resolver inbound endpoint in the VPC.")
+    return {
+        "servfail": f"Check the forwarders of {via} for {zone} (a conditional forwarder to the Route 53 Resolver "
+                    "inbound endpoint must be reachable on UDP and TCP 53); failed DNSSEC validation also shows "
+                    "as SERVFAIL.",
+        "refused": f"Allow recursive queries from the node CIDR on {via} (allow-recursion / access-control), "
+                   "or point the node at a resolver that serves it.",
+        "timeout": f"Allow UDP and TCP 53 from the node to {via} on every firewall in the path and check the "
+                   "resolver is running; a filtered port and a dead server look the same.",
+        "unreachable": f"Start the DNS service on {via} or point the node at a working resolver; "
+                       "the port answered with an ICMP error.",
+        "no-answer": f"Add an A record for {spec.name} (hybrid nodes use IPv4), or fix the CNAME it points to.",
+        "no-resolver": "Add a nameserver to /etc/resolv.conf, or set spec.dns.servers in the site profile.",
+    }.get(ans.status, f"Check {via}: {ans.detail}")
+
+
+def _resolve(spec: Spec, ans: DnsAnswer) -> Outcome:
+    ms = round(ans.seconds * 1000, 1)
+    ev = {**ans.to_evidence(), "subject": spec.subject, "why": spec.why}
+    if spec.proxy:
+        ev["proxy"] = spec.proxy
+    note = (f" Connections to it go through proxy {spec.proxy}, which resolves the name itself, so this only "
+            "matters without the proxy." if spec.proxy else "")
+    if ans.status == "ok":
+        shown = ", ".join(ans.addresses[:6]) + (f" and {len(ans.addresses) - 6} more" if len(ans.addresses) > 6 else "")
+        if ms > SLOW_MS:
+            return Outcome(Status.WARN, f"{spec.name} resolved to {shown} via {_via(ans)}, but only after {ms:g} ms.",
+                           measured=ms, threshold=SLOW_MS, unit="ms",
+                           remediation=f"Use a closer or caching resolver; {_via(ans)} answered slower than "
+                                       f"{SLOW_MS:g} ms, which delays every kubelet, containerd and nodeadm call.",
+                           evidence=ev)
+        return Outcome(Status.PASS, f"{spec.name} resolved to {shown} via {_via(ans)} in {ms:g} ms.",
+                       measured=ms, unit="ms", evidence=ev)
+    detail = f" ({ans.detail})" if ans.detail and ans.status not in ("nxdomain", "no-answer", "timeout") else ""
+    return Outcome(Status.FAIL, f"Resolving {spec.name} via {_via(ans)} failed after {ms:g} ms with "
+                   f"{_WHAT.get(ans.status, ans.status)}{detail}.{note}",
+                   measured=ans.status, threshold="an A record", remediation=_fix(spec, ans), evidence=ev)
+
+
+# --- endpoint access ---------------------------------------------------------------
+
+def classify(addr: str, vpc_cidrs: tuple[str, ...], control_plane_ips: tuple[str, ...]) -> tuple[str, str]:
+    """('private'|'public', basis): inside a VPC CIDR or a control-plane ENI IP is private."""
+    if addr in control_plane_ips:
+        return "private", "control-plane ENI"
+    if vpc_cidrs:
+        inside = ":" not in addr and IPAddress(addr) in IPSet(c for c in vpc_cidrs if ":" not in c)
+        return ("private", "inside a VPC CIDR") if inside else ("public", "outside the VPC CIDRs")
+    if control_plane_ips:
+        return "public", "not a control-plane ENI IP"
+    # Neither the VPC nor the ENIs are known: RFC 1918 is the best available guess, and says so.
+    return ("private", "RFC 1918 (VPC CIDRs unknown)") if IPAddress(addr) in RFC1918 else (
+        "public", "not RFC 1918 (VPC CIDRs unknown)")
+
+
+def _endpoint_access(spec: Spec, ans: DnsAnswer) -> Outcome:
+    if ans.status != "ok":
+        return Outcome.skip(SkipReason.DEPENDENCY,
+                            f"{spec.name} did not resolve ({ans.status}), so its addresses cannot be judged; "
+                            "see dns.eks-api.resolve.", evidence=ans.to_evidence())
+    classes = {a: classify(a, spec.vpc_cidrs, spec.control_plane_ips) for a in ans.addresses}
+    public = [a for a, (c, _) in classes.items() if c == "public"]
+    private = [a for a, (c, _) in classes.items() if c == "private"]
+    stale = [a for a in private if spec.control_plane_ips and a not in spec.control_plane_ips]
+    ev = {**ans.to_evidence(), "endpointAccess": spec.access or "unknown",
+          "classified": {a: {"class": c, "basis": b} for a, (c, b) in classes.items()},
+          "public": public, "private": private, "vpcCidrs": list(spec.vpc_cidrs),
+          "controlPlaneIps": list(spec.control_plane_ips)}
+    src = f" (answered by {ans.source})" if ans.source != "dns" else f" via {_via(ans)}"
+    name, zone = spec.name, _zone(spec.name)
+    seen_pub = ", ".join(f"{a} ({classes[a][1]})" for a in public)
+    forward = (f"Forward {zone} from the on-prem DNS servers to a Route 53 Resolver inbound endpoint in the "
+               f"cluster's VPC (allow UDP/TCP 53 from on-prem in its security group), so {name} resolves to "
+               "the cluster's private ENI IPs.")
+    mode = spec.access
+    if mode == "private" and public:
+        return Outcome(Status.FAIL, f"{name} resolved{src} to {seen_pub}, but the cluster's endpoint is private-only: "
+                       "the node would try the API server over a path that does not serve it.",
+                       measured=", ".join(public), threshold="VPC (private) addresses only", remediation=forward,
+                       evidence=ev)
+    if mode == "public-and-private" and public:
+        return Outcome(Status.WARN, f"{name} resolved{src} to public address(es) {', '.join(public)}: {TRAP_QUOTE}, "
+                       "which can prevent them from joining.", measured=", ".join(public),
+                       threshold="VPC (private) addresses", remediation=forward + " Or switch the cluster's "
+                       "endpoint access to Public or Private, as the current EKS guidance recommends.", evidence=ev)
+    if mode == "public" and private:
+        return Outcome(Status.WARN, f"{name} resolved{src} to VPC address(es) {', '.join(private)}, but the "
+                       "cluster's endpoint access is public-only, so the private addresses are not expected "
+                       "to serve the API; a DNS override or stale record is likely.",
+                       measured=", ".join(private), threshold="public addresses",
+                       remediation=f"Remove the on-prem override for {name}, or enable private endpoint access "
+                                   "and set spec.cluster.endpointAccess accordingly.", evidence=ev)
+    if mode is None and public:
+        return Outcome(Status.WARN, f"{name} resolved{src} to public address(es) {seen_pub}; the endpoint access "
+                       "mode is not set, so netcheck cannot tell whether that is intended (a private or "
+                       "public-and-private cluster needs private addresses here).",
+                       measured=", ".join(public), threshold="depends on endpoint access",
+                       remediation="Set spec.cluster.endpointAccess (aws eks describe-cluster … "
+                                   "resourcesVpcConfig); if the cluster has private access, " + forward[0].lower()
+                                   + forward[1:], evidence=ev)
+    if stale:
+        return Outcome(Status.WARN, f"{name} resolved{src} to VPC address(es) {', '.join(stale)} that are not "
+                       f"among the configured control-plane IPs ({', '.join(spec.control_plane_ips)}); the "
+                       "ENI list is probably stale (EKS replaces its ENIs on updates).",
+                       measured=", ".join(stale), threshold=", ".join(spec.control_plane_ips),
+                       remediation="Refresh spec.cluster.controlPlaneIps from the cluster's current ENIs "
+                                   "(kubectl get endpoints kubernetes -n default), so reach.control-plane.* "
+                                   "tests the right addresses.", evidence=ev)
+    kind = "private" if not public else "public"
+    expected = {"private": ", as a private-only endpoint requires",
+                "public-and-private": ", so hybrid nodes reach the API over the private path",
+                "public": ", as a public endpoint should"}.get(mode or "", " (endpoint access mode not set)")
+    shown = ", ".join(ans.addresses)
+    return Outcome(Status.PASS, f"{name} resolved{src} to {kind} address(es) {shown}{expected}.",
+                   measured=shown, evidence=ev)
