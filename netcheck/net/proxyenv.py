@@ -50,9 +50,20 @@ def bypasses(host: str, port: int, entries: list[str]) -> bool:
     return False
 
 
+def configured_proxy(env: Mapping[str, str], scheme: str = "https") -> str | None:
+    """The proxy URL set for `scheme` (or ALL_PROXY), ignoring NO_PROXY; None when none is set."""
+    return _get(env, f"{scheme}_PROXY") or _get(env, "ALL_PROXY") or None
+
+
+def redact(url: str) -> str:
+    """A proxy URL without its user:password part, for reports."""
+    scheme, sep, rest = url.rpartition("://")
+    return f"{scheme}{sep}{rest.rpartition('@')[2]}"
+
+
 def proxy_for(host: str, port: int, env: Mapping[str, str], scheme: str = "https") -> str | None:
     """The proxy URL a client would use for scheme://host:port, or None for a direct connection."""
-    proxy = _get(env, f"{scheme}_PROXY") or _get(env, "ALL_PROXY")
+    proxy = configured_proxy(env, scheme)
     if not proxy:
         return None
     return None if bypasses(host, port, no_proxy_entries(env)) else proxy

@@ -1,0 +1,238 @@
+"""Clock offset: SigV4 requests and IAM Roles Anywhere certificates fail when this host's clock
+is more than 5 minutes off (reference/eks-hybrid-network-requirements.md §7); nodeadm only asks
+whether the clock is "synchronized", not by how much it is off.
+
+Two measurements: an SNTP exchange with the site's NTP servers (sub-millisecond), and the Date
+header of the API server's HTTPS answers (1 s resolution, judged only beyond that resolution).
+NTP servers come from the profile or, when it names none, from the chrony/ntpd/timesyncd
+configuration read at plan time.
+"""
+
+from __future__ import annotations
+
+import email.utils
+import ipaddress
+import os
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+from netcheck.model import Category, Check, Outcome, SkipReason, Status
+from netcheck.net import Net
+from netcheck.net.proxyenv import proxy_for
+from netcheck.net.sntp import SntpResult
+from netcheck.net.tls import TlsResult
+from netcheck.settings import Settings, Thresholds, split_hostport
+from probes.base import ProbeSkip
+from probes.endpoints import api_endpoint
+
+DOCS = "https://docs.aws.amazon.com/eks/latest/userguide/hybrid-nodes-troubleshooting.html"
+CONFIG_FILES = ("/etc/chrony/chrony.conf", "/etc/chrony.conf", "/etc/ntp.conf", "/etc/systemd/timesyncd.conf")
+TIMESYNCD_DROPINS = "/etc/systemd/timesyncd.conf.d"
+MAX_SERVERS = 3
+MAX_ADDRESSES = 2  # per server name (pools resolve to several)
+QUERY_S = 2.0
+FIX = ("Enable time synchronisation (chrony or systemd-timesyncd: timedatectl set-ntp true) and allow UDP 123 "
+       "from this node to the NTP server.")
+
+
+@dataclass(frozen=True)
+class Spec:
+    kind: Literal["ntp", "https"]
+    servers: tuple[str, ...] = ()  # host or host:port
+    source: str = ""  # where the servers came from
+    host: str = ""  # https: the API endpoint
+    port: int = 443
+    ips: tuple[str, ...] = ()
+    ca_pem: str | None = None
+    proxy: str | None = None
+    dns_servers: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class NtpEvidence:
+    results: tuple[SntpResult, ...]
+    unresolved: tuple[tuple[str, str], ...] = ()  # (name, dns status)
+
+
+# --- plan --------------------------------------------------------------------------
+
+def servers_from_config(paths: tuple[str, ...] = CONFIG_FILES,
+                        dropins: str = TIMESYNCD_DROPINS) -> tuple[tuple[str, ...], str]:
+    """NTP servers named in the first chrony/ntpd/timesyncd file that names any, and that file."""
+    files = [Path(p) for p in paths]
+    with_dropins = Path(dropins)
+    if with_dropins.is_dir():
+        files += sorted(with_dropins.glob("*.conf"))
+    for path in files:
+        try:
+            text = path.read_text(errors="replace")
+        except OSError:
+            continue
+        found: list[str] = []
+        for line in text.splitlines():
+            line = line.split("#", 1)[0].strip()
+            words = line.split()
+            if len(words) >= 2 and words[0] in ("server", "pool"):
+                port = re.search(r"\bport\s+(\d+)", line)
+                found.append(f"{words[1]}:{port.group(1)}" if port else words[1])
+            elif m := re.match(r"^NTP\s*=\s*(.*)$", line):
+                found += m.group(1).split()
+        if found:
+            return tuple(dict.fromkeys(found)), str(path)
+    return (), ""
+
+
+def plan(settings: Settings) -> list[Check]:
+    s = settings.spec
+    dns = tuple(s.dns.servers)
+    if s.ntp.servers:
+        servers, source = tuple(s.ntp.servers), "spec.ntp.servers"
+    else:
+        servers, source = servers_from_config(CONFIG_FILES, TIMESYNCD_DROPINS)
+    checks = [Check("clock.ntp.offset", Category.CLOCK, "This host's clock agrees with its NTP server", "clock",
+                    Spec("ntp", servers[:MAX_SERVERS], source, dns_servers=dns), timeout=10, docs=DOCS)]
+    api = api_endpoint(settings)
+    if api is not None:
+        proxy = proxy_for(api.host, api.port, dict(os.environ))
+        checks.append(Check("clock.https.offset", Category.CLOCK, "This host's clock agrees with the API server's "
+                            "Date header", "clock", Spec("https", host=api.host, port=api.port, ips=api.ips,
+                                                         ca_pem=api.ca_pem, proxy=proxy, dns_servers=dns),
+                            timeout=10, docs=DOCS))
+    return checks
+
+
+# --- collect (I/O only) --------------------------------------------------------------
+
+def _is_ip(host: str) -> bool:
+    try:
+        ipaddress.ip_address(host)
+        return True
+    except ValueError:
+        return False
+
+
+def collect(spec: Spec, net: Net) -> NtpEvidence | TlsResult:
+    if spec.kind == "https":
+        return _collect_https(spec, net)
+    if not spec.servers:
+        raise ProbeSkip(SkipReason.NOT_APPLICABLE, "No NTP server is configured: spec.ntp.servers is empty and none "
+                        f"is named in {', '.join(CONFIG_FILES)}.",
+                        "Set spec.ntp.servers to the site's NTP server (host or host:port), or configure one in "
+                        "chrony (server NAME iburst) or systemd-timesyncd (NTP=NAME).")
+    results: list[SntpResult] = []
+    unresolved: list[tuple[str, str]] = []
+    for server in spec.servers:
+        host, port = split_hostport(server, 123)
+        if _is_ip(host):
+            ips: tuple[str, ...] = (host,)
+        else:
+            ans = net.resolve(host, "A", spec.dns_servers)
+            if ans.status != "ok":
+                unresolved.append((host, ans.status))
+                continue
+            ips = ans.addresses[:MAX_ADDRESSES]
+        results += [net.sntp_query(ip, port or 123, QUERY_S) for ip in ips]
+    return NtpEvidence(tuple(results), tuple(unresolved))
+
+
+def _collect_https(spec: Spec, net: Net) -> TlsResult:
+    paths = ("/livez", "/version")
+    if spec.proxy:
+        return net.tls_handshake(spec.host, None, spec.port, 5.0, ca_pem=spec.ca_pem, proxy=spec.proxy, paths=paths)
+    ip = spec.ips[0] if spec.ips else spec.host if _is_ip(spec.host) else None
+    if ip is None:
+        ans = net.resolve(spec.host, "A", spec.dns_servers)
+        if ans.status != "ok" or not ans.addresses:
+            raise ProbeSkip(SkipReason.DEPENDENCY, f"{spec.host} does not resolve ({ans.status}), so its Date header "
+                            "could not be read.", "Fix name resolution first (see the dns checks).")
+        ip = ans.addresses[0]
+    return net.tls_handshake(spec.host, ip, spec.port, 5.0, ca_pem=spec.ca_pem, paths=paths)
+
+
+# --- evaluate (pure) -----------------------------------------------------------------
+
+def evaluate(spec: Spec, ev: NtpEvidence | TlsResult, thresholds: Thresholds) -> Outcome:
+    if isinstance(ev, TlsResult):
+        return _https(spec, ev, thresholds)
+    return _ntp(spec, ev, thresholds)
+
+
+def _side(offset: float) -> str:
+    """Offset is server minus this host: positive means this host is behind."""
+    return "behind" if offset > 0 else "ahead of"
+
+
+def _judge(offset: float, error: float, against: str, how: str, t: Thresholds,
+           evidence: dict[str, Any]) -> Outcome:
+    """FAIL/WARN only when the offset exceeds a threshold by more than the measurement error."""
+    size = abs(offset)
+    sure = max(0.0, size - error)
+    what = f"This host's clock is {size:.3f} s {_side(offset)} {against} ({how})"
+    common: dict[str, Any] = {"measured": round(offset, 3), "unit": "s", "evidence": evidence}
+    if sure > t.clock_fail_s:
+        return Outcome(Status.FAIL, f"{what}; AWS rejects SigV4 requests signed more than 5 minutes off.",
+                       threshold=t.clock_fail_s, remediation=FIX, **common)
+    if sure > t.clock_warn_s:
+        return Outcome(Status.WARN, f"{what}; more than {t.clock_warn_s:g} s off drifts toward SigV4's 5-minute "
+                       "limit and confuses certificate validity checks.", threshold=t.clock_warn_s,
+                       remediation=FIX, **common)
+    return Outcome(Status.PASS, f"{what}, within {t.clock_warn_s:g} s.", threshold=t.clock_warn_s, **common)
+
+
+def _ntp(spec: Spec, ev: NtpEvidence, t: Thresholds) -> Outcome:
+    evidence: dict[str, Any] = {"source": spec.source, "servers": list(spec.servers),
+                                "answers": [r.to_evidence() for r in ev.results],
+                                "unresolved": [{"name": n, "status": s} for n, s in ev.unresolved]}
+    answered = [r for r in ev.results if r.outcome == "answered" and r.offset is not None and r.delay is not None]
+    synced = [r for r in answered if r.leap != 3 and r.stratum not in (0, 16) and r.stratum is not None]
+    if not answered:
+        why = [f"{r.server}: {r.outcome}" for r in ev.results] + [f"{n}: {s}" for n, s in ev.unresolved]
+        return Outcome(Status.WARN, f"None of the NTP servers ({', '.join(spec.servers)}, from {spec.source}) answered "
+                       f"({'; '.join(why)}), so the clock offset cannot be measured and the clock cannot stay synced.",
+                       measured="no answer", threshold="an SNTP answer",
+                       remediation=f"Allow UDP 123 from this node to {', '.join(spec.servers)}, or set "
+                                   "spec.ntp.servers to an NTP server this site can reach.", evidence=evidence)
+    if not synced:
+        r = answered[0]
+        return Outcome(Status.WARN, f"NTP server {r.server} answered but is not synchronized itself (stratum "
+                       f"{r.stratum}, leap indicator {r.leap}, reference '{r.ref_id}').", measured=r.stratum,
+                       threshold="stratum 1-15, leap ≠ 3",
+                       remediation="Point this node at a synchronized NTP server, or fix the server's upstream.",
+                       evidence=evidence)
+    best = min(synced, key=lambda r: r.delay or 0.0)
+    assert best.offset is not None and best.delay is not None
+    evidence["chosen"] = best.server
+    return _judge(best.offset, max(best.delay, 0.0) / 2, f"NTP server {best.server}",
+                  f"SNTP, round trip {best.delay * 1000:.1f} ms, stratum {best.stratum}", t, evidence)
+
+
+def _https(spec: Spec, r: TlsResult, t: Thresholds) -> Outcome:
+    """Each Date d (whole seconds) bounds the offset to [d - received, d + 1 - sent]; intersect the bounds."""
+    evidence = {"tls": r.to_evidence(), "resolutionSeconds": 1}
+    lows, highs = [], []
+    for a in r.http:
+        if not a.date:
+            continue
+        try:
+            d = email.utils.parsedate_to_datetime(a.date).timestamp()
+        except (TypeError, ValueError):
+            continue
+        lows.append(d - a.received_at)
+        highs.append(d + 1 - a.sent_at)
+    if not lows:
+        why = (r.handshake_error or r.tcp_reason or (r.proxy.error if r.proxy else "") or
+               "no answer carried a Date header")
+        return Outcome.skip(SkipReason.DEPENDENCY, f"No HTTPS answer with a Date header came from {spec.host} "
+                            f"(stage '{r.stage}': {why}), so the clock could not be compared with it.",
+                            "See the tls.eks-api checks; clock.ntp.offset measures the clock independently.",
+                            evidence=evidence)
+    low, high = max(lows), min(highs)
+    if low > high:  # samples disagree (server clock stepped): fall back to the widest bound
+        low, high = min(lows), max(highs)
+    offset, error = (low + high) / 2, (high - low) / 2
+    evidence["offsetBounds"] = [round(low, 3), round(high, 3)]
+    unverified = "" if r.verified else ", unverified TLS"
+    return _judge(offset, error, f"the API server {spec.host}",
+                  f"HTTP Date header, 1 s resolution, ±{error:.2f} s{unverified}", t, evidence)

@@ -1,0 +1,285 @@
+"""TLS to the cluster API and AWS endpoints: a verified chain, and a live API server behind it.
+
+A TCP connect (or a proxy's CONNECT 200) does not prove TLS works: an inspecting proxy
+or firewall re-signs the chain, and kubelet, which trusts only the cluster CA, then fails
+with "x509: certificate signed by unknown authority" (reference/eks-hybrid-network-requirements.md
+§6 item 6). Each handshake is verified as a client would verify it, and a failure names the issuer,
+the expiry or the names presented. SSL_CERT_FILE/SSL_CERT_DIR and the proxy are read at plan time.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any, Literal
+
+from netcheck.model import Category, Check, Outcome, Severity, SkipReason, Status
+from netcheck.net import Net
+from netcheck.net.proxyenv import proxy_for
+from netcheck.net.tls import TlsResult
+from netcheck.settings import Settings, Thresholds
+from probes.base import ProbeSkip
+from probes.endpoints import DOCS_NETWORKING, Target, api_endpoint, aws_targets, extra_targets
+
+DOCS_TROUBLE = "https://docs.aws.amazon.com/eks/latest/userguide/hybrid-nodes-troubleshooting.html"
+DOCS_PROXY = "https://docs.aws.amazon.com/eks/latest/userguide/hybrid-nodes-proxy.html"
+EKS_CA_CN = "kubernetes"  # the subject EKS gives every cluster CA
+MAX_ADDRESSES = 2  # control-plane ENIs per cluster
+HANDSHAKE_S = 5.0
+EXPIRY_WARN_DAYS = 7
+LIVE_STATUSES = (200, 401, 403)  # anonymous-auth on → 200; off → 401; RBAC denies → 403
+
+
+@dataclass(frozen=True)
+class Spec:
+    kind: Literal["handshake", "livez"]
+    subject: str
+    host: str | None  # None: the profile names no cluster endpoint
+    port: int = 443
+    ips: tuple[str, ...] = ()  # known addresses; empty → resolve host
+    ca_pem: str | None = None  # expected CA; None → system trust store (cafile/capath when set)
+    cafile: str | None = None
+    capath: str | None = None
+    proxy: str | None = None
+    dns_servers: tuple[str, ...] = ()
+    api: bool = False
+
+
+@dataclass(frozen=True)
+class Evidence:
+    results: tuple[TlsResult, ...]
+    resolved_from: str  # "profile", "dns" or "proxy"
+
+    def to_evidence(self) -> dict[str, Any]:
+        return {"addressesFrom": self.resolved_from, "handshakes": [r.to_evidence() for r in self.results]}
+
+
+# --- plan --------------------------------------------------------------------------
+
+def plan(settings: Settings) -> list[Check]:
+    env = dict(os.environ)
+    cafile, capath = env.get("SSL_CERT_FILE") or None, env.get("SSL_CERT_DIR") or None
+    dns = tuple(settings.spec.dns.servers)
+    api = api_endpoint(settings)
+    checks: list[Check] = []
+
+    def spec_for(t: Target, kind: Literal["handshake", "livez"], is_api: bool) -> Spec:
+        return Spec(kind, t.subject, t.host, t.port, t.ips, t.ca_pem, cafile, capath,
+                    proxy_for(t.host, t.port, env), dns, is_api)
+
+    if api is None:
+        checks.append(Check("tls.eks-api.handshake", Category.TLS, "TLS to the Kubernetes API verifies", "tls",
+                            Spec("handshake", "eks-api", None, api=True), timeout=5, docs=DOCS_NETWORKING))
+    else:
+        trust = "the cluster CA" if api.ca_pem else "the system trust store (no cluster CA in the profile)"
+        checks.append(Check("tls.eks-api.handshake", Category.TLS, f"TLS to {api.host}:{api.port} verifies against "
+                            f"{trust}", "tls", spec_for(api, "handshake", True), timeout=12, docs=DOCS_TROUBLE))
+        checks.append(Check("tls.eks-api.livez", Category.TLS, f"The API server at {api.host} answers /livez",
+                            "tls", spec_for(api, "livez", True), timeout=12, docs=DOCS_TROUBLE))
+    for t in aws_targets(settings) + extra_targets(settings):
+        if not t.tls:
+            continue
+        checks.append(Check(f"tls.{t.subject}.handshake", Category.TLS,
+                            f"TLS to {t.host}:{t.port} verifies against the system trust store", "tls",
+                            spec_for(t, "handshake", False),
+                            severity=Severity.REQUIRED if t.required else Severity.ADVISORY,
+                            timeout=12, docs=DOCS_PROXY if t.host and proxy_for(t.host, t.port, env) else DOCS_NETWORKING))
+    return checks
+
+
+# --- collect (I/O only) --------------------------------------------------------------
+
+def collect(spec: Spec, net: Net) -> Evidence:
+    if spec.host is None:
+        raise ProbeSkip(SkipReason.NOT_APPLICABLE, "No cluster endpoint is configured, so the API server's TLS "
+                        "cannot be checked.", "Set spec.cluster.endpoint and spec.cluster.certificateAuthority "
+                        "(or pass --nodeconfig).")
+    paths = ("/livez", "/version") if spec.kind == "livez" else ()
+    ca = dict(ca_pem=spec.ca_pem, cafile=spec.cafile, capath=spec.capath)
+    if spec.proxy:
+        r = net.tls_handshake(spec.host, None, spec.port, HANDSHAKE_S, proxy=spec.proxy, paths=paths, **ca)
+        return Evidence((r,), "proxy")
+    ips, source = spec.ips, "profile"
+    if not ips:
+        if _is_ip(spec.host):
+            ips, source = (spec.host,), "profile"
+        else:
+            ans = net.resolve(spec.host, "A", spec.dns_servers)
+            if ans.status != "ok" or not ans.addresses:
+                raise ProbeSkip(SkipReason.DEPENDENCY, f"{spec.host} does not resolve ({ans.status}: {ans.detail}), "
+                                "so no TLS handshake was possible.", "Fix name resolution first (see the dns checks).")
+            ips, source = ans.addresses, "dns"
+    results = tuple(net.tls_handshake(spec.host, ip, spec.port, HANDSHAKE_S, paths=paths, **ca)
+                    for ip in ips[:MAX_ADDRESSES])
+    return Evidence(results, source)
+
+
+def _is_ip(host: str) -> bool:
+    import ipaddress
+
+    try:
+        ipaddress.ip_address(host.strip("[]"))
+        return True
+    except ValueError:
+        return False
+
+
+# --- evaluate (pure) -----------------------------------------------------------------
+
+_RANK = {Status.FAIL: 0, Status.WARN: 1, Status.SKIP: 2, Status.ERROR: 0, Status.PASS: 3}
+
+
+def evaluate(spec: Spec, ev: Evidence, thresholds: Thresholds) -> Outcome:
+    judge = _handshake if spec.kind == "handshake" else _livez
+    outcomes = [judge(spec, r) for r in ev.results]
+    worst = min(outcomes, key=lambda o: _RANK[o.status])
+    return Outcome(worst.status, worst.message, worst.measured, worst.threshold, worst.unit, worst.remediation,
+                   ev.to_evidence(), worst.skip_reason)
+
+
+def _where(r: TlsResult) -> str:
+    via = f" via proxy {r.proxy.proxy}" if r.proxy is not None else ""
+    at = f" at {r.ip}:{r.port}" if r.ip else f":{r.port}"
+    return f"{r.host}{at}{via}"
+
+
+def _day(ts: float) -> str:
+    return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%d %H:%M UTC")
+
+
+def _not_connected(spec: Spec, r: TlsResult) -> Outcome | None:
+    """SKIP (dependency) or FAIL when no TLS session came up; None when one did."""
+    if r.stage == "tcp":
+        if r.proxy is not None:
+            why = r.proxy.error or f"TCP {r.tcp}"
+            return Outcome.skip(SkipReason.DEPENDENCY, f"The proxy {r.proxy.proxy} could not be used ({why}), "
+                                f"so no TLS handshake with {r.host} was possible.",
+                                f"Fix the proxy first (see proxy.{spec.subject}.connect).")
+        return Outcome.skip(SkipReason.DEPENDENCY, f"TCP to {r.ip}:{r.port} ended with '{r.tcp}' ({r.tcp_reason}), "
+                            f"so no TLS handshake with {r.host} was possible.",
+                            "Fix TCP reachability first (see the reach checks).")
+    if r.stage == "proxy" and r.proxy is not None:
+        said = f"{r.proxy.status} {r.proxy.reason}".strip() if r.proxy.status else (r.proxy.error or "nothing")
+        return Outcome.skip(SkipReason.DEPENDENCY, f"The proxy {r.proxy.proxy} answered CONNECT {r.host}:{r.port} "
+                            f"with {said}, so no TLS handshake was possible.",
+                            f"Fix the proxy first (see proxy.{spec.subject}.connect).")
+    if r.stage == "handshake":
+        return Outcome(Status.FAIL, f"TLS handshake with {_where(r)} failed after TCP connected: {r.handshake_error}.",
+                       measured=r.handshake_error, threshold="completed TLS handshake",
+                       remediation=f"A firewall, IPS or proxy on the path is dropping or resetting TLS to "
+                                   f"{r.host}:{r.port}; allow it without protocol inspection.")
+    return None
+
+
+def _handshake(spec: Spec, r: TlsResult) -> Outcome:
+    if (early := _not_connected(spec, r)) is not None:
+        return early
+    where = _where(r)
+    leaf = r.chain[0] if r.chain else None
+    if r.verified:
+        assert leaf is not None
+        left_days = (leaf.not_after - r.checked_at) / 86400
+        if left_days < EXPIRY_WARN_DAYS:
+            return Outcome(Status.WARN, f"TLS to {where} verifies, but its certificate expires on "
+                           f"{_day(leaf.not_after)}, in {left_days:.1f} days.", measured=round(left_days, 1),
+                           threshold=EXPIRY_WARN_DAYS, unit="days",
+                           remediation=f"Renew the certificate served for {r.host} before it expires.")
+        return Outcome(Status.PASS, f"TLS to {where} verifies against {r.trust}: {r.tls_version}, chain leads to "
+                       f"'{r.leads_to}', certificate valid until {_day(leaf.not_after)}.")
+    issuer = r.leads_to or "an unknown issuer"
+    if spec.api and spec.ca_pem and r.anchored is False:
+        return _interception(spec, r, issuer, "the cluster CA")
+    if r.verify_error == "unknown-issuer":
+        if spec.api and not spec.ca_pem:
+            if issuer == EKS_CA_CN:
+                return Outcome(Status.WARN, f"TLS to {where} could not be verified: the profile has no cluster CA; "
+                               f"the chain is issued by '{issuer}', as EKS cluster CAs are.",
+                               measured=issuer, threshold="the cluster CA",
+                               remediation="Set spec.cluster.certificateAuthority (base64 of the cluster CA, from "
+                                           "aws eks describe-cluster … certificateAuthority.data) or pass --nodeconfig.")
+            return Outcome(Status.WARN, f"TLS to {where} could not be verified (no cluster CA in the profile), and the "
+                           f"chain is issued by '{issuer}', not '{EKS_CA_CN}' as EKS cluster CAs are: possible TLS "
+                           "interception.", measured=issuer, threshold=EKS_CA_CN,
+                           remediation=f"Set spec.cluster.certificateAuthority to verify; if '{issuer}' belongs to "
+                                       f"an inspecting proxy or firewall, exempt {r.host} from TLS inspection.")
+        return _interception(spec, r, issuer, r.trust if not spec.api else "the cluster CA")
+    if leaf is not None and (r.verify_error == "expired" or leaf.not_after < r.checked_at):
+        which = "its certificate" if leaf.not_after < r.checked_at else "a certificate in its chain"
+        return Outcome(Status.FAIL, f"TLS to {where} fails: {which} has expired (the server certificate is valid "
+                       f"until {_day(leaf.not_after)}).", measured=_day(leaf.not_after), threshold="not expired",
+                       remediation=f"Renew the certificate served for {r.host}; if this host's clock is wrong, "
+                                   "fix it first (see the clock checks).")
+    if leaf is not None and (r.verify_error == "not-yet-valid" or leaf.not_before > r.checked_at):
+        return Outcome(Status.FAIL, f"TLS to {where} fails: the certificate is not valid before "
+                       f"{_day(leaf.not_before)}; this host's clock may be behind.", measured=_day(leaf.not_before),
+                       threshold="valid now", remediation="Synchronise this host's clock (enable chrony or "
+                       "systemd-timesyncd; see the clock checks), or re-issue the certificate.")
+    if r.verify_error == "name-mismatch" or r.name_matches is False:
+        names = ", ".join(leaf.names[:5]) if leaf and leaf.names else "none"
+        return Outcome(Status.FAIL, f"TLS to {where} fails: the certificate names ({names}) do not include "
+                       f"{r.host}.", measured=names, threshold=r.host,
+                       remediation=f"Check that {r.host} resolves to the right server (DNS, hosts file, load "
+                                   "balancer); the server must present a certificate for this name.")
+    return Outcome(Status.FAIL, f"TLS to {where} fails verification against {r.trust}: {r.verify_detail}.",
+                   measured=r.verify_detail, threshold="verified chain",
+                   remediation=f"Inspect the chain served for {r.host} (openssl s_client -connect "
+                               f"{r.ip or r.host}:{r.port} -servername {r.host} -showcerts).")
+
+
+def _interception(spec: Spec, r: TlsResult, issuer: str, expected: str) -> Outcome:
+    where = _where(r)
+    fix = (f"Exempt {r.host} from TLS inspection on the proxy or firewall (its SSL/TLS bypass list)"
+           + (f", or add {r.host} to NO_PROXY so the node connects directly" if r.proxy is not None else "")
+           + ("; kubelet trusts only the cluster CA." if spec.api else
+              "; if inspection is mandatory, add the inspection CA to this node's trust store "
+              "(update-ca-certificates) for nodeadm, containerd and the AWS SDKs."))
+    return Outcome(Status.FAIL, f"TLS interception: the chain presented for {where} is issued by '{issuer}' "
+                   f"instead of {expected}.", measured=issuer, threshold=expected, remediation=fix)
+
+
+def _git_version(body: str) -> str | None:
+    try:
+        doc = json.loads(body)
+    except ValueError:
+        return None
+    v = doc.get("gitVersion") if isinstance(doc, dict) else None
+    return str(v) if v else None
+
+
+def _livez(spec: Spec, r: TlsResult) -> Outcome:
+    if (early := _not_connected(spec, r)) is not None:
+        if early.status == Status.FAIL:
+            return Outcome.skip(SkipReason.DEPENDENCY, f"No TLS session with {_where(r)} ({r.handshake_error}), so "
+                                "/livez was not asked (see tls.eks-api.handshake).")
+        return early
+    if not r.verified:
+        return Outcome.skip(SkipReason.DEPENDENCY, f"The certificate of {_where(r)} did not verify, so an answer to "
+                            "/livez over that connection would prove nothing (see tls.eks-api.handshake).")
+    answers = {a.path: a for a in r.http}
+    livez, version = answers.get("/livez"), answers.get("/version")
+    git = _git_version(version.body) if version is not None and version.status == 200 else None
+    ver = f"; Kubernetes {git}" if git else ""
+    if livez is None or livez.status is None:
+        err = livez.error if livez is not None else "no request was sent"
+        return Outcome(Status.FAIL, f"The API server at {_where(r)} gave no HTTP answer to /livez ({err}).",
+                       measured=err, threshold="HTTP 200, 401 or 403",
+                       remediation="Something on the path accepts TLS but does not forward HTTP; check load "
+                                   f"balancers and proxies in front of {r.host}.")
+    said = f"{livez.status} {livez.reason}".strip()
+    if livez.status == 200:
+        body = livez.body.strip()[:40]
+        return Outcome(Status.PASS, f"The API server at {_where(r)} is live: /livez answered {said} '{body}'{ver}.",
+                       measured=livez.status)
+    if livez.status in LIVE_STATUSES:
+        return Outcome(Status.PASS, f"The API server at {_where(r)} answered /livez with {said}, which only a live "
+                       f"API server does (anonymous access is off){ver}.", measured=livez.status)
+    snippet = " ".join(livez.body.split())[:120]
+    status = Status.FAIL if livez.status >= 500 else Status.WARN
+    return Outcome(status, f"The server at {_where(r)} answered /livez with {said} ('{snippet}'); a healthy API "
+                   f"server answers 200, 401 or 403{ver}.", measured=livez.status, threshold="200, 401 or 403",
+                   remediation=("The API server reports itself unhealthy or a proxy failed; retry, and check the "
+                                "EKS cluster health in the console." if livez.status >= 500 else
+                                f"Something other than the API server answers for {r.host}; check DNS and any "
+                                "load balancer or proxy in front of it."))
