@@ -28,8 +28,14 @@ def demo_profile(**spec_extra: object) -> dict[str, object]:
         "remoteNetwork": {"nodeCidrs": ["192.168.50.0/24"], "podCidrs": ["10.244.0.0/16"]},
         "node": {"ip": "192.168.50.10"},
         "cni": {"plugin": "cilium"},
+        "bandwidth": {"seconds": 3, "streams": 4},
+        # On loopback the "VPC" lives on this host: routes toward it are local by construction,
+        # so those two checks say nothing here. This host's own settings are still shown, as advisory.
+        "checks": {"skip": ["routing.vpc", "routing.control-plane"], "advisory": ["routing.host"]},
     }
-    spec.update(spec_extra)
+    for key, value in spec_extra.items():  # nested fields merge, e.g. cluster.endpoint
+        base = spec.get(key)
+        spec[key] = {**base, **value} if isinstance(base, dict) and isinstance(value, dict) else value
     return {"apiVersion": "netcheck/v1", "kind": "SiteProfile", "metadata": {"name": "demo-loopback"},
             "spec": spec}
 
