@@ -56,6 +56,11 @@ NodeIpOpt = Annotated[str | None, typer.Option("--node-ip", envvar="NETCHECK_NOD
 TokenOpt = Annotated[str | None, typer.Option("--token", envvar="NETCHECK_TOKEN",
                                               help="Shared token for the responder.")]
 NoColorOpt = Annotated[bool, typer.Option("--no-color", envvar="NO_COLOR", help="Plain output.")]
+HistoryOpt = Annotated[Path | None, typer.Option("--history", envvar="NETCHECK_HISTORY", file_okay=False,
+                                                  help="Keep each JSON report in DIR and show what changed since "
+                                                       "the previous run.")]
+JunitPropertyOpt = Annotated[list[str] | None, typer.Option("--junit-property", metavar="KEY=VALUE",
+                                                            help="Extra <property> for the JUnit report (repeatable).")]
 
 
 def _fail(code: int, message: str) -> typer.Exit:
@@ -81,7 +86,8 @@ def write_atomic(path: Path, text: str) -> None:
 
 def execute_run(settings: Settings, *, net: Net | None = None, fmt: str = "table", output: Path | None = None,
                 only: tuple[str, ...] = (), skip: tuple[str, ...] = (), strict: bool = False,
-                deadline: float = 60.0, color: bool = False) -> tuple[Report, int]:
+                deadline: float = 60.0, color: bool = False, history: Path | None = None,
+                junit_properties: dict[str, str] | None = None) -> tuple[Report, int]:
     """Plan, run, decide, render: the one path shared by `run` and `demo`."""
     from netcheck.model import CheckResult, Report
     from netcheck.net import Net
@@ -113,14 +119,42 @@ def execute_run(settings: Settings, *, net: Net | None = None, fmt: str = "table
     report = Report(results=results, verdict=verdict, started_at=started.isoformat(timespec="seconds"),
                     duration=time.monotonic() - t0, profile_name=settings.name, node=socket.gethostname(),
                     version=__version__, interrupted=outcome.interrupted, strict=strict)
-    text = render(fmt, report, RenderOptions(color=color))
+    previous = _remember(report, history) if history is not None else None
+    text = render(fmt, report, RenderOptions(color=color, junit_properties=dict(junit_properties or {}),
+                                             previous=previous))
     if output is not None:
         write_atomic(output, text)
         if fmt != "table":
-            typer.echo(render("table", report, RenderOptions(color=color)), err=True, nl=False)
+            typer.echo(render("table", report, RenderOptions(color=color, previous=previous)), err=True, nl=False)
     else:
         typer.echo(text, nl=False)
+    if fmt == "nagios":  # the Nagios plugin API's codes replace netcheck's for this format alone
+        from netcheck.render.nagios import exit_code as nagios_exit_code
+
+        return report, nagios_exit_code(report)
     return report, int(exit_code(verdict, interrupted=outcome.interrupted))
+
+
+def _remember(report: Report, directory: Path) -> Report | None:
+    """Store the report in the history directory; return the run before it. A failed store only warns."""
+    from netcheck import history
+
+    previous = history.latest(directory)
+    try:
+        history.store(report, directory)
+    except (OSError, history.HistoryError) as exc:
+        typer.echo(f"netcheck: warning: could not store the report in --history {directory}: {exc}", err=True)
+    return previous
+
+
+def _junit_properties(values: list[str] | None) -> dict[str, str]:
+    props: dict[str, str] = {}
+    for v in values or []:
+        key, sep, value = v.partition("=")
+        if not sep or not key.strip():
+            raise _fail(2, f"--junit-property: {v!r} is not KEY=VALUE")
+        props[key.strip()] = value
+    return props
 
 
 def _split_patterns(values: list[str] | None) -> tuple[str, ...]:
@@ -138,16 +172,33 @@ def run_cmd(config: ConfigOpt = None, nodeconfig: NodeConfigOpt = None, fmt: For
             output: OutputOpt = None, only: OnlyOpt = None, skip: SkipOpt = None, strict: StrictOpt = False,
             deadline: DeadlineOpt = 60.0, region: RegionOpt = None, endpoint: EndpointOpt = None,
             service_cidr: ServiceCidrOpt = None, responder: ResponderOpt = None, node_ip: NodeIpOpt = None,
-            token: TokenOpt = None, no_color: NoColorOpt = False) -> None:
+            token: TokenOpt = None, no_color: NoColorOpt = False, history: HistoryOpt = None,
+            junit_property: JunitPropertyOpt = None) -> None:
     """Run the preflight and print a GO / NO-GO report."""
+    from netcheck.settings import ConfigError
+
     _guard(fmt)
     if config is None and nodeconfig is None:
         raise _fail(2, "give a site profile with -c FILE or a NodeConfig with --nodeconfig FILE "
                        "(try `netcheck demo` for a self-contained run)")
-    settings = _settings(config, nodeconfig, region, endpoint, service_cidr, responder, node_ip, token)
+    props = _junit_properties(junit_property)
+    if history is not None:
+        from netcheck.history import HistoryError, check_dir
+
+        try:
+            check_dir(history)
+        except HistoryError as exc:
+            raise _fail(2, str(exc)) from None
+    try:
+        settings = _settings(config, nodeconfig, region, endpoint, service_cidr, responder, node_ip, token)
+    except ConfigError as exc:
+        if fmt == "nagios":  # a plugin that cannot run reports UNKNOWN
+            typer.echo(f"NETCHECK UNKNOWN - {exc}")
+            raise typer.Exit(3) from None
+        raise
     color = (not no_color) and output is None and sys.stdout.isatty()
     _, code = execute_run(settings, fmt=fmt, output=output, only=_split_patterns(only), skip=_split_patterns(skip),
-                          strict=strict, deadline=deadline, color=color)
+                          strict=strict, deadline=deadline, color=color, history=history, junit_properties=props)
     raise typer.Exit(code)
 
 
@@ -181,6 +232,74 @@ def demo_cmd(fmt: FormatOpt = "table", output: OutputOpt = None, strict: StrictO
     raise typer.Exit(run_demo(fmt=fmt, output=output, strict=strict, deadline=deadline, color=color))
 
 
+@app.command("diff")
+def diff_cmd(before: Annotated[Path, typer.Argument(help="The earlier JSON report.", dir_okay=False)],
+             after: Annotated[Path, typer.Argument(help="The later JSON report.", dir_okay=False)]) -> None:
+    """Compare two JSON reports: flipped checks and figures that crossed a threshold.
+
+    Exit 0 when nothing got worse, 3 when something regressed, 2 when a file is not a report.
+    """
+    from netcheck import history
+
+    try:
+        old, new = history.load(before), history.load(after)
+    except history.HistoryError as exc:
+        raise _fail(2, str(exc)) from None
+    typer.echo("\n".join(history.regression_lines(new, old)))
+    raise typer.Exit(3 if history.regressions(old, new) else 0)
+
+
+@app.command("serve")
+def serve_cmd(
+    listen: Annotated[str, typer.Option("--listen", "-l", envvar="NETCHECK_LISTEN",
+                                        help="Address to listen on (0.0.0.0, :: or one address).")] = "0.0.0.0",
+    port: Annotated[int, typer.Option("--port", "-p", min=0, max=65535, envvar="NETCHECK_PORT",
+                                      help="TCP and UDP port (control, echo, iperf3).")] = 7447,
+    iperf_port: Annotated[list[int] | None, typer.Option("--iperf-port", min=0, max=65535,
+                                                         help="Extra TCP port(s) for iperf3 clients; 0 for none. "
+                                                              "Default 5201.")] = None,
+    extra_tcp: Annotated[list[int] | None, typer.Option("--extra-tcp", min=1, max=65535,
+                                                        help="More TCP ports with the same handling.")] = None,
+    extra_udp: Annotated[list[int] | None, typer.Option("--extra-udp", min=1, max=65535,
+                                                        help="More UDP echo ports (e.g. 8472).")] = None,
+    token: TokenOpt = None,
+    token_file: Annotated[Path | None, typer.Option("--token-file", dir_okay=False, envvar="NETCHECK_TOKEN_FILE",
+                                                    help="Read the shared token from FILE.")] = None,
+    no_auth: Annotated[bool, typer.Option("--no-auth", help="Serve bandwidth and connect-back without a token "
+                                                            "(only on a closed test network).")] = False,
+    max_clients: Annotated[int, typer.Option("--max-clients", min=1, max=10000,
+                                             help="Concurrent TCP connections.")] = 256,
+    max_seconds: Annotated[float, typer.Option("--max-test-seconds", min=1, max=3600,
+                                               help="Longest bandwidth test accepted.")] = 60.0,
+    max_streams: Annotated[int, typer.Option("--max-streams", min=1, max=128,
+                                             help="Most parallel streams per bandwidth test.")] = 16,
+) -> None:
+    """Run the VPC-side responder: TCP/UDP echo, iperf3 bandwidth endpoint, connect-back."""
+    from netcheck.responder import ServeConfig, serve
+
+    if token_file is not None:
+        if token:
+            raise _fail(2, "give the token once: --token/NETCHECK_TOKEN or --token-file, not both")
+        try:
+            token = token_file.read_text(encoding="utf-8").strip()
+        except (OSError, UnicodeDecodeError) as exc:
+            raise _fail(2, f"--token-file: cannot read {token_file}: {exc}") from None
+        if not token:
+            raise _fail(2, f"--token-file: {token_file} is empty")
+    if not token and not no_auth:
+        raise _fail(2, "a shared token is required: --token TOKEN, NETCHECK_TOKEN or --token-file FILE "
+                       "(or --no-auth on a closed test network)")
+    ports = tuple(p for p in (iperf_port if iperf_port is not None else [5201]) if p)
+    cfg = ServeConfig(host=listen, port=port, iperf_ports=ports, extra_tcp=tuple(extra_tcp or ()),
+                      extra_udp=tuple(extra_udp or ()), token=token or None, no_auth=no_auth,
+                      max_clients=max_clients, max_test_seconds=max_seconds, max_streams=max_streams)
+    try:
+        code = serve(cfg)
+    except OSError as exc:
+        raise _fail(2, f"serve: {exc.strerror or exc}") from None
+    raise typer.Exit(code)
+
+
 @app.command("version")
 def version_cmd() -> None:
     """Print the version."""
@@ -189,10 +308,14 @@ def version_cmd() -> None:
 
 def main() -> None:
     """Entry point: the one place where exceptions become exit codes."""
-    from click.exceptions import ClickException
+    try:
+        from typer._click.exceptions import ClickException  # typer >= 0.2x bundles its own click
+    except ImportError:
+        from click.exceptions import ClickException  # type: ignore[assignment,no-redef]
 
     try:
-        app(standalone_mode=False)
+        code = app(standalone_mode=False)  # click returns (not raises) the code of a typer.Exit here
+        sys.exit(code if isinstance(code, int) else 0)
     except typer.Exit as exc:
         sys.exit(exc.exit_code)
     except ClickException as exc:

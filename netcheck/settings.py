@@ -7,11 +7,13 @@ from __future__ import annotations
 
 import base64
 import binascii
+import datetime
+import difflib
 import ipaddress
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, get_args
 
 import yaml
 from pydantic import (
@@ -92,7 +94,25 @@ def split_hostport(value: str, default_port: int | None) -> tuple[str, int | Non
     return _host(host), default_port
 
 
+def _ipv4(value: str) -> str:
+    try:
+        return str(ipaddress.IPv4Address(value.strip()))
+    except ValueError:
+        raise ValueError(f"{value!r} is not a valid IPv4 address") from None
+
+
+_REGION_RE = re.compile(r"^[a-z]{2}(-[a-z]+)+-\d+$")
+
+
+def _region(value: str) -> str:
+    if not _REGION_RE.match(value.strip()):
+        raise ValueError(f"{value!r} is not an AWS Region code such as us-west-2 or eu-central-1")
+    return value.strip()
+
+
+Region = Annotated[str, AfterValidator(_region)]
 Cidr = Annotated[str, AfterValidator(_cidr)]
+IPv4 = Annotated[str, AfterValidator(_ipv4)]
 IP = Annotated[str, AfterValidator(_ip)]
 Host = Annotated[str, AfterValidator(_host)]
 HostPort = Annotated[str, AfterValidator(_hostport)]
@@ -101,14 +121,14 @@ Port = Annotated[int, Field(ge=1, le=65535)]
 
 class _Model(BaseModel):
     model_config = ConfigDict(extra="forbid", alias_generator=to_camel, populate_by_name=True,
-                              frozen=True, strict=False)
+                              frozen=True, strict=False, allow_inf_nan=False, coerce_numbers_to_str=True)
 
 
 # --- site profile ------------------------------------------------------------------
 
 class Cluster(_Model):
     name: str | None = None
-    region: str | None = Field(default=None, pattern=r"^[a-z]{2}(-[a-z]+)+-\d+$")
+    region: Region | None = None
     endpoint: str | None = None
     certificate_authority: str | None = None
     service_cidr: Cidr | None = None
@@ -121,6 +141,8 @@ class Cluster(_Model):
         if v is None:
             return v
         m = re.match(r"^https://([^/]+?)/?$", v.strip())
+        if v.strip().lower().startswith("http://"):
+            raise ValueError(f"{v!r} uses http://; the Kubernetes API endpoint is https:// only")
         if not m:
             raise ValueError(f"{v!r} must be an https:// URL with no path")
         split_hostport(m.group(1), 443)
@@ -131,14 +153,36 @@ class Cluster(_Model):
     def _ca(cls, v: str | None) -> str | None:
         if v is None:
             return v
-        pem = decode_ca(v)
-        if "BEGIN CERTIFICATE" not in pem:
-            raise ValueError("is neither a PEM certificate nor base64 of one")
+        check_ca(v)
         return v
+
+
+class VpcDescribe(_Model):
+    """JSON exported with the AWS CLI; paths are relative to the profile file's directory."""
+
+    cluster: str | None = None  # aws eks describe-cluster
+    route_tables: str | None = None  # aws ec2 describe-route-tables
+    security_groups: str | None = None  # aws ec2 describe-security-groups
+    subnets: str | None = None  # aws ec2 describe-subnets
 
 
 class Vpc(_Model):
     cidrs: list[Cidr] = []
+    describe: VpcDescribe | None = None
+    from_api: bool = False  # read the VPC through boto3 instead of exported JSON
+
+
+class Inbound(_Model):
+    """Control plane → node checks (kubelet, pod network)."""
+
+    kubelet_port: Port = 10250
+    pod_address: IPv4 | None = None  # an address from the pod CIDR netcheck may use
+    listen_timeout: float = Field(default=5, gt=0, le=120)
+
+
+class Mtu(_Model):
+    targets: list[Host] = []  # empty: control-plane IPs and the responder
+    max: int = Field(default=9001, ge=576, le=9216)
 
 
 class RemoteNetwork(_Model):
@@ -209,7 +253,7 @@ class Latency(_Model):
 
 
 class Node(_Model):
-    ip: IP | None = None  # the IP the kubelet will report (--node-ip)
+    ip: IPv4 | None = None  # the IP the kubelet will report (--node-ip); nodeadm accepts IPv4 only
     interface: str | None = None
 
 
@@ -236,6 +280,8 @@ class Spec(_Model):
     node: Node = Node()
     ntp: Ntp = Ntp()
     webhook_ports: list[Port] = []
+    inbound: Inbound = Inbound()
+    mtu: Mtu = Mtu()
 
 
 class Metadata(_Model):
@@ -253,7 +299,7 @@ class SiteProfile(_Model):
 # --- NodeConfig (nodeadm) ----------------------------------------------------------
 
 class _Loose(BaseModel):
-    model_config = ConfigDict(extra="allow", frozen=True)
+    model_config = ConfigDict(extra="allow", frozen=True, coerce_numbers_to_str=True)
 
 
 class NcCluster(_Loose):
@@ -288,18 +334,38 @@ class NodeConfig(_Loose):
 
 # --- loading -----------------------------------------------------------------------
 
+MAX_BYTES = 1 << 20  # a site profile is a few KiB; refuse anything absurd
+MAX_ALIASES = 100  # YAML aliases allowed per file: stops "billion laughs" expansion
+
+
 class _UniqueKeyLoader(yaml.SafeLoader):
-    """SafeLoader that rejects duplicate keys instead of silently keeping the last."""
+    """SafeLoader that rejects duplicate keys and limits alias expansion."""
+
+    aliases = 0
+
+    def compose_node(self, parent: yaml.Node | None, index: int) -> yaml.Node | None:
+        if self.check_event(yaml.AliasEvent):
+            self.aliases += 1
+            if self.aliases > MAX_ALIASES:
+                event = self.peek_event()  # type: ignore[no-untyped-call]
+                raise yaml.composer.ComposerError(None, None, f"more than {MAX_ALIASES} YAML aliases",
+                                                  event.start_mark)
+        return super().compose_node(parent, index)  # type: ignore[no-any-return]
 
 
 def _construct_mapping(loader: _UniqueKeyLoader, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
-    seen: set[Any] = set()
+    seen: dict[Any, int] = {}
     for key_node, _ in node.value:
         key = loader.construct_object(key_node, deep=deep)  # type: ignore[no-untyped-call]
-        if key in seen:
+        try:
+            first = seen.get(key)
+        except TypeError:
             raise yaml.constructor.ConstructorError(
-                None, None, f"duplicate key {key!r}", key_node.start_mark)
-        seen.add(key)
+                None, None, "a key must be a plain value, not a list or mapping", key_node.start_mark) from None
+        if first is not None:
+            raise yaml.constructor.ConstructorError(
+                None, None, f"duplicate key {key!r} (first on line {first})", key_node.start_mark)
+        seen[key] = key_node.start_mark.line + 1
     return loader.construct_mapping(node, deep=deep)
 
 
@@ -317,24 +383,47 @@ def read_yaml(path: Path) -> dict[str, Any]:
         raise ConfigError(src, "", "is a directory, not a file") from None
     except OSError as exc:
         raise ConfigError(src, "", f"cannot read: {exc.strerror}") from None
+    return parse_yaml(raw, src)
+
+
+def parse_yaml(raw: bytes, src: str) -> dict[str, Any]:
+    """Parse the bytes of one YAML mapping; `src` names the file in every ConfigError."""
+    if len(raw) > MAX_BYTES:
+        raise ConfigError(src, "", f"is {len(raw)} bytes; a profile larger than {MAX_BYTES} bytes is not plausible")
     if b"\x00" in raw:
-        raise ConfigError(src, "", "is a binary file, not YAML")
+        raise ConfigError(src, "", "is a binary file, not YAML text")
     try:
-        text = raw.decode("utf-8")
+        text = raw.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
-        raise ConfigError(src, "", f"is not UTF-8 text (byte {exc.start})") from None
-    if not text.strip():
-        raise ConfigError(src, "", "file is empty")
+        raise ConfigError(src, "", f"is not UTF-8 text (invalid byte 0x{raw[exc.start]:02x} at offset {exc.start})"
+                          ) from None
+    if not text.strip() or all(not ln.strip() or ln.lstrip().startswith("#") for ln in text.splitlines()):
+        raise ConfigError(src, "", "file is empty (no YAML content)")
     try:
         data = yaml.load(text, Loader=_UniqueKeyLoader)
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark
         at = f"line {mark.line + 1}, column {mark.column + 1}" if mark else "unknown position"
-        raise ConfigError(src, at, f"invalid YAML: {exc.problem}") from None
+        problem = str(exc.problem)
+        if "'\\t'" in problem or "\t" in problem:
+            problem = "a tab character; YAML indentation must use spaces"
+        elif "another document" in problem:
+            problem = "more than one YAML document ('---'); give one profile or NodeConfig per file"
+        elif exc.context and exc.context_mark and exc.context_mark.line != (mark.line if mark else -1):
+            problem += f" ({exc.context} started on line {exc.context_mark.line + 1})"
+        raise ConfigError(src, at, f"invalid YAML: {problem}") from None
     except yaml.YAMLError as exc:
         raise ConfigError(src, "", f"invalid YAML: {exc}") from None
+    except RecursionError:
+        raise ConfigError(src, "", "invalid YAML: nested too deeply") from None
+    except (ValueError, OverflowError, TypeError) as exc:  # e.g. a timestamp like 2024-13-45
+        raise ConfigError(src, "", f"invalid YAML value: {exc}") from None
+    if data is None:
+        raise ConfigError(src, "", "file is empty (no YAML content)")
     if not isinstance(data, dict):
-        raise ConfigError(src, "", f"must be a YAML mapping, found {type(data).__name__}")
+        kind = "a list" if isinstance(data, list) else "a plain string" if isinstance(data, str) else (
+            f"a {type(data).__name__}")
+        raise ConfigError(src, "", f"must be a YAML mapping (apiVersion, kind, spec, ...), found {kind}")
     return data
 
 
@@ -350,17 +439,78 @@ def _loc(loc: tuple[int | str, ...]) -> str:
     return out
 
 
-def _validation_error(src: str, exc: ValidationError) -> ConfigError:
-    lines = []
+def _short(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 60 else text[:45] + "..." + text[-10:]
+
+
+def _model_at(root: type[BaseModel], loc: tuple[int | str, ...]) -> type[BaseModel] | None:
+    """The model that holds the field at `loc` (by YAML name), for 'did you mean' hints."""
+    model: type[BaseModel] | None = root
+    for part in loc[:-1]:
+        if model is None:
+            return None
+        if isinstance(part, int):
+            continue
+        field = next((f for n, f in model.model_fields.items() if (f.alias or n) == part), None)
+        model = _inner_model(field.annotation) if field is not None else None
+    return model
+
+
+def _inner_model(tp: Any) -> type[BaseModel] | None:
+    if isinstance(tp, type) and issubclass(tp, BaseModel):
+        return tp
+    for arg in get_args(tp):
+        found = _inner_model(arg)
+        if found is not None:
+            return found
+    return None
+
+
+def _unknown_field(root: type[BaseModel] | None, loc: tuple[int | str, ...]) -> str:
+    model = _model_at(root, loc) if root is not None else None
+    if model is None:
+        return "unknown field"
+    names = [f.alias or n for n, f in model.model_fields.items()]
+    close = difflib.get_close_matches(str(loc[-1]), names, n=1, cutoff=0.6)
+    if close:
+        return f"unknown field; did you mean {close[0]!r}?"
+    return f"unknown field; expected one of: {', '.join(names)}"
+
+
+def _kind_of(value: Any) -> str:
+    if isinstance(value, dict):
+        return "a mapping"
+    if isinstance(value, list):
+        return "a list"
+    if value is None:
+        return "nothing (null)"
+    return f"{type(value).__name__} {_short(value)}"
+
+
+def _validation_error(src: str, exc: ValidationError, root: type[BaseModel] | None = None) -> ConfigError:
+    lines: list[tuple[str, str]] = []
     for err in exc.errors():
-        field = _loc(tuple(err["loc"]))
+        loc = tuple(err["loc"])
+        field = _loc(loc)
         msg = err["msg"].removeprefix("Value error, ")
+        inp = err.get("input")
         if err["type"] == "extra_forbidden":
-            msg = "unknown field"
-        elif ("input" in err and err["type"] != "missing" and not isinstance(err["input"], dict | list)
-              and repr(err["input"]) not in msg):
-            msg = f"{msg} (got {err['input']!r})"
-        lines.append((field, msg))
+            msg = _unknown_field(root, loc)
+        elif err["type"] in ("model_type", "model_attributes_type", "dict_type"):
+            msg = f"must be a mapping (key: value), found {_kind_of(inp)}"
+        elif err["type"] == "string_type":
+            msg = f"must be text, found {_kind_of(inp)}"
+            if isinstance(inp, bool | int | float | datetime.date):
+                msg += "; put the value in quotes"
+        elif err["type"] == "missing":
+            msg = "is required"
+        elif err["type"] == "list_type":
+            msg = f"must be a list ([a, b] or '- item' lines), found {_kind_of(inp)}"
+        elif "input" in err and err["type"] != "missing" and not isinstance(inp, dict | list) and repr(inp) not in msg:
+            msg = f"{msg} (got {_short(inp)})"
+        if (field, msg) not in lines:
+            lines.append((field, msg))
     field, msg = lines[0]
     if len(lines) > 1:
         msg += "".join(f"\n  {src}: {f}: {m}" for f, m in lines[1:])
@@ -368,39 +518,132 @@ def _validation_error(src: str, exc: ValidationError) -> ConfigError:
 
 
 def load_profile(path: Path) -> SiteProfile:
-    data = read_yaml(path)
-    src = str(path)
+    """Read and validate a netcheck SiteProfile."""
+    return profile_from_data(read_yaml(path), str(path))
+
+
+def profile_from_data(data: dict[str, Any], src: str) -> SiteProfile:
+    """Validate an already-parsed SiteProfile mapping; `src` names it in errors."""
     if data.get("kind") == "NodeConfig" or data.get("apiVersion") == NODECONFIG_API:
-        raise ConfigError(src, "kind", "this is a nodeadm NodeConfig; pass it with --nodeconfig")
+        raise ConfigError(src, "kind", "this is a nodeadm NodeConfig; pass it with --nodeconfig, not -c")
     try:
         return SiteProfile.model_validate(data)
     except ValidationError as exc:
-        raise _validation_error(src, exc) from None
+        raise _validation_error(src, exc, SiteProfile) from None
 
 
 def load_nodeconfig(path: Path) -> NodeConfig:
-    data = read_yaml(path)
-    src = str(path)
-    if data.get("kind") == "SiteProfile":
-        raise ConfigError(src, "kind", "this is a netcheck SiteProfile; pass it with -c")
+    """Read and validate a nodeadm NodeConfig the way nodeadm would (the parts netcheck uses)."""
+    return nodeconfig_from_data(read_yaml(path), str(path))
+
+
+# NodeConfig field → the SiteProfile cluster field it fills.
+_NC_TO_PROFILE = {"name": "name", "region": "region", "apiServerEndpoint": "endpoint",
+                  "certificateAuthority": "certificateAuthority", "cidr": "serviceCidr"}
+_SSM_ACTIVATION_ID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
+
+
+def nodeconfig_from_data(data: dict[str, Any], src: str) -> NodeConfig:
+    """Validate an already-parsed NodeConfig mapping; `src` names it in errors."""
+    if data.get("kind") == "SiteProfile" or data.get("apiVersion") == PROFILE_API:
+        raise ConfigError(src, "kind", "this is a netcheck SiteProfile; pass it with -c, not --nodeconfig")
     try:
         nc = NodeConfig.model_validate(data)
     except ValidationError as exc:
         raise _validation_error(src, exc) from None
+    c = nc.spec.cluster
+    for key in ("name", "region"):
+        if not getattr(c, key):
+            raise ConfigError(src, f"spec.cluster.{key}", "is required (nodeadm refuses a NodeConfig without it)")
+    values = {_NC_TO_PROFILE[k]: getattr(c, k) for k in _NC_TO_PROFILE if getattr(c, k) is not None}
+    try:
+        Cluster.model_validate(values)
+    except ValidationError as exc:
+        back = {v: k for k, v in _NC_TO_PROFILE.items()}
+        err = exc.errors()[0]
+        key = str(err["loc"][0]) if err["loc"] else ""
+        field = back.get(key, key)
+        raise ConfigError(src, f"spec.cluster.{field}", err["msg"].removeprefix("Value error, ")) from None
     hybrid = nc.spec.hybrid
-    if hybrid is not None and bool(hybrid.ssm) == bool(hybrid.iamRolesAnywhere):
-        raise ConfigError(src, "spec.hybrid", "exactly one of ssm and iamRolesAnywhere must be set")
+    if hybrid is not None:
+        if bool(hybrid.ssm) == bool(hybrid.iamRolesAnywhere):
+            both = "both are" if hybrid.ssm else "neither is"
+            raise ConfigError(src, "spec.hybrid", f"exactly one of ssm and iamRolesAnywhere must be set; {both}")
+        _check_credentials(src, hybrid)
+    node_ip_from_flags(nc.spec.kubelet.flags, src)
     return nc
 
 
+def _check_credentials(src: str, hybrid: NcHybrid) -> None:
+    """The credential fields nodeadm validates before it starts (validator.go)."""
+    if hybrid.ssm:
+        act_id, code = hybrid.ssm.get("activationId"), hybrid.ssm.get("activationCode")
+        if not isinstance(act_id, str) or not _SSM_ACTIVATION_ID.match(act_id):
+            raise ConfigError(src, "spec.hybrid.ssm.activationId",
+                              f"{act_id!r} is not an SSM activation id (8-4-4-4-12 lower-case hex)")
+        if not isinstance(code, str) or not 20 <= len(code) <= 250:
+            raise ConfigError(src, "spec.hybrid.ssm.activationCode", "must be a string of 20 to 250 characters")
+    if hybrid.iamRolesAnywhere:
+        ra = hybrid.iamRolesAnywhere
+        node_name = ra.get("nodeName")
+        if not isinstance(node_name, str) or not 1 <= len(node_name) <= 64:
+            raise ConfigError(src, "spec.hybrid.iamRolesAnywhere.nodeName", "must be a name of 1 to 64 characters")
+        for key in ("trustAnchorArn", "profileArn", "roleArn"):
+            arn = ra.get(key)
+            if not isinstance(arn, str) or not arn.startswith("arn:"):
+                raise ConfigError(src, f"spec.hybrid.iamRolesAnywhere.{key}", f"{arn!r} is not an ARN (arn:...)")
+
+
+def node_ip_from_flags(flags: list[str], src: str) -> str | None:
+    """The IPv4 address in kubelet `--node-ip`, if any; IPv6 is refused as nodeadm refuses it."""
+    for i, raw in enumerate(flags):
+        flag = raw.strip()
+        if flag.startswith("--node-ip="):
+            value, at = flag.removeprefix("--node-ip="), i
+        elif flag == "--node-ip":
+            if i + 1 >= len(flags):
+                raise ConfigError(src, f"spec.kubelet.flags[{i}]", "--node-ip has no value")
+            value, at = flags[i + 1], i + 1
+        elif flag.split()[:1] == ["--node-ip"]:
+            value, at = flag.split(None, 1)[1], i
+        else:
+            continue
+        field = f"spec.kubelet.flags[{at}]"
+        try:
+            addr = ipaddress.ip_address(value.strip())
+        except ValueError:
+            if "," in value:
+                raise ConfigError(src, field, f"--node-ip {value!r}: only one IPv4 address is supported") from None
+            raise ConfigError(src, field, f"--node-ip {value!r} is not a valid IP address") from None
+        if addr.version != 4:
+            raise ConfigError(src, field, f"--node-ip {value!r} is IPv6; only IPv4 is supported")
+        return str(addr)
+    return None
+
+
 def decode_ca(value: str) -> str:
-    """Accept a PEM certificate or base64 of one (as nodeadm stores it)."""
-    if "BEGIN CERTIFICATE" in value:
+    """Accept a PEM certificate or base64 of one (as nodeadm stores it); '' if it is neither."""
+    if "-----BEGIN" in value:
         return value
     try:
-        return base64.b64decode(value, validate=True).decode("ascii")
+        return base64.b64decode("".join(value.split()), validate=True).decode("ascii")
     except (binascii.Error, UnicodeDecodeError, ValueError):
         return ""
+
+
+def check_ca(value: str) -> None:
+    """Raise ValueError unless `value` holds at least one parseable X.509 certificate."""
+    from cryptography import x509
+
+    pem = decode_ca(value)
+    if not pem:
+        raise ValueError("is neither a PEM certificate nor base64 of one")
+    if "-----BEGIN CERTIFICATE-----" not in pem:
+        raise ValueError("decodes to text without a '-----BEGIN CERTIFICATE-----' block")
+    try:
+        x509.load_pem_x509_certificates(pem.encode("ascii", "replace"))
+    except ValueError:
+        raise ValueError("holds a CERTIFICATE block that is not a valid X.509 certificate") from None
 
 
 # --- the merged, validated settings ------------------------------------------------
@@ -431,13 +674,50 @@ class Settings:
         return self.profile.metadata.name
 
 
-def _node_ip_from_flags(flags: list[str]) -> str | None:
-    for i, flag in enumerate(flags):
-        if flag.startswith("--node-ip="):
-            return flag.split("=", 1)[1]
-        if flag == "--node-ip" and i + 1 < len(flags):
-            return flags[i + 1]
-    return None
+def _resolve_describe(data: dict[str, Any], profile_path: Path) -> None:
+    """Make spec.vpc.describe paths absolute (relative to the profile's directory) and check they exist."""
+    describe = data.get("spec", {}).get("vpc", {}).get("describe") or {}
+    base = profile_path.parent
+    for key, rel in list(describe.items()):
+        if rel is None:
+            continue
+        field = f"spec.vpc.describe.{key}"
+        try:
+            path = Path(rel).expanduser()
+            path = path if path.is_absolute() else base / path
+            ok, is_dir = path.is_file(), path.is_dir()
+        except (OSError, ValueError) as exc:
+            raise ConfigError(str(profile_path), field, f"unusable path {rel!r}: {exc}") from None
+        if not ok:
+            problem = "is a directory, not a file" if is_dir else "file not found"
+            raise ConfigError(str(profile_path), field, f"{problem}: {path}")
+        describe[key] = str(path)
+
+
+# Override field → (flag, environment variable, model, field alias) for messages.
+_OVERRIDES = {
+    "region": ("--region", "NETCHECK_REGION", "cluster", "region"),
+    "endpoint": ("--endpoint", "NETCHECK_ENDPOINT", "cluster", "endpoint"),
+    "service_cidr": ("--service-cidr", "NETCHECK_SERVICE_CIDR", "cluster", "serviceCidr"),
+    "responder": ("--responder", "NETCHECK_RESPONDER", "spec", "responder"),
+    "node_ip": ("--node-ip", "NETCHECK_NODE_IP", "node", "ip"),
+}
+
+
+def _check_overrides(o: Overrides) -> None:
+    """Validate each flag/env value on its own so the message names the flag, not a file."""
+    models: dict[str, type[BaseModel]] = {"cluster": Cluster, "spec": Spec, "node": Node}
+    for attr, (flag, env, model, alias) in _OVERRIDES.items():
+        value = getattr(o, attr)
+        if value is None:
+            continue
+        try:
+            models[model].model_validate({alias: value})
+        except ValidationError as exc:
+            msg = exc.errors()[0]["msg"].removeprefix("Value error, ")
+            if repr(value) not in msg:
+                msg = f"{msg} (got {value!r})"
+            raise ConfigError(f"{flag} (or {env})", "", msg) from None
 
 
 def build(profile_path: Path | None = None, nodeconfig_path: Path | None = None,
@@ -448,6 +728,7 @@ def build(profile_path: Path | None = None, nodeconfig_path: Path | None = None,
     if profile_path is not None:
         data = load_profile(profile_path).model_dump(by_alias=True, exclude_unset=True)
         sources.append(str(profile_path))
+        _resolve_describe(data, profile_path)
     spec = data.setdefault("spec", {})
     cluster = spec.setdefault("cluster", {})
     if nodeconfig_path is not None:
@@ -460,11 +741,12 @@ def build(profile_path: Path | None = None, nodeconfig_path: Path | None = None,
                 cluster[key] = val
         if nc.spec.hybrid is not None:
             spec["credentials"] = "ssm" if nc.spec.hybrid.ssm else "iam-roles-anywhere"
-        node_ip = _node_ip_from_flags(nc.spec.kubelet.flags)
+        node_ip = node_ip_from_flags(nc.spec.kubelet.flags, str(nodeconfig_path))
         if node_ip:
             spec.setdefault("node", {})["ip"] = node_ip
         data.setdefault("metadata", {}).setdefault("name", c.name or "nodeconfig")
     o = overrides
+    _check_overrides(o)
     for key, val in (("region", o.region), ("endpoint", o.endpoint), ("serviceCidr", o.service_cidr)):
         if val is not None:
             cluster[key] = val
@@ -477,5 +759,5 @@ def build(profile_path: Path | None = None, nodeconfig_path: Path | None = None,
     try:
         profile = SiteProfile.model_validate(data)
     except ValidationError as exc:
-        raise _validation_error(src, exc) from None
+        raise _validation_error(src, exc, SiteProfile) from None
     return Settings(profile=profile, source=src, token=token)
