@@ -15,9 +15,19 @@ import time
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
+    from netcheck.aws import VpcDocuments
     from netcheck.net.dial import DialResult
+    from netcheck.net.iperf import IperfResult
+    from netcheck.net.listen import ControlReply, TempListener, UdpEcho
     from netcheck.net.local import LocalPrefix
     from netcheck.net.lookup import DnsAnswer
+    from netcheck.net.nft import Ruleset
+    from netcheck.net.pmtu import PmtuResult
+    from netcheck.net.routes import InputCheck, RouteLookup
+    from netcheck.net.rtt import RttSeries
+    from netcheck.net.sntp import SntpResult
+    from netcheck.net.tls import ProxyAnswer, TlsResult
+    from netcheck.net.trace import TraceResult
 
 
 class DeadlineExceeded(Exception):
@@ -69,3 +79,146 @@ class Net:
         from netcheck.net.local import source_for
 
         return source_for(ip)
+
+    # -- TLS, proxies, NTP (netcheck.net.tls, netcheck.net.sntp) ---------------------
+    def tls_handshake(self, host: str, ip: str | None, port: int, timeout: float = 8.0, ca_pem: str | None = None,
+                      cafile: str | None = None, capath: str | None = None, proxy: str | None = None,
+                      paths: tuple[str, ...] = ()) -> TlsResult:
+        """TLS to `host` at ip:port (or via an HTTP CONNECT proxy); verdict, chain, optional GETs."""
+        from netcheck.net.tls import handshake
+
+        return handshake(host, ip, port, self.budget(timeout), ca_pem, cafile, capath, proxy, paths)
+
+    def proxy_connect(self, proxy: str, host: str, port: int, timeout: float = 5.0) -> ProxyAnswer:
+        """CONNECT host:port through an HTTP proxy and report its answer; the tunnel is closed."""
+        import time as _time
+
+        from netcheck.net.tls import connect_tunnel
+
+        sock, answer = connect_tunnel(proxy, host, port, _time.monotonic() + self.budget(timeout))
+        if sock is not None:
+            sock.close()
+        return answer
+
+    def sntp_query(self, ip: str, port: int = 123, timeout: float = 2.0) -> SntpResult:
+        """One SNTP request to ip:port: clock offset and delay."""
+        from netcheck.net.sntp import query
+
+        return query(ip, port, self.budget(timeout))
+
+    # -- bandwidth (netcheck.net.iperf) ----------------------------------------------
+    def throughput(self, host: str, port: int, seconds: float = 5.0, streams: int = 4, reverse: bool = False,
+                   token: str | None = None, timeout: float = 5.0) -> IperfResult:
+        """One iperf3 TCP test to host:port (upload, or download when `reverse`); raises IperfError."""
+        from netcheck.net.iperf import run_client
+
+        deadline = time.monotonic() + self.budget(seconds + 15.0)
+        return run_client(host, port, seconds=seconds, streams=streams, reverse=reverse, token=token,
+                          timeout=self.budget(timeout), deadline=deadline)
+
+    # -- routing, inbound paths, local firewall, AWS (probes routing/inbound/cniports/firewall/vpc) --
+    def route_lookup(self, dst: str, src: str | None = None) -> RouteLookup:
+        """The kernel's route toward `dst`: table, policy rule, interface, gateway, source. Nothing sent."""
+        from netcheck.net.routes import route_lookup
+
+        self.budget(1.0)
+        return route_lookup(dst, src)
+
+    def input_check(self, interface: str, src: str, dst: str) -> InputCheck:
+        """Would a packet src → local dst arriving on `interface` pass rp_filter? Nothing sent."""
+        from netcheck.net.routes import input_check
+
+        self.budget(1.0)
+        return input_check(interface, src, dst)
+
+    def interfaces(self) -> dict[str, list[str]]:
+        """Up, non-loopback interfaces and their IPv4 addresses."""
+        from netcheck.net.routes import interfaces
+
+        return interfaces()
+
+    def sysctl(self, key: str) -> str | None:
+        """A sysctl of this network namespace (dotted, or a path below /proc/sys)."""
+        from netcheck.net.routes import sysctl
+
+        return sysctl(key)
+
+    def netstat_counter(self, name: str) -> int | None:
+        """A /proc/net/netstat counter of this namespace, e.g. IPReversePathFilter."""
+        from netcheck.net.routes import netstat_counter
+
+        return netstat_counter(name)
+
+    def listen_tcp(self, ip: str, port: int) -> TempListener | None:
+        """A temporary TCP listener on ip:port, or None when something already listens there."""
+        from netcheck.net.listen import open_listener
+
+        return open_listener(ip, port)
+
+    def responder_request(self, host: str, port: int, message: dict[str, object], timeout: float = 5.0,
+                          source: str | None = None) -> ControlReply:
+        """One JSON request/reply with `netcheck serve` (e.g. op hello)."""
+        from netcheck.net.listen import request
+
+        return request(host, port, dict(message), self.budget(timeout), source=source)
+
+    def connect_back(self, host: str, port: int, token: str | None, target_port: int, timeout: float = 5.0,
+                     source: str | None = None) -> ControlReply:
+        """Ask the responder at host:port to dial back to our address (or `source`) on `target_port`."""
+        from netcheck.net.listen import connect_back
+
+        return connect_back(host, port, token, target_port, max(0.5, self.budget(timeout + 4.0) - 4.0), source)
+
+    def udp_echo(self, ip: str, port: int, count: int = 3, timeout: float = 3.0) -> UdpEcho:
+        """Send NCE1 echo datagrams to ip:port (responder UDP echo) and say what came back."""
+        from netcheck.net.listen import udp_echo
+
+        return udp_echo(ip, port, count, self.budget(timeout))
+
+    def firewall_ruleset(self, timeout: float = 5.0) -> Ruleset:
+        """This host's nftables (or iptables) ruleset with firewalld/ufw state; raises FirewallUnreadable."""
+        from netcheck.net.nft import read_ruleset
+
+        return read_ruleset(self.budget(timeout))
+
+    def aws_vpc_documents(self, region: str, cluster: str, timeout: float = 20.0) -> VpcDocuments:
+        """describe-cluster/subnets/route-tables/security-groups through boto3 (the `aws` extra)."""
+        from netcheck.aws import load_from_api
+
+        return load_from_api(region, cluster, self.budget(timeout))
+
+    # -- path quality: latency, path MTU, traceroute ------------------------------------
+    def ping(self, ip: str, count: int = 20, interval: float = 0.05, timeout: float = 10.0,
+             wait: float = 1.0) -> RttSeries:
+        """ICMP echo series (datagram socket, raw as root); raises icmp.IcmpUnavailable."""
+        from netcheck.net.icmp import ping
+
+        return ping(ip, count, interval, self.budget(timeout), wait)
+
+    def tcp_rtt(self, ip: str, port: int = 443, count: int = 20, interval: float = 0.05,
+                timeout: float = 15.0) -> RttSeries:
+        """TCP handshake series: the kernel's SYN/SYN-ACK RTT per connect, paced by `interval`."""
+        from netcheck.net.rtt import tcp_rtt
+
+        return tcp_rtt(ip, port, count, interval, self.budget(timeout))
+
+    def udp_rtt(self, ip: str, port: int = 7447, count: int = 20, interval: float = 0.05,
+                timeout: float = 10.0, wait: float = 1.0) -> RttSeries:
+        """UDP echo series through the responder (mode 0): RTT, loss and jitter."""
+        from netcheck.net.udpecho import udp_echo
+
+        return udp_echo(ip, port, count, interval, self.budget(timeout), wait)
+
+    def pmtu(self, ip: str, timeout: float = 10.0, ceiling: int | None = None,
+             responder_port: int | None = None) -> PmtuResult:
+        """Path MTU by DF binary search (ICMP, or UDP mode 1 to the responder); flags black holes."""
+        from netcheck.net.pmtu import discover
+
+        return discover(ip, self.budget(timeout), ceiling, responder_port)
+
+    def trace(self, ip: str, port: int = 443, proto: str = "tcp", max_hops: int = 16,
+              timeout: float = 3.0) -> TraceResult:
+        """TCP/UDP/ICMP traceroute; `.last_answered` and `.summary()` localise a failure."""
+        from netcheck.net.trace import trace
+
+        return trace(ip, port, proto, max_hops, self.budget(timeout))  # type: ignore[arg-type]

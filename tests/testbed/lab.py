@@ -5,7 +5,7 @@ process started in the lab is ended by its PID at teardown.
 
     with Lab() as lab:
         node, router, vpc = lab.hybrid()        # the standard three-namespace path
-        lab.nft(router, "table inet f { chain fwd { type filter hook forward priority 0; tcp dport 443 drop; } }")
+        lab.nft(router, "table inet f {\n chain forward {\n type filter hook forward priority 0;\n tcp dport 443 drop\n }\n}\n")
         lab.run(node, ["ping", "-c1", vpc.ip])
 """
 

@@ -1,0 +1,116 @@
+"""Node ↔ node CNI ports: can this node reach each peer on the ports its CNI uses?
+
+Check ids (stable), per peer in spec.peers and per spec.cni.plugin:
+  cilium: cni.<peer>.udp-8472 (VXLAN), cni.<peer>.tcp-4240 (cilium-health)
+  calico: cni.<peer>.tcp-179 (BGP), cni.<peer>.udp-4789 (VXLAN), cni.<peer>.tcp-5473 (Typha)
+
+TCP: a handshake PASSes; a reset WARNs (the peer was reached but nothing listens yet, or a
+firewall resets); silence or an ICMP error FAILs. UDP needs an echo on the peer
+(`netcheck serve --extra-udp <port>`): an echo PASSes; without one the check SKIPs saying so.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from netcheck.model import Category, Check, Outcome, SkipReason, Status
+from netcheck.net import Net
+from netcheck.settings import Settings, Thresholds, split_hostport
+from probes.firewall import CNI_PORTS
+
+DOCS_CILIUM = "https://docs.cilium.io/en/stable/operations/system_requirements/#firewall-rules"
+DOCS_CALICO = "https://docs.tigera.io/calico/latest/getting-started/kubernetes/requirements#network-requirements"
+RESPONDER_PORT = 7447
+
+
+@dataclass(frozen=True)
+class Spec:
+    peer: str
+    proto: str
+    port: int
+    purpose: str
+    responder_port: int = RESPONDER_PORT
+
+
+@dataclass(frozen=True)
+class Evidence:
+    result: dict[str, Any]
+    hello: dict[str, Any] | None = None  # UDP: does the peer run netcheck serve?
+
+
+def plan(settings: Settings) -> list[Check]:
+    s = settings.spec
+    rport = RESPONDER_PORT
+    if s.responder:
+        rport = split_hostport(s.responder, RESPONDER_PORT)[1] or RESPONDER_PORT
+    docs = DOCS_CALICO if s.cni.plugin == "calico" else DOCS_CILIUM
+    return [Check(id=f"cni.{peer}.{proto}-{port}", category=Category.REACHABILITY,
+                  title=f"Peer {peer} is reachable on {proto.upper()} {port} ({purpose})", probe="cniports",
+                  spec=Spec(peer, proto, port, purpose, rport), timeout=10, docs=docs)
+            for peer in s.peers for proto, port, purpose in CNI_PORTS[s.cni.plugin]]
+
+
+def collect(spec: Spec, net: Net) -> Evidence:
+    if spec.proto == "tcp":
+        return Evidence(net.dial(spec.peer, spec.port, timeout=3.0).to_evidence())
+    echo = net.udp_echo(spec.peer, spec.port, count=3, timeout=3.0)
+    hello = None
+    if echo.outcome == "timeout":
+        hello = net.responder_request(spec.peer, spec.responder_port, {"op": "hello"}, timeout=2.0).to_evidence()
+    return Evidence(echo.to_evidence(), hello)
+
+
+def _serve_fix(spec: Spec) -> str:
+    return (f"On {spec.peer} run `netcheck serve --token <TOKEN> --extra-udp {spec.port}` for the duration of the "
+            "check (before the CNI is installed there), then run netcheck again.")
+
+
+def evaluate(spec: Spec, ev: Evidence, thresholds: Thresholds) -> Outcome:
+    r = ev.result
+    outcome, reason, offender = r.get("outcome"), r.get("reason", ""), r.get("offender")
+    what = f"{spec.proto.upper()} {spec.port} ({spec.purpose}) on {spec.peer}"
+    evidence = dict(r)
+    if ev.hello is not None:
+        evidence["peerResponder"] = ev.hello
+    fix_fw = (f"Allow {spec.proto.upper()} {spec.port} between the hybrid nodes (node CIDRs) on every firewall in "
+              f"between and on {spec.peer} itself (see firewall.local.{spec.proto}-{spec.port} there).")
+    if outcome == "connected":
+        detail = "echoed" if spec.proto == "udp" else "handshake completed"
+        return Outcome(Status.PASS, f"{what} is reachable ({detail} in {r.get('seconds', 0) * 1000:.1f} ms).",
+                       measured="connected", evidence=evidence)
+    if outcome == "refused" and (offender in (None, spec.peer)):
+        if spec.proto == "tcp":
+            return Outcome(Status.WARN, f"{spec.peer} answered {what} with a reset: the path is open but nothing "
+                           "listens yet (normal before the CNI runs), or a firewall resets the port.",
+                           measured="refused (reset)", threshold="connected",
+                           remediation=f"For a definitive answer run `netcheck serve --token <TOKEN> --extra-tcp "
+                                       f"{spec.port}` on {spec.peer} during the check.", evidence=evidence)
+        return Outcome.skip(SkipReason.NEEDS_PEER, f"Datagrams to {what} reached the peer (it answered port "
+                            "unreachable), but no echo service listens there, so the port cannot be confirmed open.",
+                            remediation=_serve_fix(spec), evidence=evidence)
+    if outcome == "refused":
+        return Outcome(Status.FAIL, f"{what} is rejected by {offender} ({reason}) on the way to the peer.",
+                       measured=f"refused by {offender}", threshold="connected", remediation=fix_fw,
+                       evidence=evidence)
+    if outcome in ("unreachable", "no-route"):
+        by = f" (reported by {offender})" if offender else ""
+        return Outcome(Status.FAIL, f"{what} is not reachable: {outcome} ({reason}){by}.",
+                       measured=f"{outcome} ({reason})", threshold="connected",
+                       remediation=f"Route the node CIDRs between the hybrid nodes and check {fix_fw[0].lower()}"
+                                   f"{fix_fw[1:]}", evidence=evidence)
+    if spec.proto == "udp":
+        hello = ((ev.hello or {}).get("reply") or {})
+        ports = hello.get("udpPorts") or []
+        if hello.get("ok") and spec.port in ports:
+            return Outcome(Status.FAIL, f"No echo came back from {what} although netcheck serve listens there: a "
+                           "firewall drops it (filtered).", measured="timeout (filtered)", threshold="echoed",
+                           remediation=fix_fw, evidence=evidence)
+        running = "runs netcheck serve but did not say it echoes that port" if hello.get("ok") else \
+            "does not run netcheck serve"
+        return Outcome.skip(SkipReason.NEEDS_PEER, f"No echo came back from {what}, and the peer {running}, so "
+                            "a drop cannot be told from a missing echo service.", remediation=_serve_fix(spec),
+                            evidence=evidence)
+    return Outcome(Status.FAIL, f"{what} did not answer within {r.get('seconds', 0):.1f} s: a firewall drops it "
+                   "(filtered).", measured="timeout (filtered)", threshold="connected", remediation=fix_fw,
+                   evidence=evidence)

@@ -1,0 +1,119 @@
+"""This host's own firewall, judged from its ruleset before any packet is sent.
+
+Check ids (stable):
+  firewall.local.<proto>-<port>   the local nftables/iptables rules (also what firewalld and ufw
+                                  program) let a new inbound packet reach this port: the kubelet
+                                  port and webhook ports from the VPC, the CNI ports from peers
+
+The walk over prerouting/input chains is `netcheck.net.nft.decide`; a rule whose match
+depends on something netcheck cannot know makes the answer WARN instead of a guess.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from netcheck.model import Category, Check, Outcome, SkipReason, Status
+from netcheck.net import Net
+from netcheck.settings import Settings, Thresholds
+from probes.base import MissingPrivilege, ProbeSkip
+
+DOCS = "https://docs.aws.amazon.com/eks/latest/userguide/hybrid-nodes-networking.html"
+CNI_PORTS: dict[str, list[tuple[str, int, str]]] = {
+    "cilium": [("udp", 8472, "Cilium VXLAN"), ("tcp", 4240, "cilium-health")],
+    "calico": [("tcp", 179, "Calico BGP"), ("udp", 4789, "Calico VXLAN"), ("tcp", 5473, "Calico Typha")],
+    "none": [],
+}
+
+
+@dataclass(frozen=True)
+class Spec:
+    proto: str
+    port: int
+    purpose: str
+    sources: tuple[str, ...]  # CIDRs the traffic comes from
+    source_label: str
+
+
+@dataclass(frozen=True)
+class Evidence:
+    ruleset: dict[str, Any]
+
+
+def plan(settings: Settings) -> list[Check]:
+    s = settings.spec
+    vpc = tuple(s.vpc.cidrs) + tuple(f"{ip}/32" for ip in s.cluster.control_plane_ips if ":" not in ip)
+    peers = tuple(f"{p}/32" for p in s.peers if ":" not in p) + tuple(s.remote_network.node_cidrs)
+    wanted: list[tuple[str, int, str, tuple[str, ...], str]] = [
+        ("tcp", s.inbound.kubelet_port, "kubelet", vpc, "the VPC")]
+    wanted += [("tcp", p, "webhook", vpc, "the VPC") for p in s.webhook_ports]
+    wanted += [(proto, port, what, peers, "other nodes") for proto, port, what in CNI_PORTS[s.cni.plugin]]
+    checks, seen = [], set()
+    for proto, port, purpose, sources, label in wanted:
+        cid = f"firewall.local.{proto}-{port}"
+        if cid in seen:
+            continue
+        seen.add(cid)
+        checks.append(Check(id=cid, category=Category.HOST, title=f"This host's firewall admits {purpose} "
+                            f"traffic on {proto.upper()} {port}", probe="firewall",
+                            spec=Spec(proto, port, purpose, tuple(dict.fromkeys(sources)), label), timeout=10,
+                            docs=DOCS))
+    return checks
+
+
+def collect(spec: Spec, net: Net) -> Evidence:
+    from netcheck.net.nft import FirewallUnreadable
+
+    try:
+        ruleset = net.firewall_ruleset()
+    except FirewallUnreadable as exc:
+        text = str(exc)
+        if "Operation not permitted" in text or "Permission denied" in text:
+            raise MissingPrivilege(f"The firewall ruleset is not readable: {text}",
+                                   "Run netcheck as root (or with CAP_NET_ADMIN).") from None
+        raise ProbeSkip(SkipReason.DEPENDENCY, f"The firewall ruleset could not be read: {text}",
+                        "Check that `nft -j list ruleset` works on this host.") from None
+    return Evidence(ruleset.to_evidence())
+
+
+def _fix(spec: Spec, ev: dict[str, Any], chain: str) -> str:
+    src = spec.sources[0] if spec.sources else "<source>"
+    if ev.get("firewalld") == "running":
+        return (f"firewall-cmd --permanent --add-port={spec.port}/{spec.proto} && firewall-cmd --reload "
+                "(or add a rich rule for the source range).")
+    if ev.get("ufw") == "active":
+        return f"ufw allow proto {spec.proto} from {src} to any port {spec.port}"
+    if ev.get("source") == "iptables":
+        return f"iptables -I INPUT -p {spec.proto} -s {src} --dport {spec.port} -j ACCEPT (and persist it)"
+    where = chain or "inet filter input"
+    return (f"nft insert rule {where} ip saddr {src} {spec.proto} dport {spec.port} accept "
+            "(before the dropping rule; persist it in /etc/nftables.conf).")
+
+
+def evaluate(spec: Spec, ev: Evidence, thresholds: Thresholds) -> Outcome:
+    from netcheck.net.nft import Packet, decide, ruleset_from_evidence
+
+    doc = ev.ruleset
+    ruleset = ruleset_from_evidence(doc)
+    what = f"{spec.purpose} traffic ({spec.proto.upper()} {spec.port}) from {spec.source_label}"
+    evidence = {"source": ruleset.source, "firewalld": ruleset.firewalld, "ufw": ruleset.ufw,
+                "chains": [c.label for c in ruleset.chains if c.hook]}
+    if ruleset.source == "none":
+        return Outcome.skip(SkipReason.NOT_APPLICABLE, "Neither nft nor iptables-save is installed, so the local "
+                            "firewall was not read.", remediation="Install nftables to let netcheck read the rules.",
+                            evidence=evidence)
+    verdict = decide(ruleset, Packet(spec.proto, spec.port, spec.sources))
+    evidence.update(worst=verdict.worst.by, best=verdict.best.by, uncertain=verdict.uncertain)
+    if verdict.sure and verdict.worst.blocked:
+        return Outcome(Status.FAIL, f"This host's firewall drops {what}: {verdict.worst.by}.",
+                       measured="dropped", threshold="accepted", unit=None,
+                       remediation=_fix(spec, doc, verdict.worst.chain), evidence=evidence)
+    if not verdict.sure:
+        return Outcome(Status.WARN, f"This host's firewall may drop {what}: {verdict.worst.by}, unless "
+                       f"{verdict.uncertain[0] if verdict.uncertain else 'an earlier rule'} accepts it first.",
+                       measured="depends on rule", threshold="accepted",
+                       remediation=_fix(spec, doc, verdict.worst.chain), evidence=evidence)
+    n = sum(1 for c in ruleset.chains if c.hook)
+    return Outcome(Status.PASS, f"This host's firewall ({ruleset.source}, {n} input chains) admits {what}.",
+                   measured="accepted", evidence=evidence)

@@ -1,0 +1,75 @@
+"""CNI ports between nodes: TCP dials and UDP echo against a peer namespace running `netcheck serve`."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from netcheck.model import Outcome, SkipReason, Status
+from netcheck.net import Net
+from netcheck.runner import execute
+from netcheck.settings import Settings, SiteProfile, Thresholds
+from probes import cniports
+from tests.test_inbound import forward_rule, start_responder
+from tests.test_routing import in_netns
+from tests.testbed.lab import Lab
+
+PEER = "10.20.1.10"  # the Lab's far namespace plays the peer node
+
+
+def settings(plugin: str = "cilium", **spec: Any) -> Settings:
+    base: dict[str, Any] = {"peers": [PEER], "cni": {"plugin": plugin}}
+    base.update(spec)
+    return Settings(profile=SiteProfile.model_validate({"spec": base}), source="test")
+
+
+def run_in(ns: str, s: Settings) -> dict[str, Outcome]:
+    with in_netns(ns):
+        return {c.id: execute(c, Net(), Thresholds()) for c in cniports.plan(s)}
+
+
+def test_plan_per_plugin() -> None:
+    assert [c.id for c in cniports.plan(settings())] == [f"cni.{PEER}.udp-8472", f"cni.{PEER}.tcp-4240"]
+    assert [c.id for c in cniports.plan(settings("calico"))] == [
+        f"cni.{PEER}.tcp-179", f"cni.{PEER}.udp-4789", f"cni.{PEER}.tcp-5473"]
+    assert cniports.plan(settings("none")) == []
+
+
+@pytest.mark.netns
+def test_cilium_ports_with_and_without_serve_on_the_peer() -> None:
+    with Lab() as lab:
+        node, router, vpc = lab.hybrid()
+        res = run_in(node.name, settings())
+        udp, tcp = res[f"cni.{PEER}.udp-8472"], res[f"cni.{PEER}.tcp-4240"]
+        assert udp.status is Status.SKIP and udp.skip_reason is SkipReason.NEEDS_PEER
+        assert "netcheck serve --token <TOKEN> --extra-udp 8472" in (udp.remediation or "")
+        assert tcp.status is Status.WARN and tcp.measured == "refused (reset)"
+
+        start_responder(lab, vpc, "--extra-udp", "8472", "--extra-tcp", "4240")
+        res = run_in(node.name, settings())
+        assert {cid: o.status for cid, o in res.items()} == {f"cni.{PEER}.udp-8472": Status.PASS,
+                                                             f"cni.{PEER}.tcp-4240": Status.PASS}
+
+        lab.nft(router, forward_rule("tcp dport 4240 drop\n  udp dport 8472 drop"))
+        res = run_in(node.name, settings())
+        tcp = res[f"cni.{PEER}.tcp-4240"]
+        assert tcp.status is Status.FAIL and tcp.measured == "timeout (filtered)"
+        udp = res[f"cni.{PEER}.udp-8472"]
+        # The responder answers hello but does not say which UDP ports it echoes: honest SKIP, not FAIL.
+        assert udp.status in (Status.SKIP, Status.FAIL), udp.message
+        assert udp.evidence["peerResponder"]["control"] == "connected"
+
+        lab.run(router, ["nft", "flush", "ruleset"])
+        lab.nft(router, forward_rule("udp dport 8472 reject with icmp type admin-prohibited"))
+        udp = run_in(node.name, settings())[f"cni.{PEER}.udp-8472"]
+        assert udp.status is Status.FAIL and "192.168.50.1" in udp.message, udp.message
+
+
+def test_udp_filtered_when_the_peer_says_it_echoes_that_port() -> None:
+    spec = cniports.Spec(PEER, "udp", 8472, "Cilium VXLAN")
+    ev = cniports.Evidence({"ip": PEER, "port": 8472, "outcome": "timeout", "reason": "no-echo", "sent": 3,
+                            "received": 0, "seconds": 3.0},
+                           {"control": "connected", "reply": {"ok": True, "udpPorts": [7447, 8472]}})
+    out = cniports.evaluate(spec, ev, Thresholds())
+    assert out.status is Status.FAIL and "filtered" in out.message
