@@ -53,7 +53,8 @@ def execute(check: Check, net: Net, thresholds: Thresholds) -> Outcome:
     except ProbeSkip as skip:
         return Outcome.skip(skip.reason, skip.message, remediation=skip.fix)
     except DeadlineExceeded:
-        return Outcome(Status.ERROR, "The run's deadline passed before this check could finish.",
+        return Outcome(Status.ERROR, f"Ran out of time before it could finish: its {check.timeout:g} s timeout "
+                       "or the run's deadline came first.",
                        remediation="Raise --deadline, or run fewer checks with --only.")
     except Exception as exc:
         return Outcome(Status.ERROR, f"The probe failed: {type(exc).__name__}: {exc}",
@@ -140,12 +141,14 @@ def run(checks: Sequence[Check], net: Net, thresholds: Thresholds, deadline_s: f
         elif interrupted:
             out.append(CheckResult(c, Outcome.skip(SkipReason.INTERRUPTED, "Interrupted before it finished.")))
         else:
-            ran = c.id in started_at
-            msg = (f"Did not finish before the run's {deadline_s:g} s deadline."
-                   if ran else f"Never started: the run's {deadline_s:g} s deadline came first.")
+            t0 = started_at.get(c.id)
+            msg = (f"Did not finish before the run's deadline ({deadline_s:.1f} s for checks)."
+                   if t0 is not None else f"Never started: the run's deadline ({deadline_s:.1f} s for checks) "
+                                          "came first.")
             out.append(CheckResult(c, Outcome(Status.ERROR, msg,
                                               remediation="Raise --deadline, or run fewer checks with --only.",
-                                              evidence={"deadline": deadline_s})))
+                                              evidence={"deadline": round(deadline_s, 3)}),
+                                   time.monotonic() - t0 if t0 is not None else 0.0))
     return RunResult(tuple(out), interrupted, deadline_hit)
 
 

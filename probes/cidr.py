@@ -6,7 +6,10 @@ sorted sweep over integer ranges, so 100,000 prefixes take well under a second.
 
 from __future__ import annotations
 
+import functools
 import ipaddress
+import itertools
+import socket
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -47,39 +50,63 @@ class Evidence:
 
 # --- pure helpers --------------------------------------------------------------------
 
+@functools.lru_cache(maxsize=1 << 17)
 def _range(cidr: str) -> tuple[int, int, int]:
-    """(version, first, last) as integers; fast path for IPv4 text."""
+    """(version, first, last) as integers; fast path for IPv4 text; cached, as every rule reads the same CIDRs."""
     if ":" not in cidr:
         addr, _, plen = cidr.partition("/")
-        a, b, c, d = (int(x) for x in addr.split("."))
-        n = int(plen) if plen else 32
-        first = (a << 24) | (b << 16) | (c << 8) | d
-        return 4, first, first + (1 << (32 - n)) - 1
+        first = int.from_bytes(socket.inet_aton(addr), "big")
+        return 4, first, first + (1 << (32 - (int(plen) if plen else 32))) - 1
     net = ipaddress.ip_network(cidr, strict=False)
     return 6, int(net.network_address), int(net.broadcast_address)
 
 
+_RFC1918_RANGES = tuple(_range(c)[1:] for c in ("10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16"))
+_V6 = 1 << 129  # added to IPv6 positions so one integer order puts every IPv4 range first, never overlapping
+
+
+def is_rfc1918(cidr: str) -> bool:
+    """True when the whole IPv4 prefix lies inside one RFC 1918 block (integer compare, no netaddr)."""
+    if ":" in cidr:
+        return False
+    _, first, last = _range(cidr)
+    return any(lo <= first and last <= hi for lo, hi in _RFC1918_RANGES)
+
+
+@functools.lru_cache(maxsize=16)
+def _group_items(group: str, cidrs: tuple[str, ...]) -> list[tuple[int, int, str, str]]:
+    """(first, last, group, cidr) sorted; cached because several rules sweep the same group."""
+    out = []
+    for c in cidrs:
+        ver, first, last = _range(c)
+        off = _V6 if ver == 6 else 0
+        out.append((first + off, last + off, group, c))
+    out.sort()
+    return out
+
+
 def find_overlaps(groups: dict[str, tuple[str, ...]], pairs: set[tuple[str, str]],
                   limit: int = MAX_LISTED) -> tuple[list[tuple[str, str]], int]:
-    """Overlapping (a, b) ranges where (group(a), group(b)) is in `pairs`; sweep O(n·g).
+    """Overlapping (a, b) ranges where (group(a), group(b)) is in `pairs`; one sorted sweep, O(n log n).
 
-    Returns up to `limit` examples and the total number of overlapping items found.
+    Returns up to `limit` examples and the number of items that overlap an earlier item of a paired group.
     """
-    items = sorted((ver, first, last, g, c) for g, cidrs in groups.items() for c in cidrs
-                   for ver, first, last in [_range(c)])
-    wanted = pairs | {(b, a) for a, b in pairs}
-    active: dict[str, tuple[int, int, str]] = {}  # group → (version, last, cidr) with the largest end
+    # Each group is already sorted, so this sort only merges the runs.
+    items = sorted(itertools.chain.from_iterable(_group_items(g, tuple(c)) for g, c in groups.items()))
+    partners = {g: [h for h in groups if (g, h) in pairs or (h, g) in pairs] for g in groups}
+    active: dict[str, tuple[int, str]] = {}  # group → (last, cidr) of its range reaching furthest so far
     examples: list[tuple[str, str]] = []
     count = 0
-    for ver, first, last, g, cidr in items:
-        for h, (hver, hlast, hcidr) in active.items():
-            if (g, h) in wanted and hver == ver and hlast >= first:
+    for first, last, g, cidr in items:
+        for h in partners[g]:
+            act = active.get(h)
+            if act is not None and act[0] >= first:
                 count += 1
                 if len(examples) < limit:
-                    examples.append((hcidr, cidr) if (h, g) in pairs else (cidr, hcidr))
+                    examples.append((act[1], cidr) if (h, g) in pairs else (cidr, act[1]))
         cur = active.get(g)
-        if cur is None or cur[0] != ver or last > cur[1]:
-            active[g] = (ver, last, cidr)
+        if cur is None or last > cur[0]:
+            active[g] = (last, cidr)
     return examples, count
 
 
@@ -175,7 +202,7 @@ def _rfc1918(spec: Spec, ev: Evidence) -> Outcome:
     if (skip := _empty(spec)) is not None:
         return skip
     group, cidrs = next(iter(spec.groups.items()))
-    bad = [c for c in cidrs if ":" in c or IPNetwork(c) not in RFC1918]
+    bad = [c for c in cidrs if not is_rfc1918(c)]
     name = GROUP_NAMES[group]
     if bad:
         return Outcome(Status.FAIL, f"{_cap(name)} {_listing(bad)} is not inside an IPv4 RFC 1918 range "
@@ -207,7 +234,7 @@ def _service_range(spec: Spec, ev: Evidence) -> Outcome:
     svc = spec.groups["service"][0]
     problems = []
     plen = int(svc.split("/")[1])
-    if ":" in svc or IPNetwork(svc) not in RFC1918:
+    if not is_rfc1918(svc):
         problems.append("is not inside 10.0.0.0/8, 172.16.0.0/12 or 192.168.0.0/16")
     if not 12 <= plen <= 24:
         problems.append(f"is /{plen}, outside /12 to /24")
@@ -276,12 +303,14 @@ def _node_ip(spec: Spec, ev: Evidence) -> Outcome:
     ip = ev.node_ip
     if ip is None:
         return Outcome(Status.FAIL, "This host has no route toward the VPC, so it has no node IP to report.",
+                       measured="no route", threshold=_listing(list(cidrs)),
                        remediation="Add a route toward the VPC CIDRs, or set spec.node.ip (kubelet --node-ip).",
                        evidence={"source": ev.node_ip_source})
-    inside = [c for c in cidrs if ":" not in ip and ":" not in c and _range(c)[1] <= _range(ip + "/32")[1] <= _range(c)[2]]
+    at = _range(ip + "/32")[1] if ":" not in ip else -1
+    inside = next((c for c in cidrs if ":" not in c and _range(c)[1] <= at <= _range(c)[2]), None)
     evidence = {"nodeIp": ip, "source": ev.node_ip_source, "nodeCidrs": list(cidrs)}
     if inside:
-        return Outcome(Status.PASS, f"Node IP {ip} ({ev.node_ip_source}) is inside remote node CIDR {inside[0]}.",
+        return Outcome(Status.PASS, f"Node IP {ip} ({ev.node_ip_source}) is inside remote node CIDR {inside}.",
                        measured=ip, evidence=evidence)
     return Outcome(Status.FAIL, f"Node IP {ip} ({ev.node_ip_source}) is outside every remote node CIDR "
                    f"({_listing(list(cidrs))}); CSRs will stay Pending and kubectl logs/exec will fail.",

@@ -1,0 +1,145 @@
+"""Path-quality accuracy: netcheck beside ping (RTT, loss) and tracepath (PMTU), same path, same run.
+
+Builds node — router — vpc namespaces (tests/testbed), adds a TUN delay line, random loss
+or an MTU-limited hop on the router, and prints one table. Needs root.
+
+    sudo python bench/bench_path.py [--samples 100]
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from netcheck.net import Net
+from tests.testbed.delay import (
+    add_delay,
+    add_loss,
+    block_frag_needed,
+    flush_pmtu,
+    in_netns,
+    limit_mtu,
+    serve_echo,
+)
+from tests.testbed.lab import NS, Lab
+
+
+def ping(lab: Lab, node: NS, ip: str, count: int, interval: float) -> tuple[float | None, float]:
+    """(median RTT ms, loss %) by iputils ping."""
+    out = lab.run(node, ["ping", "-n", "-c", str(count), "-i", str(interval), "-W", "2", ip],
+                  check=False, timeout=count * interval + 30).stdout
+    rtts = [float(m) for m in re.findall(r"time=([\d.]+)", out)]
+    loss = re.search(r"([\d.]+)% packet loss", out)
+    return (statistics.median(rtts) if rtts else None), float(loss.group(1)) if loss else 100.0
+
+
+def tracepath(lab: Lab, node: NS, ip: str) -> str:
+    try:
+        out = lab.run(node, ["tracepath", "-n", "-m", "4", ip], check=False, timeout=20).stdout
+    except subprocess.TimeoutExpired:
+        return "timeout"
+    m = re.search(r"pmtu (\d+)", out.split("Resume:")[-1]) if "Resume:" in out else None
+    if m:
+        return m.group(1) + ("" if "reached" in out else " (not reached)")
+    found = re.findall(r"pmtu (\d+)", out)
+    return f"{found[-1]} (no resume)" if found else "none"
+
+
+def loss_of(series: object) -> float:
+    from probes.latency import stats
+
+    return stats(series).loss_pct  # type: ignore[arg-type]
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--samples", type=int, default=100)
+    parser.add_argument("--loss-samples", type=int, default=400)
+    args = parser.parse_args()
+    n, gap = args.samples, 0.02
+    rows: list[tuple[str, ...]] = []
+    header = ("scenario", "method", "ping median ms", "netcheck median ms", "diff ms", "ratio", "within max(1ms,3%)",
+              "ping loss %", "netcheck loss %")
+    for delay in (0, 50, 250):
+        with Lab("bench") as lab:
+            node, router, vpc = lab.hybrid()
+            serve_echo(lab, vpc)
+            if delay:
+                add_delay(lab, router, delay)
+            p_med, p_loss = ping(lab, node, vpc.ip, n, gap)
+            with in_netns(node):
+                series = {"icmp": Net().ping(vpc.ip, n, gap, timeout=60),
+                          "tcp-443": Net().tcp_rtt(vpc.ip, 443, n, gap, timeout=120),
+                          "udp-echo": Net().udp_rtt(vpc.ip, 7447, n, gap, timeout=60)}
+            for method, s in series.items():
+                got = [r for r in s.rtts if r is not None]
+                med = statistics.median(got) if got else float("nan")
+                diff = med - (p_med or 0)
+                ok = abs(diff) <= max(1.0, 0.03 * (p_med or 0))
+                rows.append((f"delay {delay} ms", method, f"{p_med:.3f}", f"{med:.3f}", f"{diff:+.3f}",
+                             f"{med / p_med:.3f}" if p_med else "-", "yes" if ok else "NO",
+                             f"{p_loss:.1f}", f"{loss_of(s):.1f}"))
+    with Lab("bench") as lab:
+        node, router, vpc = lab.hybrid()
+        serve_echo(lab, vpc)
+        add_loss(lab, router, 5)
+        m = args.loss_samples
+        p_med, p_loss = ping(lab, node, vpc.ip, m, 0.01)
+        with in_netns(node):
+            s_icmp = Net().ping(vpc.ip, m, 0.01, timeout=60)
+            s_udp = Net().udp_rtt(vpc.ip, 7447, m, 0.01, timeout=60)
+            s_tcp = Net().tcp_rtt(vpc.ip, 443, 100, 0.01, timeout=300)
+            dials = [Net().dial(vpc.ip, 443, timeout=8).outcome for _ in range(20)]
+        for method, s in (("icmp", s_icmp), ("udp-echo", s_udp), ("tcp-443 (SYN retrans)", s_tcp)):
+            rows.append(("5 % loss each way", method, f"{p_med:.3f}", "-", "-", "-", "-", f"{p_loss:.1f}",
+                         f"{loss_of(s):.1f} (diff {loss_of(s) - p_loss:+.1f})"))
+        rows.append(("5 % loss each way", "tcp connect ×20", "-", "-", "-", "-", "-", "-",
+                     f"{dials.count('connected')}/20 connected"))
+    print_table(header, rows)
+
+    mtu_rows: list[tuple[str, ...]] = []
+    for name, hole in (("1500 path", None), ("1400 hop, ICMP allowed", False), ("1400 hop, frag-needed dropped", True)):
+        with Lab("bench") as lab:
+            node, router, vpc = lab.hybrid()
+            serve_echo(lab, vpc)
+            if hole is not None:
+                limit_mtu(lab, router, 1400)
+            if hole:
+                block_frag_needed(lab, router)
+            for method, port in (("icmp", None), ("udp-echo", 7447)):
+                flush_pmtu(lab, node)
+                with in_netns(node):
+                    t0 = time.monotonic()
+                    r = Net().pmtu(vpc.ip, 30, responder_port=port)
+                    took = time.monotonic() - t0
+                flush_pmtu(lab, node)
+                t0 = time.monotonic()
+                tp = tracepath(lab, node, vpc.ip)
+                tp_took = time.monotonic() - t0
+                verdict = "black hole" if r.black_hole else ("ICMP from " + str(r.icmp_from) if r.icmp_mtu else "full")
+                mtu_rows.append((name, method, tp, f"{tp_took:.2f}", str(r.path_mtu), f"{took:.2f}", str(r.probes),
+                                 verdict))
+    print()
+    print_table(("scenario", "method", "tracepath pmtu", "tracepath s", "netcheck pmtu", "netcheck s", "probes",
+                 "netcheck finding"), mtu_rows)
+    return 0
+
+
+def print_table(header: tuple[str, ...], rows: list[tuple[str, ...]]) -> None:
+    widths = [max(len(str(r[i])) for r in [header, *rows]) for i in range(len(header))]
+    line = " | ".join(h.ljust(w) for h, w in zip(header, widths, strict=True))
+    print(line)
+    print("-+-".join("-" * w for w in widths))
+    for r in rows:
+        print(" | ".join(str(c).ljust(w) for c, w in zip(r, widths, strict=True)))
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,146 @@
+"""A paced series of round-trip samples, and the TCP-handshake sampler.
+
+ICMP echo (icmp.py), UDP echo (udpecho.py) and TCP handshakes all return an RttSeries,
+so the latency probe judges every method the same way. TCP RTT is the kernel's own
+SYN/SYN-ACK measurement (tcpi_rtt), not connect() wall time (linux-probing-facts §4–5).
+"""
+
+from __future__ import annotations
+
+import errno
+import select
+import socket
+import struct
+import time
+from dataclasses import dataclass, field
+
+IP_RECVERR = 11
+SO_TIMESTAMPNS = 35
+SCM_TIMESTAMPNS = SO_TIMESTAMPNS
+TCPI_RTT = 68
+TCPI_TOTAL_RETRANS = 100
+
+
+@dataclass(frozen=True)
+class RttSeries:
+    """One measurement: per-sample RTT in ms (None = no reply), in send order."""
+
+    target: str
+    method: str  # "icmp", "tcp-443", "udp-echo"
+    rtts: tuple[float | None, ...]
+    interval: float
+    notes: tuple[str, ...] = ()  # facts worth reporting (errors seen, offenders, retransmits)
+    retransmitted: int = 0  # TCP only: handshakes that needed a SYN retransmission
+    offender: str | None = None  # a hop that sent an ICMP error, if any
+    errors: dict[str, int] = field(default_factory=dict)  # error reason → count
+
+    @property
+    def sent(self) -> int:
+        return len(self.rtts)
+
+    @property
+    def received(self) -> int:
+        return sum(1 for r in self.rtts if r is not None)
+
+    def to_evidence(self) -> dict[str, object]:
+        ev: dict[str, object] = {"target": self.target, "method": self.method, "sent": self.sent,
+                                 "received": self.received, "intervalSeconds": self.interval,
+                                 "samplesMs": [None if r is None else round(r, 3) for r in self.rtts]}
+        if self.notes:
+            ev["notes"] = list(self.notes)
+        if self.retransmitted:
+            ev["synRetransmitted"] = self.retransmitted
+        if self.offender:
+            ev["offender"] = self.offender
+        if self.errors:
+            ev["errors"] = dict(self.errors)
+        return ev
+
+
+def kernel_rx_ns(ancdata: list[tuple[int, int, bytes]]) -> int | None:
+    """The SCM_TIMESTAMPNS receive time from recvmsg ancillary data, in ns (CLOCK_REALTIME)."""
+    for level, ctype, data in ancdata:
+        if level == socket.SOL_SOCKET and ctype == SCM_TIMESTAMPNS and len(data) >= 16:
+            sec, nsec = struct.unpack_from("=qq", data)
+            return int(sec) * 1_000_000_000 + int(nsec)
+    return None
+
+
+def _tcp_info(sock: socket.socket) -> tuple[float | None, int]:
+    """(tcpi_rtt in ms, tcpi_total_retrans) for a connected socket."""
+    try:
+        info = sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_INFO, 512)
+    except OSError:
+        return None, 0
+    if len(info) < TCPI_TOTAL_RETRANS + 4:
+        return None, 0
+    rtt_us = struct.unpack_from("=I", info, TCPI_RTT)[0]
+    retrans = struct.unpack_from("=I", info, TCPI_TOTAL_RETRANS)[0]
+    return float(rtt_us) / 1000.0, int(retrans)
+
+
+def _one_handshake(ip: str, port: int, timeout: float) -> tuple[float | None, bool, str | None, str | None]:
+    """One connect: (rtt ms, needed a retransmission, error reason, ICMP offender)."""
+    from netcheck.net.dial import read_errqueue
+
+    sock = socket.socket(socket.AF_INET6 if ":" in ip else socket.AF_INET, socket.SOCK_STREAM)
+    try:
+        sock.setblocking(False)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))  # close with RST
+        if ":" not in ip:
+            sock.setsockopt(socket.IPPROTO_IP, IP_RECVERR, 1)
+        start = time.monotonic()
+        err = sock.connect_ex((ip, port))
+        if err not in (0, errno.EINPROGRESS):
+            return None, False, errno.errorcode.get(err, str(err)).lower(), None
+        poller = select.poll()
+        poller.register(sock, select.POLLOUT | select.POLLERR)
+        if not poller.poll(max(1, int(timeout * 1000))):
+            return None, False, "timeout", None
+        elapsed = (time.monotonic() - start) * 1000.0
+        so_err = sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
+        if so_err == 0:
+            rtt, retrans = _tcp_info(sock)
+            return (rtt if rtt is not None else elapsed), retrans > 0, None, None
+        icmp = read_errqueue(sock)
+        if so_err == errno.ECONNREFUSED and icmp is None:
+            # A RST from the target is an answer too: the wall time of the refused connect is one RTT.
+            return elapsed, elapsed > 900.0, None, None
+        reason = errno.errorcode.get(so_err, str(so_err)).lower()
+        return None, False, reason, icmp.offender if icmp else None
+    finally:
+        sock.close()
+
+
+def tcp_rtt(ip: str, port: int, count: int, interval: float, timeout: float,
+            per_try: float = 3.5, give_up: int = 3) -> RttSeries:
+    """`count` TCP handshakes to ip:port, one every `interval` s (never two at once), within `timeout`.
+
+    `per_try` leaves room for one SYN retransmission (RTO 1 s), so a lost SYN is counted as
+    a retransmission rather than a missing sample. Stops early when the first `give_up`
+    handshakes all time out (a filtered port would otherwise cost count × per_try seconds).
+    """
+    end = time.monotonic() + timeout
+    rtts: list[float | None] = []
+    retransmitted = 0
+    errors: dict[str, int] = {}
+    offender = None
+    next_start = time.monotonic()
+    for _ in range(count):
+        now = time.monotonic()
+        if next_start > now:
+            time.sleep(min(next_start - now, max(0.0, end - now)))
+        left = end - time.monotonic()
+        if left <= 0.05:
+            break
+        next_start = time.monotonic() + interval
+        rtt, retrans, reason, off = _one_handshake(ip, port, min(per_try, left))
+        rtts.append(rtt)
+        retransmitted += int(retrans)
+        if reason:
+            errors[reason] = errors.get(reason, 0) + 1
+        offender = offender or off
+        if len(rtts) == give_up and errors.get("timeout", 0) == give_up:
+            break
+    notes = (f"ran out of time after {len(rtts)} of {count} handshakes",) if len(rtts) < count else ()
+    return RttSeries(ip, f"tcp-{port}", tuple(rtts), interval, notes, retransmitted, offender, errors)

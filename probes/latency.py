@@ -1,0 +1,234 @@
+"""Latency, loss and jitter toward the VPC: one check per target carrying all three figures.
+
+A paced series by the best method available: UDP echo through the responder, ICMP echo
+(datagram socket where ping_group_range allows, raw as root), else TCP handshakes to
+443 (the kernel's SYN/SYN-ACK RTT), which works where EKS ENIs ignore ping. The median
+is judged against thresholds.rttMs, loss against lossPct, jitter (mean absolute
+difference of consecutive samples) against jitterMs; an uncertain call is a WARN.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import itertools
+import math
+import statistics
+from dataclasses import dataclass, field
+from typing import Any
+
+from netcheck.model import Category, Check, Outcome, SkipReason, Status
+from netcheck.net import Net
+from netcheck.net.rtt import RttSeries
+from netcheck.settings import Settings, Thresholds, split_hostport
+from probes.base import ProbeSkip
+
+DOCS = "https://docs.aws.amazon.com/eks/latest/userguide/hybrid-nodes-networking.html"
+METHOD_NAMES = {"icmp": "ICMP echo", "icmp-raw": "ICMP echo (raw socket)", "udp-echo": "UDP echo via the responder"}
+GIVE_UP_TCP = 3  # handshakes that all time out before the TCP series stops early
+ORDER = {Status.PASS: 0, Status.WARN: 1, Status.FAIL: 2}
+
+
+@dataclass(frozen=True)
+class Spec:
+    target: str  # IP or host name
+    label: str  # what it is: control plane, responder, latency target
+    samples: int = 20
+    interval: float = 0.05
+    tcp_port: int = 443
+    udp_port: int | None = None  # the responder's UDP echo, when the target is the responder
+    dns_servers: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Evidence:
+    ip: str
+    series: RttSeries
+    tried: tuple[tuple[str, str], ...] = ()  # (method, why it was not used) before `series`
+    icmp_fix: str | None = None  # how to enable ICMP when it was not allowed
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Stats:
+    sent: int
+    received: int
+    loss_pct: float
+    min: float | None = None
+    median: float | None = None
+    p95: float | None = None
+    max: float | None = None
+    jitter: float | None = None
+
+
+# --- plan ----------------------------------------------------------------------------
+
+def targets(settings: Settings) -> list[tuple[str, str, int | None, int]]:
+    """(host, label, responder UDP port, TCP port) for every latency target, deduplicated, in order."""
+    s = settings.spec
+    out: dict[str, tuple[str, str, int | None, int]] = {}
+    if s.responder:
+        host, port = split_hostport(s.responder, 7447)
+        out[host] = (host, "responder", port, port or 7447)
+    for ip in s.cluster.control_plane_ips:
+        out.setdefault(ip, (ip, "EKS control plane ENI", None, 443))
+    for host in s.latency.targets:
+        out.setdefault(host, (host, "latency target", None, 443))
+    return list(out.values())
+
+
+def plan(settings: Settings) -> list[Check]:
+    lat = settings.spec.latency
+    checks = []
+    for host, label, udp, tcp in targets(settings):
+        spec = Spec(host, label, lat.samples, lat.interval, tcp, udp,
+                    tuple(str(x) for x in settings.spec.dns.servers))
+        # Worst case: a full ICMP or UDP series, then a TCP series at one handshake per RTT.
+        timeout = 6.0 + 2 * lat.samples * lat.interval + lat.samples * 0.3 + GIVE_UP_TCP * 3.5
+        checks.append(Check(id=f"latency.rtt.{host}", category=Category.LATENCY,
+                            title=f"Round trip, loss and jitter to {host} ({label})", probe="latency",
+                            spec=spec, timeout=min(120.0, timeout), docs=DOCS))
+    return checks
+
+
+# --- collect (I/O only) --------------------------------------------------------------
+
+def _address(spec: Spec, net: Net) -> str:
+    try:
+        ipaddress.ip_address(spec.target)
+        return spec.target
+    except ValueError:
+        pass
+    answer = net.resolve(spec.target, "A", spec.dns_servers)
+    if not answer.addresses:
+        raise ProbeSkip(SkipReason.DEPENDENCY, f"{spec.target} did not resolve ({answer.status}), so its latency "
+                        "cannot be measured.", "Fix name resolution first (see the dns checks).")
+    return answer.addresses[0]
+
+
+def collect(spec: Spec, net: Net) -> Evidence:
+    from netcheck.net.icmp import IcmpUnavailable
+
+    ip = _address(spec, net)
+    n, gap = spec.samples, spec.interval
+    tried: list[tuple[str, str]] = []
+    icmp_fix = None
+    if spec.udp_port:
+        s = net.udp_rtt(ip, spec.udp_port, n, gap, timeout=n * gap + 3.0)
+        if s.received:
+            return Evidence(ip, s)
+        why = s.notes[0] if s.notes else f"no UDP echo reply from {ip}:{spec.udp_port}"
+        tried.append(("udp-echo", why))
+    try:
+        s = net.ping(ip, n, gap, timeout=n * gap + 3.0)
+        if s.received:
+            return Evidence(ip, s, tuple(tried))
+        tried.append((s.method, f"no ICMP echo reply from {ip} in {s.sent} requests (ICMP filtered?)"))
+    except IcmpUnavailable as exc:
+        tried.append(("icmp", exc.message))
+        icmp_fix = exc.fix
+    s = net.tcp_rtt(ip, spec.tcp_port, n, gap, timeout=n * (gap + 0.3) + GIVE_UP_TCP * 3.5)
+    return Evidence(ip, s, tuple(tried), icmp_fix)
+
+
+# --- evaluate (pure) -----------------------------------------------------------------
+
+def percentile(values: list[float], pct: float) -> float:
+    """Nearest-rank percentile of a non-empty list."""
+    ordered = sorted(values)
+    rank = max(1, math.ceil(pct / 100.0 * len(ordered)))
+    return ordered[rank - 1]
+
+
+def stats(series: RttSeries) -> Stats:
+    """min/median/p95/max, jitter and loss of one series; TCP loss counts SYN retransmissions."""
+    got = [r for r in series.rtts if r is not None]
+    lost = series.sent - len(got) + (series.retransmitted if series.method.startswith("tcp") else 0)
+    loss = 100.0 * lost / series.sent if series.sent else 100.0
+    if not got:
+        return Stats(series.sent, 0, loss)
+    jitter = statistics.fmean(abs(b - a) for a, b in itertools.pairwise(got)) if len(got) > 1 else 0.0
+    return Stats(series.sent, len(got), loss, min(got), statistics.median(got), percentile(got, 95), max(got), jitter)
+
+
+def wilson_low(lost: int, n: int, z: float = 1.96) -> float:
+    """Lower bound (percent) of the 95 % Wilson interval for a loss of lost/n."""
+    if n == 0:
+        return 0.0
+    p = lost / n
+    centre = p + z * z / (2 * n)
+    margin = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n))
+    return max(0.0, 100.0 * (centre - margin) / (1 + z * z / n))
+
+
+def _method(ev: Evidence) -> str:
+    m = ev.series.method
+    if m.startswith("tcp-"):
+        return f"TCP {m[4:]} handshake"
+    return METHOD_NAMES.get(m, m)
+
+
+def evaluate(spec: Spec, ev: Evidence, thresholds: Thresholds) -> Outcome:
+    st = stats(ev.series)
+    method = _method(ev)
+    fallback = "; ".join(f"{METHOD_NAMES.get(m, m)} not used: {why}" for m, why in ev.tried)
+    evidence: dict[str, Any] = {**ev.series.to_evidence(), "ip": ev.ip, "label": spec.label,
+                                "methodUsed": method, "lossPct": round(st.loss_pct, 2)}
+    if ev.tried:
+        evidence["fallbacks"] = [{"method": m, "reason": why} for m, why in ev.tried]
+    for key in ("min", "median", "p95", "max", "jitter"):
+        val = getattr(st, key)
+        evidence[f"{key}Ms"] = None if val is None else round(val, 3)
+    via = f" by {method}" + (f" ({fallback})" if fallback else "")
+    where = f"{spec.target}" + (f" ({ev.ip})" if ev.ip != spec.target else "")
+
+    if st.received == 0:
+        return Outcome(Status.FAIL, f"No reply from {where} to {st.sent} probes{via}; latency cannot be measured.",
+                       measured=100.0, threshold=thresholds.loss_pct, unit="%",
+                       remediation=f"Check the reachability checks for {ev.ip}: allow TCP {spec.tcp_port} "
+                                   "(and ICMP echo) from the node subnet through the firewall, VPN/DX and "
+                                   "security group." + (f" To measure with ICMP: {ev.icmp_fix}." if ev.icmp_fix else ""),
+                       evidence=evidence)
+    assert st.median is not None and st.p95 is not None and st.min is not None and st.jitter is not None
+    figures = (f"median {st.median:.1f} ms (min {st.min:.1f}, p95 {st.p95:.1f}, max {st.max:.1f}), "
+               f"jitter {st.jitter:.1f} ms, loss {st.loss_pct:.1f} % of {st.sent}")
+    loss_word = " (SYN retransmissions)" if ev.series.method.startswith("tcp") else ""
+    verdicts: list[tuple[Status, str, float, float, str, str]] = []  # status, why, measured, threshold, unit, fix
+    rtt_limit = thresholds.rtt_ms
+    rtt_fix = (f"Bring the round trip under {rtt_limit:g} ms: create the cluster in the Region closest to the site, "
+               "or use a lower-latency link (Direct Connect instead of a VPN over the internet).")
+    few = st.received < max(3, math.ceil(st.sent / 2))
+    if few:
+        verdicts.append((Status.WARN, f"only {st.received} of {st.sent} probes answered, too few to judge the RTT",
+                         st.median, rtt_limit, "ms", "Re-run with more samples (spec.latency.samples) once loss is fixed."))
+    elif st.median > rtt_limit:
+        verdicts.append((Status.FAIL, f"the median is over the {rtt_limit:g} ms limit", st.median, rtt_limit, "ms", rtt_fix))
+    elif st.p95 > rtt_limit:
+        verdicts.append((Status.WARN, f"the median is under the {rtt_limit:g} ms limit but p95 ({st.p95:.1f} ms) is "
+                         "over it, so the path straddles the limit", st.p95, rtt_limit, "ms", rtt_fix))
+    lost = round(st.loss_pct * st.sent / 100.0)
+    loss_fix = (f"Find the lossy hop (e.g. mtr -T -P {spec.tcp_port} {ev.ip}); check interface errors, VPN/DX "
+                "utilisation and policers on the path.")
+    if st.loss_pct > thresholds.loss_pct:
+        low = wilson_low(lost, st.sent)
+        if low > thresholds.loss_pct:
+            verdicts.append((Status.FAIL, f"loss{loss_word} is over the {thresholds.loss_pct:g} % limit",
+                             st.loss_pct, thresholds.loss_pct, "%", loss_fix))
+        else:
+            verdicts.append((Status.WARN, f"loss{loss_word} is over the {thresholds.loss_pct:g} % limit, but "
+                             f"{lost} of {st.sent} is too few to be sure (95 % bound {low:.1f} %)",
+                             st.loss_pct, thresholds.loss_pct, "%",
+                             loss_fix + " Re-run with more samples (spec.latency.samples) to confirm."))
+    if st.jitter > thresholds.jitter_ms:
+        verdicts.append((Status.WARN, f"jitter is over the {thresholds.jitter_ms:g} ms limit", st.jitter,
+                         thresholds.jitter_ms, "ms", "Look for congestion or bufferbloat on the path; give "
+                         "control-plane traffic priority (QoS) on the VPN/DX link."))
+    if not verdicts:
+        return Outcome(Status.PASS, f"Round trip to {where}{via}: {figures}; within the {rtt_limit:g} ms, "
+                       f"{thresholds.loss_pct:g} % and {thresholds.jitter_ms:g} ms limits.",
+                       measured=round(st.median, 3), threshold=rtt_limit, unit="ms", evidence=evidence)
+    worst = max(verdicts, key=lambda v: ORDER[v[0]])
+    reasons = "; ".join(v[1] for v in verdicts)
+    fixes = " ".join(dict.fromkeys(v[5] for v in verdicts))
+    return Outcome(worst[0], f"Round trip to {where}{via}: {figures}; {reasons}.",
+                   measured=round(worst[2], 3), threshold=worst[3], unit=worst[4], remediation=fixes,
+                   evidence=evidence)

@@ -1,0 +1,255 @@
+"""Path MTU toward the VPC, PMTU black holes, and the CNI MTU that fits the path.
+
+`mtu.path.<target>` searches the largest DF packet that reaches each target (exact to the
+byte) and tells a working PMTU discovery (ICMP "fragmentation needed" comes back) from a
+black hole (large packets vanish in silence: FAIL). `mtu.cni` turns the smallest path MTU
+into the CNI MTU: path MTU − encapsulation overhead (Cilium VXLAN 50, Calico IP-in-IP 20,
+VXLAN/Geneve 50, WireGuard 60; reference/eks-hybrid-network-requirements.md §4).
+One search per target and network namespace is shared by both checks (memo below).
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from netcheck.model import Category, Check, Outcome, SkipReason, Status
+from netcheck.net import Net
+from netcheck.net.pmtu import PmtuResult
+from netcheck.settings import Settings, Thresholds, split_hostport
+from probes.base import MissingPrivilege, ProbeSkip
+
+DOCS = "https://docs.aws.amazon.com/vpn/latest/s2svpn/cgw-best-practice.html"
+DOCS_CNI = "https://docs.tigera.io/calico/latest/networking/configuring/mtu"
+OVERHEAD = {"vxlan": 50, "geneve": 50, "ipip": 20, "wireguard": 60, "none": 0}
+DEFAULT_ENCAP = {"cilium": "vxlan", "calico": "ipip"}
+ENCAP_NAMES = {"vxlan": "VXLAN", "geneve": "Geneve", "ipip": "IP-in-IP", "wireguard": "WireGuard",
+               "none": "no encapsulation"}
+SEARCH_TIMEOUT = 20.0
+MEMO_SECONDS = 60.0
+
+
+@dataclass(frozen=True)
+class Target:
+    host: str
+    label: str
+    udp_port: int | None = None  # responder UDP echo (mode 1), when the target is the responder
+
+
+@dataclass(frozen=True)
+class Spec:
+    kind: str  # "path" or "cni"
+    targets: tuple[Target, ...]
+    ceiling: int = 9001
+    plugin: str = "cilium"
+    encapsulation: str | None = None
+    dns_servers: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Evidence:
+    results: tuple[PmtuResult, ...] = ()
+    problems: tuple[tuple[str, str], ...] = ()  # (target, why it could not be measured)
+
+
+# --- plan ----------------------------------------------------------------------------
+
+def mtu_targets(settings: Settings) -> tuple[Target, ...]:
+    """spec.mtu.targets when set; otherwise the control-plane IPs and the responder."""
+    s = settings.spec
+    out: dict[str, Target] = {}
+    if s.mtu.targets:
+        for host in s.mtu.targets:
+            out.setdefault(host, Target(host, "MTU target"))
+    else:
+        for ip in s.cluster.control_plane_ips:
+            out.setdefault(ip, Target(ip, "EKS control plane ENI"))
+    if s.responder:
+        host, port = split_hostport(s.responder, 7447)
+        if host in out or not s.mtu.targets:
+            out[host] = Target(host, "responder", port)
+    return tuple(out.values())
+
+
+def plan(settings: Settings) -> list[Check]:
+    s = settings.spec
+    targets = mtu_targets(settings)
+    dns = tuple(str(x) for x in s.dns.servers)
+    common = dict(ceiling=s.mtu.max, plugin=s.cni.plugin, encapsulation=s.cni.encapsulation, dns_servers=dns)
+    checks = [Check(id=f"mtu.path.{t.host}", category=Category.MTU,
+                    title=f"Path MTU to {t.host} ({t.label}) and PMTU discovery", probe="mtu",
+                    spec=Spec("path", (t,), **common),  # type: ignore[arg-type]
+                    timeout=SEARCH_TIMEOUT + 5, docs=DOCS) for t in targets]
+    if targets:
+        checks.append(Check(id="mtu.cni", category=Category.MTU, title="CNI MTU fits the path to the VPC",
+                            probe="mtu", spec=Spec("cni", targets, **common),  # type: ignore[arg-type]
+                            timeout=SEARCH_TIMEOUT * len(targets) + 5, docs=DOCS_CNI))
+    return checks
+
+
+# --- collect (I/O only) --------------------------------------------------------------
+
+_memo: dict[tuple[Any, ...], tuple[float, PmtuResult]] = {}
+_locks: dict[tuple[Any, ...], threading.Lock] = {}
+_memo_lock = threading.Lock()
+
+
+def _netns_id() -> int:
+    try:
+        return os.stat("/proc/thread-self/ns/net").st_ino
+    except OSError:
+        return 0
+
+
+def _search(target: Target, ip: str, ceiling: int, net: Net) -> PmtuResult:
+    """One PMTU search per (namespace, target) within MEMO_SECONDS, shared by concurrent checks."""
+    key = (_netns_id(), ip, target.udp_port, ceiling)
+    with _memo_lock:
+        lock = _locks.setdefault(key, threading.Lock())
+    with lock:
+        hit = _memo.get(key)
+        if hit is not None and time.monotonic() - hit[0] < MEMO_SECONDS:
+            return hit[1]
+        result = None
+        if target.udp_port:
+            result = net.pmtu(ip, SEARCH_TIMEOUT, ceiling, responder_port=target.udp_port)
+        if result is None or not result.reachable:
+            udp = result
+            result = net.pmtu(ip, SEARCH_TIMEOUT, ceiling)  # ICMP (raises IcmpUnavailable)
+            if not result.reachable and udp is not None:
+                result = udp
+        _memo[key] = (time.monotonic(), result)
+        return result
+
+
+def _resolve(host: str, spec: Spec, net: Net) -> str:
+    import ipaddress
+
+    try:
+        ipaddress.ip_address(host)
+        return host
+    except ValueError:
+        answer = net.resolve(host, "A", spec.dns_servers)
+        if not answer.addresses:
+            raise ProbeSkip(SkipReason.DEPENDENCY, f"{host} did not resolve ({answer.status}).",
+                            "Fix name resolution first (see the dns checks).") from None
+        return answer.addresses[0]
+
+
+def collect(spec: Spec, net: Net) -> Evidence:
+    from netcheck.net.icmp import IcmpUnavailable
+
+    results: list[PmtuResult] = []
+    problems: list[tuple[str, str]] = []
+    for t in spec.targets:
+        try:
+            results.append(_search(t, _resolve(t.host, spec, net), spec.ceiling, net))
+        except IcmpUnavailable as exc:
+            if spec.kind == "path":
+                raise MissingPrivilege(f"Path MTU to {t.host} needs ICMP echo or a responder: {exc.message}.",
+                                       f"{exc.fix}; or run `netcheck serve` in the VPC and set spec.responder "
+                                       "(UDP echo needs no privilege).") from None
+            problems.append((t.host, exc.message))
+        except ProbeSkip as exc:
+            if spec.kind == "path":
+                raise
+            problems.append((t.host, exc.message))
+    return Evidence(tuple(results), tuple(problems))
+
+
+# --- evaluate (pure) -----------------------------------------------------------------
+
+def overhead(spec: Spec) -> tuple[str, int]:
+    """(encapsulation, bytes) the CNI adds to each pod packet."""
+    encap = spec.encapsulation or DEFAULT_ENCAP.get(spec.plugin, "vxlan")
+    return encap, OVERHEAD[encap]
+
+
+def evaluate(spec: Spec, ev: Evidence, thresholds: Thresholds) -> Outcome:
+    return _path(spec, ev) if spec.kind == "path" else _cni(spec, ev)
+
+
+def _iface(r: PmtuResult) -> str:
+    return f"{r.interface} ({r.interface_mtu})" if r.interface else f"({r.interface_mtu})"
+
+
+def _path(spec: Spec, ev: Evidence) -> Outcome:
+    target = spec.targets[0]
+    if not ev.results:
+        why = ev.problems[0][1] if ev.problems else "no result"
+        return Outcome.skip(SkipReason.PRIVILEGE, f"Path MTU to {target.host} was not measured: {why}.")
+    r = ev.results[0]
+    evidence = r.to_evidence()
+    encap, extra = overhead(spec)
+    if not r.reachable:
+        return Outcome.skip(SkipReason.NEEDS_PEER,
+                            f"{target.host} answered no small probe by {r.method}, so its path MTU cannot be "
+                            "measured (ICMP echo filtered, or the host is unreachable).",
+                            remediation="Run `netcheck serve` in the VPC and set spec.responder (UDP echo), or "
+                                        f"allow ICMP echo to {target.host} from the node subnet.", evidence=evidence)
+    assert r.path_mtu is not None
+    pmtu = r.path_mtu
+    dev = r.interface or "the node interface"
+    if_mtu = r.interface_mtu or r.ceiling
+    if r.black_hole:
+        mss = pmtu - 40
+        return Outcome(Status.FAIL,
+                       f"Path MTU to {target.host} is {pmtu} bytes; {dev} sends {if_mtu} and ICMP 'fragmentation "
+                       f"needed' never came back (DF packets of {r.smallest_silent}+ bytes vanish): a PMTU black hole.",
+                       measured=pmtu, threshold=if_mtu, unit="bytes",
+                       remediation=f"Allow ICMP type 3 code 4 (fragmentation needed) back to the node on every "
+                                   f"firewall and router of the path; or clamp TCP MSS to {mss} on the VPN/DX gateway "
+                                   f"(iptables -t mangle -A FORWARD -p tcp --tcp-flags SYN,RST SYN -j TCPMSS "
+                                   f"--set-mss {mss}); or lower the interface MTU to {pmtu} "
+                                   f"(ip link set dev {dev} mtu {pmtu}) and set the CNI MTU to {pmtu - extra}.",
+                       evidence=evidence)
+    if pmtu < if_mtu and pmtu < r.ceiling:
+        who = f" ({r.icmp_from} sends 'fragmentation needed' with MTU {r.icmp_mtu})" if r.icmp_from else ""
+        return Outcome(Status.WARN,
+                       f"Path MTU to {target.host} is {pmtu} bytes, below the {if_mtu}-byte MTU of {dev}; "
+                       f"PMTU discovery works{who}, but encapsulated pod traffic must fit the path.",
+                       measured=pmtu, threshold=if_mtu, unit="bytes",
+                       remediation=f"Set the CNI MTU to {pmtu - extra} ({ENCAP_NAMES[encap]} adds {extra} bytes), "
+                                   f"or lower the MTU of {dev} to {pmtu}; clamping TCP MSS to {pmtu - 40} on the "
+                                   "gateway avoids relying on PMTU discovery.", evidence=evidence)
+    bound = "" if r.ceiling >= if_mtu else f" (searched up to the configured maximum {r.ceiling})"
+    return Outcome(Status.PASS, f"Path MTU to {target.host} is {pmtu} bytes, the full MTU of {dev}{bound}, "
+                   f"found with {r.probes} DF probes by {r.method}.", measured=pmtu, threshold=if_mtu, unit="bytes",
+                   evidence=evidence)
+
+
+def _cni(spec: Spec, ev: Evidence) -> Outcome:
+    if spec.plugin == "none":
+        return Outcome.skip(SkipReason.NOT_APPLICABLE, "No CNI is configured (spec.cni.plugin: none).")
+    measured = [r for r in ev.results if r.reachable and r.path_mtu is not None]
+    encap, extra = overhead(spec)
+    evidence: dict[str, Any] = {"plugin": spec.plugin, "encapsulation": encap, "overhead": extra,
+                                "paths": {r.target: r.path_mtu for r in measured},
+                                "problems": [list(p) for p in ev.problems]}
+    if not measured:
+        why = "; ".join(f"{h}: {w}" for h, w in ev.problems) or "no target answered a small probe"
+        return Outcome.skip(SkipReason.NEEDS_PEER if not ev.problems else SkipReason.PRIVILEGE,
+                            f"No path MTU was measured, so no CNI MTU can be advised ({why}).",
+                            remediation="Set spec.responder to a `netcheck serve` in the VPC, or allow ICMP echo "
+                                        "(net.ipv4.ping_group_range) for this user.", evidence=evidence)
+    worst = min(measured, key=lambda r: r.path_mtu or 0)
+    pmtu = worst.path_mtu or 0
+    if_mtu = worst.interface_mtu or worst.ceiling
+    advice = pmtu - extra
+    auto = if_mtu - extra
+    evidence.update(pathMtu=pmtu, interfaceMtu=if_mtu, advisedCniMtu=advice, autoCniMtu=auto)
+    how = {"cilium": f"Cilium: helm upgrade cilium … --set MTU={advice}",
+           "calico": f"Calico: kubectl patch installation default --type merge -p "
+                     f"'{{\"spec\":{{\"calicoNetwork\":{{\"mtu\":{advice}}}}}}}'"}.get(spec.plugin, "")
+    name = f"{spec.plugin} with {ENCAP_NAMES[encap]} ({extra} bytes)"
+    if pmtu < if_mtu and pmtu < worst.ceiling:
+        hole = " (through a PMTU black hole: oversized pod packets would vanish)" if worst.black_hole else ""
+        return Outcome(Status.WARN, f"The path to {worst.target} carries {pmtu} bytes{hole}; {name} needs a CNI MTU "
+                       f"of {advice}, but would derive {auto} from the {if_mtu}-byte interface.",
+                       measured=advice, threshold=auto, unit="bytes",
+                       remediation=f"Set the CNI MTU to {advice}. {how}".strip(), evidence=evidence)
+    return Outcome(Status.PASS, f"The path carries the full {pmtu}-byte interface MTU; {name} can use a CNI MTU "
+                   f"of {advice}.", measured=advice, unit="bytes", evidence=evidence)

@@ -1,0 +1,294 @@
+"""The runner: crashes become ERROR, skips carry reason and fix, nothing outlives the deadline.
+
+A tiny fake probe module is registered in probes.REGISTRY for each test; its spec says how
+collect() behaves (pass, raise, skip, block on a socket, sleep forever, ...).
+"""
+
+from __future__ import annotations
+
+import importlib.machinery
+import itertools
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import textwrap
+import threading
+import time
+import types
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+import probes
+from netcheck.model import Category, Check, CheckResult, Outcome, Severity, SkipReason, Status
+from netcheck.net import Net
+from netcheck.runner import run
+from netcheck.settings import Thresholds
+from probes.base import MissingPrivilege, ProbeSkip
+from tests.conftest import validate_report
+
+FAKE = "tests_fake_probe"
+REPO = Path(__file__).resolve().parents[1]
+
+
+@dataclass(frozen=True)
+class FakeSpec:
+    behaviour: str  # pass | raise | skip | privilege | recv | sleep | budget | timed | bad-evaluate
+    seconds: float = 0.0
+
+
+class FakeWorld:
+    """State shared by the fake probe: timings, blocked sockets, and the stop switch for teardown."""
+
+    def __init__(self) -> None:
+        self.stop = threading.Event()
+        self.pairs: list[tuple[socket.socket, socket.socket]] = []
+        self.times: dict[str, tuple[float, float]] = {}
+        self.lock = threading.Lock()
+
+    def collect(self, spec: FakeSpec, net: Net) -> dict[str, Any]:
+        t0 = time.monotonic()
+        b = spec.behaviour
+        if b == "raise":
+            raise RuntimeError("boom 42")
+        if b == "skip":
+            raise ProbeSkip(SkipReason.NOT_APPLICABLE, "Nothing to check here.", "Set spec.x to check it.")
+        if b == "privilege":
+            raise MissingPrivilege("Raw sockets need CAP_NET_RAW.", "Run as root or grant CAP_NET_RAW.")
+        if b == "recv":  # a socket read with no timeout: only teardown (shutdown of the peer) ends it
+            a, peer = socket.socketpair()
+            with self.lock:
+                self.pairs.append((a, peer))
+            a.recv(1)
+        elif b == "sleep":  # ignores every budget; bounded only so a broken test cannot leak forever
+            end = time.monotonic() + 60
+            while not self.stop.is_set() and time.monotonic() < end:
+                time.sleep(0.05)
+        elif b == "budget":  # a well-behaved probe: every wait goes through net.budget()
+            for _ in range(2000):
+                time.sleep(net.budget(0.05))
+        elif b == "timed":
+            time.sleep(spec.seconds)
+        with self.lock:
+            self.times[spec.behaviour + str(id(spec))] = (t0, time.monotonic())
+        return {"behaviour": b, "t0": t0, "t1": time.monotonic()}
+
+    def close(self) -> None:
+        self.stop.set()
+        for a, peer in self.pairs:
+            peer.shutdown(socket.SHUT_RDWR)
+            peer.close()
+            a.close()
+
+
+def fake_evaluate(spec: FakeSpec, evidence: dict[str, Any], thresholds: Thresholds) -> Outcome:
+    if spec.behaviour == "bad-evaluate":
+        raise KeyError("missing-field")
+    return Outcome(Status.PASS, f"Fake check {spec.behaviour} passed.", evidence=evidence)
+
+
+@pytest.fixture
+def world(monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeWorld]:
+    """Register the fake probe module for the duration of one test."""
+    w = FakeWorld()
+    mod = types.ModuleType(FAKE)
+    mod.__spec__ = importlib.machinery.ModuleSpec(FAKE, None)
+    mod.plan = lambda settings: []  # type: ignore[attr-defined]
+    mod.collect = w.collect  # type: ignore[attr-defined]
+    mod.evaluate = fake_evaluate  # type: ignore[attr-defined]
+    monkeypatch.setitem(sys.modules, FAKE, mod)
+    monkeypatch.setitem(probes.REGISTRY, "fake", FAKE)
+    try:
+        yield w
+    finally:
+        w.close()
+
+
+def chk(name: str, behaviour: str, *, timeout: float = 10.0, exclusive: bool = False, seconds: float = 0.0,
+        severity: Severity = Severity.REQUIRED) -> Check:
+    return Check(id=f"fake.{name}.x", category=Category.HOST, title=name, probe="fake",
+                 spec=FakeSpec(behaviour, seconds), severity=severity, timeout=timeout, exclusive=exclusive)
+
+
+def by_id(results: tuple[CheckResult, ...]) -> dict[str, CheckResult]:
+    return {r.id: r for r in results}
+
+
+def go(checks: list[Check], deadline: float = 20.0, concurrency: int = 8) -> tuple[dict[str, CheckResult], float]:
+    t0 = time.monotonic()
+    out = run(checks, Net(), Thresholds(), deadline, concurrency=concurrency)
+    assert [r.id for r in out.results] == [c.id for c in checks], "results come back in plan order"
+    return by_id(out.results), time.monotonic() - t0
+
+
+def test_exception_in_collect_is_error_and_the_run_goes_on(world: FakeWorld) -> None:
+    res, _ = go([chk("crash", "raise"), chk("ok", "pass"), chk("badeval", "bad-evaluate")])
+    crash = res["fake.crash.x"].outcome
+    assert crash.status is Status.ERROR
+    assert "RuntimeError: boom 42" in crash.message
+    assert "Traceback" in crash.evidence["traceback"]
+    assert res["fake.ok.x"].status is Status.PASS
+    bad = res["fake.badeval.x"].outcome
+    assert bad.status is Status.ERROR and "Evaluating" in bad.message and "missing-field" in bad.message
+
+
+def test_probe_skip_and_missing_privilege_become_skip_with_reason_and_fix(world: FakeWorld) -> None:
+    res, _ = go([chk("na", "skip"), chk("priv", "privilege")])
+    na, priv = res["fake.na.x"].outcome, res["fake.priv.x"].outcome
+    assert (na.status, na.skip_reason, na.message, na.remediation) == (
+        Status.SKIP, SkipReason.NOT_APPLICABLE, "Nothing to check here.", "Set spec.x to check it.")
+    assert (priv.status, priv.skip_reason) == (Status.SKIP, SkipReason.PRIVILEGE)
+    assert priv.remediation == "Run as root or grant CAP_NET_RAW."
+    assert res["fake.priv.x"].to_json()["evidence"]["skipReason"] == "privilege"
+
+
+@pytest.mark.parametrize("behaviour", ["recv", "sleep"])
+def test_a_probe_blocked_forever_does_not_hold_the_run_past_the_deadline(world: FakeWorld, behaviour: str) -> None:
+    out = run([chk("stuck", behaviour, timeout=60), chk("ok", "pass")], Net(), Thresholds(), 1.5)
+    res = by_id(out.results)
+    assert out.deadline_hit and not out.interrupted
+    stuck = res["fake.stuck.x"].outcome
+    assert stuck.status is Status.ERROR
+    assert "did not finish" in stuck.message.lower()
+    assert stuck.remediation and "--deadline" in stuck.remediation
+    assert res["fake.ok.x"].status is Status.PASS
+
+
+def test_deadline_bound_holds_in_wall_time(world: FakeWorld) -> None:
+    _, took = go([chk("stuck", "recv", timeout=60), chk("stuck2", "sleep", timeout=60)], deadline=1.0)
+    assert took < 5.0  # generous: 1 s deadline on a shared 2-core machine
+
+
+def test_checks_never_started_before_the_deadline_say_so(world: FakeWorld) -> None:
+    res, _ = go([chk("stuck", "sleep", timeout=60), chk("later", "pass")], deadline=1.0, concurrency=1)
+    assert res["fake.stuck.x"].status is Status.ERROR
+    later = res["fake.later.x"].outcome
+    assert later.status is Status.ERROR and "never started" in later.message.lower()
+
+
+def test_per_check_timeout_gives_up_and_the_queue_drains(world: FakeWorld) -> None:
+    res, took = go([chk("stuck", "recv", timeout=0.3), chk("ok", "pass")], deadline=30, concurrency=1)
+    stuck = res["fake.stuck.x"].outcome
+    assert stuck.status is Status.ERROR
+    assert "within its 0.3 s timeout" in stuck.message
+    assert res["fake.ok.x"].status is Status.PASS  # a fresh worker took the rest of the queue
+    assert took < 15  # far below the 30 s run deadline
+
+
+def test_net_budget_follows_the_check_timeout(world: FakeWorld) -> None:
+    res, took = go([chk("polite", "budget", timeout=0.5)], deadline=30)
+    polite = res["fake.polite.x"].outcome
+    assert polite.status is Status.ERROR and "deadline" in polite.message
+    assert took < 15
+
+
+def test_exclusive_checks_run_after_the_others_and_alone(world: FakeWorld) -> None:
+    shared = [chk(f"s{i}", "timed", seconds=0.2) for i in range(4)]
+    excl = [chk(f"e{i}", "timed", seconds=0.2, exclusive=True) for i in range(3)]
+    checks = [excl[0], shared[0], shared[1], excl[1], shared[2], shared[3], excl[2]]
+    res, _ = go(checks)
+    assert all(r.status is Status.PASS for r in res.values())
+    span = {cid: (r.outcome.evidence["t0"], r.outcome.evidence["t1"]) for cid, r in res.items()}
+    shared_end = max(span[c.id][1] for c in shared)
+    windows = sorted(span[c.id] for c in excl)
+    assert windows[0][0] >= shared_end, "exclusive checks start only after every shared check ended"
+    for (_, end), (start, _) in itertools.pairwise(windows):
+        assert start >= end, "exclusive checks never overlap each other"
+
+
+def test_observer_sees_every_check(world: FakeWorld) -> None:
+    seen: list[tuple[str, str]] = []
+
+    class Obs:
+        def started(self, check: Check) -> None:
+            seen.append(("started", check.id))
+
+        def finished(self, result: CheckResult) -> None:
+            seen.append(("finished", result.id))
+
+    checks = [chk("a", "pass"), chk("b", "raise")]
+    run(checks, Net(), Thresholds(), 10, observer=Obs())
+    assert sorted(seen) == sorted([(e, c.id) for c in checks for e in ("started", "finished")])
+
+
+def test_keyboard_interrupt_leaves_unfinished_checks_skipped_interrupted(world: FakeWorld) -> None:
+    class Interrupting:
+        def started(self, check: Check) -> None:
+            pass
+
+        def finished(self, result: CheckResult) -> None:
+            raise KeyboardInterrupt
+
+    out = run([chk("ok", "pass"), chk("stuck", "sleep", timeout=60)], Net(), Thresholds(), 30,
+              observer=Interrupting())
+    res = by_id(out.results)
+    assert out.interrupted
+    assert res["fake.ok.x"].status is Status.PASS
+    stuck = res["fake.stuck.x"].outcome
+    assert (stuck.status, stuck.skip_reason) == (Status.SKIP, SkipReason.INTERRUPTED)
+
+
+# --- Ctrl-C on the real command line -------------------------------------------------------
+
+SLOW_PROBE = textwrap.dedent('''
+    """Fake probe for the SIGINT test: one fast check, one that never ends on its own."""
+    import os, time
+    from netcheck.model import Category, Check, Outcome, Status
+
+    def plan(settings):
+        return [Check("fake.fast.pass", Category.HOST, "fast", "slow", "fast"),
+                Check("fake.slow.block", Category.HOST, "slow", "slow", "slow", timeout=120)]
+
+    def collect(spec, net):
+        if spec == "slow":
+            open(os.environ["NC_MARKER"], "w").close()
+            end = time.monotonic() + 60
+            while time.monotonic() < end:
+                time.sleep(0.05)
+        return {}
+
+    def evaluate(spec, evidence, thresholds):
+        return Outcome(Status.PASS, "Fake check passed.")
+''')
+
+LAUNCHER = ("import sys, probes; probes.REGISTRY['slow'] = 'nc_slow_probe'; "
+            "sys.argv[0] = 'netcheck'; from netcheck.cli import main; main()")
+
+
+def test_ctrl_c_gives_a_partial_report_and_exit_4(tmp_path: Path) -> None:
+    (tmp_path / "nc_slow_probe.py").write_text(SLOW_PROBE)
+    profile = tmp_path / "site.yaml"
+    profile.write_text("apiVersion: netcheck/v1\nkind: SiteProfile\nmetadata: {name: sigint}\nspec: {}\n")
+    marker = tmp_path / "started"
+    env = {**os.environ, "PYTHONPATH": f"{tmp_path}{os.pathsep}{REPO}", "NC_MARKER": str(marker)}
+    proc = subprocess.Popen([sys.executable, "-c", LAUNCHER, "run", "-c", str(profile), "--format", "json",
+                             "--only", "fake", "--deadline", "100"],
+                            cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        end = time.monotonic() + 30
+        while not marker.exists() and time.monotonic() < end and proc.poll() is None:
+            time.sleep(0.05)
+        assert marker.exists(), "the slow check never started"
+        time.sleep(0.2)
+        proc.send_signal(signal.SIGINT)
+        stdout, stderr = proc.communicate(timeout=20)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(timeout=5)
+    assert proc.returncode == 4, stderr
+    assert "Traceback" not in stderr
+    doc = json.loads(stdout)
+    validate_report(doc)
+    assert doc["verdict"] == "INCONCLUSIVE" and doc["metadata"]["interrupted"] is True
+    checks = {c["id"]: c for c in doc["checks"]}
+    assert checks["fake.fast.pass"]["status"] == "PASS"
+    slow = checks["fake.slow.block"]
+    assert slow["status"] == "SKIP" and slow["evidence"]["skipReason"] == "interrupted"
+

@@ -1,0 +1,253 @@
+"""A delay line without netem: a TUN device in the router namespace that holds each packet D ms.
+
+Policy routing on the router sends everything that arrives on the chosen interfaces into
+the TUN device; the forwarder reads each packet and writes it back D ms later, when it
+is routed normally (it now arrives on the TUN device, so the rule no longer matches).
+Every protocol sees the delay. Two threads, a bounded queue, a clean stop.
+
+    with Lab() as lab:
+        node, router, vpc = lab.hybrid()
+        add_delay(lab, router, 50)            # node → VPC packets wait 50 ms
+
+Run standalone (what add_delay starts inside the router namespace):
+    python -m tests.testbed.delay --dev dly0 --ms 50
+
+Also here, for the path-quality tests: random loss, an MTU-limited hop, a PMTU black
+hole, an echo server (TCP accept + the responder's UDP echo modes 0/1) and `in_netns`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import collections
+import contextlib
+import fcntl
+import os
+import select
+import signal
+import struct
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+from tests.testbed.lab import NS, Lab
+
+TUNSETIFF = 0x400454CA
+IFF_TUN, IFF_NO_PI = 0x0001, 0x1000
+MAX_QUEUED = 20000  # packets held at once; more are dropped (and counted)
+TABLE = 100
+REPO = Path(__file__).resolve().parents[2]
+
+
+class DelayLine:
+    """Reads packets from a TUN device and writes each back `delay_ms` later, in order."""
+
+    def __init__(self, dev: str, delay_ms: float, max_queued: int = MAX_QUEUED) -> None:
+        self.dev, self.delay = dev, delay_ms / 1000.0
+        self.max_queued = max_queued
+        self.queue: collections.deque[tuple[float, bytes]] = collections.deque()
+        self.cond = threading.Condition()
+        self.stopping = threading.Event()
+        self.dropped = self.forwarded = 0
+        self.fd = os.open("/dev/net/tun", os.O_RDWR)
+        fcntl.ioctl(self.fd, TUNSETIFF, struct.pack("16sH", dev.encode(), IFF_TUN | IFF_NO_PI))
+        self.threads = [threading.Thread(target=self._reader, name="delay-reader", daemon=True),
+                        threading.Thread(target=self._writer, name="delay-writer", daemon=True)]
+
+    def start(self) -> DelayLine:
+        for t in self.threads:
+            t.start()
+        return self
+
+    def stop(self) -> None:
+        self.stopping.set()
+        with self.cond:
+            self.cond.notify_all()
+        for t in self.threads:
+            t.join(timeout=2)
+        os.close(self.fd)
+
+    def _reader(self) -> None:
+        poller = select.poll()
+        poller.register(self.fd, select.POLLIN)
+        while not self.stopping.is_set():
+            if not poller.poll(100):
+                continue
+            try:
+                pkt = os.read(self.fd, 65535)
+            except OSError:
+                continue
+            due = time.monotonic() + self.delay
+            with self.cond:
+                if len(self.queue) >= self.max_queued:
+                    self.dropped += 1
+                    continue
+                self.queue.append((due, pkt))
+                self.cond.notify()
+
+    def _writer(self) -> None:
+        while not self.stopping.is_set():
+            with self.cond:
+                if not self.queue:
+                    self.cond.wait(0.1)
+                    continue
+                due, pkt = self.queue[0]
+                wait = due - time.monotonic()
+                if wait > 0:
+                    self.cond.wait(wait)
+                    continue
+                self.queue.popleft()
+            try:
+                os.write(self.fd, pkt)
+                self.forwarded += 1
+            except OSError:
+                self.dropped += 1
+
+
+def add_delay(lab: Lab, router: NS, delay_ms: float, in_ifaces: tuple[str, ...] = (),
+              dev: str = "dly0", timeout: float = 5.0) -> None:
+    """Delay every packet the router receives on `in_ifaces` (default: its node-side link) by delay_ms.
+
+    The forwarder runs as a process in the router namespace, ended by the lab at close().
+    """
+    if not in_ifaces:
+        in_ifaces = tuple(i for i, a in router.addrs.items() if a.startswith("192.168.50."))
+    lab.run(router, ["ip", "tuntap", "add", "dev", dev, "mode", "tun"])
+    lab.run(router, ["ip", "link", "set", dev, "up"])
+    for key in ("all", "default", dev, *in_ifaces):
+        lab.sysctl(router, f"net.ipv4.conf.{key}.rp_filter", "0")
+    lab.run(router, ["ip", "route", "add", "default", "dev", dev, "table", str(TABLE)])
+    for i, ifname in enumerate(in_ifaces):
+        lab.run(router, ["ip", "rule", "add", "iif", ifname, "lookup", str(TABLE), "priority", str(100 + i)])
+    lab.popen(router, [sys.executable, "-m", "tests.testbed.delay", "--dev", dev, "--ms", str(delay_ms)],
+              cwd=str(REPO))
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:  # carrier comes up once the forwarder has attached
+        out = lab.run(router, ["ip", "-o", "link", "show", "dev", dev], check=False).stdout
+        if "NO-CARRIER" not in out and "LOWER_UP" in out:
+            return
+        time.sleep(0.05)
+    raise TimeoutError(f"delay line on {dev} in {router.name} did not start within {timeout:g} s")
+
+
+def add_loss(lab: Lab, router: NS, pct: int) -> None:
+    """Drop pct % of forwarded packets at random, in each direction (nft numgen)."""
+    lab.nft(router, "table inet loss {\n chain filt {\n type filter hook forward priority 0;\n"
+                    f" numgen random mod 100 < {int(pct)} drop\n }}\n}}\n")
+
+
+def vpc_side(router: NS) -> str:
+    """The router's interface toward the VPC (10.20.0.0/16) in a Lab.hybrid() path."""
+    return next(i for i, a in router.addrs.items() if a.startswith("10.20."))
+
+
+def limit_mtu(lab: Lab, router: NS, mtu: int) -> None:
+    """The router forwards at most `mtu` bytes toward the VPC (route `mtu lock`), answering ICMP 3/4."""
+    lab.run(router, ["ip", "route", "replace", "10.20.0.0/16", "dev", vpc_side(router), "src", "10.20.0.1",
+                     "mtu", "lock", str(mtu)])
+
+
+def block_frag_needed(lab: Lab, router: NS) -> None:
+    """Make the router a PMTU black hole: drop the ICMP 3/4 it generates (output hook)."""
+    lab.nft(router, "table inet pmtu {\n chain out {\n type filter hook output priority 0;\n"
+                    " icmp type destination-unreachable icmp code frag-needed drop\n }\n}\n")
+
+
+def flush_pmtu(lab: Lab, *namespaces: NS) -> None:
+    """Forget cached PMTU exceptions (they last 600 s per namespace)."""
+    for ns in namespaces:
+        lab.run(ns, ["ip", "route", "flush", "cache"])
+
+
+def serve_echo(lab: Lab, ns: NS, tcp_ports: tuple[int, ...] = (443,), udp_port: int | None = 7447) -> None:
+    """TCP listeners that accept and close, plus the responder's UDP echo (modes 0 and 1), in `ns`."""
+    args = [sys.executable, "-m", "tests.testbed.delay", "--echo", "--udp", str(udp_port or 0)]
+    for p in tcp_ports:
+        args += ["--tcp", str(p)]
+    lab.popen(ns, args, cwd=str(REPO))
+    for p in tcp_ports:
+        lab.wait_port(ns, "0.0.0.0", p)
+    if udp_port:
+        lab.wait_port(ns, "0.0.0.0", udp_port, "udp")
+
+
+# nobody/nogroup with no capability but CAP_DAC_READ_SEARCH, which only lets it read this
+# Python install (under /root here); no CAP_NET_RAW, so the network sees an ordinary user.
+AS_NOBODY = ["setpriv", "--reuid=nobody", "--regid=nogroup", "--clear-groups",
+             "--inh-caps=+dac_read_search", "--ambient-caps=+dac_read_search"]
+
+
+@contextlib.contextmanager
+def in_netns(ns: NS) -> Iterator[None]:
+    """Run the body's socket calls inside `ns` (setns for this thread; restored afterwards)."""
+    from pyroute2 import netns
+
+    netns.pushns(ns.name)
+    try:
+        yield
+    finally:
+        netns.popns()
+
+
+def _echo_server(tcp_ports: list[int], udp_port: int, stop: threading.Event) -> None:
+    """Accept-and-close on TCP; NCE1 UDP echo: mode 0 echoes, mode 1 acknowledges the length."""
+    import selectors
+    import socket
+
+    sel = selectors.DefaultSelector()
+    for port in tcp_ports:
+        t = socket.socket()
+        t.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        t.bind(("0.0.0.0", port))
+        t.listen(128)
+        sel.register(t, selectors.EVENT_READ, "tcp")
+    if udp_port:
+        u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        u.bind(("0.0.0.0", udp_port))
+        sel.register(u, selectors.EVENT_READ, "udp")
+    while not stop.is_set():
+        for key, _ in sel.select(0.2):
+            sock = key.fileobj
+            assert isinstance(sock, socket.socket)
+            if key.data == "tcp":
+                conn, _ = sock.accept()
+                conn.close()
+                continue
+            data, peer = sock.recvfrom(65535)
+            if len(data) < 9 or data[:4] != b"NCE1":
+                continue
+            if data[4] == 0:
+                sock.sendto(data, peer)
+            elif data[4] == 1:
+                sock.sendto(data[:9] + struct.pack("!H", len(data)), peer)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description="TUN delay line / echo server (run inside a lab namespace)")
+    parser.add_argument("--dev", default="dly0")
+    parser.add_argument("--ms", type=float, default=0.0)
+    parser.add_argument("--echo", action="store_true", help="run the echo server instead of a delay line")
+    parser.add_argument("--tcp", type=int, action="append", default=[])
+    parser.add_argument("--udp", type=int, default=7447)
+    parser.add_argument("--seconds", type=float, default=3600, help="stop by itself after this long")
+    args = parser.parse_args(argv)
+    done = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: done.set())
+    signal.signal(signal.SIGINT, lambda *_: done.set())
+    if args.echo:
+        worker = threading.Thread(target=_echo_server, args=(args.tcp, args.udp, done), daemon=True)
+        worker.start()
+        done.wait(args.seconds)
+        done.set()
+        worker.join(timeout=2)
+        return 0
+    line = DelayLine(args.dev, args.ms).start()
+    done.wait(args.seconds)
+    line.stop()
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

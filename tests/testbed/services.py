@@ -1,0 +1,314 @@
+"""Peers for a Lab namespace: dnsmasq, the dnspython DNS stand-in, a TLS API server, a TCP listener.
+
+Each helper starts a process inside a namespace with `lab.popen` (so the Lab ends it by
+PID at teardown) and waits until it listens. Certificates come from `make_ca`/`issue`
+(cryptography), so a test can hand the server a CA other than the cluster's. `Site` puts
+them together: the hybrid path with an EKS-like API endpoint, for tests and bench/.
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import ipaddress
+import json
+import subprocess
+import sys
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
+
+from tests.testbed.lab import NS, Lab
+
+REPO = Path(__file__).resolve().parents[2]
+MAX_LIFETIME_S = 600  # every helper process ends on its own after this, even if teardown is skipped
+
+
+# --- certificates -------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class CA:
+    """A self-signed CA: its name (the issuer a TLS check should report), cert and key."""
+
+    name: str
+    cert: x509.Certificate
+    key: ec.EllipticCurvePrivateKey
+
+    @property
+    def pem(self) -> str:
+        return self.cert.public_bytes(serialization.Encoding.PEM).decode()
+
+    @property
+    def b64(self) -> str:
+        """The form kubeconfig and NodeConfig carry (certificateAuthority: base64 of the PEM)."""
+        return base64.b64encode(self.pem.encode()).decode()
+
+
+def _name(cn: str) -> x509.Name:
+    return x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, cn)])
+
+
+def make_ca(name: str) -> CA:
+    """A fresh CA valid for ten years, like the EKS cluster CA (EC P-256 keeps generation fast)."""
+    key = ec.generate_private_key(ec.SECP256R1())
+    now = dt.datetime.now(dt.UTC)
+    cert = (x509.CertificateBuilder().subject_name(_name(name)).issuer_name(_name(name))
+            .public_key(key.public_key()).serial_number(x509.random_serial_number())
+            .not_valid_before(now - dt.timedelta(minutes=5)).not_valid_after(now + dt.timedelta(days=3650))
+            .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+            .add_extension(x509.KeyUsage(digital_signature=True, content_commitment=False, key_encipherment=False,
+                                         data_encipherment=False, key_agreement=False, key_cert_sign=True,
+                                         crl_sign=True, encipher_only=False, decipher_only=False), critical=True)
+            .sign(key, hashes.SHA256()))
+    return CA(name, cert, key)
+
+
+def issue(ca: CA, names: Sequence[str], ips: Sequence[str] = ()) -> tuple[str, str]:
+    """(cert PEM, key PEM) of a one-year server certificate for `names` and `ips`, signed by `ca`."""
+    key = ec.generate_private_key(ec.SECP256R1())
+    now = dt.datetime.now(dt.UTC)
+    sans: list[x509.GeneralName] = [x509.DNSName(n) for n in names]
+    sans += [x509.IPAddress(ipaddress.ip_address(i)) for i in ips]
+    cert = (x509.CertificateBuilder().subject_name(_name(names[0] if names else ips[0])).issuer_name(ca.cert.subject)
+            .public_key(key.public_key()).serial_number(x509.random_serial_number())
+            .not_valid_before(now - dt.timedelta(minutes=5)).not_valid_after(now + dt.timedelta(days=365))
+            .add_extension(x509.SubjectAlternativeName(sans), critical=False)
+            .add_extension(x509.ExtendedKeyUsage([x509.oid.ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
+            .sign(ca.key, hashes.SHA256()))
+    key_pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                serialization.NoEncryption()).decode()
+    return cert.public_bytes(serialization.Encoding.PEM).decode(), key_pem
+
+
+# --- processes ----------------------------------------------------------------------------
+
+def _python(lab: Lab, ns: NS, code: str, *args: str) -> subprocess.Popen[bytes]:
+    """`python -c code args...` inside ns, importing this checkout; stderr kept for failures."""
+    return lab.popen(ns, [sys.executable, "-c", code, *args], cwd=str(REPO), stderr=subprocess.PIPE)
+
+
+def _ready(lab: Lab, ns: NS, proc: subprocess.Popen[bytes], ip: str, port: int, proto: str = "tcp") -> None:
+    try:
+        lab.wait_port(ns, ip, port, proto, timeout=10)
+    except TimeoutError:
+        err = b""
+        if proc.poll() is not None and proc.stderr is not None:
+            err = proc.stderr.read()
+        raise RuntimeError(f"peer in {ns.name} did not start on {ip}:{port}/{proto}: {err.decode(errors='replace')}") \
+            from None
+
+
+def dnsmasq(lab: Lab, ns: NS, ip: str, records: Mapping[str, str | Sequence[str]], *,
+            nxdomain: Sequence[str] = (), forward: Mapping[str, str] | None = None,
+            port: int = 53) -> subprocess.Popen[bytes]:
+    """dnsmasq on ip:port answering exactly `records` (name → address(es)).
+
+    `nxdomain` names (and their subdomains) get NXDOMAIN; `forward` sends a name to another
+    server ("ip" or "ip#port": a black-holed one makes the client time out). Any other name
+    is REFUSED, because dnsmasq has no upstream here. dnsmasq cannot produce SERVFAIL on
+    demand: use `dns_standin` with a "servfail" fault for that.
+    """
+    cmd = ["dnsmasq", "--keep-in-foreground", "--conf-file=/dev/null", "--no-resolv", "--no-hosts", "--no-poll",
+           "--bind-interfaces", f"--listen-address={ip}", f"--port={port}", "--pid-file", "--user=root",
+           "--cache-size=0"]
+    for name, addrs in records.items():
+        for a in [addrs] if isinstance(addrs, str) else addrs:
+            cmd.append(f"--host-record={name},{a}")
+    cmd += [f"--address=/{n}/" for n in nxdomain]
+    cmd += [f"--server=/{n}/{target}" for n, target in (forward or {}).items()]
+    proc = lab.popen(ns, cmd, stderr=subprocess.PIPE)
+    _ready(lab, ns, proc, ip, port, "udp")
+    return proc
+
+
+_DNS_STANDIN = f"""
+import contextlib, json, sys, time
+from netcheck.standins.dns import start
+with contextlib.ExitStack() as stack:
+    start(stack, json.loads(sys.argv[1]), json.loads(sys.argv[2]), sys.argv[3], int(sys.argv[4]))
+    end = time.monotonic() + {MAX_LIFETIME_S}
+    while time.monotonic() < end:
+        time.sleep(0.5)
+"""
+
+
+def dns_standin(lab: Lab, ns: NS, ip: str, records: Mapping[str, Sequence[str]],
+                faults: Mapping[str, str] | None = None, port: int = 53) -> subprocess.Popen[bytes]:
+    """The dnspython stand-in (netcheck.standins.dns) in ns; faults: name → nxdomain|servfail|refused|drop|noanswer."""
+    proc = _python(lab, ns, _DNS_STANDIN, json.dumps({k: list(v) for k, v in records.items()}),
+                   json.dumps(dict(faults or {})), ip, str(port))
+    _ready(lab, ns, proc, ip, port, "udp")
+    return proc
+
+
+_TLS_SERVER = f"""
+import email.utils, json, socket, ssl, sys, threading, time
+ip, port, cert, key = sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4]
+ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+ctx.load_cert_chain(cert, key)
+ctx.set_alpn_protocols(["http/1.1"])
+version = json.dumps({{"major": "1", "minor": "31", "gitVersion": "v1.31.2-eks-lab", "platform": "linux/amd64"}})
+denied = json.dumps({{"kind": "Status", "apiVersion": "v1", "status": "Failure", "message": "Unauthorized",
+                      "reason": "Unauthorized", "code": 401}})
+
+def reply(head):
+    path = head.split(b" ", 2)[1].split(b"?")[0] if head.count(b" ") >= 2 else b"/"
+    code, ctype, body = {{b"/version": (b"200 OK", b"application/json", version.encode()),
+                          b"/livez": (b"200 OK", b"text/plain", b"ok"),
+                          b"/healthz": (b"200 OK", b"text/plain", b"ok"),
+                          b"/readyz": (b"200 OK", b"text/plain", b"ok")}}.get(
+        path, (b"401 Unauthorized", b"application/json", denied.encode()))
+    date = email.utils.formatdate(usegmt=True).encode()
+    return (b"HTTP/1.1 " + code + b"\\r\\nDate: " + date + b"\\r\\nContent-Type: " + ctype +
+            b"\\r\\nConnection: close\\r\\n"
+            b"Content-Length: " + str(len(body)).encode() + b"\\r\\n\\r\\n" + body)
+
+def serve(conn):
+    conn.settimeout(5)
+    try:
+        with ctx.wrap_socket(conn, server_side=True) as tls:
+            data = b""
+            while b"\\r\\n\\r\\n" not in data and len(data) < 65536:
+                chunk = tls.recv(4096)
+                if not chunk:
+                    return
+                data += chunk
+            tls.sendall(reply(data))
+    except (OSError, ssl.SSLError):
+        pass
+    finally:
+        conn.close()
+
+srv = socket.create_server((ip, port))
+srv.settimeout(0.5)
+end = time.monotonic() + {MAX_LIFETIME_S}
+while time.monotonic() < end:
+    try:
+        conn, _ = srv.accept()
+    except TimeoutError:
+        continue
+    threading.Thread(target=serve, args=(conn,), daemon=True).start()
+"""
+
+
+def tls_server(lab: Lab, ns: NS, ip: str, port: int, ca: CA, names: Sequence[str], workdir: Path,
+               ips: Sequence[str] = ()) -> subprocess.Popen[bytes]:
+    """A TLS server on ip:port whose certificate for `names` (and `ips`) is signed by `ca`.
+
+    Like an EKS API server to an anonymous client: /version (JSON), /livez, /healthz and
+    /readyz answer 200, anything else 401.
+    """
+    cert, key = issue(ca, names, ips)
+    cert_file, key_file = workdir / f"tls-{ip}-{port}.crt", workdir / f"tls-{ip}-{port}.key"
+    cert_file.write_text(cert)
+    key_file.write_text(key)
+    key_file.chmod(0o600)
+    proc = _python(lab, ns, _TLS_SERVER, ip, str(port), str(cert_file), str(key_file))
+    _ready(lab, ns, proc, ip, port)
+    return proc
+
+
+_TCP_LISTENER = f"""
+import socket, sys, time
+srv = socket.create_server((sys.argv[1], int(sys.argv[2])))
+srv.settimeout(0.5)
+end = time.monotonic() + {MAX_LIFETIME_S}
+while time.monotonic() < end:
+    try:
+        conn, _ = srv.accept()
+    except TimeoutError:
+        continue
+    conn.close()
+"""
+
+
+def tcp_listener(lab: Lab, ns: NS, ip: str, port: int) -> subprocess.Popen[bytes]:
+    """A plain TCP listener that accepts and closes each connection."""
+    proc = _python(lab, ns, _TCP_LISTENER, ip, str(port))
+    _ready(lab, ns, proc, ip, port)
+    return proc
+
+
+# --- a whole site: node — router — VPC with DNS and an API endpoint -------------------------
+
+API_HOST = "ab12cd34ef56.gr7.us-west-2.eks.amazonaws.com"  # lab DNS
+API_IP, OTHER_IP, RESOLVER = "10.20.1.10", "10.20.1.11", "10.20.1.12"
+
+
+@dataclass
+class Site:
+    """Lab.hybrid() plus the cluster's CA; the node resolves through RESOLVER in the VPC."""
+
+    lab: Lab
+    node: NS
+    router: NS
+    vpc: NS
+    ca: CA
+    workdir: Path
+
+    @classmethod
+    def build(cls, lab: Lab, workdir: Path) -> Site:
+        node, router, vpc = lab.hybrid()
+        lab.resolv(node, [RESOLVER])
+        return cls(lab, node, router, vpc, make_ca("Lab Cluster CA"), workdir)
+
+    def profile(self, **spec: Any) -> Path:
+        """A site profile for the lab cluster; `spec` keys replace top-level spec entries."""
+        base: dict[str, Any] = {
+            "cluster": {"name": "lab", "endpoint": f"https://{API_HOST}",  # lab DNS
+                        "certificateAuthority": self.ca.b64, "serviceCidr": "172.20.0.0/16",
+                        "endpointAccess": "private", "controlPlaneIps": [API_IP]},
+            "vpc": {"cidrs": ["10.20.0.0/16"]},
+            "remoteNetwork": {"nodeCidrs": ["192.168.50.0/24"], "podCidrs": ["192.168.64.0/18"]},
+            "features": {"install": False},
+            "dns": {"timeout": 2},
+        }
+        base.update(spec)
+        path = self.workdir / f"site-{len(list(self.workdir.glob('site-*.yaml')))}.yaml"
+        path.write_text(yaml.safe_dump({"apiVersion": "netcheck/v1", "kind": "SiteProfile",
+                                        "metadata": {"name": "lab-hybrid"}, "spec": base}))
+        return path
+
+    def dns(self, records: Mapping[str, str] | None = None, nxdomain: Sequence[str] = ()) -> None:
+        """The site resolver (think Route 53 inbound endpoint) in the VPC."""
+        dnsmasq(self.lab, self.vpc, RESOLVER, records if records is not None else {API_HOST: API_IP},
+                nxdomain=nxdomain)
+
+    def api_server(self, ca: CA | None = None) -> None:
+        """An EKS-like API server on API_IP:443 whose certificate names API_HOST and API_IP."""
+        tls_server(self.lab, self.vpc, API_IP, 443, ca or self.ca, [API_HOST], self.workdir, ips=[API_IP])
+
+    def healthy(self) -> None:
+        """DNS and the API server up; the node routes the VPC explicitly and forwards (as a CNI needs)."""
+        self.dns()
+        self.api_server()
+        self.lab.run(self.node, ["ip", "route", "add", "10.20.0.0/16", "via", "192.168.50.1"])
+        self.lab.sysctl(self.node, "net.ipv4.ip_forward", "1")
+
+    def responder(self, ip: str = API_IP, port: int = 7447) -> None:
+        """`netcheck serve` in the VPC (no token: the lab is a closed network)."""
+        proc = self.lab.popen(self.vpc, [sys.executable, "-m", "netcheck", "serve", "--listen", ip, "--port",
+                                         str(port), "--no-auth"], cwd=str(REPO), stderr=subprocess.PIPE)
+        _ready(self.lab, self.vpc, proc, ip, port)
+
+    def router_rules(self, *rules: str) -> None:
+        """nftables rules in the router's forward hook (e.g. 'tcp dport 443 drop')."""
+        body = "".join(f"    {r};\n" for r in rules)
+        self.lab.nft(self.router, "table inet lab {\n  chain lab_forward {\n"
+                                  "    type filter hook forward priority 0;\n"
+                                  f"{body}  }}\n}}\n")
+
+    def netcheck(self, *args: str, timeout: float = 120) -> tuple[subprocess.CompletedProcess[str], float]:
+        """`python -m netcheck ARGS` in the node namespace; (completed process, wall seconds)."""
+        t0 = time.monotonic()
+        out = self.lab.run(self.node, [sys.executable, "-m", "netcheck", *args], check=False, cwd=str(REPO),
+                           timeout=timeout)
+        return out, time.monotonic() - t0
