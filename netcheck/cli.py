@@ -23,6 +23,8 @@ if TYPE_CHECKING:
     from netcheck.net import Net
     from netcheck.settings import Settings
 
+PROCESS_START = time.monotonic()  # --deadline counts from here, not from after settings load
+
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
                   help="Is this site's network ready for Amazon EKS Hybrid Nodes? GO or NO-GO, and what to change.")
 
@@ -86,7 +88,7 @@ def write_atomic(path: Path, text: str) -> None:
 
 def execute_run(settings: Settings, *, net: Net | None = None, fmt: str = "table", output: Path | None = None,
                 only: tuple[str, ...] = (), skip: tuple[str, ...] = (), strict: bool = False,
-                deadline: float = 60.0, color: bool = False, history: Path | None = None,
+                deadline: float = 60.0, color: bool = False, clock_start: float | None = None, history: Path | None = None,
                 junit_properties: dict[str, str] | None = None) -> tuple[Report, int]:
     """Plan, run, decide, render: the one path shared by `run` and `demo`."""
     from netcheck.model import CheckResult, Report
@@ -97,7 +99,7 @@ def execute_run(settings: Settings, *, net: Net | None = None, fmt: str = "table
     from netcheck.verdict import decide, exit_code
 
     started = datetime.now(UTC)
-    t0 = time.monotonic()
+    t0 = time.monotonic() if clock_start is None else clock_start
     plan = build_plan(settings, only, skip)
     observer = None
     if sys.stderr.isatty() and fmt == "table" and output is None:
@@ -198,7 +200,8 @@ def run_cmd(config: ConfigOpt = None, nodeconfig: NodeConfigOpt = None, fmt: For
         raise
     color = (not no_color) and output is None and sys.stdout.isatty()
     _, code = execute_run(settings, fmt=fmt, output=output, only=_split_patterns(only), skip=_split_patterns(skip),
-                          strict=strict, deadline=deadline, color=color, history=history, junit_properties=props)
+                          strict=strict, deadline=deadline, color=color, history=history, junit_properties=props,
+                          clock_start=PROCESS_START)
     raise typer.Exit(code)
 
 

@@ -17,7 +17,7 @@ from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 from netcheck.model import Category, Check, Outcome, Severity, SkipReason, Status
-from netcheck.net import Net
+from netcheck.net import DeadlineExceeded, Net
 from netcheck.net.dial import DialResult
 from netcheck.net.lookup import DnsAnswer
 from netcheck.net.proxyenv import proxy_for
@@ -72,7 +72,7 @@ def proxy_route(target: Target, env: Mapping[str, str]) -> str | None:
 
 def plan(settings: Settings) -> list[Check]:
     s = settings.spec
-    timeout = s.dns.timeout + DIAL_TIMEOUT_S + 2
+    timeout = s.dns.timeout + DIAL_TIMEOUT_S + 5  # + a traceroute when the dial fails
     checks: list[Check] = []
     seen: set[str] = set()
 
@@ -120,8 +120,21 @@ def collect(spec: Spec, net: Net) -> Evidence:
 
 
 def failed_dial_evidence(net: Net, result: DialResult) -> dict[str, Any]:
-    """Evidence for a dial that did not connect: the place to attach a traceroute toward it later."""
+    """Evidence for a dial that did not connect, with a TCP traceroute naming the last hop that answered.
+
+    Only for failures past this host (timeouts and remote ICMP errors); a local route
+    failure or a plain RST already says where the path ends.
+    """
     evidence: dict[str, Any] = result.to_evidence()
+    local = result.reason.startswith(("local-", "no-local"))
+    if result.outcome in ("timeout", "unreachable", "no-route") and not local:
+        try:
+            trace = net.trace(result.ip, result.port, "tcp", max_hops=16, timeout=3.0)
+        except (OSError, DeadlineExceeded) as exc:
+            evidence["traceError"] = str(exc) or type(exc).__name__
+        else:
+            evidence["trace"] = trace.to_evidence()
+            evidence["traceSummary"] = trace.summary()
     return evidence
 
 
@@ -214,5 +227,6 @@ def evaluate(spec: Spec, ev: Evidence, thresholds: Thresholds) -> Outcome:
         others = ", ".join(f"{d['ip']} {d['outcome']}" for d in failed[1:])
         rest = (f" {len(failed)} of {n} addresses of {spec.host} failed" + (f" (also {others})" if others else "")
                 + "; every address must connect, because clients pick any of them.")
-    return Outcome(Status.FAIL, what + "." + rest, measured=str(failed[0]["outcome"]), threshold="connected",
+    where = f" {failed[0]['traceSummary']}." if failed[0].get("traceSummary") else ""
+    return Outcome(Status.FAIL, what + "." + where + rest, measured=str(failed[0]["outcome"]), threshold="connected",
                    remediation=fix, evidence=evidence)

@@ -80,6 +80,10 @@ def test_api_port_blocked_on_the_router(bed: Site, name: str, rule: str, outcome
         assert [a["outcome"] for a in c["evidence"]["addresses"]] == [outcome]
         assert c["measured"] == outcome and c["remediation"]
         assert API_IP in c["message"]
+    if outcome == "timeout":  # a silent drop is localised: the router (hop 1) answers, the target does not
+        c = check(doc, ENI_CHECK)
+        assert "stops after hop 1 (192.168.50.1)" in c["message"], c["message"]
+        assert c["evidence"]["addresses"][0]["trace"]["lastHop"]["addr"] == "192.168.50.1"
     assert (doc["verdict"], code) == ("NO-GO", 3)
 
 
