@@ -59,4 +59,8 @@ def render(report: Report, options: RenderOptions) -> str:
                    if r.status is Status.FAIL and r.check.severity.value == "required"]
         if failing:
             out.append("Blocking: " + ", ".join(failing))
+    if options.previous is not None:
+        from netcheck.history import regression_lines
+
+        out += ["", *regression_lines(report, options.previous)]
     return "\n".join(out) + "\n"

@@ -1,0 +1,235 @@
+"""Run history: store JSON reports in a directory with bounded retention, find the previous run,
+and say what changed between two runs (a check that flipped, a figure that crossed its threshold).
+
+Pure apart from the small store/load functions; renderers call `diff` and `regression_lines`.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from netcheck.model import CheckResult, Report, Status, Verdict, report_from_json
+
+DEFAULT_KEEP = 100  # reports kept per directory; the oldest are removed first
+_NAME_RE = re.compile(r"^netcheck-(\d{8}T\d{6}Z)-(\d{3})\.json$")
+
+# How bad a status is, for the direction of a change. SKIP ranks with WARN: coverage was lost.
+_BADNESS = {Status.PASS: 0, Status.SKIP: 1, Status.WARN: 1, Status.ERROR: 2, Status.FAIL: 3}
+_VERDICT_BADNESS = {Verdict.GO: 0, Verdict.INCONCLUSIVE: 1, Verdict.NO_GO: 2}
+# Units whose figures are better when larger (throughput, MTU); the others are better when smaller.
+_HIGHER_IS_BETTER = {"mbps", "mbit/s", "gbps", "bps", "bytes", "b", "bits/s"}
+_LOWER_IS_BETTER = {"ms", "s", "%", "pct", "percent", "seconds"}
+
+
+class HistoryError(Exception):
+    """A history directory or a saved report that cannot be used; names the path and the problem."""
+
+
+# --- store -----------------------------------------------------------------------------
+
+def _stamp(started_at: str) -> str:
+    try:
+        t = datetime.fromisoformat(started_at)
+    except ValueError:
+        t = datetime.now(UTC)
+    if t.tzinfo is None:
+        t = t.replace(tzinfo=UTC)
+    return t.astimezone(UTC).strftime("%Y%m%dT%H%M%SZ")
+
+
+def entries(directory: Path) -> list[Path]:
+    """Stored reports, oldest first (the file name sorts by start time, then a sequence number)."""
+    if not directory.is_dir():
+        return []
+    return sorted(p for p in directory.iterdir() if _NAME_RE.match(p.name))
+
+
+def check_dir(directory: Path) -> None:
+    """Create the directory if needed and make sure we can write there; before the run, so it fails fast."""
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise HistoryError(f"--history {directory}: cannot create the directory ({exc.strerror})") from None
+    if not directory.is_dir() or not os.access(directory, os.W_OK | os.X_OK):
+        raise HistoryError(f"--history {directory}: is not a writable directory")
+
+
+def store(report: Report, directory: Path, keep: int = DEFAULT_KEEP) -> Path:
+    """Write the report as JSON (temp file + rename), then delete the oldest beyond `keep`."""
+    check_dir(directory)
+    stamp = _stamp(report.started_at)
+    seq = 0
+    while (directory / f"netcheck-{stamp}-{seq:03d}.json").exists() and seq < 999:
+        seq += 1
+    path = directory / f"netcheck-{stamp}-{seq:03d}.json"
+    tmp = directory / f".{path.name}.{os.getpid()}.tmp"
+    tmp.write_text(json.dumps(report.to_json(), indent=2, default=str) + "\n", encoding="utf-8")
+    os.replace(tmp, path)
+    for old in entries(directory)[:-max(1, keep)]:
+        old.unlink(missing_ok=True)
+    return path
+
+
+def load(path: Path) -> Report:
+    """Read a saved JSON report; any problem becomes a HistoryError naming the file."""
+    try:
+        doc: Any = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise HistoryError(f"{path}: no such file") from None
+    except OSError as exc:
+        raise HistoryError(f"{path}: cannot read ({exc.strerror})") from None
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise HistoryError(f"{path}: not a JSON report ({exc})") from None
+    if not isinstance(doc, dict) or doc.get("kind") != "PreflightReport":
+        raise HistoryError(f"{path}: not a netcheck report (kind must be PreflightReport)")
+    try:
+        return report_from_json(doc)
+    except (KeyError, ValueError, TypeError, AttributeError) as exc:
+        raise HistoryError(f"{path}: malformed report ({type(exc).__name__}: {exc})") from None
+
+
+def latest(directory: Path) -> Report | None:
+    """The newest readable report in the directory; unreadable files are passed over."""
+    for path in reversed(entries(directory)):
+        try:
+            return load(path)
+        except HistoryError:
+            continue
+    return None
+
+
+# --- compare ---------------------------------------------------------------------------
+
+def _number(v: object) -> float | None:
+    return float(v) if isinstance(v, int | float) and not isinstance(v, bool) else None
+
+
+def higher_is_better(r: CheckResult) -> bool | None:
+    """Direction of a check's figure: from its unit, else from where it sits against the threshold."""
+    o = r.outcome
+    unit = (o.unit or "").lower()
+    if unit in _HIGHER_IS_BETTER:
+        return True
+    if unit in _LOWER_IS_BETTER:
+        return False
+    m, t = _number(o.measured), _number(o.threshold)
+    if m is None or t is None or m == t or o.status not in (Status.PASS, Status.WARN, Status.FAIL):
+        return None
+    passing = o.status is Status.PASS
+    return (m > t) == passing
+
+
+def format_value(v: object, unit: str | None) -> str:
+    """A measured or threshold value as people read it: `176.5 ms`, `1400 bytes`, `-`."""
+    if v is None:
+        return "-"
+    if isinstance(v, float):
+        v = f"{v:.4g}" if abs(v) < 1000 else f"{v:.0f}"
+    return f"{v} {unit}" if unit else str(v)
+
+
+@dataclass(frozen=True)
+class Change:
+    """One difference between two runs of the same check."""
+
+    id: str
+    kind: str  # flipped | crossed | added | removed
+    before: Status | None
+    after: Status | None
+    measured_before: float | int | str | None = None
+    measured_after: float | int | str | None = None
+    threshold: float | int | str | None = None
+    unit: str | None = None
+    regression: bool = False
+    unit_before: str | None = None  # when the probe reported the earlier figure in another unit
+
+    def describe(self) -> str:
+        """One line: `reach.eks-api.tcp-443: PASS → FAIL (measured 38.9 ms → 3 s)`."""
+        figures = ""
+        if self.measured_before is not None or self.measured_after is not None:
+            before_unit = self.unit_before if self.unit_before is not None else self.unit
+            figures = (f"measured {format_value(self.measured_before, before_unit)} → "
+                       f"{format_value(self.measured_after, self.unit)}")
+            if self.threshold is not None:
+                figures += f", threshold {format_value(self.threshold, self.unit)}"
+        if self.kind == "added":
+            head = f"new check, now {self.after}"
+        elif self.kind == "removed":
+            head = f"no longer run (was {self.before})"
+        elif self.kind == "crossed":
+            head = f"still {self.after}, but the figure crossed its threshold"
+        else:
+            head = f"{self.before} → {self.after}"
+        word = "REGRESSION" if self.regression else ("improved" if self.kind in ("flipped", "crossed") else "changed")
+        return f"{word}: {self.id}: {head}" + (f" ({figures})" if figures else "")
+
+
+def _side(measured: float | None, threshold: float | None, hib: bool | None) -> int | None:
+    """+1 on the good side of the threshold, -1 on the bad side, None when unknown."""
+    if measured is None or threshold is None or hib is None or measured == threshold:
+        return None
+    return 1 if (measured > threshold) == hib else -1
+
+
+def diff(previous: Report, current: Report) -> list[Change]:
+    """What changed from `previous` to `current`: regressions first, then improvements, then the rest."""
+    before = {r.id: r for r in previous.results}
+    after = {r.id: r for r in current.results}
+    changes: list[Change] = []
+    for cid, now in after.items():
+        was = before.get(cid)
+        o = now.outcome
+        if was is None:
+            changes.append(Change(cid, "added", None, o.status, None, o.measured, o.threshold, o.unit,
+                                  regression=o.status in (Status.WARN, Status.FAIL, Status.ERROR)))
+            continue
+        p = was.outcome
+        if p.status is not o.status:
+            changes.append(Change(cid, "flipped", p.status, o.status, p.measured, o.measured, o.threshold, o.unit,
+                                  regression=_BADNESS[o.status] > _BADNESS[p.status], unit_before=p.unit))
+            continue
+        hib = higher_is_better(now) if higher_is_better(now) is not None else higher_is_better(was)
+        threshold = _number(o.threshold) if _number(o.threshold) is not None else _number(p.threshold)
+        s_before = _side(_number(p.measured), threshold, hib)
+        s_after = _side(_number(o.measured), threshold, hib)
+        if s_before is not None and s_after is not None and s_before != s_after and p.unit == o.unit:
+            changes.append(Change(cid, "crossed", p.status, o.status, p.measured, o.measured, o.threshold, o.unit,
+                                  regression=s_after < 0, unit_before=p.unit))
+    for cid, was in before.items():
+        if cid not in after:
+            changes.append(Change(cid, "removed", was.status, None, was.outcome.measured, None,
+                                  was.outcome.threshold, was.outcome.unit))
+    order = {"flipped": 0, "crossed": 1, "added": 2, "removed": 3}
+    return sorted(changes, key=lambda c: (not c.regression, order[c.kind], c.id))
+
+
+def regressions(previous: Report, current: Report) -> list[Change]:
+    return [c for c in diff(previous, current) if c.regression]
+
+
+def verdict_line(previous: Report, current: Report) -> str:
+    """`Since the previous run (2025-06-01T03:15:07+00:00): GO → NO-GO.`"""
+    if previous.verdict is current.verdict:
+        return f"Since the previous run ({previous.started_at}): verdict unchanged, {current.verdict.value}."
+    worse = _VERDICT_BADNESS[current.verdict] > _VERDICT_BADNESS[previous.verdict]
+    tag = "REGRESSION" if worse else "improved"
+    return (f"Since the previous run ({previous.started_at}): verdict {previous.verdict.value} → "
+            f"{current.verdict.value} ({tag}).")
+
+
+def regression_lines(current: Report, previous: Report | None) -> list[str]:
+    """Plain lines for any text output (the terminal table uses these): verdict change, then each change."""
+    if previous is None:
+        return []
+    changes = diff(previous, current)
+    lines = [verdict_line(previous, current)]
+    lines += [f"  {c.describe()}" for c in changes]
+    if not changes:
+        lines.append("  no check changed status and no figure crossed its threshold.")
+    return lines

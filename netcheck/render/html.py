@@ -1,0 +1,307 @@
+"""Self-contained HTML report for a change ticket: no external assets, inline CSS and SVG.
+
+Besides the Markdown content it draws the path node → on-prem gateway → VPC targets, each segment
+with the RTT, path MTU and throughput the checks measured, coloured by status, and a small
+latency histogram from the samples a latency check kept in its evidence.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from html import escape
+from typing import Any
+
+from netcheck.history import diff, format_value, verdict_line
+from netcheck.model import Category, CheckResult, Report, Status
+from netcheck.render import RenderOptions
+from netcheck.render.markdown import VERDICT_TEXT, findings
+
+COLORS = {Status.PASS: "#2e7d32", Status.WARN: "#e0a000", Status.FAIL: "#c62828",
+          Status.ERROR: "#7b1fa2", Status.SKIP: "#78909c"}
+VERDICT_COLORS = {"GO": "#2e7d32", "NO-GO": "#c62828", "INCONCLUSIVE": "#e0a000"}
+NOT_MEASURED = "#b0bec5"
+_WORST = [Status.FAIL, Status.ERROR, Status.WARN, Status.SKIP, Status.PASS]
+_SAMPLE_KEYS = ("samplesMs", "rttSamplesMs", "samples")
+MAX_TARGETS = 6
+
+CSS = """
+body{font-family:system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;margin:2em auto;max-width:980px;color:#212121;padding:0 1em}
+h1{margin-bottom:.2em}h2{border-bottom:1px solid #ddd;padding-bottom:.2em;margin-top:1.6em}
+.verdict{display:inline-block;color:#fff;padding:.3em .8em;border-radius:4px;font-weight:700;font-size:1.3em}
+table{border-collapse:collapse;margin:.6em 0;width:100%}th,td{border:1px solid #ddd;padding:.3em .5em;text-align:left;vertical-align:top}
+th{background:#f5f5f5}td.num{text-align:right;white-space:nowrap}
+.st{font-weight:700;color:#fff;padding:.05em .4em;border-radius:3px;font-size:.85em}
+.finding{border-left:5px solid #ccc;padding:.4em .8em;margin:.8em 0;background:#fafafa}
+.finding h3{margin:.1em 0 .3em 0;font-size:1.05em}code{background:#eee;padding:0 .2em;border-radius:2px}
+dl{display:grid;grid-template-columns:max-content auto;gap:.2em 1em;margin:.4em 0}dt{font-weight:600}dd{margin:0}
+.reg{color:#c62828;font-weight:700}.imp{color:#2e7d32}.muted{color:#757575}
+svg text{font-family:system-ui,sans-serif}
+"""
+
+
+def _worst(statuses: list[Status]) -> Status | None:
+    return next((s for s in _WORST if s in statuses), None)
+
+
+def _badge(status: Status) -> str:
+    return f'<span class="st" style="background:{COLORS[status]}">{status.value}</span>'
+
+
+# --- the path picture ---------------------------------------------------------------
+
+@dataclass
+class Target:
+    """One VPC-side destination and what the checks measured on the way to it."""
+
+    name: str
+    aliases: list[str] = field(default_factory=list)
+    statuses: list[Status] = field(default_factory=list)
+    rtt: str = ""
+    mtu: str = ""
+    throughput: list[str] = field(default_factory=list)
+
+    @property
+    def status(self) -> Status | None:
+        return _worst(self.statuses)
+
+
+def _short(text: str, limit: int = 30) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def _first_address(r: CheckResult) -> dict[str, Any]:
+    """The first dialled address of a reachability check (`evidence.addresses[0]`), if any."""
+    addrs = r.outcome.evidence.get("addresses")
+    if isinstance(addrs, list) and addrs and isinstance(addrs[0], dict):
+        return addrs[0]
+    return {}
+
+
+def _on_path(r: CheckResult) -> bool:
+    """Checks that describe the node → VPC path (route lookups, RTT, path MTU, throughput, reachability)."""
+    cid = r.check.id
+    return (cid.startswith(("routing.vpc.", "routing.control-plane", "mtu.path.", "latency.rtt.", "bandwidth."))
+            or r.check.category is Category.REACHABILITY)
+
+
+def _subject(r: CheckResult) -> str:
+    """The target a check is about: its evidence address, else the id after `<area>.<kind>.`."""
+    ev = r.outcome.evidence
+    first = _first_address(r)
+    if isinstance(first.get("ip"), str):
+        return str(first["ip"])
+    for key in ("ip", "address", "target"):
+        if isinstance(ev.get(key), str) and ev[key]:
+            return str(ev[key])
+    parts = r.check.id.split(".", 2)
+    return parts[2] if len(parts) == 3 else parts[-1]
+
+
+def path_model(report: Report) -> tuple[str, str, str, Status | None, list[Target]]:
+    """(node, its source address, gateway, gateway-segment status, targets) from checks and evidence."""
+    gateway, source = "", ""
+    routing: list[Status] = []
+    for r in report.results:
+        if not _on_path(r):
+            continue
+        ev = r.outcome.evidence
+        if r.check.category is Category.ROUTING:
+            routing.append(r.status)
+            if not gateway and isinstance(ev.get("gateway"), str):
+                gateway = str(ev["gateway"])
+        src = ev.get("source") if r.check.category is Category.ROUTING else _first_address(r).get("source")
+        if not source and isinstance(src, str):
+            source = src
+    targets: dict[str, Target] = {}
+    for r in report.results:
+        cat = r.check.category
+        if cat is Category.ROUTING or not _on_path(r):
+            continue
+        name = _subject(r)
+        t = targets.setdefault(name, Target(name))
+        t.statuses.append(r.status)
+        o = r.outcome
+        if cat is Category.REACHABILITY:
+            alias = r.check.id.split(".")[1]
+            if alias != name and alias not in t.aliases:
+                t.aliases.append(alias)
+            rtt = _first_address(r).get("rttMs", o.evidence.get("rttMs"))
+            if not t.rtt and o.status is Status.PASS and isinstance(rtt, int | float):
+                t.rtt = f"connect {rtt:.4g} ms"
+        elif cat is Category.LATENCY and o.measured is not None:
+            t.rtt = "RTT " + format_value(o.measured, o.unit)
+        elif cat is Category.MTU and o.measured is not None:
+            t.mtu = "MTU " + format_value(o.measured, o.unit)
+        elif cat is Category.BANDWIDTH and o.measured is not None:
+            direction = r.check.id.split(".")[1]
+            t.throughput.append(f"{direction} {format_value(o.measured, o.unit)}")
+    # Targets with path figures first (they are the picture's point), then plain reachability ones.
+    ordered = sorted(targets.values(), key=lambda t: (not (t.rtt or t.mtu or t.throughput), list(targets).index(t.name)))
+    return (report.node or "node"), source, gateway, _worst(routing), ordered
+
+
+def path_svg(report: Report) -> str:
+    node, source, gateway, gw_status, targets = path_model(report)
+    shown = targets[:MAX_TARGETS]
+    row = 78
+    height = max(140, 40 + row * max(1, len(shown)))
+    mid = height // 2
+    parts = [f'<svg id="path" xmlns="http://www.w3.org/2000/svg" width="100%" height="{height}" '
+             f'viewBox="0 0 940 {height}" role="img" aria-label="Network path from the node to the VPC">',
+             '<title>Path: node → on-prem gateway → VPC targets</title>']
+
+    def box(x: int, y: int, w: int, label: str, sub: str, color: str) -> None:
+        parts.append(f'<rect x="{x}" y="{y - 24}" width="{w}" height="48" rx="6" fill="#fff" stroke="{color}" '
+                     'stroke-width="2"/>')
+        parts.append(f'<text x="{x + w // 2}" y="{y - 4}" text-anchor="middle" font-size="13" font-weight="600">'
+                     f'{escape(label)}</text>')
+        parts.append(f'<text x="{x + w // 2}" y="{y + 13}" text-anchor="middle" font-size="11" fill="#555">'
+                     f'{escape(sub)}</text>')
+
+    gw_color = COLORS[gw_status] if gw_status else NOT_MEASURED
+    parts.append(f'<line x1="190" y1="{mid}" x2="280" y2="{mid}" stroke="{gw_color}" stroke-width="4"/>')
+    gw_word = gw_status.value if gw_status else "route not checked"
+    parts.append(f'<text x="235" y="{mid - 10}" text-anchor="middle" font-size="11" fill="{gw_color}">'
+                 f'{escape(gw_word)}</text>')
+    box(10, mid, 180, _short(node, 24), "hybrid node" + (f" · {source}" if source else ""), "#455a64")
+    box(280, mid, 170, _short(gateway, 22) if gateway else "gateway", "on-prem gateway" if gateway
+        else "on-prem, not reported", gw_color)
+    for i, t in enumerate(shown):
+        y = 20 + row // 2 + i * row if len(shown) > 1 else mid
+        status = t.status
+        color = COLORS[status] if status else NOT_MEASURED
+        dash = ' stroke-dasharray="6 4"' if status in (Status.SKIP, Status.ERROR, None) else ""
+        parts.append(f'<path d="M450 {mid} C 520 {mid}, 560 {y}, 690 {y}" fill="none" stroke="{color}" '
+                     f'stroke-width="4"{dash}/>')
+        figures = " · ".join(x for x in (t.rtt, t.mtu, *t.throughput) if x) or "no figure measured"
+        parts.append(f'<text x="690" y="{y - 28}" text-anchor="end" font-size="11" fill="#333">{escape(figures)}</text>')
+        aliases = ", ".join(t.aliases[:2]) + (f" +{len(t.aliases) - 2}" if len(t.aliases) > 2 else "")
+        label = _short(t.name + (f" ({aliases})" if aliases else ""), 28)
+        box(690, y, 240, label, f"VPC target · {status.value if status else 'not measured'}", color)
+    if len(targets) > len(shown):
+        parts.append(f'<text x="930" y="{height - 4}" text-anchor="end" font-size="11" fill="#555">'
+                     f'+{len(targets) - len(shown)} more targets in the table below</text>')
+    parts.append("</svg>")
+    return "\n".join(parts)
+
+
+# --- latency distribution -------------------------------------------------------------
+
+def _samples(r: CheckResult) -> list[float]:
+    """RTT samples from the evidence; lost probes (None) are left out."""
+    for key in _SAMPLE_KEYS:
+        v = r.outcome.evidence.get(key)
+        if isinstance(v, list):
+            nums = [float(x) for x in v if isinstance(x, int | float) and not isinstance(x, bool)]
+            if nums:
+                return nums
+    return []
+
+
+def latency_svg(r: CheckResult, bins: int = 12) -> str:
+    """A histogram of RTT samples with the threshold marked; empty when there are no samples."""
+    data = _samples(r)
+    if not data:
+        return ""
+    threshold = r.outcome.threshold if isinstance(r.outcome.threshold, int | float) else None
+    lo, hi = min(data), max(data)
+    if threshold is not None and threshold <= hi * 1.5:
+        hi = max(hi, float(threshold))
+    width = (hi - lo) / bins or 1.0
+    counts = [0] * bins
+    for x in data:
+        counts[min(bins - 1, int((x - lo) / width))] += 1
+    w, h, left, bottom = 420, 150, 40, 30
+    bar = (w - left - 10) / bins
+    top = max(counts)
+    color = COLORS[r.status]
+    parts = [f'<svg class="latency" xmlns="http://www.w3.org/2000/svg" width="{w}" height="{h}" viewBox="0 0 {w} {h}" '
+             f'role="img" aria-label="RTT distribution for {escape(r.check.id)}">',
+             f'<title>RTT distribution, {len(data)} samples</title>',
+             f'<line x1="{left}" y1="{h - bottom}" x2="{w - 10}" y2="{h - bottom}" stroke="#999"/>']
+    for i, c in enumerate(counts):
+        bh = (h - bottom - 20) * c / top
+        parts.append(f'<rect x="{left + i * bar + 1:.1f}" y="{h - bottom - bh:.1f}" width="{bar - 2:.1f}" '
+                     f'height="{bh:.1f}" fill="{color}"><title>{lo + i * width:.1f}–{lo + (i + 1) * width:.1f} ms: '
+                     f'{c}</title></rect>')
+    parts.append(f'<text x="{left}" y="{h - 12}" font-size="10">{lo:.1f} ms</text>')
+    parts.append(f'<text x="{w - 10}" y="{h - 12}" font-size="10" text-anchor="end">{hi:.1f} ms</text>')
+    parts.append(f'<text x="{left}" y="12" font-size="11">{escape(r.check.id)}: {len(data)} samples</text>')
+    if threshold is not None and lo <= threshold <= hi:
+        x = left + (threshold - lo) / width * bar
+        parts.append(f'<line x1="{x:.1f}" y1="16" x2="{x:.1f}" y2="{h - bottom}" stroke="#c62828" '
+                     'stroke-dasharray="4 3"/>')
+        parts.append(f'<text x="{x - 3:.1f}" y="26" font-size="10" text-anchor="end" fill="#c62828">'
+                     f'limit {threshold:g} ms</text>')
+    parts.append("</svg>")
+    return "\n".join(parts)
+
+
+# --- the page -------------------------------------------------------------------------
+
+def _finding(r: CheckResult) -> str:
+    o = r.outcome
+    sev = "" if r.check.severity.value == "required" else ' <span class="muted">(advisory)</span>'
+    rows = []
+    if o.measured is not None or o.threshold is not None:
+        rows.append(f"<dt>Measured</dt><dd>{escape(format_value(o.measured, o.unit))}</dd>")
+        rows.append(f"<dt>Threshold</dt><dd>{escape(format_value(o.threshold, o.unit))}</dd>")
+    if o.skip_reason is not None:
+        rows.append(f"<dt>Skip reason</dt><dd>{escape(o.skip_reason.value)}</dd>")
+    if o.remediation:
+        rows.append(f"<dt>Remediation</dt><dd>{escape(o.remediation)}</dd>")
+    if r.check.docs:
+        rows.append(f'<dt>Docs</dt><dd><a href="{escape(r.check.docs)}">{escape(r.check.docs)}</a></dd>')
+    return (f'<div class="finding" id="finding-{escape(r.check.id)}" style="border-left-color:{COLORS[o.status]}">'
+            f"<h3>{_badge(o.status)} <code>{escape(r.check.id)}</code>{sev} — {escape(r.check.title)}</h3>"
+            f"<p>{escape(o.message)}</p><dl>{''.join(rows)}</dl></div>")
+
+
+def _changes(report: Report, options: RenderOptions) -> list[str]:
+    if options.previous is None:
+        return []
+    items = diff(options.previous, report)
+    lis = [f'<li class="{"reg" if c.regression else "imp"}">{escape(c.describe())}</li>' for c in items]
+    return ['<h2>Changes since the previous run</h2>', f"<p>{escape(verdict_line(options.previous, report))}</p>",
+            f'<ul id="changes">{"".join(lis)}</ul>' if lis
+            else "<p>No check changed status and no figure crossed its threshold.</p>"]
+
+
+def render(report: Report, options: RenderOptions) -> str:
+    s = report.summary()
+    v = report.verdict.value
+    out = ["<!DOCTYPE html>", '<html lang="en"><head><meta charset="utf-8">',
+           f"<title>netcheck {escape(v)} — {escape(report.profile_name or '-')}</title>",
+           f"<style>{CSS}</style></head><body>",
+           f'<h1>netcheck report <span class="verdict" id="verdict" style="background:{VERDICT_COLORS[v]}">'
+           f"{escape(v)}</span></h1>",
+           f"<p><strong>{escape(VERDICT_TEXT[report.verdict])}</strong>"
+           + (" The run was interrupted." if report.interrupted else "") + "</p>",
+           '<table id="summary"><tr><th>pass</th><th>warn</th><th>fail</th><th>skip</th><th>error</th><th>duration</th>'
+           f'</tr><tr><td class="num">{s["pass"]}</td><td class="num">{s["warn"]}</td><td class="num">{s["fail"]}</td>'
+           f'<td class="num">{s["skip"]}</td><td class="num">{s["error"]}</td><td class="num">{report.duration:.1f} s</td>'
+           "</tr></table>"]
+    out += _changes(report, options)
+    out += ["<h2>Path</h2>", path_svg(report)]
+    charts = [c for c in (latency_svg(r) for r in report.results if r.check.category is Category.LATENCY) if c]
+    if charts:
+        out += ["<h2>Latency distribution</h2>", '<div id="latency">', *charts[:4], "</div>"]
+    out.append("<h2>Findings</h2>")
+    items = findings(report)
+    out += [_finding(r) for r in items] if items else ["<p>Every check passed.</p>"]
+    out += ["<h2>All checks</h2>", '<table id="checks"><tr><th>status</th><th>check</th><th>category</th>'
+            "<th>measured</th><th>threshold</th><th>message</th></tr>"]
+    for cat in Category:
+        for r in (r for r in report.results if r.check.category is cat):
+            o = r.outcome
+            out.append(f"<tr><td>{_badge(o.status)}</td><td><code>{escape(r.check.id)}</code></td><td>{cat.value}</td>"
+                       f'<td class="num">{escape(format_value(o.measured, o.unit))}</td>'
+                       f'<td class="num">{escape(format_value(o.threshold, o.unit))}</td><td>{escape(o.message)}</td></tr>')
+    out += ["</table>", "<h2>Environment</h2>", '<dl id="environment">',
+            f"<dt>Site profile</dt><dd>{escape(report.profile_name or '-')}</dd>",
+            f"<dt>Node</dt><dd>{escape(report.node or '-')}</dd>",
+            f"<dt>Started</dt><dd>{escape(report.started_at)}</dd>",
+            f"<dt>Duration</dt><dd>{report.duration:.1f} s</dd>",
+            f"<dt>netcheck version</dt><dd>{escape(report.version or '-')}</dd>",
+            f"<dt>Strict mode</dt><dd>{'yes' if report.strict else 'no'}</dd>", "</dl>", "</body></html>"]
+    return "\n".join(out) + "\n"

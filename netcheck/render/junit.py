@@ -1,0 +1,92 @@
+"""JUnit XML (Ant/Jenkins schema): one testsuite per category, one testcase per check.
+
+FAIL → <failure>, ERROR → <error>, SKIP → <skipped>, WARN → a passing testcase whose finding is in
+<system-out>. Run metadata and `--junit-property KEY=VALUE` go into each suite's <properties>.
+"""
+
+from __future__ import annotations
+
+import re
+import xml.etree.ElementTree as ET
+from datetime import UTC, datetime
+
+from netcheck.history import format_value
+from netcheck.model import Category, CheckResult, Report, Status
+from netcheck.render import RenderOptions
+
+_NOT_XML = re.compile("[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
+
+
+def _clean(text: str) -> str:
+    """Drop characters XML 1.0 cannot carry (a probe message may quote raw bytes)."""
+    return _NOT_XML.sub("\ufffd", text)
+
+
+def _timestamp(started_at: str) -> str:
+    """Ant wants ISO 8601 without a zone; we give UTC."""
+    try:
+        t = datetime.fromisoformat(started_at)
+    except ValueError:
+        return started_at[:19]
+    if t.tzinfo is None:
+        t = t.replace(tzinfo=UTC)
+    return t.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S")
+
+
+def _details(r: CheckResult) -> str:
+    o = r.outcome
+    lines = [o.message]
+    if o.measured is not None or o.threshold is not None:
+        lines.append(f"measured: {format_value(o.measured, o.unit)}; threshold: {format_value(o.threshold, o.unit)}")
+    if o.remediation:
+        lines.append(f"remediation: {o.remediation}")
+    if r.check.docs:
+        lines.append(f"docs: {r.check.docs}")
+    if o.skip_reason is not None:
+        lines.append(f"skip reason: {o.skip_reason.value}")
+    lines.append(f"severity: {r.check.severity.value}")
+    return _clean("\n".join(lines))
+
+
+def _testcase(parent: ET.Element, r: CheckResult) -> None:
+    o = r.outcome
+    message = _clean(o.message)
+    case = ET.SubElement(parent, "testcase", name=r.check.id, classname=f"netcheck.{r.check.category.value}",
+                         time=f"{r.duration:.3f}")
+    if o.status is Status.FAIL:
+        ET.SubElement(case, "failure", message=message, type=f"netcheck.{r.check.severity.value}").text = _details(r)
+    elif o.status is Status.ERROR:
+        ET.SubElement(case, "error", message=message, type="netcheck.probe-error").text = _details(r)
+    elif o.status is Status.SKIP:
+        ET.SubElement(case, "skipped", message=message).text = _details(r)
+    elif o.status is Status.WARN:
+        ET.SubElement(case, "system-out").text = "WARN: " + _details(r)
+
+
+def render(report: Report, options: RenderOptions) -> str:
+    by_cat: dict[Category, list[CheckResult]] = {}
+    for r in report.results:
+        by_cat.setdefault(r.check.category, []).append(r)
+    props = {"netcheck.verdict": report.verdict.value, "netcheck.profile": report.profile_name,
+             "netcheck.node": report.node, "netcheck.version": report.version,
+             "netcheck.startedAt": report.started_at, "netcheck.strict": str(report.strict).lower()}
+    props.update(options.junit_properties)
+    s = report.summary()
+    root = ET.Element("testsuites", name=f"netcheck {report.profile_name or '-'}",
+                      tests=str(len(report.results)), failures=str(s["fail"]), errors=str(s["error"]),
+                      time=f"{report.duration:.3f}")
+    stamp = _timestamp(report.started_at)
+    for i, cat in enumerate(c for c in Category if c in by_cat):
+        results = by_cat[cat]
+        count = {st: sum(1 for r in results if r.status is st) for st in Status}
+        suite = ET.SubElement(root, "testsuite", name=f"netcheck.{cat.value}", tests=str(len(results)),
+                              failures=str(count[Status.FAIL]), errors=str(count[Status.ERROR]),
+                              skipped=str(count[Status.SKIP]), time=f"{sum(r.duration for r in results):.3f}",
+                              timestamp=stamp, hostname=report.node or "localhost", id=str(i), package="netcheck")
+        properties = ET.SubElement(suite, "properties")
+        for key, value in props.items():
+            ET.SubElement(properties, "property", name=_clean(key), value=_clean(value))
+        for r in results:
+            _testcase(suite, r)
+    ET.indent(root, space="  ")
+    return '<?xml version="1.0" encoding="UTF-8"?>\n' + ET.tostring(root, encoding="unicode") + "\n"

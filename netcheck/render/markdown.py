@@ -1,0 +1,78 @@
+"""Markdown report for a change ticket: verdict, summary, what changed since the last run,
+every non-passing check with measured value, threshold and remediation, and the environment.
+"""
+
+from __future__ import annotations
+
+from netcheck.history import diff, format_value, verdict_line
+from netcheck.model import Category, CheckResult, Report, Status, Verdict
+from netcheck.render import RenderOptions
+
+ORDER = {Status.FAIL: 0, Status.ERROR: 1, Status.WARN: 2, Status.SKIP: 3, Status.PASS: 4}
+VERDICT_TEXT = {
+    Verdict.GO: "GO — the network meets every required check.",
+    Verdict.NO_GO: "NO-GO — at least one required check failed; the changes below are needed before nodes join.",
+    Verdict.INCONCLUSIVE: "INCONCLUSIVE — a required check could not be evaluated; see why below.",
+}
+
+
+def cell(text: object) -> str:
+    """Text safe inside a Markdown table cell."""
+    return str(text).replace("\\", "\\\\").replace("|", "\\|").replace("\r", " ").replace("\n", " ")
+
+
+def findings(report: Report) -> list[CheckResult]:
+    """Non-passing checks, worst first, then in report order."""
+    ranked = [(ORDER[r.status], i, r) for i, r in enumerate(report.results) if r.status is not Status.PASS]
+    return [r for _, _, r in sorted(ranked, key=lambda t: (t[0], t[1]))]
+
+
+def _finding(r: CheckResult) -> list[str]:
+    o = r.outcome
+    sev = "" if r.check.severity.value == "required" else " (advisory)"
+    out = [f"### {o.status.value} `{r.check.id}`{sev} — {cell(r.check.title)}", "", cell(o.message), ""]
+    if o.measured is not None or o.threshold is not None:
+        out.append(f"- **Measured:** {cell(format_value(o.measured, o.unit))}")
+        out.append(f"- **Threshold:** {cell(format_value(o.threshold, o.unit))}")
+    if o.skip_reason is not None:
+        out.append(f"- **Skip reason:** {o.skip_reason.value}")
+    if o.remediation:
+        out.append(f"- **Remediation:** {cell(o.remediation)}")
+    if r.check.docs:
+        out.append(f"- **Docs:** <{r.check.docs}>")
+    out.append("")
+    return out
+
+
+def render(report: Report, options: RenderOptions) -> str:
+    s = report.summary()
+    out = [f"# netcheck report: {report.verdict.value}", "",
+           f"**Verdict: {VERDICT_TEXT[report.verdict]}**" + (" The run was interrupted." if report.interrupted else ""),
+           "", "| pass | warn | fail | skip | error | duration |", "|---:|---:|---:|---:|---:|---:|",
+           f"| {s['pass']} | {s['warn']} | {s['fail']} | {s['skip']} | {s['error']} | {report.duration:.1f} s |", ""]
+    if options.previous is not None:
+        out += ["## Changes since the previous run", "", cell(verdict_line(options.previous, report)), ""]
+        changes = diff(options.previous, report)
+        out += [f"- {cell(c.describe())}" for c in changes] or ["- No check changed status and no figure crossed its threshold."]
+        out.append("")
+    items = findings(report)
+    out += ["## Findings", ""]
+    if items:
+        for r in items:
+            out += _finding(r)
+    else:
+        out += ["Every check passed.", ""]
+    out += ["## All checks", "", "| status | check | category | measured | threshold |", "|---|---|---|---:|---:|"]
+    for cat in Category:
+        for r in (r for r in report.results if r.check.category is cat):
+            o = r.outcome
+            out.append(f"| {o.status.value} | `{r.check.id}` | {cat.value} | {cell(format_value(o.measured, o.unit))} "
+                       f"| {cell(format_value(o.threshold, o.unit))} |")
+    out += ["", "## Environment", "",
+            f"- **Site profile:** {cell(report.profile_name or '-')}",
+            f"- **Node:** {cell(report.node or '-')}",
+            f"- **Started:** {report.started_at}",
+            f"- **Duration:** {report.duration:.1f} s",
+            f"- **netcheck version:** {cell(report.version or '-')}",
+            f"- **Strict mode:** {'yes' if report.strict else 'no'}", ""]
+    return "\n".join(out)

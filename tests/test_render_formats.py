@@ -1,0 +1,212 @@
+"""Golden files for every derived format from the same fixture reports, plus the format contracts:
+JUnit valid against the Ant/Jenkins XSD, Prometheus clean under promtool, Nagios states and exit codes.
+
+Regenerate the golden files after an intended change: NETCHECK_UPDATE_GOLDEN=1 pytest tests/test_render_formats.py
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from netcheck.model import Report, Verdict, report_from_json
+from netcheck.render import RenderOptions, render
+from netcheck.render.nagios import NagiosState, exit_code, state
+from tests.conftest import validate_report
+
+HERE = Path(__file__).parent
+REPORTS = HERE / "fixtures" / "reports"
+GOLDEN = HERE / "golden"
+FIXTURES = ["go", "nogo", "inconclusive"]
+FORMATS = {"junit": "xml", "markdown": "md", "html": "html", "prometheus": "prom", "nagios": "txt"}
+UPDATE = os.environ.get("NETCHECK_UPDATE_GOLDEN") == "1"
+
+
+def load(name: str) -> Report:
+    doc = json.loads((REPORTS / f"{name}.json").read_text())
+    validate_report(doc)
+    return report_from_json(doc)
+
+
+def check_golden(path: Path, text: str) -> None:
+    if UPDATE or not path.exists():
+        path.write_text(text, encoding="utf-8")
+        if not UPDATE:
+            pytest.fail(f"golden file {path.name} was missing and has been written; check it and re-run")
+    assert text == path.read_text(encoding="utf-8"), f"{path.name} differs (NETCHECK_UPDATE_GOLDEN=1 to accept)"
+
+
+@pytest.mark.parametrize("fixture", FIXTURES)
+def test_fixture_reports_are_valid_and_consistent(fixture: str) -> None:
+    from netcheck.verdict import decide
+
+    report = load(fixture)
+    assert decide(report.results) is report.verdict
+    assert report.to_json()["checks"] == json.loads((REPORTS / f"{fixture}.json").read_text())["checks"]
+
+
+@pytest.mark.parametrize("fmt", sorted(FORMATS))
+@pytest.mark.parametrize("fixture", FIXTURES)
+def test_golden(fixture: str, fmt: str) -> None:
+    opts = RenderOptions(junit_properties={"ci.pipeline": "edge-rollout"} if fmt == "junit" else {})
+    check_golden(GOLDEN / f"{fixture}.{FORMATS[fmt]}", render(fmt, load(fixture), opts))
+
+
+@pytest.mark.parametrize("fmt", ["markdown", "html", "prometheus", "nagios"])
+def test_golden_with_previous_run(fmt: str) -> None:
+    """NO-GO after a GO run: every format that shows history names the regressions."""
+    text = render(fmt, load("nogo"), RenderOptions(previous=load("go")))
+    check_golden(GOLDEN / f"nogo-after-go.{FORMATS[fmt]}", text)
+    for cid in ("reach.eks-api.tcp-443", "mtu.path.10.20.1.10", "cidr.overlap.pod-vpc"):
+        assert cid in text
+
+
+def test_markdown_lists_every_non_passing_check_with_figures() -> None:
+    report = load("nogo")
+    text = render("markdown", report)
+    for r in report.results:
+        if r.status.value != "PASS":
+            assert f"`{r.check.id}`" in text
+    assert "- **Measured:** 1400 bytes" in text and "- **Threshold:** 1500 bytes" in text
+    assert "Set the node interface MTU to 1400" in text
+    for env in ("dc1-rack4", "edge-node-07", "2025-06-02T03:15:09+00:00", "0.1.0"):
+        assert env in text
+
+
+# --- JUnit -------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("fixture", FIXTURES)
+def test_junit_valid_against_xsd(fixture: str) -> None:
+    xmlschema = pytest.importorskip("xmlschema", reason="xmlschema not installed (test extra)")
+    schema = xmlschema.XMLSchema(str(GOLDEN / "junit.xsd"))
+    schema.validate(render("junit", load(fixture), RenderOptions(junit_properties={"site": "dc1"})))
+
+
+def test_junit_maps_statuses() -> None:
+    import xml.etree.ElementTree as ET
+
+    root = ET.fromstring(render("junit", load("nogo"), RenderOptions(junit_properties={"change": "CHG-1234"})))
+    suites = {s.get("name"): s for s in root.iter("testsuite")}
+    assert set(suites) == {"netcheck.cidr", "netcheck.routing", "netcheck.dns", "netcheck.reachability",
+                           "netcheck.tls", "netcheck.latency", "netcheck.mtu", "netcheck.bandwidth",
+                           "netcheck.inbound"}
+    cases = {c.get("name"): c for c in root.iter("testcase")}
+    assert cases["mtu.path.10.20.1.10"].find("failure") is not None
+    assert cases["tls.eks-api.handshake"].find("skipped") is not None
+    warn = cases["latency.rtt.10.20.1.10"]
+    assert warn.find("failure") is None and "176.5 ms" in (warn.findtext("system-out") or "")
+    props = {p.get("name"): p.get("value") for p in suites["netcheck.mtu"].iter("property")}
+    assert props["change"] == "CHG-1234" and props["netcheck.verdict"] == "NO-GO"
+    assert root.get("failures") == "3" and suites["netcheck.mtu"].get("failures") == "1"
+    inc = ET.fromstring(render("junit", load("inconclusive")))
+    assert next(c for c in inc.iter("testcase") if c.get("name") == "mtu.path.10.20.1.10").find("error") is not None
+
+
+def test_junit_survives_control_characters() -> None:
+    import xml.etree.ElementTree as ET
+
+    doc = json.loads((REPORTS / "nogo.json").read_text())
+    doc["checks"][0]["message"] = "bad byte \x00\x1b here"
+    ET.fromstring(render("junit", report_from_json(doc)))
+
+
+# --- Prometheus ----------------------------------------------------------------------------
+
+PROMTOOL = shutil.which("promtool")
+
+
+@pytest.mark.skipif(PROMTOOL is None, reason="promtool not installed (Debian package prometheus)")
+@pytest.mark.parametrize("case", [*FIXTURES, "nogo-after-go"])
+def test_prometheus_clean_under_promtool(case: str) -> None:
+    opts = RenderOptions(previous=load("go")) if case == "nogo-after-go" else RenderOptions()
+    text = render("prometheus", load(case.split("-")[0]), opts)
+    proc = subprocess.run([str(PROMTOOL), "check", "metrics"], input=text, capture_output=True, text=True,
+                          timeout=60, check=False)
+    assert proc.returncode == 0 and not proc.stdout.strip() and not proc.stderr.strip(), proc.stdout + proc.stderr
+
+
+def test_prometheus_values_in_base_units() -> None:
+    text = render("prometheus", load("nogo"))
+    assert 'netcheck_check_measured_seconds{id="latency.rtt.10.20.1.10",category="latency"} 0.1765' in text
+    assert 'netcheck_check_measured_bytes{id="mtu.path.10.20.1.10",category="mtu"} 1400' in text
+    assert 'netcheck_check_measured_bytes_per_second{id="bandwidth.upload.10.20.1.10",category="bandwidth"} 10912500' in text
+    assert 'netcheck_verdict{verdict="NO-GO"} 1' in text
+    assert 'netcheck_check_status{id="mtu.path.10.20.1.10",category="mtu",severity="required",status="FAIL"} 1' in text
+    assert "netcheck_run_timestamp_seconds 1748834109" in text
+
+
+def test_prometheus_escapes_label_values() -> None:
+    doc = json.loads((REPORTS / "go.json").read_text())
+    doc["metadata"]["profile"] = 'site "A"\\b\nc'
+    text = render("prometheus", report_from_json(doc))
+    assert 'profile="site \\"A\\"\\\\b\\nc"' in text
+
+
+# --- Nagios --------------------------------------------------------------------------------
+
+def _with_warning(report: Report) -> Report:
+    """The GO fixture with one required check turned WARN: still GO, but Nagios WARNING."""
+    doc = report.to_json()
+    doc["checks"][4]["status"] = "WARN"
+    return report_from_json(doc)
+
+
+def test_nagios_states_and_exit_codes() -> None:
+    go, nogo, inc = load("go"), load("nogo"), load("inconclusive")
+    warn = _with_warning(go)
+    assert warn.verdict is Verdict.GO
+    assert [state(r) for r in (go, warn, nogo, inc)] == [NagiosState.OK, NagiosState.WARNING,
+                                                          NagiosState.CRITICAL, NagiosState.UNKNOWN]
+    assert [exit_code(r) for r in (go, warn, nogo, inc)] == [0, 1, 2, 3]
+
+
+def test_nagios_status_line_and_perfdata() -> None:
+    first = render("nagios", load("nogo")).splitlines()[0]
+    status, _, perf = first.partition(" | ")
+    assert status.startswith("NETCHECK CRITICAL - NO-GO")
+    assert "cidr.overlap.pod-vpc" in status
+    assert "latency.rtt.10.20.1.10=176.5ms;200;;0;" in perf.split()
+    assert "mtu.path.10.20.1.10=1400B;1500:;;0;" in perf.split()  # alert below 1500
+    assert "bandwidth.upload.10.20.1.10=87.3;100:;;0;" in perf.split()
+
+
+# --- Nagios exit codes through the real CLI (loopback only: cidr checks read local state) ------
+
+PROFILE = """apiVersion: netcheck/v1
+kind: SiteProfile
+metadata: {{name: nagios-lab}}
+spec:
+{service}  vpc: {{cidrs: [10.20.0.0/16]}}
+  remoteNetwork: {{nodeCidrs: [192.168.50.0/24], podCidrs: [{pods}]}}
+"""
+
+
+def _run(tmp_path: Path, pods: str, service: bool = True, extra: tuple[str, ...] = ()) -> subprocess.CompletedProcess[str]:
+    profile = tmp_path / "site.yaml"
+    profile.write_text(PROFILE.format(pods=pods, service="  cluster: {serviceCidr: 172.20.0.0/16}\n" if service else ""))
+    cmd = [sys.executable, "-m", "netcheck", "run", "-c", str(profile), "--only", "cidr.*", "--node-ip",
+           "192.168.50.5", "--format", "nagios", *extra]
+    return subprocess.run(cmd, capture_output=True, text=True, timeout=120, check=False, cwd=HERE.parent)
+
+
+@pytest.mark.parametrize(("pods", "service", "code", "word"), [
+    ("192.168.64.0/18", True, 0, "OK"),
+    ("10.100.0.0/18", False, 1, "WARNING"),   # overlaps an EKS default service CIDR that EKS would not pick
+    ("10.20.64.0/18", True, 2, "CRITICAL"),   # pod CIDR inside the VPC
+])
+def test_nagios_exit_codes_from_cli(tmp_path: Path, pods: str, service: bool, code: int, word: str) -> None:
+    proc = _run(tmp_path, pods, service)
+    assert proc.returncode == code, proc.stdout + proc.stderr
+    assert proc.stdout.startswith(f"NETCHECK {word} - "), proc.stdout
+
+
+def test_nagios_unknown_on_bad_config(tmp_path: Path) -> None:
+    proc = _run(tmp_path, "not-a-cidr")
+    assert proc.returncode == 3, proc.stdout + proc.stderr
+    assert proc.stdout.startswith("NETCHECK UNKNOWN - ") and "not-a-cidr" in proc.stdout
