@@ -9,7 +9,6 @@ control-plane ENIs) or public and judges them against the cluster's endpoint acc
 
 from __future__ import annotations
 
-import ipaddress
 import os
 from dataclasses import dataclass
 from typing import Literal
@@ -20,7 +19,7 @@ from netcheck.model import Category, Check, Outcome, Severity, SkipReason, Statu
 from netcheck.net import Net
 from netcheck.net.lookup import DnsAnswer
 from netcheck.settings import Settings, Thresholds
-from probes.endpoints import DOCS_NETWORKING, Target, all_targets, api_endpoint
+from probes.endpoints import DOCS_NETWORKING, Target, all_targets, api_endpoint, is_ip
 from probes.reachability import proxy_route
 
 DOCS_PREREQS = "https://docs.aws.amazon.com/eks/latest/userguide/hybrid-nodes-prereqs.html"
@@ -46,14 +45,6 @@ class Spec:
     control_plane_ips: tuple[str, ...] = ()
 
 
-def _is_ip(host: str) -> bool:
-    try:
-        ipaddress.ip_address(host)
-    except ValueError:
-        return False
-    return True
-
-
 # --- plan --------------------------------------------------------------------------
 
 def plan(settings: Settings) -> list[Check]:
@@ -63,7 +54,7 @@ def plan(settings: Settings) -> list[Check]:
     seen: set[str] = set()
     for t in all_targets(settings):
         cid = f"dns.{t.subject}.resolve"
-        if _is_ip(t.host) or cid in seen:
+        if is_ip(t.host) or cid in seen:
             continue
         seen.add(cid)
         proxy = proxy_route(t, os.environ)
@@ -73,7 +64,7 @@ def plan(settings: Settings) -> list[Check]:
         checks.append(Check(id=cid, category=Category.DNS, title=f"{t.host} resolves", probe="dns", spec=spec,
                             severity=severity, timeout=s.dns.timeout + 3, docs=DOCS_NETWORKING))
     api = api_endpoint(settings)
-    if api is not None and not _is_ip(api.host):
+    if api is not None and not is_ip(api.host):
         checks.append(_access_check(settings, api, servers))
     return checks
 

@@ -8,7 +8,6 @@ an HTTPS proxy are not dialled here: the proxy probe tests them (proxy.<subject>
 
 from __future__ import annotations
 
-import ipaddress
 import os
 from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
@@ -22,7 +21,7 @@ from netcheck.net.dial import DialResult
 from netcheck.net.lookup import DnsAnswer
 from netcheck.net.proxyenv import proxy_for
 from netcheck.settings import Settings, Thresholds
-from probes.endpoints import DOCS_NETWORKING, Target, api_endpoint, aws_targets, extra_targets
+from probes.endpoints import DOCS_NETWORKING, Target, api_endpoint, aws_targets, extra_targets, is_ip
 
 DIAL_TIMEOUT_S = 3.5  # just over the ~3.1 s a router takes to report a host whose ARP fails
 MAX_ADDRESSES = 8  # a name with more A records than this is dialled on its first eight
@@ -50,14 +49,6 @@ class Evidence:
     proxied: bool = False
 
 
-def _is_ip(host: str) -> bool:
-    try:
-        ipaddress.ip_address(host)
-    except ValueError:
-        return False
-    return True
-
-
 def proxy_route(target: Target, env: Mapping[str, str]) -> str | None:
     """The HTTPS proxy a client would use for `target`, with any user:password removed."""
     url = proxy_for(target.host, target.port, env)
@@ -80,7 +71,7 @@ def plan(settings: Settings) -> list[Check]:
         if cid in seen:
             return
         seen.add(cid)
-        spec = Spec(t.subject, t.host, t.port, t.required, t.why, ips=(t.host,) if _is_ip(t.host) else (),
+        spec = Spec(t.subject, t.host, t.port, t.required, t.why, ips=(t.host,) if is_ip(t.host) else (),
                     servers=tuple(s.dns.servers), dns_timeout=s.dns.timeout, proxy=proxy,
                     node_cidrs=tuple(s.remote_network.node_cidrs))
         checks.append(Check(id=cid, category=Category.REACHABILITY, title=title, probe="reachability", spec=spec,
@@ -141,7 +132,7 @@ def failed_dial_evidence(net: Net, result: DialResult) -> dict[str, Any]:
 # --- evaluate (pure) -----------------------------------------------------------------
 
 def _name(spec: Spec) -> str:
-    return spec.host if _is_ip(spec.host) else f"{spec.host} ({spec.subject})"
+    return spec.host if is_ip(spec.host) else f"{spec.host} ({spec.subject})"
 
 
 def _ms(d: Mapping[str, Any]) -> float:
