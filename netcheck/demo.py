@@ -30,8 +30,9 @@ def demo_profile(**spec_extra: object) -> dict[str, object]:
         "cni": {"plugin": "cilium"},
         "bandwidth": {"seconds": 3, "streams": 4},
         # On loopback the "VPC" lives on this host: routes toward it are local by construction,
-        # so those two checks say nothing here. This host's own settings are still shown, as advisory.
-        "checks": {"skip": ["routing.vpc", "routing.control-plane"], "advisory": ["routing.host"]},
+        # so those two checks say nothing here.
+        # This host's own settings and firewall are still shown, as advisory (reading nftables needs root).
+        "checks": {"skip": ["routing.vpc", "routing.control-plane"], "advisory": ["routing.host", "firewall.local"]},
     }
     for key, value in spec_extra.items():  # nested fields merge, e.g. cluster.endpoint
         base = spec.get(key)

@@ -68,7 +68,7 @@ def collect(spec: Spec, net: Net) -> Evidence:
     try:
         ruleset = net.firewall_ruleset()
     except FirewallUnreadable as exc:
-        text = str(exc)
+        text = " ".join(str(exc).split())  # nft's multi-line stderr → one line
         if "Operation not permitted" in text or "Permission denied" in text:
             raise MissingPrivilege(f"The firewall ruleset is not readable: {text}",
                                    "Run netcheck as root (or with CAP_NET_ADMIN).") from None
