@@ -1,0 +1,580 @@
+"""iperf3 protocol (TCP tests) in pure Python: the client, and the framing the responder shares.
+
+Wire format and state machine: reference/iperf3-protocol.md. Works against a stock
+`iperf3 -s` (3.12 verified) and against `netcheck serve`. The data plane uses one
+thread per stream with blocking `send` / `recv_into` on large preallocated buffers;
+the GIL is released in each system call, so two cores fill a multi-gigabit path
+(bench/bench_bandwidth.py compares it with an asyncio data plane and with iperf3).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import errno
+import json
+import os
+import secrets
+import select
+import socket
+import struct
+import sys
+import threading
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+# -- protocol constants (reference §2) ----------------------------------------------------
+TEST_START = 1
+TEST_RUNNING = 2
+TEST_END = 4
+PARAM_EXCHANGE = 9
+CREATE_STREAMS = 10
+SERVER_TERMINATE = 11
+CLIENT_TERMINATE = 12
+EXCHANGE_RESULTS = 13
+DISPLAY_RESULTS = 14
+IPERF_DONE = 16
+ACCESS_DENIED = -1
+SERVER_ERROR = -2
+
+COOKIE_ALPHABET = "abcdefghijklmnopqrstuvwxyz234567"
+COOKIE_SIZE = 37
+MAX_JSON = 65536  # results JSON grows with streams; parameters are capped tighter by the server
+DEFAULT_BLKSIZE = 131072
+RECV_BUF = 1 << 20  # one recv_into may return up to this much
+SEND_BUF_DEFAULT = 1 << 20  # we send in 1 MiB writes (TCP has no framing; `len` is advisory)
+IESTREAMID = 45  # "stream has an invalid id"
+IEAUTHTEST = 142
+# tcp_info offsets (reference/linux-probing-facts.md §5; bytes_acked from linux/tcp.h)
+TCPI_TOTAL_RETRANS = 100
+TCPI_BYTES_ACKED = 120
+TCPI_BYTES_RECEIVED = 128
+RCVLOWAT = 256 * 1024
+DISCARD_FLAGS = socket.MSG_TRUNC if sys.platform.startswith("linux") else 0  # fewer, larger reads: far fewer thread wake-ups on a fast path
+
+STATE_NAMES = {1: "TEST_START", 2: "TEST_RUNNING", 4: "TEST_END", 9: "PARAM_EXCHANGE", 10: "CREATE_STREAMS",
+               11: "SERVER_TERMINATE", 12: "CLIENT_TERMINATE", 13: "EXCHANGE_RESULTS", 14: "DISPLAY_RESULTS",
+               16: "IPERF_DONE", -1: "ACCESS_DENIED", -2: "SERVER_ERROR"}
+# A few i_errno values a server may report (iperf_api.h), for readable messages.
+IERRNO_TEXT = {IEAUTHTEST: "test authorization failed (wrong or missing token: pass extra_data / --extra-data)",
+               IESTREAMID: "stream has an invalid id", 37: "test duration exceeds the server's maximum",
+               160: "the server's test duration limit expired", 202: "the server could not listen for streams",
+               1000: "the server refused the parameters"}
+
+
+class IperfError(Exception):
+    """The test could not be run or completed; `kind` is a short machine-readable cause."""
+
+    def __init__(self, kind: str, message: str) -> None:
+        super().__init__(message)
+        self.kind = kind
+
+
+class ServerBusy(IperfError):
+    """The server answered ACCESS_DENIED: it is running another test."""
+
+    def __init__(self, message: str = "the server is busy running another test") -> None:
+        super().__init__("busy", message)
+
+
+# -- framing (shared with the responder) --------------------------------------------------
+
+def make_cookie() -> bytes:
+    """36 random characters from the iperf3 alphabet and a NUL."""
+    return "".join(secrets.choice(COOKIE_ALPHABET) for _ in range(COOKIE_SIZE - 1)).encode() + b"\0"
+
+
+def recv_exact(sock: socket.socket, n: int) -> bytes:
+    """Exactly n bytes, or IperfError('closed') when the peer closes first."""
+    buf = bytearray(n)
+    view = memoryview(buf)
+    got = 0
+    while got < n:
+        k = sock.recv_into(view[got:])
+        if k == 0:
+            raise IperfError("closed", "the peer closed the control connection unexpectedly")
+        got += k
+    return bytes(buf)
+
+
+def send_state(sock: socket.socket, state: int) -> None:
+    sock.sendall(struct.pack("b", state))
+
+
+def recv_state(sock: socket.socket) -> int:
+    return int(struct.unpack("b", recv_exact(sock, 1))[0])
+
+
+def send_json(sock: socket.socket, obj: dict[str, Any]) -> None:
+    data = json.dumps(obj, separators=(",", ":")).encode()
+    sock.sendall(struct.pack("!I", len(data)) + data)
+
+
+def recv_json(sock: socket.socket, limit: int = MAX_JSON) -> dict[str, Any]:
+    """A length-prefixed JSON object; IperfError('protocol') when too large or not an object."""
+    (length,) = struct.unpack("!I", recv_exact(sock, 4))
+    if length == 0 or length > limit:
+        raise IperfError("protocol", f"JSON message of {length} bytes is out of bounds (1..{limit})")
+    try:
+        obj = json.loads(recv_exact(sock, length))
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise IperfError("protocol", f"malformed JSON message: {exc}") from None
+    if not isinstance(obj, dict):
+        raise IperfError("protocol", "JSON message is not an object")
+    return obj
+
+
+def signed64(value: Any) -> int:
+    """iperf3 3.12/3.13 print -1 as 2^64-1; map values >= 2^63 back to negative."""
+    v = int(value)
+    return v - (1 << 64) if v >= (1 << 63) else v
+
+
+def stream_id(index: int) -> int:
+    """Stream ids are 1, 3, 4, 5, ... (2 is never used; reference §3)."""
+    return 1 if index == 0 else index + 2
+
+
+def tcp_counters(sock: socket.socket) -> tuple[int | None, int | None]:
+    """(total_retrans, bytes_acked) from TCP_INFO, None where the kernel gives less."""
+    try:
+        info = sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_INFO, 512)
+    except OSError:
+        return None, None
+    retrans = struct.unpack_from("=I", info, TCPI_TOTAL_RETRANS)[0] if len(info) >= TCPI_TOTAL_RETRANS + 4 else None
+    acked = struct.unpack_from("=Q", info, TCPI_BYTES_ACKED)[0] if len(info) >= TCPI_BYTES_ACKED + 8 else None
+    return retrans, acked
+
+
+def tcp_bytes_received(sock: socket.socket) -> int | None:
+    """Bytes the kernel has received on this TCP socket (tcpi_bytes_received), None if unknown."""
+    try:
+        info = sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_INFO, 512)
+    except OSError:
+        return None
+    return int(struct.unpack_from("=Q", info, TCPI_BYTES_RECEIVED)[0]) if len(info) >= TCPI_BYTES_RECEIVED + 8 else None
+
+
+class CpuClock:
+    """CPU use of this process between construction and `util()`, in iperf3's result fields."""
+
+    def __init__(self) -> None:
+        self.t0, self.c0 = time.monotonic(), os.times()
+
+    def util(self) -> dict[str, float]:
+        wall = max(1e-6, time.monotonic() - self.t0)
+        c = os.times()
+        user = (c.user - self.c0.user) / wall * 100
+        system = (c.system - self.c0.system) / wall * 100
+        return {"cpu_util_total": round(user + system, 2), "cpu_util_user": round(user, 2),
+                "cpu_util_system": round(system, 2)}
+
+
+# -- data plane ---------------------------------------------------------------------------
+
+class Pump:
+    """Moves bytes on the data sockets of one test; one thread per stream.
+
+    `sending` True: write until stop(); False: read until EOF, counting only until
+    stop_counting() (bytes after TEST_END are drained but not counted). A receiver
+    counts with the kernel's tcpi_bytes_received where available, so it can ask for
+    large reads (SO_RCVLOWAT) without delaying the count; else it counts bytes read.
+    """
+
+    def __init__(self, socks: Sequence[socket.socket], sending: bool, block: int = SEND_BUF_DEFAULT) -> None:
+        self.socks = list(socks)
+        self.sending = sending
+        self.block = max(1024, block)
+        self.counts = [0] * len(self.socks)
+        self.errors: list[str] = []
+        self.counting = True
+        self._stop = threading.Event()
+        self._threads: list[threading.Thread] = []
+        self._base: list[int] | None = None  # tcpi_bytes_received at start, receivers only
+
+    def _kernel_counts(self) -> list[int] | None:
+        if self._base is None:
+            return None
+        now = [tcp_bytes_received(s) for s in self.socks]
+        if any(n is None for n in now):
+            return None
+        return [int(n or 0) - b for n, b in zip(now, self._base, strict=True)]
+
+    def _prepare_receive(self) -> None:
+        if not self.sending:
+            base = [tcp_bytes_received(s) for s in self.socks]
+            if all(b is not None for b in base):
+                self._base = [int(b or 0) for b in base]
+                for s in self.socks:
+                    with contextlib.suppress(OSError):
+                        s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVLOWAT, RCVLOWAT)
+
+    def start(self) -> None:
+        self._prepare_receive()
+        target: Callable[[int], None] = self._send if self.sending else self._recv
+        for i in range(len(self.socks)):
+            t = threading.Thread(target=target, args=(i,), daemon=True, name=f"iperf-stream-{i}")
+            t.start()
+            self._threads.append(t)
+
+    def _send(self, i: int) -> None:
+        sock = self.socks[i]
+        payload = memoryview(os.urandom(self.block))
+        stop = self._stop.is_set
+        n = 0
+        try:
+            while not stop():
+                n += sock.send(payload)
+                self.counts[i] = n
+        except OSError as exc:  # peer closed or reset the stream: the test is ending
+            if not stop():
+                self.errors.append(f"stream {i}: {exc}")
+
+    def _recv(self, i: int) -> None:
+        sock = self.socks[i]
+        view = memoryview(bytearray(RECV_BUF))
+        # MSG_TRUNC on TCP (Linux) discards the bytes in the kernel without copying them to
+        # user space (iperf3's --skip-rx-copy); the payload is never looked at anyway.
+        flags = DISCARD_FLAGS
+        n = 0
+        try:
+            while True:
+                try:
+                    k = sock.recv_into(view, len(view), flags)
+                except OSError as exc:
+                    if flags and exc.errno == errno.EINVAL:
+                        flags = 0
+                        continue
+                    raise
+                if k == 0:
+                    return
+                if self.counting and self._base is None:
+                    n += k
+                    self.counts[i] = n
+        except OSError as exc:
+            if self.counting and not self._stop.is_set():
+                self.errors.append(f"stream {i}: {exc}")
+
+    def total(self) -> int:
+        if self.counting and (kernel := self._kernel_counts()) is not None:
+            return sum(kernel)
+        return sum(self.counts)
+
+    def stop_counting(self) -> None:
+        """Freeze the receive counts (TEST_END); later bytes are drained, not counted."""
+        if (kernel := self._kernel_counts()) is not None:
+            self.counts = kernel
+        self.counting = False
+
+    def stop(self, timeout: float = 3.0) -> None:
+        """Ask senders to stop and wait for them (a blocked send finishes one block first)."""
+        self._stop.set()
+        if self.sending:
+            end = time.monotonic() + timeout
+            for t in self._threads:
+                t.join(max(0.0, end - time.monotonic()))
+
+    def join(self, timeout: float) -> None:
+        end = time.monotonic() + timeout
+        for t in self._threads:
+            t.join(max(0.0, end - time.monotonic()))
+
+
+class AsyncioPump(Pump):
+    """Senders on one asyncio event loop thread (sock_sendall); receivers as in Pump.
+
+    Measured on this 2-core VM (bench/bench_bandwidth.py --engines): one loop thread
+    sends faster than one thread per stream (no GIL hand-offs between streams); for
+    receiving, blocking MSG_TRUNC reads with SO_RCVLOWAT in threads beat asyncio. The default.
+    """
+
+    def start(self) -> None:
+        if not self.sending:
+            super().start()
+            return
+        t = threading.Thread(target=asyncio.run, args=(self._main(),), daemon=True, name="iperf-asyncio")
+        self._threads.append(t)
+        t.start()
+
+    async def _main(self) -> None:
+        loop = asyncio.get_running_loop()
+        for s in self.socks:
+            s.setblocking(False)
+
+        async def send(i: int) -> None:
+            payload = memoryview(os.urandom(self.block))
+            sock, n = self.socks[i], 0
+            try:
+                while not self._stop.is_set():
+                    await loop.sock_sendall(sock, payload)
+                    n += len(payload)
+                    self.counts[i] = n
+            except OSError as exc:
+                if not self._stop.is_set():
+                    self.errors.append(f"stream {i}: {exc}")
+
+        tasks = [asyncio.create_task(send(i)) for i in range(len(self.socks))]
+        while not self._stop.is_set() and not all(t.done() for t in tasks):
+            await asyncio.sleep(0.02)
+        for t in tasks:
+            t.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+
+
+PumpFactory = Callable[[Sequence[socket.socket], bool], Pump]
+
+
+# -- client -------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class IperfResult:
+    """One direction of one test, as the receiver saw it (bytes, seconds) plus sender counters."""
+
+    server: str
+    reverse: bool  # True: download (server sends)
+    streams: int
+    seconds: float  # measured duration of TEST_RUNNING
+    bytes_received: int
+    bytes_sent: int
+    intervals_mbps: tuple[float, ...]  # receiver-side throughput of each interval
+    retransmits: int | None  # sender's TCP total_retrans, None when unknown
+    attempts: int = 1  # >1 when the server was busy at first
+    blksize: int = DEFAULT_BLKSIZE
+    warnings: tuple[str, ...] = field(default=())
+
+    @property
+    def direction(self) -> str:
+        return "download" if self.reverse else "upload"
+
+    @property
+    def mbps(self) -> float:
+        return self.bytes_received * 8 / max(self.seconds, 1e-9) / 1e6
+
+    def to_evidence(self) -> dict[str, Any]:
+        return {"server": self.server, "direction": self.direction, "streams": self.streams,
+                "seconds": round(self.seconds, 3), "bytesReceived": self.bytes_received,
+                "bytesSent": self.bytes_sent, "mbps": round(self.mbps, 2),
+                "intervalsMbps": [round(x, 2) for x in self.intervals_mbps],
+                "retransmits": self.retransmits, "attempts": self.attempts}
+
+
+def _expect(sock: socket.socket, want: int, phase: str) -> None:
+    try:
+        state = recv_state(sock)
+    except TimeoutError:
+        raise IperfError("timeout", f"no {STATE_NAMES[want]} from the server while {phase}") from None
+    if state == want:
+        return
+    _raise_for_state(sock, state, phase)
+
+
+def _raise_for_state(sock: socket.socket, state: int, phase: str) -> None:
+    if state == ACCESS_DENIED:
+        raise ServerBusy()
+    if state == SERVER_ERROR:
+        codes: list[int] = []
+        try:
+            sock.settimeout(1.0)
+            codes.append(struct.unpack("!i", recv_exact(sock, 4))[0])
+            codes.append(struct.unpack("!i", recv_exact(sock, 4))[0])
+        except (OSError, IperfError):
+            pass
+        ierr = codes[0] if codes else -1
+        text = IERRNO_TEXT.get(ierr, f"i_errno {ierr}")
+        if len(codes) > 1 and codes[1]:
+            text += f" ({os.strerror(codes[1])})"
+        kind = "unauthorized" if ierr == IEAUTHTEST else "server-error"
+        raise IperfError(kind, f"the server reported an error while {phase}: {text}")
+    if state == SERVER_TERMINATE:
+        raise IperfError("server-terminated", f"the server was stopped while {phase}")
+    raise IperfError("protocol", f"unexpected control message {STATE_NAMES.get(state, state)} while {phase}")
+
+
+def _connect(host: str, port: int, timeout: float) -> socket.socket:
+    try:
+        sock = socket.create_connection((host, port), timeout=timeout)
+    except TimeoutError:
+        raise IperfError("timeout", f"connecting to {host}:{port} timed out after {timeout:g} s") from None
+    except ConnectionRefusedError:
+        raise IperfError("refused", f"{host}:{port} refused the connection (nothing listening?)") from None
+    except OSError as exc:
+        raise IperfError("unreachable", f"cannot connect to {host}:{port}: {exc.strerror or exc}") from None
+    return sock
+
+
+def run_client(host: str, port: int, *, seconds: float = 5.0, streams: int = 1, reverse: bool = False,
+               token: str | None = None, interval: float = 1.0, timeout: float = 5.0,
+               busy_retries: int = 2, busy_wait: float = 1.0, blksize: int = DEFAULT_BLKSIZE,
+               deadline: float | None = None, pump_factory: PumpFactory | None = None) -> IperfResult:
+    """Run one iperf3 TCP test; retry a busy server `busy_retries` times, then raise ServerBusy.
+
+    `deadline` (time.monotonic()) bounds the whole call including retries.
+    """
+    if not 1 <= streams <= 128:
+        raise ValueError("streams must be between 1 and 128")
+    if not 0 < seconds <= 3600:
+        raise ValueError("seconds must be between 0 and 3600")
+    attempt = 0
+    while True:
+        attempt += 1
+        try:
+            res = _one_test(host, port, seconds, streams, reverse, token, interval, timeout, blksize, pump_factory)
+            return res if attempt == 1 else _with_attempts(res, attempt)
+        except ServerBusy:
+            wait = busy_wait * attempt
+            late = deadline is not None and time.monotonic() + wait + seconds + 2 > deadline
+            if attempt > busy_retries or late:
+                raise ServerBusy(f"the server {host}:{port} was busy running another test "
+                                 f"({attempt} attempt{'s' if attempt > 1 else ''}); iperf3 serves one test "
+                                 "at a time") from None
+            time.sleep(wait)
+
+
+def _with_attempts(res: IperfResult, attempts: int) -> IperfResult:
+    from dataclasses import replace
+
+    return replace(res, attempts=attempts)
+
+
+def _one_test(host: str, port: int, seconds: float, streams: int, reverse: bool, token: str | None,
+              interval: float, timeout: float, blksize: int, pump_factory: PumpFactory | None) -> IperfResult:
+    cookie = make_cookie()
+    ctrl = _connect(host, port, timeout)
+    socks: list[socket.socket] = []
+    pump: Pump | None = None
+    try:
+        ctrl.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        ctrl.settimeout(timeout)
+        ctrl.sendall(cookie)
+        _expect(ctrl, PARAM_EXCHANGE, "starting the test")
+        params: dict[str, Any] = {"tcp": True, "omit": 0, "time": max(1, round(seconds)), "num": 0,
+                                  "blockcount": 0, "parallel": streams}
+        if reverse:
+            params["reverse"] = True
+        params.update({"len": blksize, "pacing_timer": 1000, "client_version": "3.12"})
+        if token:
+            params["extra_data"] = token
+        send_json(ctrl, params)
+        _expect(ctrl, CREATE_STREAMS, "exchanging parameters")
+        for _ in range(streams):
+            s = _connect(host, port, timeout)
+            s.sendall(cookie)
+            socks.append(s)
+        _expect(ctrl, TEST_START, "opening the data streams")
+        _expect(ctrl, TEST_RUNNING, "starting the data streams")
+        for s in socks:
+            s.settimeout(None)  # blocking: no poll() per call; close_quietly() shuts down to unblock
+        clock = CpuClock()
+        pump = (pump_factory or AsyncioPump)(socks, not reverse)
+        t0 = time.monotonic()
+        pump.start()
+        intervals = _sample(ctrl, pump, socks, reverse, t0, seconds, interval)
+        # Stop: receivers stop counting now; senders stop before TEST_END (3.16+ order).
+        pump.stop_counting()
+        elapsed = time.monotonic() - t0
+        if not reverse:
+            pump.stop()
+        counted = pump.total()
+        retrans_local = [tcp_counters(s)[0] for s in socks] if not reverse else []
+        send_state(ctrl, TEST_END)
+        ctrl.settimeout(max(timeout, 10.0))
+        _expect(ctrl, EXCHANGE_RESULTS, "ending the test")
+        mine = {**clock.util(), "sender_has_retransmits": 1 if not reverse else -1,
+                "streams": [{"id": stream_id(i), "bytes": pump.counts[i],
+                             "retransmits": (retrans_local[i] if not reverse and retrans_local[i] is not None else -1),
+                             "jitter": 0, "errors": 0, "packets": 0, "start_time": 0, "end_time": round(elapsed, 6)}
+                            for i in range(streams)]}
+        send_json(ctrl, mine)
+        theirs = recv_json(ctrl)
+        _expect(ctrl, DISPLAY_RESULTS, "exchanging results")
+        pump.stop()
+        for s in socks:
+            close_quietly(s)
+        pump.join(2.0)
+        send_state(ctrl, IPERF_DONE)
+        return _result(host, port, reverse, streams, elapsed, counted, pump, theirs, retrans_local, intervals, blksize)
+    except OSError as exc:
+        raise IperfError("closed", f"the connection to {host}:{port} failed during the test: {exc}") from None
+    finally:
+        if pump is not None:
+            pump.stop(0.5)
+        for s in socks:
+            close_quietly(s)
+        close_quietly(ctrl)
+
+
+def _sample(ctrl: socket.socket, pump: Pump, socks: Sequence[socket.socket], reverse: bool, t0: float,
+            seconds: float, interval: float) -> list[float]:
+    """Sleep until the end of the test, taking one receiver-side sample per interval.
+
+    Upload samples use the kernel's bytes_acked (what reached the receiver), not what we
+    queued, so a shaped path's first interval is not inflated by the socket buffer.
+    A control message during the test (server stopped or failed) aborts it.
+    """
+
+    def counter() -> int:
+        if reverse:
+            return pump.total()
+        acked = [tcp_counters(s)[1] for s in socks]
+        return sum(a for a in acked if a is not None) if all(a is not None for a in acked) else pump.total()
+
+    out: list[float] = []
+    interval = max(0.1, min(interval, seconds))
+    last_t, last_b = t0, counter()
+    end = t0 + seconds
+    next_t = t0 + interval
+    while True:
+        now = time.monotonic()
+        if now >= end:
+            break
+        r, _, _ = select.select([ctrl], [], [], max(0.0, min(next_t, end) - now))
+        if r:
+            try:
+                state = recv_state(ctrl)
+            except IperfError:
+                raise IperfError("closed", "the server closed the control connection during the test") from None
+            _raise_for_state(ctrl, state, "the test was running")
+        now = time.monotonic()
+        if now >= next_t - 0.001 or now >= end:
+            b = counter()
+            if now - last_t >= interval * 0.5:
+                out.append((b - last_b) * 8 / (now - last_t) / 1e6)
+                last_t, last_b = now, b
+            next_t += interval
+    if pump.errors:
+        raise IperfError("closed", f"a data stream failed during the test: {pump.errors[0]}")
+    return out
+
+
+def _result(host: str, port: int, reverse: bool, streams: int, elapsed: float, counted: int, pump: Pump,
+            theirs: dict[str, Any], retrans_local: list[int | None], intervals: list[float],
+            blksize: int) -> IperfResult:
+    server = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+    try:
+        their_streams = [s for s in theirs.get("streams", []) if isinstance(s, dict)]
+        their_bytes = sum(int(s.get("bytes", 0)) for s in their_streams)
+        their_end = max((float(s.get("end_time") or 0) for s in their_streams), default=0.0)
+        their_retrans = [signed64(s.get("retransmits", -1)) for s in their_streams]
+    except (TypeError, ValueError):
+        raise IperfError("protocol", "the server's results JSON is malformed") from None
+    warnings: list[str] = []
+    if len(their_streams) != streams:
+        warnings.append(f"server reported {len(their_streams)} streams, expected {streams}")
+    if reverse:
+        retrans = sum(their_retrans) if their_retrans and all(r >= 0 for r in their_retrans) else None
+        return IperfResult(server, True, streams, elapsed, counted, their_bytes, tuple(intervals), retrans,
+                           blksize=blksize, warnings=tuple(warnings))
+    seconds = their_end if their_end > 0 else elapsed
+    retrans = sum(r for r in retrans_local if r is not None) if all(r is not None for r in retrans_local) else None
+    return IperfResult(server, False, streams, seconds, their_bytes, counted, tuple(intervals), retrans,
+                       blksize=blksize, warnings=tuple(warnings))
+
+
+def close_quietly(sock: socket.socket) -> None:
+    """Shut down (waking any thread blocked on it), then close; never raises."""
+    with contextlib.suppress(OSError):
+        sock.shutdown(socket.SHUT_RDWR)
+    with contextlib.suppress(OSError):
+        sock.close()

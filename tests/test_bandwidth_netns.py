@@ -1,0 +1,94 @@
+"""Bandwidth verdicts on a real namespace path shaped with TBF, end to end through `netcheck run`.
+
+node 192.168.50.10 → router (TBF on both egress interfaces) → vpc 10.20.1.10. The CLI
+runs inside the node namespace; the server is a stock `iperf3 -s` or `netcheck serve`
+inside the vpc namespace. Throughput accuracy against iperf3 is in bench/bench_bandwidth.py;
+here only verdicts and plausible bounds are asserted.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from tests.conftest import validate_report
+from tests.testbed.lab import NS, Lab
+
+ROOT = Path(__file__).resolve().parents[1]
+TOKEN = "bw-test-token"
+VPC_IP = "10.20.1.10"
+
+
+def _shape(lab: Lab, router: NS, rate: str, burst: str, latency: str) -> None:
+    for ifname in router.addrs:  # both directions: each router interface is the egress of one
+        lab.run(router, ["tc", "qdisc", "add", "dev", ifname, "root", "tbf", "rate", rate, "burst", burst,
+                         "latency", latency])
+
+
+def _run_netcheck(lab: Lab, node: NS, tmp: Path, spec: dict[str, object]) -> tuple[int, dict[str, object]]:
+    profile = tmp / "site.yaml"
+    profile.write_text(yaml.safe_dump({"apiVersion": "netcheck/v1", "kind": "SiteProfile",
+                                       "metadata": {"name": "bw-lab"}, "spec": spec}))
+    out = lab.run(node, [sys.executable, "-m", "netcheck", "run", "-c", str(profile), "--only", "bandwidth",
+                         "--format", "json", "--token", TOKEN], check=False, timeout=120, cwd=ROOT)
+    assert out.returncode in (0, 3, 4), out.stderr
+    doc: dict[str, object] = json.loads(out.stdout)
+    validate_report(doc)
+    return out.returncode, doc
+
+
+def _port() -> int:
+    return 20000 + int.from_bytes(os.urandom(2), "big") % 30000
+
+
+@pytest.mark.netns
+@pytest.mark.slow
+@pytest.mark.parametrize(("rate", "burst", "latency", "server", "status", "code", "bounds"), [
+    ("50mbit", "64kb", "50ms", "iperf3", "FAIL", 3, (35.0, 52.0)),
+    ("1gbit", "512kb", "20ms", "responder", "PASS", 0, (300.0, 1010.0)),
+])
+def test_tbf_path_verdicts(tmp_path: Path, rate: str, burst: str, latency: str, server: str, status: str,
+                           code: int, bounds: tuple[float, float]) -> None:
+    with Lab(prefix="ncbw") as lab:
+        node, router, vpc = lab.hybrid()
+        _shape(lab, router, rate, burst, latency)
+        port = _port()
+        spec: dict[str, object] = {"bandwidth": {"seconds": 3, "streams": 2}, "thresholds": {"bandwidthMbps": 100}}
+        if server == "iperf3":
+            lab.popen(vpc, ["iperf3", "-s", "-B", VPC_IP, "-p", str(port)])
+            spec["bandwidth"] = {**spec["bandwidth"], "server": f"{VPC_IP}:{port}"}  # type: ignore[dict-item]
+        else:
+            lab.popen(vpc, [sys.executable, "-m", "netcheck", "serve", "-l", VPC_IP, "-p", str(port),
+                            "--iperf-port", "0", "--token", TOKEN], cwd=ROOT)
+            spec["responder"] = f"{VPC_IP}:{port}"
+        lab.wait_port(vpc, VPC_IP, port, timeout=15)
+        rc, doc = _run_netcheck(lab, node, tmp_path, spec)
+    checks = {c["id"]: c for c in doc["checks"]}  # type: ignore[attr-defined]
+    assert {i: c["status"] for i, c in checks.items()} == {
+        f"bandwidth.upload.{VPC_IP}": status, f"bandwidth.download.{VPC_IP}": status}
+    assert rc == code and doc["verdict"] == ("NO-GO" if status == "FAIL" else "GO")
+    for c in checks.values():
+        assert bounds[0] < c["measured"] < bounds[1], c["message"]
+        assert c["unit"] == "Mbit/s" and c["threshold"] == 100
+        assert len(c["evidence"]["intervalsMbps"]) >= 2
+        if status == "FAIL":
+            assert c["remediation"]
+
+
+@pytest.mark.netns
+def test_unreachable_server_is_a_network_failure(tmp_path: Path) -> None:
+    with Lab(prefix="ncbw") as lab:
+        node, router, vpc = lab.hybrid()
+        lab.nft(router, "table inet f {\n chain c {\n  type filter hook forward priority 0;\n  tcp dport 5201 drop\n }\n}\n")
+        lab.popen(vpc, ["iperf3", "-s", "-B", VPC_IP, "-p", "5201"])
+        lab.wait_port(vpc, VPC_IP, 5201, timeout=15)
+        rc, doc = _run_netcheck(lab, node, tmp_path, {"bandwidth": {"server": f"{VPC_IP}:5201", "seconds": 1,
+                                                                    "reverse": False}})
+    (check,) = doc["checks"]  # type: ignore[misc]
+    assert check["status"] == "FAIL" and check["evidence"]["outcome"] == "timeout"
+    assert rc == 3
