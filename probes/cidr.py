@@ -10,6 +10,7 @@ import functools
 import ipaddress
 import itertools
 import socket
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -85,29 +86,63 @@ def _group_items(group: str, cidrs: tuple[str, ...]) -> list[tuple[int, int, str
     return out
 
 
-def find_overlaps(groups: dict[str, tuple[str, ...]], pairs: set[tuple[str, str]],
-                  limit: int = MAX_LISTED) -> tuple[list[tuple[str, str]], int]:
-    """Overlapping (a, b) ranges where (group(a), group(b)) is in `pairs`; one sorted sweep, O(n log n).
+def sweep(groups: dict[str, tuple[str, ...]], pairs: Iterable[tuple[str, str]],
+          limit: int = MAX_LISTED) -> dict[tuple[str, str], tuple[list[tuple[str, str]], int]]:
+    """For each (a, b) in `pairs`: overlapping ranges as (a-side, b-side) examples and a count.
 
-    Returns up to `limit` examples and the number of items that overlap an earlier item of a paired group.
+    One sorted sweep serves every pair, O(n log n): an item overlaps a paired group when
+    that group's furthest-reaching earlier range ends at or after the item's start. The
+    count is the number of items that overlap an earlier item of a paired group.
     """
+    pairs = set(pairs)
     # Each group is already sorted, so this sort only merges the runs.
     items = sorted(itertools.chain.from_iterable(_group_items(g, tuple(c)) for g, c in groups.items()))
-    partners = {g: [h for h in groups if (g, h) in pairs or (h, g) in pairs] for g in groups}
+    partners = {g: [(h, (h, g) in pairs, (h, g) if (h, g) in pairs else (g, h)) for h in groups
+                    if (g, h) in pairs or (h, g) in pairs] for g in groups}
+    examples: dict[tuple[str, str], list[tuple[str, str]]] = {p: [] for p in pairs}
+    counts = dict.fromkeys(pairs, 0)
     active: dict[str, tuple[int, str]] = {}  # group → (last, cidr) of its range reaching furthest so far
-    examples: list[tuple[str, str]] = []
-    count = 0
     for first, last, g, cidr in items:
-        for h in partners[g]:
+        for h, earlier_first, pair in partners[g]:
             act = active.get(h)
             if act is not None and act[0] >= first:
-                count += 1
-                if len(examples) < limit:
-                    examples.append((act[1], cidr) if (h, g) in pairs else (cidr, act[1]))
+                counts[pair] += 1
+                found = examples[pair]
+                if len(found) < limit:
+                    found.append((act[1], cidr) if earlier_first else (cidr, act[1]))
         cur = active.get(g)
         if cur is None or last > cur[0]:
             active[g] = (last, cidr)
-    return examples, count
+    return {p: (examples[p], counts[p]) for p in pairs}
+
+
+def find_overlaps(groups: dict[str, tuple[str, ...]], pairs: set[tuple[str, str]],
+                  limit: int = MAX_LISTED) -> tuple[list[tuple[str, str]], int]:
+    """Overlaps for all `pairs` together: up to `limit` examples and the total count."""
+    found = sweep(groups, pairs, limit)
+    examples = [e for p in sorted(found) for e in found[p][0]][:limit]
+    return examples, sum(n for _, n in found.values())
+
+
+@functools.lru_cache(maxsize=8)
+def _plan_overlaps(groups: tuple[tuple[str, tuple[str, ...]], ...]
+                   ) -> dict[tuple[str, str], tuple[list[tuple[str, str]], int]]:
+    """Every overlap rule of one address plan in one sweep, shared by the seven overlap checks."""
+    return sweep(dict(groups), _OVERLAPS)
+
+
+def outside_rfc1918(cidrs: tuple[str, ...]) -> list[str]:
+    """The prefixes not wholly inside one RFC 1918 block (IPv6 included), in input order."""
+    (a0, a1), (b0, b1), (c0, c1) = _RFC1918_RANGES
+    bad = []
+    for c in cidrs:
+        if ":" in c:
+            bad.append(c)
+            continue
+        _, first, last = _range(c)
+        if not ((a0 <= first and last <= a1) or (b0 <= first and last <= b1) or (c0 <= first and last <= c1)):
+            bad.append(c)
+    return bad
 
 
 def predicted_service_cidr(vpc_cidrs: tuple[str, ...]) -> str:
@@ -150,7 +185,8 @@ def plan(settings: Settings) -> list[Check]:
         cid = f"cidr.overlap.{a}-{b}" if a != b else f"cidr.overlap.{a}s"
         title = (f"{_cap(GROUP_NAMES[a])}s do not overlap {GROUP_NAMES[b]}s" if a != b
                  else f"{_cap(GROUP_NAMES[a])}s do not overlap each other")
-        checks.append(mk(cid, title, Spec("overlap", {a: groups[a], b: groups[b]}, pair=(a, b),
+        # Every overlap check carries the whole plan so one cached sweep answers all seven.
+        checks.append(mk(cid, title, Spec("overlap", dict(groups), pair=(a, b),
                                           service_known=service_known, predicted_service=predicted)))
     checks.append(mk("cidr.node-ip.in-node-cidr", "The node's IP is inside a remote node CIDR",
                      Spec("node-ip", {"node": groups["node"]}, node_ip=s.node.ip, route_toward=toward),
@@ -202,7 +238,7 @@ def _rfc1918(spec: Spec, ev: Evidence) -> Outcome:
     if (skip := _empty(spec)) is not None:
         return skip
     group, cidrs = next(iter(spec.groups.items()))
-    bad = [c for c in cidrs if not is_rfc1918(c)]
+    bad = outside_rfc1918(tuple(cidrs))
     name = GROUP_NAMES[group]
     if bad:
         return Outcome(Status.FAIL, f"{_cap(name)} {_listing(bad)} is not inside an IPv4 RFC 1918 range "
@@ -255,7 +291,7 @@ def _overlap(spec: Spec, ev: Evidence) -> Outcome:
     if not spec.groups.get(a) or not spec.groups.get(b):
         missing = a if not spec.groups.get(a) else b
         return Outcome.skip(SkipReason.NOT_APPLICABLE, f"No {GROUP_NAMES[missing]}s are configured.")
-    examples, count = find_overlaps(spec.groups, {(a, b)})
+    examples, count = _plan_overlaps(tuple(sorted(spec.groups.items())))[(a, b)]
     na, nb = GROUP_NAMES[a], GROUP_NAMES[b]
     evidence: dict[str, Any] = {"overlaps": [list(p) for p in examples], "count": count}
     if b == "service" and not spec.service_known:
