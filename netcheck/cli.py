@@ -5,6 +5,7 @@ Heavy modules are imported inside the commands so `netcheck --help` stays fast.
 
 from __future__ import annotations
 
+import gc
 import os
 import socket
 import sys
@@ -101,6 +102,7 @@ def execute_run(settings: Settings, *, net: Net | None = None, fmt: str = "table
     started = datetime.now(UTC)
     t0 = time.monotonic() if clock_start is None else clock_start
     plan = build_plan(settings, only, skip)
+    gc.freeze()  # settings and plan live for the whole run: keep the collector from re-walking them
     observer = None
     if sys.stderr.isatty() and fmt == "table" and output is None:
         from netcheck.ui import ProgressObserver
