@@ -9,8 +9,6 @@ them together: the hybrid path with an EKS-like API endpoint, for tests and benc
 from __future__ import annotations
 
 import base64
-import datetime as dt
-import ipaddress
 import json
 import subprocess
 import sys
@@ -22,10 +20,10 @@ from typing import Any
 
 import yaml
 from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
 
+from netcheck.standins import tls as tls_standin
 from tests.testbed.lab import NS, Lab
 
 REPO = Path(__file__).resolve().parents[2]
@@ -52,37 +50,15 @@ class CA:
         return base64.b64encode(self.pem.encode()).decode()
 
 
-def _name(cn: str) -> x509.Name:
-    return x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, cn)])
-
-
 def make_ca(name: str) -> CA:
-    """A fresh CA valid for ten years, like the EKS cluster CA (EC P-256 keeps generation fast)."""
-    key = ec.generate_private_key(ec.SECP256R1())
-    now = dt.datetime.now(dt.UTC)
-    cert = (x509.CertificateBuilder().subject_name(_name(name)).issuer_name(_name(name))
-            .public_key(key.public_key()).serial_number(x509.random_serial_number())
-            .not_valid_before(now - dt.timedelta(minutes=5)).not_valid_after(now + dt.timedelta(days=3650))
-            .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-            .add_extension(x509.KeyUsage(digital_signature=True, content_commitment=False, key_encipherment=False,
-                                         data_encipherment=False, key_agreement=False, key_cert_sign=True,
-                                         crl_sign=True, encipher_only=False, decipher_only=False), critical=True)
-            .sign(key, hashes.SHA256()))
-    return CA(name, cert, key)
+    """A fresh CA (the stand-ins' generator), named so a TLS check can report it as the issuer."""
+    authority = tls_standin.make_ca(name, name)
+    return CA(name, authority.cert, authority.key)
 
 
 def issue(ca: CA, names: Sequence[str], ips: Sequence[str] = ()) -> tuple[str, str]:
-    """(cert PEM, key PEM) of a one-year server certificate for `names` and `ips`, signed by `ca`."""
-    key = ec.generate_private_key(ec.SECP256R1())
-    now = dt.datetime.now(dt.UTC)
-    sans: list[x509.GeneralName] = [x509.DNSName(n) for n in names]
-    sans += [x509.IPAddress(ipaddress.ip_address(i)) for i in ips]
-    cert = (x509.CertificateBuilder().subject_name(_name(names[0] if names else ips[0])).issuer_name(ca.cert.subject)
-            .public_key(key.public_key()).serial_number(x509.random_serial_number())
-            .not_valid_before(now - dt.timedelta(minutes=5)).not_valid_after(now + dt.timedelta(days=365))
-            .add_extension(x509.SubjectAlternativeName(sans), critical=False)
-            .add_extension(x509.ExtendedKeyUsage([x509.oid.ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
-            .sign(ca.key, hashes.SHA256()))
+    """(cert PEM, key PEM) of a server certificate for `names` and `ips`, signed by `ca`."""
+    cert, key = tls_standin.issue(tls_standin.Authority(ca.cert, ca.key), [*names, *ips])
     key_pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
                                 serialization.NoEncryption()).decode()
     return cert.public_bytes(serialization.Encoding.PEM).decode(), key_pem
