@@ -12,12 +12,11 @@ from __future__ import annotations
 import errno
 import os
 import random
-import select
 import socket
 import struct
 import time
 
-from netcheck.net.rtt import IP_RECVERR, SO_TIMESTAMPNS, RttSeries, kernel_rx_ns
+from netcheck.net.rtt import IP_RECVERR, SO_TIMESTAMPNS, RttSeries, kernel_rx_ns, paced_echo
 
 IP_MTU_DISCOVER = 10
 IP_PMTUDISC_DONT = 0
@@ -141,55 +140,14 @@ def ping(ip: str, count: int, interval: float, timeout: float, wait: float = 1.0
 
     Raises IcmpUnavailable when this user may not send ICMP here.
     """
-    from netcheck.net.dial import read_errqueue
-
-    end = time.monotonic() + timeout
-    sent_at: dict[int, int] = {}
-    rtts: dict[int, float] = {}
-    errors: dict[str, int] = {}
-    offender = None
     with IcmpSocket(ip) as s:
-        poller = select.poll()
-        poller.register(s.sock, select.POLLIN | select.POLLERR)
-        next_send = time.monotonic()
-        last_send = next_send
-        seq = 0
-        while True:
-            now = time.monotonic()
-            if now >= end:
-                break
-            if seq < count and now >= next_send:
-                try:
-                    sent_at[seq] = s.send(seq, size)
-                except OSError as exc:
-                    reason = errno.errorcode.get(exc.errno or 0, str(exc)).lower()
-                    errors[reason] = errors.get(reason, 0) + 1
-                    sent_at[seq] = 0
-                seq += 1
-                last_send = now
-                next_send += interval
-                continue
-            if seq >= count and (len(rtts) == count or now >= last_send + wait):
-                break
-            until = next_send if seq < count else last_send + wait
-            ms = max(0, int((min(until, end) - now) * 1000) + 1)
-            for _, ev in poller.poll(ms):
-                if ev & select.POLLERR:
-                    icmp = read_errqueue(s.sock)
-                    if icmp is not None:
-                        reason = errno.errorcode.get(icmp.errno, str(icmp.errno)).lower()
-                        errors[reason] = errors.get(reason, 0) + 1
-                        offender = offender or icmp.offender
-                if ev & select.POLLIN:
-                    try:
-                        got = s.recv()
-                    except BlockingIOError:
-                        continue
-                    if got is not None:
-                        rseq, rx, _ = got
-                        if rseq in sent_at and sent_at[rseq] and rseq not in rtts:
-                            rtts[rseq] = (rx - sent_at[rseq]) / 1e6
+
+        def recv() -> tuple[int, int] | None:
+            got = s.recv()
+            return None if got is None else (got[0], got[1])
+
+        res = paced_echo(s.sock, count, interval, timeout, wait, lambda i: s.send(i, size), recv)
         method = s.method
-    series = tuple(rtts.get(i) for i in range(seq))
-    notes = (f"ran out of time after {seq} of {count} requests",) if seq < count else ()
-    return RttSeries(ip, method, series, interval, notes, 0, offender, errors)
+    series = tuple(res.rtts.get(i) for i in range(res.sent))
+    notes = (f"ran out of time after {res.sent} of {count} requests",) if res.sent < count else ()
+    return RttSeries(ip, method, series, interval, notes, 0, res.offender, res.errors)

@@ -12,6 +12,7 @@ import select
 import socket
 import struct
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 IP_RECVERR = 11
@@ -64,6 +65,68 @@ def kernel_rx_ns(ancdata: list[tuple[int, int, bytes]]) -> int | None:
             sec, nsec = struct.unpack_from("=qq", data)
             return int(sec) * 1_000_000_000 + int(nsec)
     return None
+
+
+@dataclass
+class Paced:
+    """What a paced echo series saw: RTT per probe index, probes sent, send/ICMP errors."""
+
+    rtts: dict[int, float] = field(default_factory=dict)
+    sent: int = 0
+    errors: dict[str, int] = field(default_factory=dict)
+    offender: str | None = None
+
+    def count_error(self, err: int) -> None:
+        reason = errno.errorcode.get(err, str(err)).lower()
+        self.errors[reason] = self.errors.get(reason, 0) + 1
+
+
+def paced_echo(sock: socket.socket, count: int, interval: float, timeout: float, wait: float,
+               send: Callable[[int], int], recv: Callable[[], tuple[int, int] | None]) -> Paced:
+    """Send probe i with send(i) (returns its send time in ns) every `interval` s; match replies.
+
+    recv() reads one pending datagram and returns (probe index, receive time in ns) or None
+    when it is not ours. Stops once every reply is in, `wait` s after the last send, or at
+    `timeout`. ICMP errors on the socket (IP_RECVERR) are counted with the hop that sent them.
+    """
+    from netcheck.net.dial import read_errqueue
+
+    end = time.monotonic() + timeout
+    out = Paced()
+    sent_at: dict[int, int] = {}
+    poller = select.poll()
+    poller.register(sock, select.POLLIN | select.POLLERR)
+    next_send = last_send = time.monotonic()
+    while True:
+        now = time.monotonic()
+        if now >= end:
+            break
+        if out.sent < count and now >= next_send:
+            try:
+                sent_at[out.sent] = send(out.sent)
+            except OSError as exc:
+                out.count_error(exc.errno or 0)
+            out.sent += 1
+            last_send = now
+            next_send += interval
+            continue
+        if out.sent >= count and (len(out.rtts) == count or now >= last_send + wait):
+            break
+        until = next_send if out.sent < count else last_send + wait
+        for _, ev in poller.poll(max(0, int((min(until, end) - now) * 1000) + 1)):
+            if ev & select.POLLERR:
+                icmp = read_errqueue(sock)
+                if icmp is not None:
+                    out.count_error(icmp.errno)
+                    out.offender = out.offender or icmp.offender
+            if ev & select.POLLIN:
+                try:
+                    got = recv()
+                except (BlockingIOError, ConnectionRefusedError):
+                    continue
+                if got is not None and got[0] in sent_at and got[0] not in out.rtts:
+                    out.rtts[got[0]] = (got[1] - sent_at[got[0]]) / 1e6
+    return out
 
 
 def _tcp_info(sock: socket.socket) -> tuple[float | None, int]:

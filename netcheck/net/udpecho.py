@@ -7,13 +7,11 @@ datagram can go out and only a small acknowledgement comes back (path MTU).
 
 from __future__ import annotations
 
-import errno
-import select
 import socket
 import struct
 import time
 
-from netcheck.net.rtt import IP_RECVERR, SO_TIMESTAMPNS, RttSeries, kernel_rx_ns
+from netcheck.net.rtt import IP_RECVERR, SO_TIMESTAMPNS, RttSeries, kernel_rx_ns, paced_echo
 
 MAGIC = b"NCE1"
 HEADER = struct.Struct("!4sBI")  # 9 bytes
@@ -54,56 +52,25 @@ def open_socket(ip: str, port: int) -> socket.socket:
 def udp_echo(ip: str, port: int, count: int, interval: float, timeout: float, wait: float = 1.0,
              size: int = 64) -> RttSeries:
     """`count` mode-0 echoes to the responder at ip:port, paced by `interval`; RTT per sample."""
-    from netcheck.net.dial import read_errqueue
-
-    end = time.monotonic() + timeout
-    sent_at: dict[int, int] = {}
-    rtts: dict[int, float] = {}
-    errors: dict[str, int] = {}
-    offender = None
     base = int(time.monotonic_ns() & 0x7FFF0000)  # distinct seq space per series
     sock = open_socket(ip, port)
+
+    def send(i: int) -> int:
+        t = time.time_ns()
+        sock.send(datagram(0, base + i, size))
+        return t
+
+    def recv() -> tuple[int, int] | None:
+        data, anc, _, _ = sock.recvmsg(65535, 256)
+        got = parse_reply(data)
+        return None if got is None else (got[1] - base, kernel_rx_ns(anc) or time.time_ns())
+
     try:
-        poller = select.poll()
-        poller.register(sock, select.POLLIN | select.POLLERR)
-        next_send = last_send = time.monotonic()
-        i = 0
-        while True:
-            now = time.monotonic()
-            if now >= end:
-                break
-            if i < count and now >= next_send:
-                sent_at[base + i] = time.time_ns()
-                try:
-                    sock.send(datagram(0, base + i, size))
-                except OSError as exc:
-                    reason = errno.errorcode.get(exc.errno or 0, str(exc)).lower()
-                    errors[reason] = errors.get(reason, 0) + 1
-                i += 1
-                last_send = now
-                next_send += interval
-                continue
-            if i >= count and (len(rtts) == count or now >= last_send + wait):
-                break
-            until = next_send if i < count else last_send + wait
-            for _, ev in poller.poll(max(0, int((min(until, end) - now) * 1000) + 1)):
-                if ev & select.POLLERR:
-                    icmp = read_errqueue(sock)
-                    if icmp is not None:
-                        reason = errno.errorcode.get(icmp.errno, str(icmp.errno)).lower()
-                        errors[reason] = errors.get(reason, 0) + 1
-                        offender = offender or icmp.offender
-                if ev & select.POLLIN:
-                    try:
-                        data, anc, _, _ = sock.recvmsg(65535, 256)
-                    except (BlockingIOError, ConnectionRefusedError):
-                        continue
-                    got = parse_reply(data)
-                    if got is not None and got[1] in sent_at and got[1] not in rtts:
-                        rtts[got[1]] = ((kernel_rx_ns(anc) or time.time_ns()) - sent_at[got[1]]) / 1e6
+        res = paced_echo(sock, count, interval, timeout, wait, send, recv)
     finally:
         sock.close()
-    series = tuple(rtts.get(base + k) for k in range(i))
+    series = tuple(res.rtts.get(k) for k in range(res.sent))
+    errors, offender = res.errors, res.offender
     notes: tuple[str, ...] = ()
     if errors.get("econnrefused"):
         notes = (f"{ip} answered 'port unreachable' on UDP {port}: the responder's UDP echo is not listening",)
