@@ -292,3 +292,18 @@ def test_ctrl_c_gives_a_partial_report_and_exit_4(tmp_path: Path) -> None:
     slow = checks["fake.slow.block"]
     assert slow["status"] == "SKIP" and slow["evidence"]["skipReason"] == "interrupted"
 
+
+
+def test_progress_on_a_tty_does_not_disturb_the_report(tmp_path: Path) -> None:
+    """On a TTY the rich progress observer runs (stderr); the report and exit code are unchanged."""
+    import shutil
+
+    if shutil.which("script") is None:
+        pytest.skip("util-linux `script` is needed to give netcheck a terminal")
+    profile = tmp_path / "site.yaml"
+    profile.write_text("apiVersion: netcheck/v1\nkind: SiteProfile\nspec:\n  node: {ip: 192.168.50.10}\n"
+                       "  remoteNetwork: {nodeCidrs: [192.168.50.0/24], podCidrs: [10.244.0.0/16]}\n")
+    cmd = f"{sys.executable} -m netcheck run -c {profile} --only cidr.node,cidr.overlap --no-color"
+    proc = subprocess.run(["script", "-qec", cmd, "/dev/null"], capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0, proc.stdout
+    assert "VERDICT: GO" in proc.stdout and "Traceback" not in proc.stdout
