@@ -12,7 +12,7 @@ request came from. For the pod network the request's source is bound to the pod 
 if that request gets no answer while one from the node IP does, the VPC has no route back
 to the pod CIDR ("no route back"); if it is answered but the connect-back is not, a
 firewall filters the port ("filtered"). Without a responder every check SKIPs with the
-command that starts one. Wire protocol: /work/brief/RESPONDER.md.
+command that starts one. Wire protocol: docs/responder-protocol.md.
 """
 
 from __future__ import annotations

@@ -23,7 +23,7 @@ from netcheck.standins.tls import start_api_server
 from probes import clock
 from probes.base import ProbeSkip
 
-API_HOST = "abc123.gr7.us-west-2.eks.amazonaws.com"
+API_HOST = "abc123.gr7.us-west-2.eks.amazonaws.com"  # fake name: stand-ins or recorded evidence only
 T = Thresholds()
 
 

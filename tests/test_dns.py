@@ -21,7 +21,7 @@ from netcheck.settings import Settings, SiteProfile, Thresholds
 from netcheck.standins import dns as standin
 from probes import dns as probe
 
-API = "abc123.gr7.us-west-2.eks.amazonaws.com"
+API = "abc123.gr7.us-west-2.eks.amazonaws.com"  # fake name: stand-ins or recorded evidence only
 TH = Thresholds()
 
 
@@ -65,7 +65,7 @@ def test_plan_without_name_endpoint_has_no_access_check() -> None:
 
 def test_plan_proxied_target_is_advisory_and_names_proxy(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("HTTPS_PROXY", "http://user:secret@proxy.corp:3128")
-    monkeypatch.setenv("NO_PROXY", ".eks.amazonaws.com")
+    monkeypatch.setenv("NO_PROXY", ".eks.amazonaws.com")  # fake name: stand-ins or recorded evidence only
     s = settings(cluster={"region": "us-west-2", "endpoint": f"https://{API}"})
     checks = {c.id: c for c in probe.plan(s)}
     assert checks["dns.eks-api.resolve"].severity is Severity.REQUIRED  # NO_PROXY covers it
@@ -104,7 +104,7 @@ def test_resolve_failure_remediations_are_distinct() -> None:
              for s in ("nxdomain", "servfail", "refused", "timeout", "no-answer")}
     assert len(set(fixes.values())) == 5
     assert "Route 53 Resolver inbound" in (fixes["nxdomain"] or "")
-    assert "eks.amazonaws.com" in (fixes["nxdomain"] or "")
+    assert "eks.amazonaws.com" in (fixes["nxdomain"] or "")  # fake name: stand-ins or recorded evidence only
     assert "UDP and TCP 53" in (fixes["timeout"] or "")
 
 
@@ -114,7 +114,7 @@ def test_access_private_with_public_answer_fails() -> None:
     out = probe.evaluate(access_spec("private"), answer(addresses=("10.20.1.10", "52.10.1.1")), TH)
     assert out.status is Status.FAIL and out.measured == "52.10.1.1"
     assert "Route 53 Resolver inbound endpoint" in (out.remediation or "")
-    assert "eks.amazonaws.com" in (out.remediation or "")
+    assert "eks.amazonaws.com" in (out.remediation or "")  # fake name: stand-ins or recorded evidence only
 
 
 def test_access_private_with_eni_answers_passes() -> None:

@@ -63,7 +63,7 @@ def _pod_spec(doc: dict[str, Any]) -> dict[str, Any]:
 def test_hybrid_workloads_least_privilege(kind: str) -> None:
     (doc,) = [d for _, d in _workloads() if d["kind"] == kind]
     pod = _pod_spec(doc)
-    assert pod["nodeSelector"] == {"eks.amazonaws.com/compute-type": "hybrid"}
+    assert pod["nodeSelector"] == {"eks.amazonaws.com/compute-type": "hybrid"}  # a node label, not a host
     assert pod["hostNetwork"] is True
     (container,) = pod["containers"]
     sc = container["securityContext"]

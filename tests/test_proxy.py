@@ -18,7 +18,7 @@ from netcheck.standins import proxy as proxy_standin
 from probes import proxy
 from probes.base import ProbeSkip
 
-API_HOST = "abc123.gr7.us-west-2.eks.amazonaws.com"
+API_HOST = "abc123.gr7.us-west-2.eks.amazonaws.com"  # fake name: stand-ins or recorded evidence only
 VARS = ("HTTPS_PROXY", "https_proxy", "HTTP_PROXY", "http_proxy", "ALL_PROXY", "all_proxy", "NO_PROXY", "no_proxy")
 T = Thresholds()
 FULL_NO_PROXY = f"localhost,127.0.0.1,{API_HOST},10.20.0.0/16,192.168.50.0/24,192.168.64.0/18,172.20.0.0/16"
@@ -73,7 +73,7 @@ def test_http_proxy_only_is_still_direct_for_https(monkeypatch: pytest.MonkeyPat
 
 def test_plan_with_proxy_lists_connect_checks_for_proxied_targets(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("HTTPS_PROXY", "http://10.0.0.5:3128")
-    monkeypatch.setenv("NO_PROXY", f"{API_HOST},.s3.us-west-2.amazonaws.com")
+    monkeypatch.setenv("NO_PROXY", f"{API_HOST},.s3.us-west-2.amazonaws.com")  # fake name: stand-ins or recorded evidence only
     ids = set(checks(site()))
     assert ids == {"proxy.env.consistent", "proxy.no-proxy.coverage", "proxy.hybrid-assets.connect",
                    "proxy.eks.connect", "proxy.ecr-api.connect", "proxy.ecr-dkr.connect", "proxy.ssm.connect",
@@ -93,7 +93,7 @@ def test_connect_allowed_passes(monkeypatch: pytest.MonkeyPatch, stack: contextl
     stack.callback(upstream.close)
     upstream.bind(("127.0.0.1", 0))
     upstream.listen(4)
-    px = proxy_standin.start(stack, hosts={"eks.us-west-2.amazonaws.com": "127.0.0.1"})
+    px = proxy_standin.start(stack, hosts={"eks.us-west-2.amazonaws.com": "127.0.0.1"})  # fake name: stand-ins or recorded evidence only
     check = connect_check(monkeypatch, px.url)
     # aim the check at the loopback upstream's port
     from dataclasses import replace
@@ -115,7 +115,7 @@ def test_connect_auth_required_407_then_credentials_pass(monkeypatch: pytest.Mon
     stack.callback(upstream.close)
     upstream.bind(("127.0.0.1", 0))
     upstream.listen(4)
-    px = proxy_standin.start(stack, mode="auth", hosts={"eks.us-west-2.amazonaws.com": "127.0.0.1"})
+    px = proxy_standin.start(stack, mode="auth", hosts={"eks.us-west-2.amazonaws.com": "127.0.0.1"})  # fake name: stand-ins or recorded evidence only
     out = verdict(connect_check(monkeypatch, px.url))
     assert out.status == Status.FAIL and "407" in out.message and "credentials" in out.remediation
     assert out.evidence["proxyAuthenticate"].startswith("Basic")
@@ -181,7 +181,7 @@ def test_coverage_complete_passes(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def test_coverage_by_wider_cidr_and_domain_suffix(monkeypatch: pytest.MonkeyPatch) -> None:
-    out = coverage(monkeypatch, ".eks.amazonaws.com,10.0.0.0/8,192.168.0.0/16,172.16.0.0/12")
+    out = coverage(monkeypatch, ".eks.amazonaws.com,10.0.0.0/8,192.168.0.0/16,172.16.0.0/12")  # fake name: stand-ins or recorded evidence only
     assert out.status == Status.PASS, out.message
 
 
@@ -216,8 +216,8 @@ def test_coverage_star_covers_everything(monkeypatch: pytest.MonkeyPatch) -> Non
 
 
 def test_evaluate_garbled_answer_fails() -> None:
-    spec = proxy.Spec("connect", (), "eks.us-west-2.amazonaws.com", 443, "http://p:3128")
-    a = ProxyAnswer("p:3128", "eks.us-west-2.amazonaws.com:443", "connected", error="not an HTTP answer: 'SSH-2.0'")
+    spec = proxy.Spec("connect", (), "eks.us-west-2.amazonaws.com", 443, "http://p:3128")  # fake name: stand-ins or recorded evidence only
+    a = ProxyAnswer("p:3128", "eks.us-west-2.amazonaws.com:443", "connected", error="not an HTTP answer: 'SSH-2.0'")  # fake name: stand-ins or recorded evidence only
     out = proxy.evaluate(spec, a, T)
     assert out.status == Status.FAIL and "SSH-2.0" in out.message
 

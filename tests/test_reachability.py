@@ -25,7 +25,7 @@ from tests.conftest import validate_report
 from tests.test_dial import REPO, forward_rule, listen_in
 from tests.testbed.lab import NS, Lab
 
-API = "abc123.gr7.us-west-2.eks.amazonaws.com"
+API = "abc123.gr7.us-west-2.eks.amazonaws.com"  # fake name: stand-ins or recorded evidence only
 TH = Thresholds()
 PROXY_VARS = ("HTTPS_PROXY", "https_proxy", "ALL_PROXY", "all_proxy", "NO_PROXY", "no_proxy")
 
@@ -73,7 +73,7 @@ def test_plan_ids() -> None:
 
 def test_plan_proxied_target_skips_and_points_at_proxy_check(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("HTTPS_PROXY", "http://bob:hunter2@proxy.corp:3128")
-    monkeypatch.setenv("NO_PROXY", ".eks.amazonaws.com")
+    monkeypatch.setenv("NO_PROXY", ".eks.amazonaws.com")  # fake name: stand-ins or recorded evidence only
     checks = {c.id: c for c in probe.plan(settings(**FULL))}
     assert checks["reach.eks-api.tcp-443"].spec.proxy is None
     assert checks["reach.control-plane.10.20.1.10.tcp-443"].spec.proxy is None  # ENIs are always direct

@@ -106,7 +106,7 @@ def test_nodeconfig_fills_cluster_credentials_and_node_ip() -> None:
     s = build(nodeconfig_path=SSM_NC)
     c = s.spec.cluster
     assert (c.name, c.region, c.service_cidr) == ("hybrid-prod", "us-west-2", "172.20.0.0/16")
-    assert c.endpoint == "https://0A1B2C3D4E5F60718293A4B5C6D7E8F9.gr7.us-west-2.eks.amazonaws.com"
+    assert c.endpoint == "https://0A1B2C3D4E5F60718293A4B5C6D7E8F9.gr7.us-west-2.eks.amazonaws.com"  # fake name: stand-ins or recorded evidence only
     assert c.certificate_authority is not None
     assert "BEGIN CERTIFICATE" in cfg.decode_ca(c.certificate_authority)  # base64 as nodeadm stores it
     assert s.spec.credentials == "ssm" and s.spec.node.ip == "192.168.50.10"

@@ -20,8 +20,8 @@ from netcheck.standins.tls import INTERCEPT_CA, Server, start_api_server, start_
 from probes import tls
 from probes.base import ProbeSkip
 
-API_HOST = "abc123.gr7.us-west-2.eks.amazonaws.com"
-AWS_HOST = "eks.us-west-2.amazonaws.com"
+API_HOST = "abc123.gr7.us-west-2.eks.amazonaws.com"  # fake name: stand-ins or recorded evidence only
+AWS_HOST = "eks.us-west-2.amazonaws.com"  # fake name: stand-ins or recorded evidence only
 PROXY_VARS = ("HTTPS_PROXY", "https_proxy", "HTTP_PROXY", "http_proxy", "ALL_PROXY", "all_proxy",
               "NO_PROXY", "no_proxy", "SSL_CERT_FILE", "SSL_CERT_DIR")
 T = Thresholds()
@@ -90,7 +90,7 @@ def test_plan_without_endpoint_skips_as_not_applicable() -> None:
 def test_plan_reads_proxy_and_trust_file_from_env(monkeypatch: pytest.MonkeyPatch, stack: contextlib.ExitStack) -> None:
     api = start_api_server(stack, "127.0.0.1", names=[API_HOST])
     monkeypatch.setenv("HTTPS_PROXY", "http://127.0.0.1:3128")
-    monkeypatch.setenv("NO_PROXY", ".eks.amazonaws.com")
+    monkeypatch.setenv("NO_PROXY", ".eks.amazonaws.com")  # fake name: stand-ins or recorded evidence only
     monkeypatch.setenv("SSL_CERT_FILE", "/tmp/bundle.pem")
     specs = {c.id: c.spec for c in tls.plan(settings_for(api))}
     assert specs["tls.eks-api.handshake"].proxy is None  # NO_PROXY covers the endpoint

@@ -1,6 +1,6 @@
 """Inbound-path mechanics: temporary listeners, the responder's connect-back client, UDP echo.
 
-The responder protocol is fixed in /work/brief/RESPONDER.md: a JSON line on TCP, and
+The responder protocol is fixed in docs/responder-protocol.md: a JSON line on TCP, and
 `NCE1` datagrams for UDP echo. Connection failures are classified like `dial` does
 (IP_RECVERR error queue), so "no route back" and "filtered" stay apart.
 """
