@@ -52,13 +52,18 @@ class SkipReason(enum.StrEnum):
     DISABLED = "disabled"  # the operator turned it off
     NEEDS_PEER = "needs-peer"  # needs a responder or peer that is not configured
     PRIVILEGE = "privilege"  # a privilege or sysctl is missing
-    DEPENDENCY = "dependency"  # an earlier check it depends on failed
+    DEPENDENCY = "dependency"  # something it needs (name, TCP, TLS, ruleset) was not there
     INTERRUPTED = "interrupted"  # Ctrl-C before it finished
 
     @property
     def leaves_verdict_open(self) -> bool:
-        """True when the skip hides an answer the site needs (privilege, interrupt)."""
-        return self in (SkipReason.PRIVILEGE, SkipReason.INTERRUPTED)
+        """True when the skip hides an answer the site needs (privilege, a failed prerequisite, interrupt).
+
+        A failed prerequisite usually has its own required FAIL, which makes the run NO-GO
+        anyway; when it does not (filtered out with --only, advisory, or not a check at
+        all), the skipped check must not read as a pass.
+        """
+        return self in (SkipReason.PRIVILEGE, SkipReason.DEPENDENCY, SkipReason.INTERRUPTED)
 
 
 class Verdict(enum.StrEnum):

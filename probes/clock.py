@@ -224,7 +224,9 @@ def _https(spec: Spec, r: TlsResult, t: Thresholds) -> Outcome:
     if not lows:
         why = (r.handshake_error or r.tcp_reason or (r.proxy.error if r.proxy else "") or
                "no answer carried a Date header")
-        return Outcome.skip(SkipReason.DEPENDENCY, f"No HTTPS answer with a Date header came from {spec.host} "
+        failed = bool(r.handshake_error or r.tcp_reason or (r.proxy and r.proxy.error))
+        reason = SkipReason.DEPENDENCY if failed else SkipReason.NOT_APPLICABLE  # a server may omit Date
+        return Outcome.skip(reason, f"No HTTPS answer with a Date header came from {spec.host} "
                             f"(stage '{r.stage}': {why}), so the clock could not be compared with it.",
                             "See the tls.eks-api checks; clock.ntp.offset measures the clock independently.",
                             evidence=evidence)

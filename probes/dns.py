@@ -17,9 +17,9 @@ from netaddr import IPAddress, IPSet
 
 from netcheck.model import Category, Check, Outcome, Severity, SkipReason, Status
 from netcheck.net import Net
-from netcheck.net.lookup import DnsAnswer
+from netcheck.net.lookup import DnsAnswer, is_ip
 from netcheck.settings import Settings, Thresholds
-from probes.endpoints import DOCS_NETWORKING, Target, all_targets, api_endpoint, is_ip
+from probes.endpoints import DOCS_NETWORKING, Target, all_targets, api_endpoint
 from probes.reachability import proxy_route
 
 DOCS_PREREQS = "https://docs.aws.amazon.com/eks/latest/userguide/hybrid-nodes-prereqs.html"

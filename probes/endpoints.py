@@ -6,7 +6,6 @@ One catalog shared by the dns, reachability, tls and proxy probes
 
 from __future__ import annotations
 
-import ipaddress
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
@@ -27,15 +26,6 @@ class Target:
     tls: bool = True
     ca_pem: str | None = None  # expected CA; None = the system trust store
     ips: tuple[str, ...] = ()  # known addresses (control-plane ENIs); empty = resolve host
-
-
-def is_ip(host: str) -> bool:
-    """True for an IPv4 or IPv6 address literal, False for a host name."""
-    try:
-        ipaddress.ip_address(host)
-    except ValueError:
-        return False
-    return True
 
 
 def api_endpoint(settings: Settings) -> Target | None:

@@ -30,6 +30,12 @@ CASES = [
      Verdict.INCONCLUSIVE),
     ("go-skip-not-applicable", [result(Status.SKIP, skip=SkipReason.NOT_APPLICABLE)], False, False, Verdict.GO),
     ("go-skip-disabled", [result(Status.SKIP, skip=SkipReason.DISABLED)], False, False, Verdict.GO),
+    # TLS skipped because TCP failed, with the TCP check filtered out by --only: not a pass.
+    ("inconclusive-skip-dependency-alone", [result(Status.SKIP, skip=SkipReason.DEPENDENCY)], False, False,
+     Verdict.INCONCLUSIVE),
+    ("fail-with-skip-dependency", [result(Status.FAIL), result(Status.SKIP, skip=SkipReason.DEPENDENCY)], False,
+     False, Verdict.NO_GO),
+    ("go-advisory-skip-dependency", [result(Status.SKIP, ADV, skip=SkipReason.DEPENDENCY)], False, False, Verdict.GO),
     ("go-skip-needs-peer", [result(Status.SKIP, skip=SkipReason.NEEDS_PEER)], False, False, Verdict.GO),
     ("fail-beats-error", [result(Status.ERROR), result(Status.FAIL)], False, False, Verdict.NO_GO),
     ("strict-warn", [result(Status.WARN)], True, False, Verdict.NO_GO),

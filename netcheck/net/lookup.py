@@ -54,7 +54,8 @@ def split_server(server: str) -> tuple[str, int]:
     return server, 53
 
 
-def _is_ip(text: str) -> bool:
+def is_ip(text: str) -> bool:
+    """True for an IPv4 or IPv6 address literal, False for a host name."""
     try:
         ipaddress.ip_address(text)
     except ValueError:
@@ -75,7 +76,7 @@ def hosts_file_lookup(name: str, rdtype: str, path: Path = HOSTS_FILE) -> tuple[
         if len(parts) < 2 or want not in (p.rstrip(".").lower() for p in parts[1:]):
             continue
         ip = parts[0]
-        if _is_ip(ip) and (":" in ip) == (rdtype == "AAAA") and ip not in found:
+        if is_ip(ip) and (":" in ip) == (rdtype == "AAAA") and ip not in found:
             found.append(ip)
     return tuple(found)
 
@@ -87,7 +88,7 @@ def _nameserver_ips(servers: tuple[str, ...], timeout: float) -> list[tuple[str,
     out: list[tuple[str, int]] = []
     for server in servers:
         host, port = split_server(server)
-        if _is_ip(host):
+        if is_ip(host):
             out.append((host, port))
             continue
         ans = dns.resolver.Resolver().resolve(host, "A", search=False, lifetime=timeout)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from netcheck.history import format_value
 from netcheck.model import Category, CheckResult, Report, Status, Verdict
 from netcheck.render import RenderOptions
 
@@ -13,14 +14,6 @@ def _paint(text: str, code: str, color: bool) -> str:
     return f"\x1b[{code}m{text}\x1b[0m" if color else text
 
 
-def _value(v: object, unit: str | None) -> str:
-    if v is None:
-        return "-"
-    if isinstance(v, float):
-        v = f"{v:.3g}" if abs(v) < 100 else f"{v:.0f}"
-    return f"{v} {unit}" if unit else str(v)
-
-
 def _result_lines(r: CheckResult, color: bool) -> list[str]:
     o = r.outcome
     tag = _paint(f"[{o.status.value}]", _COLORS[o.status], color)
@@ -28,7 +21,7 @@ def _result_lines(r: CheckResult, color: bool) -> list[str]:
     lines = [f"  {tag} {r.check.id}{sev}: {o.message}"]
     if o.status is not Status.PASS:
         if o.measured is not None or o.threshold is not None:
-            lines.append(f"      └─ measured {_value(o.measured, o.unit)}, threshold {_value(o.threshold, o.unit)}")
+            lines.append(f"      └─ measured {format_value(o.measured, o.unit)}, threshold {format_value(o.threshold, o.unit)}")
         if o.remediation:
             lines.append(f"      └─ fix: {o.remediation}")
         if r.check.docs and o.status in (Status.FAIL, Status.WARN):
