@@ -101,12 +101,13 @@ def _ipv4(value: str) -> str:
         raise ValueError(f"{value!r} is not a valid IPv4 address") from None
 
 
-_REGION_RE = re.compile(r"^[a-z]{2}(-[a-z]+)+-\d+$")
+# Two-letter geography (us-west-2, cn-north-1, us-gov-west-1) or the European Sovereign Cloud (eusc-de-east-1).
+_REGION_RE = re.compile(r"^([a-z]{2}|eusc)(-[a-z]+)+-\d+$")
 
 
 def _region(value: str) -> str:
     if not _REGION_RE.match(value.strip()):
-        raise ValueError(f"{value!r} is not an AWS Region code such as us-west-2 or eu-central-1")
+        raise ValueError(f"{value!r} is not an AWS Region code such as us-west-2, cn-north-1 or eusc-de-east-1")
     return value.strip()
 
 
@@ -239,11 +240,12 @@ class Features(_Model):
 
 
 class Aws(_Model):
-    """Where AWS service endpoints live; overridable for labs and partitions."""
+    """Where AWS service endpoints live: derived from the Region's partition; these override it."""
 
-    domain: str = "amazonaws.com"
+    domain: Host | None = None  # every AWS name under this domain (labs, stand-ins); None: the partition's
     service_port: Port = 443
-    ecr_account: str = Field(default="602401143452", pattern=r"^\d{12}$")
+    ecr_account: str | None = Field(default=None, pattern=r"^\d{12}$")  # None: the Region's EKS registry
+    install_region: Region | None = None  # `nodeadm install --region`; None: us-west-2 (nodeadm's default)
 
 
 class Latency(_Model):
