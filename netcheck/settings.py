@@ -23,6 +23,7 @@ from pydantic import (
     Field,
     ValidationError,
     field_validator,
+    model_validator,
 )
 from pydantic.alias_generators import to_camel
 
@@ -192,8 +193,35 @@ class RemoteNetwork(_Model):
 
 
 class Cni(_Model):
+    """The site's CNI; probes/cnimodel.py turns it into ports, overhead and pod routing."""
+
     plugin: Literal["cilium", "calico", "none"] = "cilium"
-    encapsulation: Literal["vxlan", "geneve", "ipip", "wireguard", "none"] | None = None
+    mode: Literal["vxlan", "geneve", "native", "ipip", "bgp"] | None = None  # None: the plugin's default
+    wireguard: bool | None = None  # None: off (the default of both CNIs)
+    typha: bool | None = None  # Calico only; None: deployed (the Tigera operator runs Typha)
+    encapsulation: Literal["vxlan", "geneve", "ipip", "wireguard", "none"] | None = None  # older spelling of mode
+
+    @property
+    def effective_mode(self) -> str | None:
+        if self.mode or self.encapsulation in (None, "wireguard"):
+            return self.mode
+        return "native" if self.encapsulation == "none" else self.encapsulation
+
+    @property
+    def effective_wireguard(self) -> bool:
+        return bool(self.wireguard) or (self.wireguard is None and self.encapsulation == "wireguard")
+
+    @model_validator(mode="after")
+    def _known_combination(self) -> Cni:
+        if self.plugin == "none":
+            return self
+        from probes.cnimodel import CniModeError, model
+
+        try:
+            model(self.plugin, self.effective_mode, self.effective_wireguard, self.typha)
+        except CniModeError as exc:
+            raise ValueError(str(exc)) from None
+        return self
 
 
 class Bandwidth(_Model):

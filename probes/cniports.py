@@ -1,12 +1,16 @@
 """Node ↔ node CNI ports: can this node reach each peer on the ports its CNI uses?
 
-Check ids (stable), per peer in spec.peers and per spec.cni.plugin:
-  cilium: cni.<peer>.udp-8472 (VXLAN), cni.<peer>.tcp-4240 (cilium-health)
-  calico: cni.<peer>.tcp-179 (BGP), cni.<peer>.udp-4789 (VXLAN), cni.<peer>.tcp-5473 (Typha)
+Check ids (stable), per peer in spec.peers, from the CNI model (probes/cnimodel.py) of
+spec.cni (plugin, mode, wireguard, typha): cni.<peer>.<proto>-<port>, e.g. udp-8472 (Cilium
+VXLAN), udp-6081 (Geneve), tcp-179 (Calico BGP), udp-51871/udp-51820 (WireGuard), and
+cni.<peer>.ipip (IP protocol 4). Optional ones (cilium-health, Typha when absent) are advisory.
 
 TCP: a handshake PASSes; a reset WARNs (the peer was reached but nothing listens yet, or a
 firewall resets); silence or an ICMP error FAILs. UDP needs an echo on the peer
 (`netcheck serve --extra-udp <port>`): an echo PASSes; without one the check SKIPs saying so.
+IP-in-IP wraps an echo request to the peer in protocol 4 (netcheck/net/ipip.py): a decapsulated
+answer PASSes, an ICMP unreachable from the peer WARNs (protocol 4 arrives, nothing decapsulates
+yet), silence while the peer answers ping FAILs (filtered).
 """
 
 from __future__ import annotations
@@ -14,13 +18,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from netcheck.model import Category, Check, Outcome, SkipReason, Status
+from netcheck.model import Category, Check, Outcome, Severity, SkipReason, Status
 from netcheck.net import Net
 from netcheck.settings import Settings, Thresholds, split_hostport
-from probes.firewall import CNI_PORTS
+from probes.base import MissingPrivilege
+from probes.cnimodel import for_settings
 
-DOCS_CILIUM = "https://docs.cilium.io/en/stable/operations/system_requirements/#firewall-rules"
-DOCS_CALICO = "https://docs.tigera.io/calico/latest/getting-started/kubernetes/requirements#network-requirements"
 RESPONDER_PORT = 7447
 
 
@@ -44,14 +47,26 @@ def plan(settings: Settings) -> list[Check]:
     rport = RESPONDER_PORT
     if s.responder:
         rport = split_hostport(s.responder, RESPONDER_PORT)[1] or RESPONDER_PORT
-    docs = DOCS_CALICO if s.cni.plugin == "calico" else DOCS_CILIUM
-    return [Check(id=f"cni.{peer}.{proto}-{port}", category=Category.REACHABILITY,
-                  title=f"Peer {peer} is reachable on {proto.upper()} {port} ({purpose})", probe="cniports",
-                  spec=Spec(peer, proto, port, purpose, rport), timeout=10, docs=docs)
-            for peer in s.peers for proto, port, purpose in CNI_PORTS[s.cni.plugin]]
+    m = for_settings(settings)
+    if m is None:
+        return []
+    return [Check(id=f"cni.{peer}.{p.label}", category=Category.REACHABILITY,
+                  title=f"Peer {peer} is reachable on {p.shown} ({p.purpose})"
+                        + (f"; advisory: {p.why_optional}" if not p.required else ""), probe="cniports",
+                  spec=Spec(peer, p.proto, p.port, p.purpose, rport),
+                  severity=Severity.REQUIRED if p.required else Severity.ADVISORY, timeout=10, docs=m.docs)
+            for peer in s.peers for p in m.ports if p.between_nodes]
 
 
 def collect(spec: Spec, net: Net) -> Evidence:
+    if spec.proto == "ipip":
+        from netcheck.net.ipip import RawUnavailable
+
+        try:
+            return Evidence(net.ipip_echo(spec.peer, count=3, timeout=3.0).to_evidence())
+        except RawUnavailable as exc:
+            raise MissingPrivilege(f"IP-in-IP toward {spec.peer} needs raw sockets: {exc}.",
+                                   "Run netcheck as root (or with CAP_NET_RAW).") from None
     if spec.proto == "tcp":
         return Evidence(net.dial(spec.peer, spec.port, timeout=3.0).to_evidence())
     echo = net.udp_echo(spec.peer, spec.port, count=3, timeout=3.0)
@@ -66,7 +81,39 @@ def _serve_fix(spec: Spec) -> str:
             "check (before the CNI is installed there), then run netcheck again.")
 
 
+def _ipip(spec: Spec, ev: Evidence) -> Outcome:
+    r = ev.result
+    outcome, reason, offender = r.get("outcome"), r.get("reason", ""), r.get("offender")
+    what = f"IP protocol 4 ({spec.purpose}) to {spec.peer}"
+    fix = (f"Allow IP protocol 4 (IP-in-IP) between the hybrid nodes on every firewall in between and on "
+           f"{spec.peer} itself (nft: ip protocol 4 accept; iptables: -p 4 -j ACCEPT; firewalld: "
+           "--add-protocol=ipencap; AWS security groups: protocol 4).")
+    if outcome == "connected":
+        return Outcome(Status.PASS, f"{what} is let through and decapsulated: the wrapped echo was answered in "
+                       f"{r.get('seconds', 0) * 1000:.1f} ms.", measured="connected", evidence=r)
+    if outcome == "refused":
+        return Outcome(Status.WARN, f"{what} arrives, but {spec.peer} answered {reason}: nothing decapsulates "
+                       "IP-in-IP there yet (normal before Calico runs), or its firewall rejects protocol 4.",
+                       measured=f"refused ({reason})", threshold="connected",
+                       remediation=f"For a definitive answer run `modprobe ipip && ip link set tunl0 up` on "
+                                   f"{spec.peer} during the check.", evidence=r)
+    if outcome == "unreachable":
+        by = f" by {offender}" if offender else ""
+        return Outcome(Status.FAIL, f"{what} is rejected{by} ({reason}).", measured=f"unreachable ({reason})",
+                       threshold="connected", remediation=fix, evidence=r)
+    if r.get("peer_pings"):
+        return Outcome(Status.FAIL, f"{what} vanishes although {spec.peer} answers ping: a firewall drops IP "
+                       "protocol 4 (filtered).", measured="timeout (filtered)", threshold="connected",
+                       remediation=fix, evidence=r)
+    return Outcome.skip(SkipReason.NEEDS_PEER, f"Neither {what} nor a plain ping of {spec.peer} was answered, so a "
+                        "drop of protocol 4 cannot be told from a peer that answers nothing.",
+                        remediation=f"Allow ICMP echo to {spec.peer} (or run the check once it is up) and run "
+                                    "netcheck again.", evidence=r)
+
+
 def evaluate(spec: Spec, ev: Evidence, thresholds: Thresholds) -> Outcome:
+    if spec.proto == "ipip":
+        return _ipip(spec, ev)
     r = ev.result
     outcome, reason, offender = r.get("outcome"), r.get("reason", ""), r.get("offender")
     what = f"{spec.proto.upper()} {spec.port} ({spec.purpose}) on {spec.peer}"

@@ -14,19 +14,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from netcheck.model import Category, Check, Outcome, SkipReason, Status
+from netcheck.model import Category, Check, Outcome, Severity, SkipReason, Status
 from netcheck.net import Net
 from netcheck.settings import Settings, Thresholds
 from probes.base import MissingPrivilege, ProbeSkip
+from probes.cnimodel import for_settings as cni_model
 
 DOCS = "https://docs.aws.amazon.com/eks/latest/userguide/hybrid-nodes-networking.html"
-CNI_PORTS: dict[str, list[tuple[str, int, str]]] = {
-    "cilium": [("udp", 8472, "Cilium VXLAN"), ("tcp", 4240, "cilium-health")],
-    "calico": [("tcp", 179, "Calico BGP"), ("udp", 4789, "Calico VXLAN"), ("tcp", 5473, "Calico Typha")],
-    "none": [],
-}
-
-
 @dataclass(frozen=True)
 class Spec:
     proto: str
@@ -48,17 +42,20 @@ def plan(settings: Settings) -> list[Check]:
     wanted: list[tuple[str, int, str, tuple[str, ...], str]] = [
         ("tcp", s.inbound.kubelet_port, "kubelet", vpc, "the VPC")]
     wanted += [("tcp", p, "webhook", vpc, "the VPC") for p in s.webhook_ports]
-    wanted += [(proto, port, what, peers, "other nodes") for proto, port, what in CNI_PORTS[s.cni.plugin]]
+    cni = cni_model(settings)  # the CNI's ports for its mode (probes/cnimodel.py); router-only ones too
+    wanted += [(p.proto, p.port, p.purpose, peers, "other nodes") for p in (cni.ports if cni else ())]
+    advisory = {f"{p.proto}-{p.port}" for p in (cni.ports if cni else ()) if not p.required}
     checks, seen = [], set()
     for proto, port, purpose, sources, label in wanted:
-        cid = f"firewall.local.{proto}-{port}"
+        cid = "firewall.local.ipip" if proto == "ipip" else f"firewall.local.{proto}-{port}"
         if cid in seen:
             continue
         seen.add(cid)
         checks.append(Check(id=cid, category=Category.HOST, title=f"This host's firewall admits {purpose} "
-                            f"traffic on {proto.upper()} {port}", probe="firewall",
+                            f"traffic on {_shown(proto, port)}", probe="firewall",
                             spec=Spec(proto, port, purpose, tuple(dict.fromkeys(sources)), label), timeout=10,
-                            docs=DOCS))
+                            docs=DOCS, severity=Severity.ADVISORY if f"{proto}-{port}" in advisory else
+                            Severity.REQUIRED))
     return checks
 
 
@@ -77,8 +74,16 @@ def collect(spec: Spec, net: Net) -> Evidence:
     return Evidence(ruleset.to_evidence())
 
 
+def _shown(proto: str, port: int) -> str:
+    return "IP protocol 4" if proto == "ipip" else f"{proto.upper()} {port}"
+
+
 def _fix(spec: Spec, ev: dict[str, Any], chain: str) -> str:
     src = spec.sources[0] if spec.sources else "<source>"
+    if spec.proto == "ipip":  # a protocol, not a port
+        return (f"Allow IP protocol 4 from {src}: nft insert rule {chain or 'inet filter input'} ip saddr {src} "
+                "ip protocol 4 accept (iptables: -p 4; firewalld: --add-protocol=ipencap; ufw: a before.rules "
+                "line with -p 4).")
     if ev.get("firewalld") == "running":
         return (f"firewall-cmd --permanent --add-port={spec.port}/{spec.proto} && firewall-cmd --reload "
                 "(or add a rich rule for the source range).")
@@ -96,7 +101,7 @@ def evaluate(spec: Spec, ev: Evidence, thresholds: Thresholds) -> Outcome:
 
     doc = ev.ruleset
     ruleset = ruleset_from_evidence(doc)
-    what = f"{spec.purpose} traffic ({spec.proto.upper()} {spec.port}) from {spec.source_label}"
+    what = f"{spec.purpose} traffic ({_shown(spec.proto, spec.port)}) from {spec.source_label}"
     evidence = {"source": ruleset.source, "firewalld": ruleset.firewalld, "ufw": ruleset.ufw,
                 "chains": [c.label for c in ruleset.chains if c.hook]}
     if ruleset.source == "none":

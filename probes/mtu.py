@@ -3,8 +3,10 @@
 `mtu.path.<target>` searches the largest DF packet that reaches each target (exact to the
 byte) and tells a working PMTU discovery (ICMP "fragmentation needed" comes back) from a
 black hole (large packets vanish in silence: FAIL). `mtu.cni` turns the smallest path MTU
-into the CNI MTU: path MTU − encapsulation overhead (Cilium VXLAN 50, Calico IP-in-IP 20,
-VXLAN/Geneve 50, WireGuard 60; reference/eks-hybrid-network-requirements.md §4).
+into the CNI MTU: path MTU − the overhead of the site's CNI mode (probes/cnimodel.py: VXLAN and
+Geneve 50, IP-in-IP 20, Cilium WireGuard +80, Calico WireGuard 60). Encapsulated traffic crosses
+the node-to-node path, so `mtu.cni` measures toward the peers (spec.peers) when they are known,
+else toward the VPC, and says which.
 One search per target and network namespace is shared by both checks (memo below).
 """
 
@@ -21,6 +23,7 @@ from netcheck.net import Net
 from netcheck.net.pmtu import PmtuResult
 from netcheck.settings import Settings, Thresholds, split_hostport
 from probes.base import MissingPrivilege, ProbeSkip
+from probes.cnimodel import for_settings as cni_model
 
 DOCS = "https://docs.aws.amazon.com/vpn/latest/s2svpn/cgw-best-practice.html"
 DOCS_CNI = "https://docs.tigera.io/calico/latest/networking/configuring/mtu"
@@ -29,6 +32,7 @@ DEFAULT_ENCAP = {"cilium": "vxlan", "calico": "ipip"}
 ENCAP_NAMES = {"vxlan": "VXLAN", "geneve": "Geneve", "ipip": "IP-in-IP", "wireguard": "WireGuard",
                "none": "no encapsulation"}
 SEARCH_TIMEOUT = 20.0
+MAX_PEERS = 3  # peer nodes searched for mtu.cni
 MEMO_SECONDS = 60.0
 
 
@@ -45,8 +49,10 @@ class Spec:
     targets: tuple[Target, ...]
     ceiling: int = 9001
     plugin: str = "cilium"
-    encapsulation: str | None = None
+    encapsulation: str | None = None  # how the overhead is made up, e.g. "VXLAN 50"
     dns_servers: tuple[str, ...] = ()
+    overhead_bytes: int | None = None  # from the CNI model; None: no CNI
+    peers: tuple[str, ...] = ()  # mtu.cni: targets that are peer nodes (node-to-node path)
 
 
 @dataclass(frozen=True)
@@ -78,15 +84,21 @@ def plan(settings: Settings) -> list[Check]:
     s = settings.spec
     targets = mtu_targets(settings)
     dns = tuple(str(x) for x in s.dns.servers)
-    common = dict(ceiling=s.mtu.max, plugin=s.cni.plugin, encapsulation=s.cni.encapsulation, dns_servers=dns)
+    m = cni_model(settings)
+    common = dict(ceiling=s.mtu.max, plugin=s.cni.plugin, encapsulation=m.encapsulation if m else None,
+                  dns_servers=dns, overhead_bytes=m.overhead if m else None)
     checks = [Check(id=f"mtu.path.{t.host}", category=Category.MTU,
                     title=f"Path MTU to {t.host} ({t.label}) and PMTU discovery", probe="mtu",
                     spec=Spec("path", (t,), **common),  # type: ignore[arg-type]
                     timeout=SEARCH_TIMEOUT + 5, docs=DOCS) for t in targets]
-    if targets:
-        checks.append(Check(id="mtu.cni", category=Category.MTU, title="CNI MTU fits the path to the VPC",
-                            probe="mtu", spec=Spec("cni", targets, **common),  # type: ignore[arg-type]
-                            timeout=SEARCH_TIMEOUT * len(targets) + 5, docs=DOCS_CNI))
+    peers = tuple(Target(p, "peer node") for p in s.peers[:MAX_PEERS] if ":" not in p)
+    if targets or peers:
+        cni_targets = peers + tuple(t for t in targets if t.host not in s.peers)
+        what = "between the nodes" if peers else "to the VPC"
+        checks.append(Check(id="mtu.cni", category=Category.MTU, title=f"CNI MTU fits the path {what}",
+                            probe="mtu", spec=Spec("cni", cni_targets, peers=tuple(t.host for t in peers),
+                                                   **common),  # type: ignore[arg-type]
+                            timeout=SEARCH_TIMEOUT * len(cni_targets) + 5, docs=DOCS_CNI))
     return checks
 
 
@@ -163,9 +175,11 @@ def collect(spec: Spec, net: Net) -> Evidence:
 # --- evaluate (pure) -----------------------------------------------------------------
 
 def overhead(spec: Spec) -> tuple[str, int]:
-    """(encapsulation, bytes) the CNI adds to each pod packet."""
+    """(encapsulation, bytes) the CNI adds to each pod packet (probes/cnimodel.py via plan)."""
+    if spec.overhead_bytes is not None:
+        return spec.encapsulation or "none", spec.overhead_bytes
     encap = spec.encapsulation or DEFAULT_ENCAP.get(spec.plugin, "vxlan")
-    return encap, OVERHEAD[encap]
+    return encap, OVERHEAD.get(encap, 50)
 
 
 def evaluate(spec: Spec, ev: Evidence, thresholds: Thresholds) -> Outcome:
@@ -212,7 +226,7 @@ def _path(spec: Spec, ev: Evidence) -> Outcome:
                        f"Path MTU to {target.host} is {pmtu} bytes, below the {if_mtu}-byte MTU of {dev}; "
                        f"PMTU discovery works{who}, but encapsulated pod traffic must fit the path.",
                        measured=pmtu, threshold=if_mtu, unit="bytes",
-                       remediation=f"Set the CNI MTU to {pmtu - extra} ({ENCAP_NAMES[encap]} adds {extra} bytes), "
+                       remediation=f"Set the CNI MTU to {pmtu - extra} ({ENCAP_NAMES.get(encap, encap)} adds {extra} bytes), "
                                    f"or lower the MTU of {dev} to {pmtu}; clamping TCP MSS to {pmtu - 40} on the "
                                    "gateway avoids relying on PMTU discovery.", evidence=evidence)
     bound = "" if r.ceiling >= if_mtu else f" (searched up to the configured maximum {r.ceiling})"
@@ -224,10 +238,16 @@ def _path(spec: Spec, ev: Evidence) -> Outcome:
 def _cni(spec: Spec, ev: Evidence) -> Outcome:
     if spec.plugin == "none":
         return Outcome.skip(SkipReason.NOT_APPLICABLE, "No CNI is configured (spec.cni.plugin: none).")
-    measured = [r for r in ev.results if r.reachable and r.path_mtu is not None]
+    usable = [r for r in ev.results if r.reachable and r.path_mtu is not None]
+    between = [r for r in usable if r.target in spec.peers]
+    measured = between or usable
+    basis = ("the node-to-node path" if between else
+             "the path toward the VPC (no peer node answered)" if spec.peers else
+             "the path toward the VPC (no peers in spec.peers)")
     encap, extra = overhead(spec)
     evidence: dict[str, Any] = {"plugin": spec.plugin, "encapsulation": encap, "overhead": extra,
-                                "paths": {r.target: r.path_mtu for r in measured},
+                                "basis": "node-to-node" if between else "toward-vpc",
+                                "paths": {r.target: r.path_mtu for r in usable},
                                 "problems": [list(p) for p in ev.problems]}
     if not measured:
         why = "; ".join(f"{h}: {w}" for h, w in ev.problems) or "no target answered a small probe"
@@ -244,12 +264,12 @@ def _cni(spec: Spec, ev: Evidence) -> Outcome:
     how = {"cilium": f"Cilium: helm upgrade cilium … --set MTU={advice}",
            "calico": f"Calico: kubectl patch installation default --type merge -p "
                      f"'{{\"spec\":{{\"calicoNetwork\":{{\"mtu\":{advice}}}}}}}'"}.get(spec.plugin, "")
-    name = f"{spec.plugin} with {ENCAP_NAMES[encap]} ({extra} bytes)"
+    name = f"{spec.plugin} with {ENCAP_NAMES.get(encap, encap)} ({extra} bytes)"
     if pmtu < if_mtu and pmtu < worst.ceiling:
         hole = " (through a PMTU black hole: oversized pod packets would vanish)" if worst.black_hole else ""
-        return Outcome(Status.WARN, f"The path to {worst.target} carries {pmtu} bytes{hole}; {name} needs a CNI MTU "
-                       f"of {advice}, but would derive {auto} from the {if_mtu}-byte interface.",
-                       measured=advice, threshold=auto, unit="bytes",
+        return Outcome(Status.WARN, f"Judged on {basis}: the path to {worst.target} carries {pmtu} bytes{hole}; "
+                       f"{name} needs a CNI MTU of {advice}, but would derive {auto} from the {if_mtu}-byte "
+                       "interface.", measured=advice, threshold=auto, unit="bytes",
                        remediation=f"Set the CNI MTU to {advice}. {how}".strip(), evidence=evidence)
-    return Outcome(Status.PASS, f"The path carries the full {pmtu}-byte interface MTU; {name} can use a CNI MTU "
-                   f"of {advice}.", measured=advice, unit="bytes", evidence=evidence)
+    return Outcome(Status.PASS, f"Judged on {basis}: it carries the full {pmtu}-byte interface MTU; {name} can use "
+                   f"a CNI MTU of {advice}.", measured=advice, unit="bytes", evidence=evidence)

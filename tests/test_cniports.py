@@ -31,8 +31,9 @@ def run_in(ns: str, s: Settings) -> dict[str, Outcome]:
 
 def test_plan_per_plugin() -> None:
     assert [c.id for c in cniports.plan(settings())] == [f"cni.{PEER}.udp-8472", f"cni.{PEER}.tcp-4240"]
-    assert [c.id for c in cniports.plan(settings("calico"))] == [
-        f"cni.{PEER}.tcp-179", f"cni.{PEER}.udp-4789", f"cni.{PEER}.tcp-5473"]
+    assert [c.id for c in cniports.plan(settings("calico"))] == [f"cni.{PEER}.udp-4789", f"cni.{PEER}.tcp-5473"]
+    assert [c.id for c in cniports.plan(settings("calico", cni={"plugin": "calico", "mode": "ipip"}))] == [
+        f"cni.{PEER}.ipip", f"cni.{PEER}.tcp-179", f"cni.{PEER}.tcp-5473"]
     assert cniports.plan(settings("none")) == []
 
 

@@ -36,7 +36,7 @@ def run_in(ns: str, s: Settings) -> dict[str, Outcome]:
 def test_plan_ids_follow_the_cni() -> None:
     assert {c.id for c in firewall.plan(settings())} == IDS
     calico = {c.id for c in firewall.plan(settings(cni={"plugin": "calico"}))}
-    assert calico == {"firewall.local.tcp-10250", "firewall.local.tcp-9443", "firewall.local.tcp-179",
+    assert calico == {"firewall.local.tcp-10250", "firewall.local.tcp-9443",  # Calico VXLAN: no BGP
                       "firewall.local.udp-4789", "firewall.local.tcp-5473"}
 
 

@@ -18,6 +18,7 @@ if TYPE_CHECKING:
     from netcheck.aws import VpcDocuments
     from netcheck.net.dial import DialResult
     from netcheck.net.iperf import IperfResult
+    from netcheck.net.ipip import IpipProbe
     from netcheck.net.listen import ControlReply, TempListener, UdpEcho
     from netcheck.net.local import LocalPrefix
     from netcheck.net.lookup import DnsAnswer
@@ -174,6 +175,12 @@ class Net:
         from netcheck.net.listen import udp_echo
 
         return udp_echo(ip, port, count, self.budget(timeout))
+
+    def ipip_echo(self, ip: str, count: int = 3, timeout: float = 3.0) -> IpipProbe:
+        """IP protocol 4 toward `ip` (raises netcheck.net.ipip.RawUnavailable without CAP_NET_RAW)."""
+        from netcheck.net.ipip import ipip_echo
+
+        return ipip_echo(ip, count, self.budget(timeout))
 
     def firewall_ruleset(self, timeout: float = 5.0) -> Ruleset:
         """This host's nftables (or iptables) ruleset with firewalld/ufw state; raises FirewallUnreadable."""

@@ -425,11 +425,12 @@ def _match(m: Match, pkt: Packet) -> bool | None:
     """True/False, or None when it depends on something the packet description does not fix."""
     hit: bool | None
     if m.field == "l4proto":
-        hit = pkt.proto in m.values or {"tcp": "6", "udp": "17"}.get(pkt.proto) in m.values
+        names = {"tcp": ("6",), "udp": ("17",), "ipip": ("4", "ipencap")}.get(pkt.proto, ())
+        hit = pkt.proto in m.values or any(n in m.values for n in names)
     elif m.field == "nfproto":
         hit = "ipv4" in m.values
     elif m.field == "dport":
-        if m.proto not in ("th", pkt.proto):
+        if m.proto not in ("th", pkt.proto) or pkt.proto == "ipip":  # IP-in-IP has no ports
             return False if m.op == "==" else None
         hit = _in_ports(pkt.dport, m.values)
     elif m.field == "ctstate":
