@@ -6,7 +6,13 @@ Check ids (stable):
   vpc.cluster.endpoint-access           endpoint mode; "public and private" breaks hybrid nodes
   vpc.cluster.ip-family                 the cluster is IPv4 (hybrid nodes need IPv4)
   vpc.routes.<cidr>                     every route table of the cluster's subnets sends the remote
-                                        node/pod CIDR to a transit or virtual private gateway
+                                        node/pod CIDR toward on-premises: TGW, VGW or Cloud WAN PASS; an
+                                        instance ENI (hybrid nodes gateway), instance, Outposts LGW, GWLB
+                                        endpoint or NAT gateway WARN (far side not in the export); IGW,
+                                        peering, local, carrier gateway FAIL (ROUTE_TARGETS below)
+                                        Pod CIDR routes and pod-CIDR SG rules are required only when the CNI
+                                        mode routes pod IPs unmasqueraded or webhooks run on hybrid nodes
+                                        (probes/cnimodel.py pod_routing); otherwise advisory, saying why.
   vpc.sg.ingress-tcp-443.<cidr>         cluster security groups admit TCP 443 from node/pod CIDRs
   vpc.sg.egress-tcp-<port>.<cidr>       ... and let the kubelet port out to node CIDRs and the
                                         webhook ports out to pod CIDRs
@@ -21,14 +27,15 @@ from pathlib import Path
 from typing import Any
 
 from netcheck.aws import EXPORT_COMMANDS, AwsInputError, AwsUnavailable, VpcDocuments, load_exports
-from netcheck.model import Category, Check, Outcome, SkipReason, Status
+from netcheck.model import Category, Check, Outcome, Severity, SkipReason, Status
 from netcheck.net import Net
 from netcheck.settings import Settings, Thresholds
 from probes.base import MissingPrivilege, ProbeSkip
+from probes.cnimodel import for_settings as cni_model
+from probes.cnimodel import pod_routing
 
 DOCS_NET = "https://docs.aws.amazon.com/eks/latest/userguide/hybrid-nodes-networking.html"
 DOCS_CREATE = "https://docs.aws.amazon.com/eks/latest/userguide/hybrid-nodes-cluster-create.html"
-GOOD_TARGETS = ("TransitGatewayId", "CoreNetworkArn")
 MAX_LISTED = 5
 
 
@@ -45,6 +52,8 @@ class Spec:
     node_cidrs: tuple[str, ...] = ()
     pod_cidrs: tuple[str, ...] = ()
     endpoint_access: str | None = None
+    needed: bool = True  # pod CIDR rules: does the site's CNI mode (or a webhook) need them?
+    why: str = ""  # the reason, either way
 
 
 @dataclass(frozen=True)
@@ -73,8 +82,24 @@ def plan(settings: Settings) -> list[Check]:
               "endpoint_access": s.cluster.endpoint_access}
 
     def mk(cid: str, title: str, docs: str = DOCS_NET, **kw: Any) -> Check:
-        return Check(id=cid, category=Category.ROUTING, title=title, probe="vpc", spec=Spec(**{**common, **kw}),
-                     timeout=25, docs=docs)
+        spec = Spec(**{**common, **kw})
+        if not spec.needed:
+            title += " (advisory: not needed for this CNI mode)"
+        return Check(id=cid, category=Category.ROUTING, title=title, probe="vpc", spec=spec, timeout=25, docs=docs,
+                     severity=Severity.REQUIRED if spec.needed else Severity.ADVISORY)
+
+    # Pod CIDR rules are required only when pod IPs leave the node unmasqueraded or webhooks run there.
+    route_need, route_why = pod_routing(settings)
+    cni = cni_model(settings)
+    if cni is not None and cni.routable_pods:
+        sg_need, sg_why = True, f"{cni.name} does not masquerade pod traffic, so pods reach the API from pod IPs"
+    elif cni is not None:
+        sg_need, sg_why = False, f"{cni.name} masquerades pod traffic to the node IP, so pods reach the API from " \
+                                 "the node CIDR"
+    else:
+        sg_need, sg_why = False, "no CNI is configured (spec.cni.plugin: none)"
+    pod_route = {"needed": route_need, "why": route_why}
+    pod_sg = {"needed": sg_need, "why": sg_why}
 
     if not files and not s.vpc.from_api:
         return [mk("vpc.describe", "The VPC configuration is available to check", rule="describe")]
@@ -87,11 +112,12 @@ def plan(settings: Settings) -> list[Check]:
     ]
     groups = [("node", c) for c in rn.node_cidrs] + [("pod", c) for c in rn.pod_cidrs]
     for group, cidr in groups:
-        checks.append(mk(f"vpc.routes.{cidr}", f"VPC route tables send remote {group} CIDR {cidr} to a TGW or VGW",
-                         rule="routes", cidr=cidr, group=group))
+        checks.append(mk(f"vpc.routes.{cidr}", f"VPC route tables send remote {group} CIDR {cidr} toward "
+                         "on-premises", rule="routes", cidr=cidr, group=group,
+                         **(pod_route if group == "pod" else {})))
     for group, cidr in groups:
         checks.append(mk(f"vpc.sg.ingress-tcp-443.{cidr}", f"Cluster security groups allow TCP 443 from {cidr}",
-                         rule="sg-ingress", cidr=cidr, group=group, port=443))
+                         rule="sg-ingress", cidr=cidr, group=group, port=443, **(pod_sg if group == "pod" else {})))
     for cidr in rn.node_cidrs:
         port = s.inbound.kubelet_port
         checks.append(mk(f"vpc.sg.egress-tcp-{port}.{cidr}", f"Cluster security groups allow TCP {port} out to {cidr}",
@@ -260,25 +286,67 @@ def _best_route(table: dict[str, Any], cidr: str) -> dict[str, Any] | None:
     return best[1] if best else None
 
 
+# Route targets as AWS allows them in a route table, and what each means for a remote CIDR:
+# (route key, id prefix, kind, judgement, why). "ok": AWS's documented hybrid path; "unverified":
+# a valid target whose far side (an instance's own routing, an appliance) the exports do not show;
+# "wrong": cannot reach an on-premises private network.
+ROUTE_TARGETS: tuple[tuple[str, str, str, str, str], ...] = (
+    ("TransitGatewayId", "tgw-", "transit gateway", "ok", ""),
+    ("GatewayId", "vgw-", "virtual private gateway", "ok", ""),
+    ("CoreNetworkArn", "", "AWS Cloud WAN core network", "ok", ""),
+    ("NetworkInterfaceId", "eni-", "network interface",
+     "unverified", "an instance (such as the EKS Hybrid Nodes gateway or a router appliance) must forward it; "
+     "its source/destination check, its own routes and its tunnel are not in the export"),
+    ("InstanceId", "i-", "instance",
+     "unverified", "the instance must forward it (source/destination check off, its own routes to on-premises)"),
+    ("LocalGatewayId", "lgw-", "Outposts local gateway",
+     "unverified", "the Outposts local gateway's on-premises network is not in the export"),
+    ("VpcEndpointId", "vpce-", "Gateway Load Balancer endpoint",
+     "unverified", "the inspection appliances behind the endpoint must send it on; their routes are not in the export"),
+    ("NatGatewayId", "nat-", "NAT gateway",
+     "unverified", "a private NAT gateway translates the source, so on-premises answers reach the NAT gateway, "
+     "and the control plane's calls to nodes and pods cannot be told from the export to work"),
+    ("GatewayId", "local", "the VPC itself", "wrong", "the CIDR overlaps the VPC"),
+    ("GatewayId", "igw-", "internet gateway", "wrong", "an internet gateway does not route private addresses"),
+    ("VpcPeeringConnectionId", "pcx-", "VPC peering connection",
+     "wrong", "VPC peering does not carry traffic on to the peer VPC's VPN, Direct Connect or gateways "
+     "(no edge-to-edge routing)"),
+    ("CarrierGatewayId", "cagw-", "carrier gateway", "wrong", "a carrier gateway leads to a telecom network"),
+    ("EgressOnlyInternetGatewayId", "eigw-", "egress-only internet gateway", "wrong", "it carries IPv6 only"),
+)
+
+
 def _target(route: dict[str, Any]) -> str:
     for key in ("TransitGatewayId", "GatewayId", "NatGatewayId", "VpcPeeringConnectionId", "NetworkInterfaceId",
-                "InstanceId", "CoreNetworkArn", "LocalGatewayId", "CarrierGatewayId"):
+                "InstanceId", "CoreNetworkArn", "LocalGatewayId", "CarrierGatewayId", "VpcEndpointId",
+                "EgressOnlyInternetGatewayId"):
         if route.get(key):
             return str(route[key])
     return "?"
+
+
+def classify(route: dict[str, Any]) -> tuple[str, str, str]:
+    """(kind, judgement ok|unverified|wrong, why) of a route's target."""
+    for key, prefix, kind, judgement, why in ROUTE_TARGETS:
+        value = str(route.get(key) or "")
+        if value and value.startswith(prefix):
+            return kind, judgement, why
+    return "unknown target", "unverified", "netcheck does not know this target type"
 
 
 def _routes(spec: Spec, docs: VpcDocuments) -> Outcome:
     if (skip := _needs("routeTables", docs.route_tables)) is not None:
         return skip
     tables = cluster_route_tables(docs)
+    advisory = "" if spec.needed else f" Not required here: {spec.why}."
     if not tables:
-        return Outcome(Status.FAIL, "No route table in the export serves the cluster's subnets.",
+        return Outcome(Status.FAIL, "No route table in the export serves the cluster's subnets." + advisory,
                        remediation="Export the route tables of the cluster VPC: " + EXPORT_COMMANDS["routeTables"])
     problems: list[str] = []
+    doubts: list[str] = []
     found: list[dict[str, Any]] = []
     gateways = sorted({_target(r) for t, _ in tables for r in t.get("Routes") or []
-                       if _target(r).startswith(("tgw-", "vgw-"))})
+                       if classify(r)[1] == "ok" and _target(r).startswith(("tgw-", "vgw-"))})
     fix_target = gateways[0] if gateways else "<tgw-or-vgw-id>"
     kinds: set[str] = set()
     for table, subs in tables:
@@ -290,39 +358,55 @@ def _routes(spec: Spec, docs: VpcDocuments) -> Outcome:
             problems.append(f"route table {tid}{serves} has no route for {spec.cidr}")
             kinds.add("missing")
             row["problem"] = "missing"
-        else:
-            target = _target(route)
-            row.update(destination=route.get("DestinationCidrBlock"), target=target, state=route.get("State"))
-            if route.get("State") == "blackhole":
-                problems.append(f"route table {tid}{serves} sends {route.get('DestinationCidrBlock')} to {target}, "
-                                "which is blackholed (its attachment is gone)")
-                kinds.add("blackhole")
-                row["problem"] = "blackhole"
-            elif route.get("DestinationCidrBlock") == "0.0.0.0/0" and not target.startswith(("tgw-", "vgw-")):
-                problems.append(f"route table {tid}{serves} has no route for {spec.cidr} (only the default route "
-                                f"to {target})")
-                kinds.add("missing")
-                row["problem"] = "missing"
-            elif not (target.startswith(("tgw-", "vgw-")) or any(route.get(k) for k in GOOD_TARGETS)):
-                problems.append(f"route table {tid}{serves} sends {spec.cidr} to {target} via "
-                                f"{route.get('DestinationCidrBlock')}, not to a transit or virtual private gateway")
-                kinds.add("wrong-target")
-                row["problem"] = "wrong-target"
+            found.append(row)
+            continue
+        target = _target(route)
+        kind, judgement, why = classify(route)
+        dest = route.get("DestinationCidrBlock")
+        row.update(destination=dest, target=target, targetKind=kind, judgement=judgement, state=route.get("State"))
+        if route.get("State") == "blackhole":
+            problems.append(f"route table {tid}{serves} sends {dest} to {target}, which is blackholed (its "
+                            "attachment or instance is gone)")
+            kinds.add("blackhole")
+            row["problem"] = "blackhole"
+        elif dest == "0.0.0.0/0" and judgement != "ok":
+            problems.append(f"route table {tid}{serves} has no route for {spec.cidr} (only the default route "
+                            f"to {target})")
+            kinds.add("missing")
+            row["problem"] = "missing"
+        elif judgement == "wrong":
+            problems.append(f"route table {tid}{serves} sends {spec.cidr} to {target} ({kind}) via {dest}: {why}")
+            kinds.add("wrong-target")
+            row["problem"] = "wrong-target"
+        elif judgement == "unverified":
+            doubts.append(f"route table {tid}{serves} sends {spec.cidr} to {target} ({kind}); {why}")
+            row["doubt"] = why
         found.append(row)
-    evidence = {"cidr": spec.cidr, "group": spec.group, "routeTables": found}
+    evidence = {"cidr": spec.cidr, "group": spec.group, "routeTables": found, "required": spec.needed,
+                "requiredBecause" if spec.needed else "optionalBecause": spec.why}
     if problems:
         verb = "replace-route" if kinds == {"blackhole"} else "create-route"
         bad = [r["routeTable"] for r in found if "problem" in r]
         return Outcome(Status.FAIL, f"Remote {spec.group} CIDR {spec.cidr}: " + "; ".join(problems[:3]) +
-                       (f" (and {len(problems) - 3} more)" if len(problems) > 3 else "") + ".",
-                       measured=_listing(sorted(kinds)), threshold="route to a TGW or VGW in every table",
+                       (f" (and {len(problems) - 3} more)" if len(problems) > 3 else "") + "." + advisory,
+                       measured=_listing(sorted(kinds)), threshold="a route toward on-premises in every table",
                        remediation=f"aws ec2 {verb} --route-table-id {bad[0]} --destination-cidr-block {spec.cidr} "
-                                   f"--transit-gateway-id {fix_target}  (or --gateway-id for a VGW); repeat for "
-                                   f"{_listing(bad)}." + (" Pod CIDR routes are needed for webhooks and other "
-                                                          "control plane → pod traffic." if spec.group == "pod" else ""),
+                                   f"--transit-gateway-id {fix_target}  (or --gateway-id for a VGW, "
+                                   "--network-interface-id for a hybrid nodes gateway); repeat for "
+                                   f"{_listing(bad)}." + (f" Needed because {spec.why}." if spec.group == "pod" and
+                                                          spec.needed else ""),
+                       evidence=evidence)
+    if doubts:
+        return Outcome(Status.WARN, f"Remote {spec.group} CIDR {spec.cidr} is routed, but not to a transit or "
+                       "virtual private gateway or Cloud WAN: " + "; ".join(doubts[:2]) +
+                       (f" (and {len(doubts) - 2} more)" if len(doubts) > 2 else "") + "." + advisory,
+                       measured=_listing(sorted({r["target"] for r in found})), threshold="TGW, VGW or Cloud WAN",
+                       remediation="Check the far side yourself: the instance's source/destination check is off "
+                                   "(aws ec2 describe-instance-attribute --attribute sourceDestCheck), it routes "
+                                   f"{spec.cidr} on to on-premises, and the return path comes back through it.",
                        evidence=evidence)
     return Outcome(Status.PASS, f"All {len(found)} route tables of the cluster's subnets send {spec.cidr} to "
-                   f"{_listing(sorted({r['target'] for r in found}))}.", evidence=evidence)
+                   f"{_listing(sorted({r['target'] for r in found}))}." + advisory, evidence=evidence)
 
 
 def _cluster_groups(docs: VpcDocuments) -> list[dict[str, Any]]:
@@ -365,8 +449,9 @@ def _sg(spec: Spec, docs: VpcDocuments, direction: str) -> Outcome:
            if direction == "ingress" else
            f"aws ec2 {cmd} --group-id {ids[0]} --ip-permissions "
            f"IpProtocol=tcp,FromPort={spec.port},ToPort={spec.port},IpRanges=[{{CidrIp={spec.cidr}}}]")
+    note = f" Not required here: {spec.why}." if not spec.needed else ""
     return Outcome(Status.FAIL, f"No cluster security group ({_listing(ids)}) allows TCP {spec.port} "
-                   f"{'from' if direction == 'ingress' else 'to'} remote {spec.group} CIDR {spec.cidr}; {what}.",
+                   f"{'from' if direction == 'ingress' else 'to'} remote {spec.group} CIDR {spec.cidr}; {what}.{note}",
                    measured="not allowed", threshold=f"tcp/{spec.port} {direction} {spec.cidr}",
                    remediation=fix, evidence=evidence)
 

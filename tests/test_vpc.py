@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from netcheck.aws import fetch, load_exports
-from netcheck.model import Status
+from netcheck.model import Severity, Status
 from netcheck.net import Net
 from netcheck.runner import execute
 from netcheck.settings import Settings, Thresholds, build
@@ -28,7 +28,9 @@ EXPECTED_FAIL = {
     "fail-blackhole-route": {"vpc.routes.192.168.50.0/24"},
     "fail-sg-no-443-from-pods": {"vpc.sg.ingress-tcp-443.192.168.64.0/18"},
     "fail-remote-network-mismatch": {"vpc.cluster.remote-network"},
+    "warn-eni-pod-route": set(),
 }
+EXPECTED_WARN = {"warn-eni-pod-route": {"vpc.routes.192.168.64.0/18"}}
 
 
 def _run(settings: Settings) -> dict[str, Any]:
@@ -49,7 +51,9 @@ def test_fixture_fails_exactly_the_expected_ids(name: str) -> None:
     assert set(results) == ALL_IDS
     failing = {cid for cid, o in results.items() if o.status is Status.FAIL}
     assert failing == EXPECTED_FAIL[name], {cid: results[cid].message for cid in failing}
-    assert {cid for cid, o in results.items() if o.status is Status.PASS} == ALL_IDS - EXPECTED_FAIL[name]
+    warned = EXPECTED_WARN.get(name, set())
+    assert {cid for cid, o in results.items() if o.status is Status.WARN} == warned
+    assert {cid for cid, o in results.items() if o.status is Status.PASS} == ALL_IDS - EXPECTED_FAIL[name] - warned
     for cid in failing:
         o = results[cid]
         assert o.remediation and o.measured is not None and o.threshold is not None
@@ -167,3 +171,68 @@ def test_results_render_into_a_valid_report() -> None:
     results = tuple(CheckResult(c, execute(c, Net(), Thresholds())) for c in vpc.plan(settings))
     report = Report(results=results, verdict=Verdict.NO_GO, started_at="2025-01-01T00:00:00Z", duration=0.1)
     validate_report(json.loads(json.dumps(report.to_json())))
+
+
+def _copy_fixture(name: str, tmp_path: Path, edit: Any = None, **site: Any) -> Settings:
+    """The fixture `name` copied to tmp_path, its route tables passed through `edit`, its profile updated."""
+    import shutil
+
+    import yaml
+
+    d = tmp_path / name
+    shutil.copytree(FIXTURES / name, d)
+    if edit is not None:
+        path = d / "route-tables.json"
+        path.write_text(json.dumps(edit(json.loads(path.read_text()))))
+    prof = yaml.safe_load((d / "site.yaml").read_text())
+    prof["spec"].update(site)
+    (d / "site.yaml").write_text(yaml.safe_dump(prof))
+    return build(d / "site.yaml")
+
+
+def _without_pod_routes(doc: dict[str, Any]) -> dict[str, Any]:
+    for t in doc["RouteTables"]:
+        t["Routes"] = [r for r in t["Routes"] if r["DestinationCidrBlock"] != "192.168.64.0/18"]
+    return doc
+
+
+def test_eni_target_for_the_pod_cidr_warns_and_no_route_back_fails(tmp_path: Path) -> None:
+    eni = _run(build(FIXTURES / "warn-eni-pod-route" / "site.yaml"))["vpc.routes.192.168.64.0/18"]
+    assert eni.status is Status.WARN and "eni-0hybridgw (network interface)" in eni.message, eni.message
+    assert "source/destination check" in eni.message and eni.evidence["required"] is True
+    gone = _run(_copy_fixture("warn-eni-pod-route", tmp_path, _without_pod_routes))["vpc.routes.192.168.64.0/18"]
+    assert gone.status is Status.FAIL and "has no route for 192.168.64.0/18" in gone.message, gone.message
+    assert "webhooks run on hybrid nodes" in (gone.remediation or "")
+
+
+def test_pod_cidr_rules_are_advisory_when_the_cni_masquerades(tmp_path: Path) -> None:
+    s = _copy_fixture("fail-missing-route", tmp_path, webhookPorts=[])
+    checks = {c.id: c for c in vpc.plan(s)}
+    route = checks["vpc.routes.192.168.64.0/18"]
+    assert route.severity is Severity.ADVISORY and checks["vpc.routes.192.168.50.0/24"].severity is Severity.REQUIRED
+    assert checks["vpc.sg.ingress-tcp-443.192.168.64.0/18"].severity is Severity.ADVISORY
+    out = execute(route, Net(), Thresholds())
+    assert out.status is Status.FAIL and "Not required here: cilium VXLAN masquerades pod traffic" in out.message
+    native = _copy_fixture("fail-missing-route", tmp_path / "n", webhookPorts=[], cni={"plugin": "cilium",
+                                                                                     "mode": "native"})
+    checks = {c.id: c for c in vpc.plan(native)}
+    assert checks["vpc.routes.192.168.64.0/18"].severity is Severity.REQUIRED
+    assert checks["vpc.sg.ingress-tcp-443.192.168.64.0/18"].severity is Severity.REQUIRED
+
+
+@pytest.mark.parametrize(("route", "status"), [
+    ({"TransitGatewayId": "tgw-1"}, Status.PASS), ({"GatewayId": "vgw-1"}, Status.PASS),
+    ({"CoreNetworkArn": "arn:aws:networkmanager::1:core-network/core-network-1"}, Status.PASS),
+    ({"NetworkInterfaceId": "eni-1"}, Status.WARN), ({"InstanceId": "i-1"}, Status.WARN),
+    ({"LocalGatewayId": "lgw-1"}, Status.WARN), ({"VpcEndpointId": "vpce-1"}, Status.WARN),
+    ({"NatGatewayId": "nat-1"}, Status.WARN), ({"GatewayId": "igw-1"}, Status.FAIL),
+    ({"VpcPeeringConnectionId": "pcx-1"}, Status.FAIL), ({"CarrierGatewayId": "cagw-1"}, Status.FAIL),
+])
+def test_route_targets(route: dict[str, str], status: Status) -> None:
+    from netcheck.aws import VpcDocuments
+
+    table = {"RouteTableId": "rtb-1", "Associations": [{"Main": True}],
+             "Routes": [{"DestinationCidrBlock": "192.168.50.0/24", "State": "active", **route}]}
+    spec = vpc.Spec("routes", cidr="192.168.50.0/24", group="node")
+    out = vpc.evaluate(spec, vpc.Evidence(VpcDocuments("test", route_tables=[table])), Thresholds())
+    assert out.status is status, out.message
