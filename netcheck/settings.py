@@ -721,7 +721,7 @@ def _resolve_describe(data: dict[str, Any], profile_path: Path) -> None:
         if not ok:
             problem = "is a directory, not a file" if is_dir else "file not found"
             raise ConfigError(str(profile_path), field, f"{problem}: {path}")
-        describe[key] = str(path)
+        describe[key] = str(path.resolve())  # absolute, whatever the working directory
 
 
 # Override field → (flag, environment variable, model, field alias) for messages.

@@ -98,8 +98,8 @@ def plan(settings: Settings) -> list[Check]:
                                  "the node CIDR"
     else:
         sg_need, sg_why = False, "no CNI is configured (spec.cni.plugin: none)"
-    pod_route = {"needed": route_need, "why": route_why}
-    pod_sg = {"needed": sg_need, "why": sg_why}
+    pod_route: dict[str, Any] = {"needed": route_need, "why": route_why}
+    pod_sg: dict[str, Any] = {"needed": sg_need, "why": sg_why}
 
     if not files and not s.vpc.from_api:
         return [mk("vpc.describe", "The VPC configuration is available to check", rule="describe")]
@@ -344,6 +344,7 @@ def _routes(spec: Spec, docs: VpcDocuments) -> Outcome:
                        remediation="Export the route tables of the cluster VPC: " + EXPORT_COMMANDS["routeTables"])
     problems: list[str] = []
     doubts: list[str] = []
+    whys: dict[str, str] = {}  # target → why its far side is unverified
     found: list[dict[str, Any]] = []
     gateways = sorted({_target(r) for t, _ in tables for r in t.get("Routes") or []
                        if classify(r)[1] == "ok" and _target(r).startswith(("tgw-", "vgw-"))})
@@ -379,7 +380,8 @@ def _routes(spec: Spec, docs: VpcDocuments) -> Outcome:
             kinds.add("wrong-target")
             row["problem"] = "wrong-target"
         elif judgement == "unverified":
-            doubts.append(f"route table {tid}{serves} sends {spec.cidr} to {target} ({kind}); {why}")
+            doubts.append(f"{tid}{serves}")
+            whys.setdefault(f"{target} ({kind})", why)
             row["doubt"] = why
         found.append(row)
     evidence = {"cidr": spec.cidr, "group": spec.group, "routeTables": found, "required": spec.needed,
@@ -397,9 +399,10 @@ def _routes(spec: Spec, docs: VpcDocuments) -> Outcome:
                                                           spec.needed else ""),
                        evidence=evidence)
     if doubts:
+        via = "; ".join(f"{t}: {w}" for t, w in whys.items())
         return Outcome(Status.WARN, f"Remote {spec.group} CIDR {spec.cidr} is routed, but not to a transit or "
-                       "virtual private gateway or Cloud WAN: " + "; ".join(doubts[:2]) +
-                       (f" (and {len(doubts) - 2} more)" if len(doubts) > 2 else "") + "." + advisory,
+                       f"virtual private gateway or Cloud WAN: route tables {_listing(doubts)} send it to {via}."
+                       + advisory,
                        measured=_listing(sorted({r["target"] for r in found})), threshold="TGW, VGW or Cloud WAN",
                        remediation="Check the far side yourself: the instance's source/destination check is off "
                                    "(aws ec2 describe-instance-attribute --attribute sourceDestCheck), it routes "
