@@ -30,6 +30,16 @@ MAX_ADDRESSES = 2  # control-plane ENIs per cluster
 HANDSHAKE_S = 5.0
 EXPIRY_WARN_DAYS = 7
 LIVE_STATUSES = (200, 401, 403)  # anonymous-auth on → 200; off → 401; RBAC denies → 403
+# Amazon's public roots, by SHA-256 of their SubjectPublicKeyInfo (a name can be copied, a key cannot).
+# Every AWS service endpoint chains to one of these (Amazon Trust Services).
+AMAZON_ROOTS = {
+    "fbe3018031f9586bcbf41727e417b7d1c45c2f47f93be372a17b96b50757d5a2": "Amazon Root CA 1",
+    "7f4296fc5b6a4e3b35d3c369623e364ab1af381d8fa7121533c9d6c633ea2461": "Amazon Root CA 2",
+    "36abc32656acfc645c61b71613c4bf21c787f5cabbee48348d58597803d7abc9": "Amazon Root CA 3",
+    "f7ecded5c66047d28ed6466b543c40e0743abe81d109254dcf845d4c2c7853c5": "Amazon Root CA 4",
+    "2b071c59a0a0ae76b0eadb2bad23bad4580b69c3601b630c2eaf0613afa83f92":
+        "Starfield Services Root Certificate Authority - G2",
+}
 
 
 @dataclass(frozen=True)
@@ -45,6 +55,7 @@ class Spec:
     proxy: str | None = None
     dns_servers: tuple[str, ...] = ()
     api: bool = False
+    amazon_roots: bool = False  # an AWS service name: its chain must lead to one of AMAZON_ROOTS
 
 
 @dataclass(frozen=True)
@@ -65,9 +76,11 @@ def plan(settings: Settings) -> list[Check]:
     api = api_endpoint(settings)
     checks: list[Check] = []
 
-    def spec_for(t: Target, kind: Literal["handshake", "livez"], is_api: bool) -> Spec:
+    def spec_for(t: Target, kind: Literal["handshake", "livez"], is_api: bool, amazon: bool = False) -> Spec:
         return Spec(kind, t.subject, t.host, t.port, t.ips, t.ca_pem, cafile, capath,
-                    proxy_for(t.host, t.port, env), dns, is_api)
+                    proxy_for(t.host, t.port, env), dns, is_api, amazon)
+
+    aws_names = {t.subject for t in aws_targets(settings)} if not settings.spec.aws.domain else set()
 
     if api is None:
         checks.append(Check("tls.eks-api.handshake", Category.TLS, "TLS to the Kubernetes API verifies", "tls",
@@ -83,7 +96,7 @@ def plan(settings: Settings) -> list[Check]:
             continue
         checks.append(Check(f"tls.{t.subject}.handshake", Category.TLS,
                             f"TLS to {t.host}:{t.port} verifies against the system trust store", "tls",
-                            spec_for(t, "handshake", False),
+                            spec_for(t, "handshake", False, t.subject in aws_names),
                             severity=Severity.REQUIRED if t.required else Severity.ADVISORY,
                             timeout=12, docs=DOCS_PROXY if t.host and proxy_for(t.host, t.port, env) else DOCS_NETWORKING))
     return checks
@@ -178,6 +191,8 @@ def _handshake(spec: Spec, r: TlsResult) -> Outcome:
         return early
     where = _where(r)
     leaf = r.chain[0] if r.chain else None
+    if r.verified and spec.amazon_roots and r.root_spki not in AMAZON_ROOTS:
+        return _trusted_interception(r)
     if r.verified:
         assert leaf is not None
         left_days = (leaf.not_after - r.checked_at) / 86400
@@ -237,6 +252,22 @@ def _interception(spec: Spec, r: TlsResult, issuer: str, expected: str) -> Outco
               "(update-ca-certificates) for nodeadm, containerd and the AWS SDKs."))
     return Outcome(Status.FAIL, f"TLS interception: the chain presented for {where} is issued by '{issuer}' "
                    f"instead of {expected}.", measured=issuer, threshold=expected, remediation=fix)
+
+
+def _trusted_interception(r: TlsResult) -> Outcome:
+    """A verified chain for an AWS name that does not end at an Amazon root: inspection this node trusts."""
+    issuer = r.leads_to or "an unknown root"
+    named = " (it carries an Amazon root's name, but not its key)" if issuer in AMAZON_ROOTS.values() else ""
+    return Outcome(Status.WARN, f"TLS interception: the chain presented for {_where(r)} verifies against {r.trust}, "
+                   f"but leads to '{issuer}'{named}, not to an Amazon root (Amazon Root CA 1–4, Starfield Services "
+                   "Root CA G2): an inspecting proxy or firewall re-signs it. Clients that use this node's trust "
+                   "store (nodeadm, containerd image pulls, the SSM agent, aws_signing_helper) will work; anything "
+                   "that pins Amazon's roots or ships its own CA bundle (pods calling AWS with their image's "
+                   "bundle, Python tools using certifi) will fail.", measured=issuer,
+                   threshold="a chain to an Amazon root",
+                   remediation=f"Exempt {r.host} (or *.amazonaws.com and *.api.aws) from TLS inspection on the proxy "
+                               f"or firewall; if inspection must stay, add '{issuer}' to every CA bundle that talks "
+                               "to AWS from this site (container images, pods, language runtimes).")
 
 
 def _git_version(body: str) -> str | None:

@@ -118,6 +118,7 @@ class TlsResult:
     chain: tuple[CertInfo, ...] = ()
     leads_to: str | None = None  # issuer at the top of the chain (the root for a verified chain)
     anchored: bool | None = None  # chain signed by the expected CA (None: no CA given)
+    root_spki: str | None = None  # SHA-256 of the verified root's SubjectPublicKeyInfo (hex), when verified
     name_matches: bool | None = None
     checked_at: float = 0.0
     http: tuple[HttpAnswer, ...] = ()
@@ -135,6 +136,8 @@ class TlsResult:
             ev["leafNotAfter"] = _iso(self.chain[0].not_after)
         if self.anchored is not None:
             ev["anchoredInExpectedCa"] = self.anchored
+        if self.root_spki is not None:
+            ev["rootSpkiSha256"] = self.root_spki
         if self.handshake_error:
             ev["handshakeError"] = self.handshake_error
         if self.proxy is not None:
@@ -194,6 +197,16 @@ def _load_pem_certs(pem: str) -> list[x509.Certificate]:
         return x509.load_pem_x509_certificates(pem.encode())
     except ValueError:
         return []
+
+
+def spki_sha256(cert: x509.Certificate) -> str:
+    """SHA-256 (hex) of a certificate's SubjectPublicKeyInfo: its key's identity, whatever its name says."""
+    import hashlib
+
+    from cryptography.hazmat.primitives import serialization
+
+    der = cert.public_key().public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
+    return hashlib.sha256(der).hexdigest()
 
 
 def _anchored(chain: list[x509.Certificate], cas: list[x509.Certificate]) -> bool:
@@ -405,16 +418,19 @@ def _finish(sock: ssl.SSLSocket, base: dict[str, Any], verified: bool, verify_er
         der = sock.getpeercert(binary_form=True)
         presented = [x509.load_der_x509_certificate(der)] if der else []
     top = presented[-1].issuer if presented else None
+    root_spki = None
     if verified:
         full = obj.get_verified_chain() or []
         if full:
-            top = x509.load_der_x509_certificate(full[-1].public_bytes(_DER)).subject
+            root = x509.load_der_x509_certificate(full[-1].public_bytes(_DER))
+            top = root.subject
+            root_spki = spki_sha256(root)
     chain = tuple(cert_info(c) for c in presented)
     anchored = _anchored(presented, _load_pem_certs(ca_pem)) if ca_pem else None
     version = sock.version()
     http_answers = _get(sock, base["host"], base["port"], paths, deadline) if paths else ()
     return TlsResult(**base, stage="done", tcp="connected", proxy=answer, verified=verified,
                      verify_error=verify_error, verify_detail=detail, tls_version=version, chain=chain,
-                     leads_to=_name_label(top) if top is not None else None, anchored=anchored,
+                     leads_to=_name_label(top) if top is not None else None, anchored=anchored, root_spki=root_spki,
                      name_matches=name_matches(base["host"], chain[0].names) if chain else None,
                      checked_at=time.time(), http=http_answers, seconds=time.monotonic() - start)
