@@ -213,12 +213,14 @@ def plan_cmd(config: ConfigOpt = None, nodeconfig: NodeConfigOpt = None, only: O
              service_cidr: ServiceCidrOpt = None, responder: ResponderOpt = None,
              node_ip: NodeIpOpt = None) -> None:
     """List the checks that would run; nothing is sent."""
-    from netcheck.plan import build_plan
+    from netcheck.plan import build_plan, platform_summary
 
     if config is None and nodeconfig is None:
         raise _fail(2, "give a site profile with -c FILE or a NodeConfig with --nodeconfig FILE")
     settings = _settings(config, nodeconfig, region, endpoint, service_cidr, responder, node_ip, None)
     plan = build_plan(settings, _split_patterns(only), _split_patterns(skip))
+    for line in platform_summary(settings):
+        typer.echo(f"# {line}")
     for c in plan.checks:
         typer.echo(f"{c.id:<48} {c.severity.value:<9} {c.title}")
     for c, _ in plan.disabled:

@@ -39,3 +39,27 @@ def build_plan(settings: Settings, only: tuple[str, ...] = (), skip: tuple[str, 
                 continue
             to_run.append(check)
     return Plan(tuple(to_run), tuple(disabled))
+
+
+def platform_summary(settings: Settings) -> list[str]:
+    """What the plan assumes about the platform, from the same tables the probes plan from (for `netcheck plan`)."""
+    from probes.cnimodel import for_settings, pod_routing
+    from probes.endpoints import install_region, partition_of
+
+    s = settings.spec
+    lines: list[str] = []
+    if s.cluster.region:
+        p = partition_of(s.cluster.region)
+        where = f"every AWS name under {s.aws.domain} (spec.aws.domain)" if s.aws.domain else \
+            f"service names under {p.dns_suffix}"
+        lines.append(f"partition: {p.id} ({p.name}) for {s.cluster.region}: {where}")
+    if s.features.install:
+        ir = install_region(settings)
+        lines.append(f"install: nodeadm install --region {ir} (assets {partition_of(ir or 'us-west-2').assets_host})")
+    m = for_settings(settings)
+    if m is not None:
+        ports = ", ".join(p.shown + ("" if p.required else " (advisory)") for p in m.ports) or "none"
+        need, why = pod_routing(settings)
+        lines.append(f"cni: {m.name}: {ports}; {m.overhead} bytes overhead ({m.encapsulation}); pod CIDR routes "
+                     f"{'required' if need else 'advisory'}: {why}")
+    return lines

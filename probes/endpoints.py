@@ -68,7 +68,7 @@ PARTITIONS: tuple[Partition, ...] = (
     # botocore resolves eks-auth here under the plain suffix, not the dual-stack api.amazonwebservices.eu
     Partition("aws-eusc", "AWS European Sovereign Cloud", ("eusc-",), "amazonaws.eu", "amazonaws.eu",
               COMMERCIAL_ASSETS, ("877088126301", "eusc-de-east-1")),
-    Partition("aws", "AWS (commercial)", ("",), "amazonaws.com", "api.aws", COMMERCIAL_ASSETS,
+    Partition("aws", "AWS commercial", ("",), "amazonaws.com", "api.aws", COMMERCIAL_ASSETS,
               ("602401143452", "us-west-2")),
 )
 
@@ -176,3 +176,15 @@ def extra_targets(settings: Settings) -> list[Target]:
 def all_targets(settings: Settings) -> list[Target]:
     api = api_endpoint(settings)
     return ([api] if api else []) + aws_targets(settings) + extra_targets(settings)
+
+
+def markdown_partitions() -> str:
+    """The README's partition table, generated from PARTITIONS (a test keeps the README equal to it)."""
+    rows = ["| partition | Regions | service names | nodeadm assets host | EKS image registry (unlisted Region) |",
+            "|---|---|---|---|---|"]
+    for p in PARTITIONS:
+        regions = ", ".join(f"{x}*" for x in p.region_prefix if x) or "all others"
+        account, region = p.ecr_fallback
+        rows.append(f"| {p.id} ({p.name}) | {regions} | `<service>.<region>.{p.dns_suffix}` | `{p.assets_host}` "
+                    f"| `{account}.dkr.ecr.{region}.{p.dns_suffix}` |")
+    return "\n".join(rows)

@@ -471,3 +471,14 @@ _RULES = {
     "remote-network": _remote_network, "endpoint-access": _endpoint_access, "ip-family": _ip_family,
     "routes": _routes, "sg-ingress": _sg_ingress, "sg-egress": _sg_egress,
 }
+
+
+def markdown_route_targets() -> str:
+    """The README's route-target table, generated from ROUTE_TARGETS (a test keeps the README equal to it)."""
+    verdict = {"ok": "PASS", "unverified": "WARN", "wrong": "FAIL"}
+    rows = ["| route target | id | verdict | why |", "|---|---|---|---|"]
+    for key, prefix, kind, judgement, why in ROUTE_TARGETS:
+        ident = f"`{key}`" + (f" `{prefix}`" if prefix == "local" else f" `{prefix}…`" if prefix else "")
+        rows.append(f"| {kind} | {ident} | {verdict[judgement]} | "
+                    f"{why or 'AWS documents it for hybrid nodes'} |")
+    return "\n".join(rows)
