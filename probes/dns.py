@@ -100,8 +100,11 @@ def _via(ans: DnsAnswer) -> str:
 
 
 def _zone(name: str) -> str:
-    """The zone on-prem DNS must forward for `name` (eks.amazonaws.com for API endpoints)."""
-    for suffix in ("eks.amazonaws.com", "amazonaws.com", "api.aws"):
+    """The zone on-prem DNS must forward for `name` (eks.amazonaws.com for API endpoints), in any partition."""
+    from probes.endpoints import PARTITIONS
+
+    zones = [z for p in PARTITIONS for z in (f"eks.{p.dns_suffix}", p.dns_suffix, p.api_suffix)]
+    for suffix in sorted(set(zones), key=len, reverse=True):
         if name == suffix or name.endswith("." + suffix):
             return suffix
     return name.split(".", 1)[1] if "." in name else name
