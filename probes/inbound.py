@@ -19,13 +19,14 @@ from __future__ import annotations
 
 import errno
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
-from netcheck.model import Category, Check, Outcome, SkipReason, Status
+from netcheck.model import Category, Check, Outcome, Severity, SkipReason, Status
 from netcheck.net import Net
 from netcheck.settings import Settings, Thresholds, split_hostport
 from probes.base import ProbeSkip
+from probes.cnimodel import pod_routing
 
 DOCS_NET = "https://docs.aws.amazon.com/eks/latest/userguide/hybrid-nodes-networking.html"
 DOCS_WEBHOOKS = "https://docs.aws.amazon.com/eks/latest/userguide/hybrid-nodes-webhooks.html"
@@ -74,8 +75,10 @@ def plan(settings: Settings) -> list[Check]:
             checks.append(mk(f"inbound.webhook.tcp-{port}", f"The VPC can reach webhook port TCP {port} on this node",
                              DOCS_WEBHOOKS, rule="webhook", port=port))
     pod_port = s.webhook_ports[0] if s.webhook_ports else 443
-    checks.append(mk("inbound.pod-network", "The VPC can reach an address of the remote pod network",
-                     DOCS_WEBHOOKS, rule="pod", port=pod_port))
+    need, why = pod_routing(settings)  # the CNI mode and webhooks decide whether pod IPs must be reachable
+    pod = mk("inbound.pod-network", "The VPC can reach an address of the remote pod network"
+             + ("" if need else f" (advisory: {why.split(',')[0]})"), DOCS_WEBHOOKS, rule="pod", port=pod_port)
+    checks.append(pod if need else replace(pod, severity=Severity.ADVISORY))
     return checks
 
 
