@@ -61,7 +61,9 @@ def test_cni_checks_per_encapsulation(encap: str) -> None:
     s = settings(cni)
     peer_id, local_id = f"cni.{PEER}.{suffix}", f"firewall.local.{suffix}"
     with Lab() as lab:
-        if not kernel_offers(lab, kind):
+        # The UDP port checks are plain datagrams and run whatever the kernel offers; the IP-in-IP PASS
+        # needs a peer kernel that decapsulates (tunl0).
+        if suffix == "ipip" and not kernel_offers(lab, kind):
             pytest.skip(f"this kernel offers no {kind[0]} devices (ip link add type {kind[0]} fails)")
         node, router, peer = lab.hybrid()
         if suffix == "ipip":
@@ -111,3 +113,25 @@ def test_ipip_reaches_a_peer_without_a_tunnel_and_is_filtered_by_nft() -> None:
         local = run(node.name, s, "firewall.local.ipip")
         assert local.status is Status.FAIL and "IP protocol 4" in local.message, local.message
 
+
+
+@pytest.mark.netns
+@pytest.mark.parametrize(("cni", "advice"), [({"plugin": "cilium"}, 1350), ({"plugin": "calico", "mode": "ipip"}, 1380),
+                                             ({"plugin": "cilium", "mode": "vxlan", "wireguard": True}, 1270)])
+def test_mtu_cni_measures_the_node_to_node_path(cni: dict[str, Any], advice: int) -> None:
+    """A 1400-byte hop toward the peer: mtu.cni advises 1400 − the mode's overhead, judged on the node-to-node path."""
+    from probes import mtu
+    from tests.testbed.delay import flush_pmtu, limit_mtu
+
+    with Lab("mtu") as lab:
+        node, router, _peer = lab.hybrid()
+        limit_mtu(lab, router, 1400)
+        flush_pmtu(lab, node)
+        mtu._memo.clear()
+        s = settings(cni)
+        (check,) = [c for c in mtu.plan(s) if c.id == "mtu.cni"]
+        with in_netns(node.name):
+            out = execute(check, Net(), Thresholds())
+        assert out.status is Status.WARN and out.measured == advice, out.message
+        assert out.evidence["basis"] == "node-to-node" and out.evidence["paths"] == {PEER: 1400}
+        assert "node-to-node path" in out.message
