@@ -26,6 +26,7 @@ class Target:
     tls: bool = True
     ca_pem: str | None = None  # expected CA; None = the system trust store
     ips: tuple[str, ...] = ()  # known addresses (control-plane ENIs); empty = resolve host
+    amazon_roots: bool = False  # its certificate chains to Amazon's public roots (tls judges interception)
 
 
 def api_endpoint(settings: Settings) -> Target | None:
@@ -57,19 +58,20 @@ class Partition:
     api_suffix: str  # dual-stack suffix: eks-auth.<region>.<api_suffix>
     assets_host: str  # where nodeadm install downloads its manifest and artifacts
     ecr_fallback: tuple[str, str]  # (account, Region) nodeadm uses for a Region missing from its table
+    amazon_roots: bool  # service certificates chain to Amazon Trust Services roots (not known for China, EUSC)
 
 
 COMMERCIAL_ASSETS = "hybrid-assets.eks.amazonaws.com"
 PARTITIONS: tuple[Partition, ...] = (
     Partition("aws-cn", "AWS China", ("cn-",), "amazonaws.com.cn", "api.amazonwebservices.com.cn",
-              "eks-hybrid-assets.awsstatic.cn", ("961992271922", "cn-northwest-1")),
+              "eks-hybrid-assets.awsstatic.cn", ("961992271922", "cn-northwest-1"), False),
     Partition("aws-us-gov", "AWS GovCloud (US)", ("us-gov-",), "amazonaws.com", "api.aws", COMMERCIAL_ASSETS,
-              ("013241004608", "us-gov-west-1")),
+              ("013241004608", "us-gov-west-1"), True),
     # botocore resolves eks-auth here under the plain suffix, not the dual-stack api.amazonwebservices.eu
     Partition("aws-eusc", "AWS European Sovereign Cloud", ("eusc-",), "amazonaws.eu", "amazonaws.eu",
-              COMMERCIAL_ASSETS, ("877088126301", "eusc-de-east-1")),
+              COMMERCIAL_ASSETS, ("877088126301", "eusc-de-east-1"), False),
     Partition("aws", "AWS commercial", ("",), "amazonaws.com", "api.aws", COMMERCIAL_ASSETS,
-              ("602401143452", "us-west-2")),
+              ("602401143452", "us-west-2"), True),
 )
 
 # The registry that serves EKS images (pause, add-ons) per Region: the EKS user guide's table
@@ -132,18 +134,22 @@ def aws_targets(settings: Settings) -> list[Target]:
     f = s.features
     out: list[Target] = []
 
+    roots = False  # whether the names being added chain to Amazon's roots (not under an overridden domain)
+
     def add(subject: str, host: str, required: bool, why: str) -> None:
-        out.append(Target(subject, host, port, required, why))
+        out.append(Target(subject, host, port, required, why, amazon_roots=roots))
 
     if f.install:
         ir = install_region(settings) or SSM_INSTALLER_REGION
         ipart = partition_of(ir)
         assets = f"hybrid-assets.eks.{override}" if override else ipart.assets_host
+        roots = ipart.amazon_roots and not override
         add("hybrid-assets", assets, True, f"nodeadm install (--region {ir}) downloads its manifest, kubelet, CNI "
             "and credential helpers")
     if region is None:
         return out
     part = partition_of(region)
+    roots = part.amazon_roots and not override
     dom = override or part.dns_suffix
     api = override or part.api_suffix
     add("eks", f"eks.{region}.{dom}", True, "nodeadm calls DescribeCluster")
@@ -156,8 +162,10 @@ def aws_targets(settings: Settings) -> list[Target]:
         if f.install:
             ir = install_region(settings) or SSM_INSTALLER_REGION
             idom = override or partition_of(ir).dns_suffix
+            roots = partition_of(ir).amazon_roots and not override
             add("ssm-installer", f"amazon-ssm-{ir}.s3.{ir}.{idom}", True,
                 f"ssm-setup-cli download (nodeadm install --region {ir})")
+            roots = part.amazon_roots and not override
         add("ssmmessages", f"ssmmessages.{region}.{dom}", f.session_manager, "Session Manager")
     elif s.credentials == "iam-roles-anywhere":
         add("rolesanywhere", f"rolesanywhere.{region}.{dom}", True, "IAM Roles Anywhere credential refresh")
@@ -180,11 +188,11 @@ def all_targets(settings: Settings) -> list[Target]:
 
 def markdown_partitions() -> str:
     """The README's partition table, generated from PARTITIONS (a test keeps the README equal to it)."""
-    rows = ["| partition | Regions | service names | nodeadm assets host | EKS image registry (unlisted Region) |",
-            "|---|---|---|---|---|"]
+    rows = ["| partition | Regions | service names | nodeadm assets host | EKS image registry (unlisted Region) "
+            "| chain must end at an Amazon root |", "|---|---|---|---|---|---|"]
     for p in PARTITIONS:
         regions = ", ".join(f"{x}*" for x in p.region_prefix if x) or "all others"
         account, region = p.ecr_fallback
         rows.append(f"| {p.id} ({p.name}) | {regions} | `<service>.<region>.{p.dns_suffix}` | `{p.assets_host}` "
-                    f"| `{account}.dkr.ecr.{region}.{p.dns_suffix}` |")
+                    f"| `{account}.dkr.ecr.{region}.{p.dns_suffix}` | {'yes' if p.amazon_roots else 'not judged'} |")
     return "\n".join(rows)

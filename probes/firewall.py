@@ -21,6 +21,8 @@ from probes.base import MissingPrivilege, ProbeSkip
 from probes.cnimodel import for_settings as cni_model
 
 DOCS = "https://docs.aws.amazon.com/eks/latest/userguide/hybrid-nodes-networking.html"
+
+
 @dataclass(frozen=True)
 class Spec:
     proto: str

@@ -80,7 +80,7 @@ def plan(settings: Settings) -> list[Check]:
         return Spec(kind, t.subject, t.host, t.port, t.ips, t.ca_pem, cafile, capath,
                     proxy_for(t.host, t.port, env), dns, is_api, amazon)
 
-    aws_names = {t.subject for t in aws_targets(settings)} if not settings.spec.aws.domain else set()
+    aws_names = {t.subject for t in aws_targets(settings) if t.amazon_roots}
 
     if api is None:
         checks.append(Check("tls.eks-api.handshake", Category.TLS, "TLS to the Kubernetes API verifies", "tls",

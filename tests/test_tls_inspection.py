@@ -81,10 +81,15 @@ def test_plan_expects_amazon_roots_for_aws_names_only() -> None:
         s = Settings(SiteProfile.model_validate({"spec": base}), "test")
         return {c.id: c.spec for c in tls.plan(s)}
 
-    real = specs()
+    real = specs(cluster={"region": "us-gov-west-1"})
     assert real["tls.eks.handshake"].amazon_roots and real["tls.hybrid-assets.handshake"].amazon_roots
-    assert real["tls.eks.handshake"].host == "eks.cn-north-1.amazonaws.com.cn"
+    assert real["tls.ssm-installer.handshake"].amazon_roots
     assert not real["tls.endpoint.registry.example.invalid.handshake"].amazon_roots
-    assert not real["tls.eks-api.handshake"].amazon_roots
-    lab = specs(aws={"domain": "demo.internal"})  # stand-ins under an overridden domain are not Amazon's
-    assert not lab["tls.eks.handshake"].amazon_roots
+    assert not real["tls.eks-api.handshake"].amazon_roots  # the cluster CA is judged on its own
+    # China and the European Sovereign Cloud: their roots are not known to netcheck, so only the store judges.
+    china = specs()
+    assert china["tls.eks.handshake"].host == "eks.cn-north-1.amazonaws.com.cn"
+    assert not any(s.amazon_roots for s in china.values())
+    assert not any(s.amazon_roots for s in specs(cluster={"region": "eusc-de-east-1"}).values())
+    lab = specs(cluster={"region": "us-west-2"}, aws={"domain": "demo.internal"})  # stand-ins: not Amazon's
+    assert not any(s.amazon_roots for s in lab.values())
