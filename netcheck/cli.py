@@ -200,6 +200,10 @@ def run_cmd(config: ConfigOpt = None, nodeconfig: NodeConfigOpt = None, fmt: For
             typer.echo(f"NETCHECK UNKNOWN - {exc}")
             raise typer.Exit(3) from None
         raise
+    from netcheck.settings import enrich_from_aws
+
+    # What nodeadm fetches with eks:DescribeCluster when the NodeConfig lacks it; bounded, counted in --deadline.
+    settings = enrich_from_aws(settings, timeout=min(8.0, deadline / 4))
     color = (not no_color) and output is None and sys.stdout.isatty()
     _, code = execute_run(settings, fmt=fmt, output=output, only=_split_patterns(only), skip=_split_patterns(skip),
                           strict=strict, deadline=deadline, color=color, history=history, junit_properties=props,
