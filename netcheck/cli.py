@@ -228,6 +228,10 @@ def plan_cmd(config: ConfigOpt = None, nodeconfig: NodeConfigOpt = None, only: O
     for c, _ in plan.disabled:
         typer.echo(f"{c.id:<48} {'skipped':<9} {c.title}")
     typer.echo(f"{len(plan.checks)} checks to run, {len(plan.disabled)} skipped by pattern.")
+    from netcheck.settings import cluster_lookup_note
+
+    if note := cluster_lookup_note(settings):
+        typer.echo(note)
 
 
 @app.command("demo")

@@ -432,7 +432,7 @@ def _judge(src: str, nc: NodeConfig, c: NcCluster, hybrid: NcHybrid, flags: list
                 "Set it to the cluster CA exactly as describe-cluster gives it (aws eks describe-cluster --name "
                 f"{c.name} --region {c.region} --query cluster.certificateAuthority.data --output text), or "
                 "remove the field so nodeadm fetches it with eks:DescribeCluster.",
-                (c.certificateAuthority or "")[:60])
+                (c.certificateAuthority or '""')[:60])
     cidr = c.cidr or None
     if cidr is not None and (why := cidr_problem(cidr)):
         findings["service-cidr"] = Finding(

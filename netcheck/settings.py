@@ -704,6 +704,27 @@ def cluster_lookup_needed(settings: Settings) -> bool:
     return not c.endpoint or not c.certificate_authority or not c.service_cidr
 
 
+def cluster_lookup_note(settings: Settings) -> str:
+    """For `netcheck plan`: what `run` will ask eks:DescribeCluster, and what changes with its answer."""
+    from netcheck.aws import boto3_available
+
+    if not cluster_lookup_needed(settings):
+        return ""
+    c = settings.spec.cluster
+    nc = settings.nodeconfig
+    raw = nc.config.spec.cluster if nc is not None and nc.config.spec and nc.config.spec.cluster else None
+    missing = [k for k, have in (("endpoint", raw.apiServerEndpoint if raw else c.endpoint),
+                                 ("certificateAuthority", nc.ca_given if nc else c.certificate_authority),
+                                 ("serviceCidr", raw.cidr if raw else c.service_cidr)) if not have]
+    if not boto3_available():
+        return (f"eks:DescribeCluster (which nodeadm asks for {', '.join(missing)}) needs boto3: install "
+                "netcheck[aws]; without it, run reports these values as unknown (config.cluster.details).")
+    more = " and the API endpoint's dns, reach and tls checks are added" if "endpoint" in missing else ""
+    return (f"At run time netcheck asks eks:DescribeCluster for {', '.join(missing)} (and the remote networks), as "
+            f"nodeadm does, if AWS credentials are present; with an answer, its values are used{more}; without "
+            "one, config.cluster.details says why and the chain's issuer is checked instead of verified.")
+
+
 def with_cluster_details(settings: Settings, lookup: ClusterLookup) -> Settings:
     """Fill what nodeadm fills from DescribeCluster (only fields the NodeConfig leaves empty) and say so."""
     from dataclasses import replace

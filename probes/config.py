@@ -70,13 +70,21 @@ def plan(settings: Settings) -> list[Check]:
                   "endpointAccess": c.endpoint_access, "nodeCidrs": list(rn.node_cidrs) or None,
                   "podCidrs": list(rn.pod_cidrs) or None,
                   "certificateAuthority": "set" if c.certificate_authority else None}
+        sources = dict(settings.sources)
+        if nc is not None:  # given but unusable: nodeadm does not fetch these, it uses them as written
+            for key, subject, cid in (("endpoint", "endpoint", "config.nodeconfig.endpoint"),
+                                      ("certificateAuthority", "ca", "tls.eks-api.ca"),
+                                      ("serviceCidr", "service-cidr", "config.nodeconfig.service-cidr")):
+                if subject in nc.findings:
+                    values[key] = f"unusable (see {cid})"
+                    sources[key] = "nodeconfig"
         if settings.cluster_lookup is None and lookup_possible:
             how = "from eks:DescribeCluster at run time" if boto3_available() else "(eks:DescribeCluster needs boto3)"
             title = f"The cluster endpoint, CA and service CIDR nodeadm will use are known ({how})"
         else:
             title = "The cluster endpoint, CA and service CIDR nodeadm will use are known"
         checks.append(Check("config.cluster.details", Category.CONFIG, title, "config",
-                            Spec("details", settings.source, sources=tuple(sorted(settings.sources.items())),
+                            Spec("details", settings.source, sources=tuple(sorted(sources.items())),
                                  values=tuple((k, v) for k, v in values.items() if v is not None),
                                  lookup=settings.cluster_lookup, lookup_possible=lookup_possible),
                             timeout=2, docs=DOCS_NODEADM))
@@ -118,7 +126,11 @@ def _details(spec: Spec) -> Outcome:
                        remediation=lookup.fix, evidence=evidence)
     if not missing:
         fetched = lookup is not None and lookup.status == "ok"
-        msg = ("Cluster details are complete: " + (came or "all given")
+        unusable = [k for k in NEEDED if str(values.get(k, "")).startswith("unusable")]
+        head = ("Cluster details are all given, so nodeadm will not ask eks:DescribeCluster for them; "
+                f"{', '.join(unusable)} cannot be used as written (see the checks named in the evidence): "
+                if unusable else "Cluster details are complete: ")
+        msg = (head + (came or "all given")
                + (f" (eks:DescribeCluster at {lookup.api_url})" if fetched and lookup else "") + ".")
         return Outcome(Status.PASS, msg, measured="describe-cluster" if fetched else "given", evidence=evidence)
     names = ", ".join(missing)

@@ -99,7 +99,7 @@ def plan(settings: Settings) -> list[Check]:
                     ca_finding if is_api else None, nc.path if is_api and nc is not None else None,
                     no_ca if is_api else "")
 
-    if (api is not None and api.ca_pem) or ca_finding is not None or pending:
+    if (api is not None and api.ca_pem) or ca_finding is not None or pending or lookup is not None:
         if ca_finding is not None:
             title = f"The cluster CA in {ca_finding.field} is a PEM certificate"
         elif api is not None and api.ca_pem:
@@ -117,6 +117,11 @@ def plan(settings: Settings) -> list[Check]:
         checks.append(Check("tls.eks-api.handshake", Category.TLS, title, "tls",
                             Spec("handshake", "eks-api", None, api=True, no_endpoint=no_endpoint), timeout=5,
                             docs=DOCS_NETWORKING))
+        if (pending and not no_endpoint) or lookup is not None:  # the endpoint may come from DescribeCluster
+            checks.append(Check("tls.eks-api.livez", Category.TLS, "The API server (endpoint from "
+                                "eks:DescribeCluster) answers /livez", "tls",
+                                Spec("livez", "eks-api", None, api=True, no_endpoint=no_endpoint), timeout=5,
+                                docs=DOCS_TROUBLE))
     else:
         where = f"{api.host}:{api.port}"
         if api.ca_pem:
@@ -151,8 +156,10 @@ def collect(spec: Spec, net: Net) -> Evidence:
         return Evidence((), "config")  # judged from the settings alone
     if spec.host is None:
         if spec.no_endpoint:
-            raise ProbeSkip(SkipReason.NOT_APPLICABLE, f"The API server's TLS cannot be checked: {spec.no_endpoint}",
-                            "See config.cluster.details.")
+            see = "config.nodeconfig.endpoint" if "config.nodeconfig.endpoint" in spec.no_endpoint else \
+                "config.cluster.details"
+            raise ProbeSkip(SkipReason.NOT_APPLICABLE, f"The API server's TLS cannot be checked: {spec.no_endpoint}.",
+                            f"See {see}.")
         raise ProbeSkip(SkipReason.NOT_APPLICABLE, "No cluster endpoint is configured, so the API server's TLS "
                         "cannot be checked.", "Set spec.cluster.endpoint and spec.cluster.certificateAuthority "
                         "(or pass --nodeconfig).")
