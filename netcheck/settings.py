@@ -693,15 +693,13 @@ def build(profile_path: Path | None = None, nodeconfig_path: Path | None = None,
 # --- cluster details nodeadm would fetch with eks:DescribeCluster ------------------------
 
 def cluster_lookup_needed(settings: Settings) -> bool:
-    """True when nodeadm would call eks:DescribeCluster for this node and netcheck may do the same."""
+    """True when nodeadm would call eks:DescribeCluster for this NodeConfig and netcheck may do the same."""
     from netcheck.aws import lookup_disabled
 
     c = settings.spec.cluster
-    if lookup_disabled() or not c.name or not c.region:
-        return False
-    if settings.nodeconfig is not None:
-        return settings.nodeconfig.needs_cluster_details
-    return not c.endpoint or not c.certificate_authority or not c.service_cidr
+    if lookup_disabled() or not c.name or not c.region or settings.nodeconfig is None:
+        return False  # a site profile states what it knows; only a NodeConfig run does what nodeadm does
+    return settings.nodeconfig.needs_cluster_details
 
 
 def cluster_lookup_note(settings: Settings) -> str:
@@ -710,12 +708,11 @@ def cluster_lookup_note(settings: Settings) -> str:
 
     if not cluster_lookup_needed(settings):
         return ""
-    c = settings.spec.cluster
     nc = settings.nodeconfig
     raw = nc.config.spec.cluster if nc is not None and nc.config.spec and nc.config.spec.cluster else None
-    missing = [k for k, have in (("endpoint", raw.apiServerEndpoint if raw else c.endpoint),
-                                 ("certificateAuthority", nc.ca_given if nc else c.certificate_authority),
-                                 ("serviceCidr", raw.cidr if raw else c.service_cidr)) if not have]
+    missing = [k for k, have in (("endpoint", raw.apiServerEndpoint if raw else None),
+                                 ("certificateAuthority", nc.ca_given if nc else None),
+                                 ("serviceCidr", raw.cidr if raw else None)) if not have]
     if not boto3_available():
         return (f"eks:DescribeCluster (which nodeadm asks for {', '.join(missing)}) needs boto3: install "
                 "netcheck[aws]; without it, run reports these values as unknown (config.cluster.details).")
