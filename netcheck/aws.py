@@ -250,7 +250,8 @@ def describe_cluster(region: str, name: str, timeout: float) -> ClusterLookup:
                              "Run with credentials allowed eks:DescribeCluster (AWS_PROFILE or environment), or "
                              "put apiServerEndpoint, certificateAuthority and cidr in the NodeConfig.",
                              seconds=time.monotonic() - t0)
-    cfg = Config(connect_timeout=min(timeout, 5), read_timeout=timeout, retries={"total_max_attempts": 2})
+    # One attempt: the call is bounded by connect + read timeout, and counted in --deadline.
+    cfg = Config(connect_timeout=min(timeout, 5), read_timeout=timeout, retries={"total_max_attempts": 1})
     client = session.client("eks", config=cfg)
     url = str(client.meta.endpoint_url)
     try:

@@ -227,11 +227,11 @@ def plan_cmd(config: ConfigOpt = None, nodeconfig: NodeConfigOpt = None, only: O
         typer.echo(f"{c.id:<48} {c.severity.value:<9} {c.title}")
     for c, _ in plan.disabled:
         typer.echo(f"{c.id:<48} {'skipped':<9} {c.title}")
-    typer.echo(f"{len(plan.checks)} checks to run, {len(plan.disabled)} skipped by pattern.")
     from netcheck.settings import cluster_lookup_note
 
     if note := cluster_lookup_note(settings):
         typer.echo(note)
+    typer.echo(f"{len(plan.checks)} checks to run, {len(plan.disabled)} skipped by pattern.")
 
 
 @app.command("demo")

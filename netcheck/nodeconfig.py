@@ -333,6 +333,9 @@ def load(data: dict[str, Any], src: str) -> NodeConfigFile:
             raise _err(src, _loc(tuple(first["loc"])), f"must be true or false without quotes (got "
                        f"{first.get('input')!r}); nodeadm's strict decoder does not read text as a boolean") from None
         err = _validation_error(src, exc, NodeConfig)
+        if err.field == "spec.featureGates":  # amazon-eks-ami's nodeadm has it; the hybrid one does not
+            err = _err(src, err.field, "unknown field: the hybrid nodeadm has no spec.featureGates; kubelet "  # type: ignore[assignment]
+                       "feature gates go in spec.kubelet.config.featureGates")
         if "nodeadm" not in err.problem:
             err = _err(src, err.field, err.problem + " (nodeadm's strict decoder refuses this file)")  # type: ignore[assignment]
         raise err from None
