@@ -293,7 +293,7 @@ def _handshake(spec: Spec, r: TlsResult) -> Outcome:
                             f"it cannot be verified: {spec.ca_finding.field} in {spec.ca_file} is not a certificate "
                             "(see tls.eks-api.ca).", spec.ca_finding.remediation)
     if spec.api and spec.ca_pem and r.anchored is False:
-        return _interception(spec, r, issuer, "the cluster CA")
+        return _interception(spec, r, issuer, _expected_ca(spec))
     if r.verify_error == "unknown-issuer":
         if spec.api and not spec.ca_pem:
             if issuer == EKS_CA_CN:
@@ -307,7 +307,7 @@ def _handshake(spec: Spec, r: TlsResult) -> Outcome:
                            "interception.", measured=issuer, threshold=EKS_CA_CN,
                            remediation=f"Set spec.cluster.certificateAuthority to verify; if '{issuer}' belongs to "
                                        f"an inspecting proxy or firewall, exempt {r.host} from TLS inspection.")
-        return _interception(spec, r, issuer, r.trust if not spec.api else "the cluster CA")
+        return _interception(spec, r, issuer, r.trust if not spec.api else _expected_ca(spec))
     if leaf is not None and (r.verify_error == "expired" or leaf.not_after < r.checked_at):
         which = "its certificate" if leaf.not_after < r.checked_at else "a certificate in its chain"
         return Outcome(Status.FAIL, f"TLS to {where} fails: {which} has expired (the server certificate is valid "
@@ -329,6 +329,15 @@ def _handshake(spec: Spec, r: TlsResult) -> Outcome:
                    measured=r.verify_detail, threshold="verified chain",
                    remediation=f"Inspect the chain served for {r.host} (openssl s_client -connect "
                                f"{r.ip or r.host}:{r.port} -servername {r.host} -showcerts).")
+
+
+def _expected_ca(spec: Spec) -> str:
+    """The cluster CA the chain should lead to, named by where it came from."""
+    if spec.ca_source == "nodeconfig" and spec.ca_file:
+        return f"the cluster CA in {spec.ca_file} (spec.cluster.certificateAuthority)"
+    if spec.ca_source == "describe-cluster":
+        return "the cluster CA from eks:DescribeCluster"
+    return "the cluster CA"
 
 
 def _interception(spec: Spec, r: TlsResult, issuer: str, expected: str) -> Outcome:

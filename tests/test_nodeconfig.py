@@ -182,6 +182,7 @@ def test_a_ca_that_does_not_verify_the_live_endpoint_fails(tmp_path: Path, stack
     assert checks["tls.eks-api.ca"]["status"] == "PASS"
     hs = checks["tls.eks-api.handshake"]
     assert hs["status"] == "FAIL" and hs["evidence"]["caSource"] == "nodeconfig"
+    assert f"instead of the cluster CA in {path} (spec.cluster.certificateAuthority)" in hs["message"]
     assert proc.returncode == 3
 
 
