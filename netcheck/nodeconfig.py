@@ -46,12 +46,34 @@ def _go_text(value: Any) -> Any:
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, int):
-        return str(value)
+        if -(1 << 63) <= value < (1 << 64):  # go-yaml: int64, then uint64, then float64
+            return str(value)
+        value = float(value)
     if isinstance(value, float):
-        return f"{value:g}"
+        return _go_float32_g(value)
     if isinstance(value, datetime.date):  # go-yaml keeps timestamps as text when decoding into a map
         return value.isoformat()
     return value
+
+
+def _go_float32_g(value: float) -> str:
+    """strconv.FormatFloat(v, 'g', -1, 32), which sigs.k8s.io/yaml uses for a number given as text."""
+    import math
+    import struct
+
+    if math.isnan(value) or math.isinf(value):
+        return "NaN" if math.isnan(value) else ("+Inf" if value > 0 else "-Inf")
+    f32 = struct.unpack("f", struct.pack("f", value))[0]
+    if f32 == 0:
+        return "0"
+    for digits in range(1, 10):  # the shortest decimal that reads back as the same float32
+        text = f"{f32:.{digits - 1}e}"
+        if struct.unpack("f", struct.pack("f", float(text)))[0] == f32:
+            break
+    exp = int(text.split("e")[1])
+    if exp < -4 or exp >= 6:  # Go's %e/%f switch for the shortest form ('g' with precision 6)
+        return text
+    return f"{float(text):.{max(digits - 1 - exp, 0)}f}"
 
 
 Text = Annotated[str | None, BeforeValidator(_go_text)]

@@ -104,6 +104,28 @@ def test_accepts_exactly_what_nodeadm_accepts(name: str) -> None:
         assert "this is not a hybrid-node NodeConfig" in err.problem
 
 
+DECODER = NODEADM / "decoder"
+CORPUS = [json.loads(ln) for ln in (DECODER / "corpus.jsonl").read_text().splitlines()]
+
+
+def test_expected_verdicts_are_what_nodeadms_go_decoder_answered() -> None:
+    """expected.json was read from nodeadm's source, then checked by running its decoder (decoder/README.md)."""
+    recorded = {r["file"]: r["result"] for r in map(json.loads, (DECODER / "fixtures.jsonl").read_text().splitlines())}
+    assert recorded == {name: want["nodeadm"] for name, want in EXPECTED.items()}
+
+
+@pytest.mark.parametrize("case", CORPUS, ids=[c["name"] for c in CORPUS])
+def test_same_answer_as_nodeadms_go_decoder_on_one_change_variants(case: dict[str, str], tmp_path: Path) -> None:
+    path = tmp_path / f"{case['name']}.yaml"
+    path.write_text(case["yaml"])
+    try:
+        build(nodeconfig_path=path)
+        ours = "accept"
+    except ConfigError as exc:
+        ours = "ec2" if "not a hybrid-node NodeConfig" in exc.problem else "refuse"
+    assert ours == case.get("netcheck", case["nodeadm"]), case.get("error") or case.get("knownDifference")
+
+
 def test_before_this_change_only_three_loaded_now_all_thirteen_do() -> None:
     """The issue's count: 10 of the 13 carry the placeholder CA, which used to be exit 2."""
     placeholder = [n for n in UPSTREAM_HYBRID if PLACEHOLDER_CA in (NODEADM / n).read_text()]
