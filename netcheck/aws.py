@@ -235,10 +235,10 @@ def describe_cluster(region: str, name: str, timeout: float) -> ClusterLookup:
     from botocore.config import Config
     from botocore.exceptions import BotoCoreError, ClientError, EndpointConnectionError
 
-    session = boto3.session.Session(region_name=region)
-    resolver = session._session.get_component("credential_provider")
-    resolver.remove("iam-role")  # no 169.254.169.254 lookups from an on-premises node
     try:
+        session = boto3.session.Session(region_name=region)
+        resolver = session._session.get_component("credential_provider")
+        resolver.remove("iam-role")  # no 169.254.169.254 lookups from an on-premises node
         creds = session.get_credentials()
     except BotoCoreError as exc:
         return ClusterLookup("unavailable", f"AWS credentials could not be loaded ({exc}), so eks:DescribeCluster "
@@ -252,7 +252,11 @@ def describe_cluster(region: str, name: str, timeout: float) -> ClusterLookup:
                              seconds=time.monotonic() - t0)
     # One attempt: the call is bounded by connect + read timeout, and counted in --deadline.
     cfg = Config(connect_timeout=min(timeout, 5), read_timeout=timeout, retries={"total_max_attempts": 1})
-    client = session.client("eks", config=cfg)
+    try:
+        client = session.client("eks", config=cfg)
+    except (BotoCoreError, ValueError) as exc:
+        return ClusterLookup("unavailable", f"No EKS client could be made: {exc}.", None,
+                             seconds=time.monotonic() - t0)
     url = str(client.meta.endpoint_url)
     try:
         answer = client.describe_cluster(name=name)["cluster"]

@@ -398,3 +398,29 @@ def test_describe_cluster_answers_nodeadm_stops_on_are_fails(tmp_path: Path, mot
         details = by_id(report_of(proc))["config.cluster.details"]
         assert details["status"] == "FAIL" and words in details["message"], details["message"]
         assert proc.returncode == 3
+
+
+@pytest.mark.parametrize(("public", "private", "access"), [(True, False, "public"), (False, True, "private"),
+                                                           (True, True, "public-and-private"), (None, None, None)])
+def test_describe_cluster_answer_maps_to_profile_fields(public: bool | None, private: bool | None,
+                                                        access: str | None) -> None:
+    from netcheck.aws import cluster_values
+
+    vpc = {k: v for k, v in (("endpointPublicAccess", public), ("endpointPrivateAccess", private)) if v is not None}
+    got = cluster_values({"endpoint": "https://x.example/", "certificateAuthority": {"data": "QUJD"},
+                          "kubernetesNetworkConfig": {"serviceIpv4Cidr": "172.20.0.0/16"},
+                          "remoteNetworkConfig": {"remoteNodeNetworks": [{"cidrs": ["10.1.0.0/16", "10.2.0.0/16"]}],
+                                                  "remotePodNetworks": [{"cidrs": ["10.3.0.0/16"]}]},
+                          "resourcesVpcConfig": vpc, "status": "ACTIVE"})
+    assert got.get("endpointAccess") == access
+    assert got["endpoint"] == "https://x.example" and got["serviceCidr"] == "172.20.0.0/16"
+    assert got["nodeCidrs"] == ["10.1.0.0/16", "10.2.0.0/16"] and got["podCidrs"] == ["10.3.0.0/16"]
+
+
+def test_credentials_that_cannot_load_are_a_warning_not_a_crash(tmp_path: Path) -> None:
+    path = nodeconfig(tmp_path, "    name: my-cluster\n    region: us-west-2\n")
+    proc = netcheck("run", "--nodeconfig", str(path), "--only", "config.cluster", "--format", "json",
+                    env={"AWS_PROFILE": "no-such-profile"})
+    details = by_id(report_of(proc))["config.cluster.details"]
+    assert details["status"] == "WARN" and "no-such-profile" in details["message"]
+    assert proc.returncode == 0
