@@ -9,10 +9,11 @@ Teams without credentials on the node export four documents with the AWS CLI
 from __future__ import annotations
 
 import json
+import os
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 EXPORT_COMMANDS = {
     "cluster": "aws eks describe-cluster --name CLUSTER --region REGION > cluster.json",
@@ -147,3 +148,146 @@ def load_from_api(region: str, cluster: str, timeout: float) -> VpcDocuments:
             raise AwsInputError(f"AWS API call failed: {exc}") from None
         _CACHE[(region, cluster)] = docs
         return docs
+
+
+# --- eks:DescribeCluster for the cluster details nodeadm would fetch ---------------------
+
+LookupStatus = Literal["ok", "unavailable", "failed"]
+
+
+@dataclass(frozen=True)
+class ClusterLookup:
+    """One eks:DescribeCluster call made at run time, as nodeadm makes it when the NodeConfig lacks details.
+
+    `status`: ok (answered and usable), unavailable (netcheck could not ask: no boto3, no
+    credentials, denied, unreachable — nodeadm may still succeed with the node's own
+    credentials), failed (AWS answered something nodeadm stops on: no such cluster, not
+    ACTIVE, no remote network config).
+    """
+
+    status: LookupStatus
+    message: str
+    fix: str | None = None
+    values: dict[str, Any] = field(default_factory=dict)  # endpoint, certificateAuthority, serviceCidr, ...
+    api_url: str | None = None  # the EKS API endpoint that was asked
+    seconds: float = 0.0
+
+    def to_evidence(self) -> dict[str, Any]:
+        shown = dict(self.values)
+        if "certificateAuthority" in shown:
+            shown["certificateAuthority"] = f"{len(shown['certificateAuthority'])} characters of base64"
+        return {"status": self.status, "message": self.message, "apiUrl": self.api_url,
+                "seconds": round(self.seconds, 3), "values": shown}
+
+
+def lookup_disabled() -> bool:
+    """NETCHECK_DESCRIBE_CLUSTER=off turns the call off (air-gapped sites, or to keep a run offline)."""
+    return os.environ.get("NETCHECK_DESCRIBE_CLUSTER", "").strip().lower() in ("0", "off", "false", "no")
+
+
+def boto3_available() -> bool:
+    import importlib.util
+
+    return importlib.util.find_spec("boto3") is not None
+
+
+def cluster_values(cluster: dict[str, Any]) -> dict[str, Any]:
+    """The parts of a DescribeCluster answer netcheck uses, under netcheck's names."""
+    out: dict[str, Any] = {}
+    if cluster.get("endpoint"):
+        out["endpoint"] = str(cluster["endpoint"]).rstrip("/")
+    data = (cluster.get("certificateAuthority") or {}).get("data")
+    if data:
+        out["certificateAuthority"] = str(data)
+    svc = (cluster.get("kubernetesNetworkConfig") or {}).get("serviceIpv4Cidr")
+    if svc:
+        out["serviceCidr"] = str(svc)
+    remote = cluster.get("remoteNetworkConfig") or {}
+    nodes = [c for n in remote.get("remoteNodeNetworks") or [] for c in n.get("cidrs") or []]
+    pods = [c for n in remote.get("remotePodNetworks") or [] for c in n.get("cidrs") or []]
+    if nodes:
+        out["nodeCidrs"] = nodes
+    if pods:
+        out["podCidrs"] = pods
+    vpc = cluster.get("resourcesVpcConfig") or {}
+    public, private = vpc.get("endpointPublicAccess"), vpc.get("endpointPrivateAccess")
+    if public is not None or private is not None:
+        out["endpointAccess"] = ("public-and-private" if public and private else "private" if private
+                                 else "public" if public else None)
+        if out["endpointAccess"] is None:
+            del out["endpointAccess"]
+    if cluster.get("status"):
+        out["status"] = str(cluster["status"])
+    return out
+
+
+def describe_cluster(region: str, name: str, timeout: float) -> ClusterLookup:
+    """Ask eks:DescribeCluster with the default credential chain (never instance metadata: a hybrid node
+    has none). Honors AWS_ENDPOINT_URL / AWS_ENDPOINT_URL_EKS and HTTPS_PROXY as the AWS SDKs do."""
+    import time
+
+    t0 = time.monotonic()
+    if not boto3_available():
+        return ClusterLookup("unavailable", "boto3 is not installed, so eks:DescribeCluster was not asked.",
+                             "Install the AWS extra (pip install 'netcheck[aws]'), or put the cluster's endpoint, "
+                             "CA and service CIDR in the NodeConfig.")
+    import boto3
+    from botocore.config import Config
+    from botocore.exceptions import BotoCoreError, ClientError, EndpointConnectionError
+
+    try:
+        session = boto3.session.Session(region_name=region)
+        resolver = session._session.get_component("credential_provider")
+        resolver.remove("iam-role")  # no 169.254.169.254 lookups from an on-premises node
+        creds = session.get_credentials()
+    except BotoCoreError as exc:
+        return ClusterLookup("unavailable", f"AWS credentials could not be loaded ({exc}), so eks:DescribeCluster "
+                             "was not asked.", "Fix the AWS profile or credential_process, or put the cluster "
+                             "details in the NodeConfig.", seconds=time.monotonic() - t0)
+    if creds is None:
+        return ClusterLookup("unavailable", "No AWS credentials on this host (before nodeadm init, SSM and IAM "
+                             "Roles Anywhere credentials do not exist yet), so eks:DescribeCluster was not asked.",
+                             "Run with credentials allowed eks:DescribeCluster (AWS_PROFILE or environment), or "
+                             "put apiServerEndpoint, certificateAuthority and cidr in the NodeConfig.",
+                             seconds=time.monotonic() - t0)
+    # One attempt: the call is bounded by connect + read timeout, and counted in --deadline.
+    cfg = Config(connect_timeout=min(timeout, 5), read_timeout=timeout, retries={"total_max_attempts": 1})
+    try:
+        client = session.client("eks", config=cfg)
+    except (BotoCoreError, ValueError) as exc:
+        return ClusterLookup("unavailable", f"No EKS client could be made: {exc}.", None,
+                             seconds=time.monotonic() - t0)
+    url = str(client.meta.endpoint_url)
+    try:
+        answer = client.describe_cluster(name=name)["cluster"]
+    except ClientError as exc:
+        err = exc.response.get("Error", {})
+        code, msg = str(err.get("Code", "ClientError")), str(err.get("Message", ""))
+        if code == "ResourceNotFoundException":
+            return ClusterLookup("failed", f"eks:DescribeCluster says there is no cluster {name!r} in {region}: "
+                                 f"{msg}. nodeadm init stops on the same answer.",
+                                 "Check spec.cluster.name and spec.cluster.region.", api_url=url,
+                                 seconds=time.monotonic() - t0)
+        return ClusterLookup("unavailable", f"eks:DescribeCluster was refused: {code}: {msg}.",
+                             "Allow eks:DescribeCluster for these credentials (the node's own role needs it too), "
+                             "or put the cluster details in the NodeConfig.", api_url=url,
+                             seconds=time.monotonic() - t0)
+    except EndpointConnectionError as exc:
+        return ClusterLookup("unavailable", f"The EKS API at {url} could not be reached ({exc}).",
+                             "See the reach and dns checks for eks.REGION.amazonaws.com; nodeadm needs it too.",
+                             api_url=url, seconds=time.monotonic() - t0)
+    except BotoCoreError as exc:
+        return ClusterLookup("unavailable", f"eks:DescribeCluster failed: {exc}.", None, api_url=url,
+                             seconds=time.monotonic() - t0)
+    values = cluster_values(json.loads(json.dumps(answer, default=str)))
+    took = time.monotonic() - t0
+    if values.get("status") not in (None, "ACTIVE"):
+        return ClusterLookup("failed", f"The cluster {name!r} is {values['status']}, not ACTIVE; nodeadm init "
+                             "stops with 'eks cluster is not active'.", "Wait until the cluster is ACTIVE.",
+                             values, url, took)
+    if not answer.get("remoteNetworkConfig"):
+        return ClusterLookup("failed", f"The cluster {name!r} has no remoteNetworkConfig; nodeadm init stops: "
+                             "hybrid nodes need remote node networks on the cluster.",
+                             "Update the cluster with its remote node (and pod) networks "
+                             "(aws eks update-cluster-config --remote-network-config …).", values, url, took)
+    return ClusterLookup("ok", f"eks:DescribeCluster answered for {name!r} in {took:.1f} s.", None, values, url, took)

@@ -200,6 +200,10 @@ def run_cmd(config: ConfigOpt = None, nodeconfig: NodeConfigOpt = None, fmt: For
             typer.echo(f"NETCHECK UNKNOWN - {exc}")
             raise typer.Exit(3) from None
         raise
+    from netcheck.settings import enrich_from_aws
+
+    # What nodeadm fetches with eks:DescribeCluster when the NodeConfig lacks it; bounded, counted in --deadline.
+    settings = enrich_from_aws(settings, timeout=min(8.0, deadline / 4))
     color = (not no_color) and output is None and sys.stdout.isatty()
     _, code = execute_run(settings, fmt=fmt, output=output, only=_split_patterns(only), skip=_split_patterns(skip),
                           strict=strict, deadline=deadline, color=color, history=history, junit_properties=props,
@@ -225,6 +229,10 @@ def plan_cmd(config: ConfigOpt = None, nodeconfig: NodeConfigOpt = None, only: O
         typer.echo(f"{c.id:<48} {c.severity.value:<9} {c.title}")
     for c, _ in plan.disabled:
         typer.echo(f"{c.id:<48} {'skipped':<9} {c.title}")
+    from netcheck.settings import cluster_lookup_note
+
+    if note := cluster_lookup_note(settings):
+        typer.echo(note)
     typer.echo(f"{len(plan.checks)} checks to run, {len(plan.disabled)} skipped by pattern.")
 
 

@@ -31,6 +31,7 @@ class Severity(enum.StrEnum):
 class Category(enum.StrEnum):
     """Report categories, in the order the report shows them."""
 
+    CONFIG = "config"  # the inputs themselves: NodeConfig contents, where cluster values came from
     CIDR = "cidr"
     ROUTING = "routing"
     DNS = "dns"

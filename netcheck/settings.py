@@ -11,9 +11,9 @@ import datetime
 import difflib
 import ipaddress
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Annotated, Any, Literal, get_args
+from typing import TYPE_CHECKING, Annotated, Any, Literal, get_args
 
 import yaml
 from pydantic import (
@@ -326,40 +326,11 @@ class SiteProfile(_Model):
     spec: Spec = Spec()
 
 
-# --- NodeConfig (nodeadm) ----------------------------------------------------------
+# --- NodeConfig (nodeadm): the schema lives in netcheck/nodeconfig.py ---------------------
 
-class _Loose(BaseModel):
-    model_config = ConfigDict(extra="allow", frozen=True, coerce_numbers_to_str=True)
-
-
-class NcCluster(_Loose):
-    name: str | None = None
-    region: str | None = None
-    apiServerEndpoint: str | None = None
-    certificateAuthority: str | None = None
-    cidr: Cidr | None = None
-
-
-class NcHybrid(_Loose):
-    ssm: dict[str, Any] | None = None
-    iamRolesAnywhere: dict[str, Any] | None = None
-
-
-class NcKubelet(_Loose):
-    flags: list[str] = []
-    config: dict[str, Any] = {}
-
-
-class NcSpec(_Loose):
-    cluster: NcCluster = NcCluster()
-    hybrid: NcHybrid | None = None
-    kubelet: NcKubelet = NcKubelet()
-
-
-class NodeConfig(_Loose):
-    apiVersion: Literal["node.eks.aws/v1alpha1"]
-    kind: Literal["NodeConfig"]
-    spec: NcSpec
+if TYPE_CHECKING:
+    from netcheck.aws import ClusterLookup
+    from netcheck.nodeconfig import NodeConfigFile
 
 
 # --- loading -----------------------------------------------------------------------
@@ -562,66 +533,16 @@ def profile_from_data(data: dict[str, Any], src: str) -> SiteProfile:
         raise _validation_error(src, exc, SiteProfile) from None
 
 
-def load_nodeconfig(path: Path) -> NodeConfig:
-    """Read and validate a nodeadm NodeConfig the way nodeadm would (the parts netcheck uses)."""
+def load_nodeconfig(path: Path) -> NodeConfigFile:
+    """Read a nodeadm NodeConfig the way nodeadm reads it (see netcheck/nodeconfig.py)."""
     return nodeconfig_from_data(read_yaml(path), str(path))
 
 
-# NodeConfig field → the SiteProfile cluster field it fills.
-_NC_TO_PROFILE = {"name": "name", "region": "region", "apiServerEndpoint": "endpoint",
-                  "certificateAuthority": "certificateAuthority", "cidr": "serviceCidr"}
-_SSM_ACTIVATION_ID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
+def nodeconfig_from_data(data: dict[str, Any], src: str) -> NodeConfigFile:
+    """Decode an already-parsed NodeConfig as nodeadm does; ConfigError for what nodeadm refuses."""
+    from netcheck.nodeconfig import load
 
-
-def nodeconfig_from_data(data: dict[str, Any], src: str) -> NodeConfig:
-    """Validate an already-parsed NodeConfig mapping; `src` names it in errors."""
-    if data.get("kind") == "SiteProfile" or data.get("apiVersion") == PROFILE_API:
-        raise ConfigError(src, "kind", "this is a netcheck SiteProfile; pass it with -c, not --nodeconfig")
-    try:
-        nc = NodeConfig.model_validate(data)
-    except ValidationError as exc:
-        raise _validation_error(src, exc) from None
-    c = nc.spec.cluster
-    for key in ("name", "region"):
-        if not getattr(c, key):
-            raise ConfigError(src, f"spec.cluster.{key}", "is required (nodeadm refuses a NodeConfig without it)")
-    values = {_NC_TO_PROFILE[k]: getattr(c, k) for k in _NC_TO_PROFILE if getattr(c, k) is not None}
-    try:
-        Cluster.model_validate(values)
-    except ValidationError as exc:
-        back = {v: k for k, v in _NC_TO_PROFILE.items()}
-        err = exc.errors()[0]
-        key = str(err["loc"][0]) if err["loc"] else ""
-        field = back.get(key, key)
-        raise ConfigError(src, f"spec.cluster.{field}", err["msg"].removeprefix("Value error, ")) from None
-    hybrid = nc.spec.hybrid
-    if hybrid is not None:
-        if bool(hybrid.ssm) == bool(hybrid.iamRolesAnywhere):
-            both = "both are" if hybrid.ssm else "neither is"
-            raise ConfigError(src, "spec.hybrid", f"exactly one of ssm and iamRolesAnywhere must be set; {both}")
-        _check_credentials(src, hybrid)
-    node_ip_from_flags(nc.spec.kubelet.flags, src)
-    return nc
-
-
-def _check_credentials(src: str, hybrid: NcHybrid) -> None:
-    """The credential fields nodeadm validates before it starts (validator.go)."""
-    if hybrid.ssm:
-        act_id, code = hybrid.ssm.get("activationId"), hybrid.ssm.get("activationCode")
-        if not isinstance(act_id, str) or not _SSM_ACTIVATION_ID.match(act_id):
-            raise ConfigError(src, "spec.hybrid.ssm.activationId",
-                              f"{act_id!r} is not an SSM activation id (8-4-4-4-12 lower-case hex)")
-        if not isinstance(code, str) or not 20 <= len(code) <= 250:
-            raise ConfigError(src, "spec.hybrid.ssm.activationCode", "must be a string of 20 to 250 characters")
-    if hybrid.iamRolesAnywhere:
-        ra = hybrid.iamRolesAnywhere
-        node_name = ra.get("nodeName")
-        if not isinstance(node_name, str) or not 1 <= len(node_name) <= 64:
-            raise ConfigError(src, "spec.hybrid.iamRolesAnywhere.nodeName", "must be a name of 1 to 64 characters")
-        for key in ("trustAnchorArn", "profileArn", "roleArn"):
-            arn = ra.get(key)
-            if not isinstance(arn, str) or not arn.startswith("arn:"):
-                raise ConfigError(src, f"spec.hybrid.iamRolesAnywhere.{key}", f"{arn!r} is not an ARN (arn:...)")
+    return load(data, src)
 
 
 def node_ip_from_flags(flags: list[str], src: str) -> str | None:
@@ -694,6 +615,10 @@ class Settings:
     profile: SiteProfile
     source: str  # the file(s) it came from, for messages
     token: str | None = None
+    nodeconfig: NodeConfigFile | None = None  # the NodeConfig as loaded, with its findings
+    # Where each cluster value came from (profile field name → profile | nodeconfig | override | describe-cluster).
+    sources: dict[str, str] = field(default_factory=dict)
+    cluster_lookup: ClusterLookup | None = None  # the eks:DescribeCluster call made at run time, if any
 
     @property
     def spec(self) -> Spec:
@@ -761,26 +686,28 @@ def build(profile_path: Path | None = None, nodeconfig_path: Path | None = None,
         _resolve_describe(data, profile_path)
     spec = data.setdefault("spec", {})
     cluster = spec.setdefault("cluster", {})
+    origin = {k: "profile" for k in cluster if cluster.get(k) not in (None, [])}
+    origin.update({k: "profile" for k, v in spec.get("remoteNetwork", {}).items() if v})
+    nc = None
     if nodeconfig_path is not None:
         nc = load_nodeconfig(nodeconfig_path)
         sources.append(str(nodeconfig_path))
-        c = nc.spec.cluster
-        for key, val in (("name", c.name), ("region", c.region), ("endpoint", c.apiServerEndpoint),
-                         ("certificateAuthority", c.certificateAuthority), ("serviceCidr", c.cidr)):
+        for key, val in (("name", nc.name), ("region", nc.region), ("endpoint", nc.endpoint),
+                         ("certificateAuthority", nc.ca_pem), ("serviceCidr", nc.service_cidr)):
             if val:
                 cluster[key] = val
-        if nc.spec.hybrid is not None:
-            spec["credentials"] = "ssm" if nc.spec.hybrid.ssm else "iam-roles-anywhere"
-        node_ip = node_ip_from_flags(nc.spec.kubelet.flags, str(nodeconfig_path))
-        if node_ip:
-            spec.setdefault("node", {})["ip"] = node_ip
-        data.setdefault("metadata", {}).setdefault("name", c.name or "nodeconfig")
+                origin[key] = "nodeconfig"
+        spec["credentials"] = nc.credentials
+        if nc.node_ip:
+            spec.setdefault("node", {})["ip"] = nc.node_ip
+        data.setdefault("metadata", {}).setdefault("name", nc.name or "nodeconfig")
     o = overrides
     _check_overrides(o)
     for key, val in (("region", o.region), ("endpoint", o.endpoint), ("serviceCidr", o.service_cidr)):
         if val is not None:
             cluster[key] = val
             sources.append(f"override cluster.{key}")
+            origin[key] = "override"
     if o.responder is not None:
         spec["responder"] = o.responder
     if o.node_ip is not None:
@@ -790,4 +717,83 @@ def build(profile_path: Path | None = None, nodeconfig_path: Path | None = None,
         profile = SiteProfile.model_validate(data)
     except ValidationError as exc:
         raise _validation_error(src, exc, SiteProfile) from None
-    return Settings(profile=profile, source=src, token=token)
+    return Settings(profile=profile, source=src, token=token, nodeconfig=nc, sources=origin)
+
+
+# --- cluster details nodeadm would fetch with eks:DescribeCluster ------------------------
+
+def cluster_lookup_needed(settings: Settings) -> bool:
+    """True when nodeadm would call eks:DescribeCluster for this NodeConfig and netcheck may do the same."""
+    from netcheck.aws import lookup_disabled
+
+    c = settings.spec.cluster
+    if lookup_disabled() or not c.name or not c.region or settings.nodeconfig is None:
+        return False  # a site profile states what it knows; only a NodeConfig run does what nodeadm does
+    return settings.nodeconfig.needs_cluster_details
+
+
+def cluster_lookup_note(settings: Settings) -> str:
+    """For `netcheck plan`: what `run` will ask eks:DescribeCluster, and what changes with its answer."""
+    from netcheck.aws import boto3_available
+
+    if not cluster_lookup_needed(settings):
+        return ""
+    nc = settings.nodeconfig
+    raw = nc.config.spec.cluster if nc is not None and nc.config.spec and nc.config.spec.cluster else None
+    missing = [k for k, have in (("endpoint", raw.apiServerEndpoint if raw else None),
+                                 ("certificateAuthority", nc.ca_given if nc else None),
+                                 ("serviceCidr", raw.cidr if raw else None)) if not have]
+    if not boto3_available():
+        return (f"eks:DescribeCluster (which nodeadm asks for {', '.join(missing)}) needs boto3: install "
+                "netcheck[aws]; without it, run reports these values as unknown (config.cluster.details).")
+    more = " and the API endpoint's dns, reach and tls checks are added" if "endpoint" in missing else ""
+    return (f"At run time netcheck asks eks:DescribeCluster for {', '.join(missing)} (and the remote networks), as "
+            f"nodeadm does, if AWS credentials are present; with an answer, its values are used{more}; without "
+            "one, config.cluster.details says why and the chain's issuer is checked instead of verified.")
+
+
+def with_cluster_details(settings: Settings, lookup: ClusterLookup) -> Settings:
+    """Fill what nodeadm fills from DescribeCluster (only fields the NodeConfig leaves empty) and say so."""
+    from dataclasses import replace
+
+    if lookup.status != "ok":
+        return replace(settings, cluster_lookup=lookup)
+    data = settings.profile.model_dump(by_alias=True, exclude_unset=True)
+    spec = data.setdefault("spec", {})
+    cluster = spec.setdefault("cluster", {})
+    remote = spec.setdefault("remoteNetwork", {})
+    origin = dict(settings.sources)
+    nc = settings.nodeconfig
+    raw = nc.config.spec.cluster if nc is not None and nc.config.spec and nc.config.spec.cluster else None
+    given = {"endpoint": bool(raw and raw.apiServerEndpoint), "certificateAuthority": bool(nc and nc.ca_given),
+             "serviceCidr": bool(raw and raw.cidr)}
+    v = lookup.values
+    for key in ("endpoint", "certificateAuthority", "serviceCidr", "endpointAccess"):
+        if key in v and not cluster.get(key) and not given.get(key, False):
+            cluster[key] = v[key]
+            origin[key] = "describe-cluster"
+    for key in ("nodeCidrs", "podCidrs"):
+        if v.get(key) and not remote.get(key):
+            remote[key] = list(v[key])
+            origin[key] = "describe-cluster"
+    try:
+        profile = SiteProfile.model_validate(data)
+    except ValidationError as exc:
+        err = _validation_error("eks:DescribeCluster", exc, SiteProfile)
+        from netcheck.aws import ClusterLookup as Lookup
+
+        bad = Lookup("unavailable", f"eks:DescribeCluster answered, but its answer cannot be used: {err}",
+                     None, lookup.values, lookup.api_url, lookup.seconds)
+        return replace(settings, cluster_lookup=bad)
+    return replace(settings, profile=profile, sources=origin, cluster_lookup=lookup)
+
+
+def enrich_from_aws(settings: Settings, timeout: float) -> Settings:
+    """At run time (never in `plan`): ask eks:DescribeCluster when nodeadm would, and merge the answer."""
+    if not cluster_lookup_needed(settings):
+        return settings
+    from netcheck.aws import describe_cluster
+
+    c = settings.spec.cluster
+    assert c.region is not None and c.name is not None
+    return with_cluster_details(settings, describe_cluster(c.region, c.name, timeout))

@@ -12,6 +12,7 @@ import importlib
 from types import ModuleType
 
 REGISTRY: dict[str, str] = {
+    "config": "probes.config",
     "cidr": "probes.cidr",
     "routing": "probes.routing",
     "dns": "probes.dns",

@@ -19,7 +19,8 @@ from netcheck.model import Category, Check, Outcome, Severity, SkipReason, Statu
 from netcheck.net import Net
 from netcheck.net.proxyenv import proxy_for
 from netcheck.net.tls import TlsResult
-from netcheck.settings import Settings, Thresholds
+from netcheck.nodeconfig import Finding
+from netcheck.settings import Settings, Thresholds, cluster_lookup_needed
 from probes.base import ProbeSkip
 from probes.endpoints import DOCS_NETWORKING, Target, api_endpoint, aws_targets, extra_targets
 
@@ -44,7 +45,7 @@ AMAZON_ROOTS = {
 
 @dataclass(frozen=True)
 class Spec:
-    kind: Literal["handshake", "livez"]
+    kind: Literal["handshake", "livez", "ca"]
     subject: str
     host: str | None  # None: the profile names no cluster endpoint
     port: int = 443
@@ -56,6 +57,11 @@ class Spec:
     dns_servers: tuple[str, ...] = ()
     api: bool = False
     amazon_roots: bool = False  # an AWS service name: its chain must lead to one of AMAZON_ROOTS
+    ca_source: str | None = None  # where the cluster CA came from: profile, nodeconfig, describe-cluster
+    ca_finding: Finding | None = None  # the NodeConfig's CA cannot be used (field, problem, fix)
+    ca_file: str | None = None  # the NodeConfig holding ca_finding
+    no_ca: str = ""  # why there is no cluster CA to verify against (for the message)
+    no_endpoint: str = ""  # why the endpoint is unknown (for the SKIP message)
 
 
 @dataclass(frozen=True)
@@ -69,26 +75,80 @@ class Evidence:
 
 # --- plan --------------------------------------------------------------------------
 
+_SOURCE = {"nodeconfig": "from the NodeConfig", "profile": "from the site profile", "override": "from a flag",
+           "describe-cluster": "from eks:DescribeCluster"}
+
+
 def plan(settings: Settings) -> list[Check]:
+    from netcheck.aws import boto3_available
+
     env = dict(os.environ)
     cafile, capath = env.get("SSL_CERT_FILE") or None, env.get("SSL_CERT_DIR") or None
     dns = tuple(settings.spec.dns.servers)
     api = api_endpoint(settings)
     checks: list[Check] = []
+    nc = settings.nodeconfig
+    ca_finding = nc.findings.get("ca") if nc is not None else None
+    ca_source = settings.sources.get("certificateAuthority")
+    lookup = settings.cluster_lookup
+    pending = lookup is None and cluster_lookup_needed(settings) and boto3_available()
+    if lookup is not None and lookup.status != "ok":
+        no_ca = f"eks:DescribeCluster gave no CA: {lookup.message}"
+    elif lookup is None and cluster_lookup_needed(settings) and not boto3_available():
+        no_ca = "no cluster CA is given, and eks:DescribeCluster needs boto3 (pip install 'netcheck[aws]')"
+    else:
+        no_ca = "no cluster CA is given"
+    no_endpoint = ""
+    if nc is not None and "endpoint" in nc.findings:
+        no_endpoint = f"{nc.findings['endpoint'].field} in {nc.path} is not usable (see config.nodeconfig.endpoint)"
+    elif lookup is not None and lookup.status != "ok":
+        no_endpoint = f"no endpoint is given, and eks:DescribeCluster gave none: {lookup.message}"
 
     def spec_for(t: Target, kind: Literal["handshake", "livez"], is_api: bool, amazon: bool = False) -> Spec:
         return Spec(kind, t.subject, t.host, t.port, t.ips, t.ca_pem, cafile, capath,
-                    proxy_for(t.host, t.port, env), dns, is_api, amazon)
+                    proxy_for(t.host, t.port, env), dns, is_api, amazon, ca_source if is_api and t.ca_pem else None,
+                    ca_finding if is_api else None, nc.path if is_api and nc is not None else None,
+                    no_ca if is_api else "")
 
     aws_names = {t.subject for t in aws_targets(settings) if t.amazon_roots}
 
+    if (api is not None and api.ca_pem) or ca_finding is not None or pending or lookup is not None:
+        if ca_finding is not None:
+            title = f"The cluster CA in {ca_finding.field} is a PEM certificate"
+        elif api is not None and api.ca_pem:
+            title = f"The cluster CA ({_SOURCE.get(ca_source or '', 'given')}) is a valid certificate"
+        else:
+            title = "The cluster CA from eks:DescribeCluster (asked at run time) is a valid certificate"
+        checks.append(Check("tls.eks-api.ca", Category.TLS, title, "tls",
+                            Spec("ca", "eks-api", api.host if api else None, ca_pem=api.ca_pem if api else None,
+                                 api=True, ca_source=ca_source, ca_finding=ca_finding,
+                                 ca_file=nc.path if nc is not None else None, no_ca=no_ca),
+                            timeout=2, docs=DOCS_TROUBLE))
     if api is None:
-        checks.append(Check("tls.eks-api.handshake", Category.TLS, "TLS to the Kubernetes API verifies", "tls",
-                            Spec("handshake", "eks-api", None, api=True), timeout=5, docs=DOCS_NETWORKING))
+        title = ("TLS to the Kubernetes API (endpoint and CA from eks:DescribeCluster, asked at run time) verifies"
+                 if pending and not no_endpoint else "TLS to the Kubernetes API verifies")
+        checks.append(Check("tls.eks-api.handshake", Category.TLS, title, "tls",
+                            Spec("handshake", "eks-api", None, api=True, no_endpoint=no_endpoint), timeout=5,
+                            docs=DOCS_NETWORKING))
+        if (pending and not no_endpoint) or lookup is not None:  # the endpoint may come from DescribeCluster
+            checks.append(Check("tls.eks-api.livez", Category.TLS, "The API server (endpoint from "
+                                "eks:DescribeCluster) answers /livez", "tls",
+                                Spec("livez", "eks-api", None, api=True, no_endpoint=no_endpoint), timeout=5,
+                                docs=DOCS_TROUBLE))
     else:
-        trust = "the cluster CA" if api.ca_pem else "the system trust store (no cluster CA in the profile)"
-        checks.append(Check("tls.eks-api.handshake", Category.TLS, f"TLS to {api.host}:{api.port} verifies against "
-                            f"{trust}", "tls", spec_for(api, "handshake", True), timeout=12, docs=DOCS_TROUBLE))
+        where = f"{api.host}:{api.port}"
+        if api.ca_pem:
+            title = f"TLS to {where} verifies against the cluster CA {_SOURCE.get(ca_source or '', '')}".rstrip()
+        elif ca_finding is not None:
+            title = (f"TLS to {where}: the chain is inspected, not verified (the NodeConfig's CA is not a "
+                     "certificate, see tls.eks-api.ca)")
+        elif pending:
+            title = (f"TLS to {where} verifies against the cluster CA from eks:DescribeCluster (asked at run time; "
+                     f"without an answer, the chain's issuer is checked for '{EKS_CA_CN}' instead)")
+        else:
+            title = f"TLS to {where}: no cluster CA, so the chain's issuer is checked for '{EKS_CA_CN}', not verified"
+        checks.append(Check("tls.eks-api.handshake", Category.TLS, title, "tls", spec_for(api, "handshake", True),
+                            timeout=12, docs=DOCS_TROUBLE))
         checks.append(Check("tls.eks-api.livez", Category.TLS, f"The API server at {api.host} answers /livez",
                             "tls", spec_for(api, "livez", True), timeout=12, docs=DOCS_TROUBLE))
     for t in aws_targets(settings) + extra_targets(settings):
@@ -105,7 +165,14 @@ def plan(settings: Settings) -> list[Check]:
 # --- collect (I/O only) --------------------------------------------------------------
 
 def collect(spec: Spec, net: Net) -> Evidence:
+    if spec.kind == "ca":
+        return Evidence((), "config")  # judged from the settings alone
     if spec.host is None:
+        if spec.no_endpoint:
+            see = "config.nodeconfig.endpoint" if "config.nodeconfig.endpoint" in spec.no_endpoint else \
+                "config.cluster.details"
+            raise ProbeSkip(SkipReason.NOT_APPLICABLE, f"The API server's TLS cannot be checked: {spec.no_endpoint}.",
+                            f"See {see}.")
         raise ProbeSkip(SkipReason.NOT_APPLICABLE, "No cluster endpoint is configured, so the API server's TLS "
                         "cannot be checked.", "Set spec.cluster.endpoint and spec.cluster.certificateAuthority "
                         "(or pass --nodeconfig).")
@@ -145,11 +212,43 @@ _RANK = {Status.FAIL: 0, Status.WARN: 1, Status.SKIP: 2, Status.ERROR: 0, Status
 
 
 def evaluate(spec: Spec, ev: Evidence, thresholds: Thresholds) -> Outcome:
+    if spec.kind == "ca":
+        return _ca(spec)
     judge = _handshake if spec.kind == "handshake" else _livez
     outcomes = [judge(spec, r) for r in ev.results]
     worst = min(outcomes, key=lambda o: _RANK[o.status])
+    evidence = ev.to_evidence()
+    if spec.api:
+        evidence["caSource"] = spec.ca_source if spec.ca_pem else None
     return Outcome(worst.status, worst.message, worst.measured, worst.threshold, worst.unit, worst.remediation,
-                   ev.to_evidence(), worst.skip_reason)
+                   evidence, worst.skip_reason)
+
+
+def _ca(spec: Spec) -> Outcome:
+    """The cluster CA itself: a certificate kubelet can verify the API server with (no I/O)."""
+    from cryptography import x509
+
+    f = spec.ca_finding
+    if f is not None:
+        return Outcome(Status.FAIL, f"{f.field} in {spec.ca_file}: {f.problem}.", measured=f.value,
+                       threshold="base64 of a PEM certificate", remediation=f.remediation,
+                       evidence={"file": spec.ca_file, "field": f.field, "caSource": "nodeconfig"})
+    if not spec.ca_pem:
+        return Outcome.skip(SkipReason.NOT_APPLICABLE, f"No cluster CA to judge: {spec.no_ca}.",
+                            "See config.cluster.details.")
+    certs = x509.load_pem_x509_certificates(spec.ca_pem.encode("ascii", "replace"))
+    ca = certs[-1]
+    subject = ca.subject.rfc4514_string()
+    until = ca.not_valid_after_utc
+    source = _SOURCE.get(spec.ca_source or "", "given")
+    ev = {"caSource": spec.ca_source, "subject": subject, "notAfter": until.isoformat(), "certificates": len(certs)}
+    if until < datetime.now(UTC):
+        return Outcome(Status.FAIL, f"The cluster CA ({source}) expired on {until:%Y-%m-%d}: {subject}.",
+                       measured=f"{until:%Y-%m-%d}", threshold="not expired",
+                       remediation="Use the cluster's current CA (aws eks describe-cluster … "
+                                   "certificateAuthority.data).", evidence=ev)
+    return Outcome(Status.PASS, f"The cluster CA ({source}) is a certificate: {subject}, valid until "
+                   f"{until:%Y-%m-%d}.", evidence=ev)
 
 
 def _where(r: TlsResult) -> str:
@@ -204,22 +303,26 @@ def _handshake(spec: Spec, r: TlsResult) -> Outcome:
         return Outcome(Status.PASS, f"TLS to {where} verifies against {r.trust}: {r.tls_version}, chain leads to "
                        f"'{r.leads_to}', certificate valid until {_day(leaf.not_after)}.")
     issuer = r.leads_to or "an unknown issuer"
+    if spec.api and spec.ca_finding is not None:
+        return Outcome.skip(SkipReason.DEPENDENCY, f"TLS to {where} came up and the chain leads to '{issuer}', but "
+                            f"it cannot be verified: {spec.ca_finding.field} in {spec.ca_file} is not a certificate "
+                            "(see tls.eks-api.ca).", spec.ca_finding.remediation)
     if spec.api and spec.ca_pem and r.anchored is False:
-        return _interception(spec, r, issuer, "the cluster CA")
+        return _interception(spec, r, issuer, _expected_ca(spec))
     if r.verify_error == "unknown-issuer":
         if spec.api and not spec.ca_pem:
             if issuer == EKS_CA_CN:
-                return Outcome(Status.WARN, f"TLS to {where} could not be verified: the profile has no cluster CA; "
+                return Outcome(Status.WARN, f"TLS to {where} could not be verified: {spec.no_ca or 'no cluster CA'}; "
                                f"the chain is issued by '{issuer}', as EKS cluster CAs are.",
                                measured=issuer, threshold="the cluster CA",
                                remediation="Set spec.cluster.certificateAuthority (base64 of the cluster CA, from "
                                            "aws eks describe-cluster … certificateAuthority.data) or pass --nodeconfig.")
-            return Outcome(Status.WARN, f"TLS to {where} could not be verified (no cluster CA in the profile), and the "
+            return Outcome(Status.WARN, f"TLS to {where} could not be verified ({spec.no_ca or 'no cluster CA'}), and the "
                            f"chain is issued by '{issuer}', not '{EKS_CA_CN}' as EKS cluster CAs are: possible TLS "
                            "interception.", measured=issuer, threshold=EKS_CA_CN,
                            remediation=f"Set spec.cluster.certificateAuthority to verify; if '{issuer}' belongs to "
                                        f"an inspecting proxy or firewall, exempt {r.host} from TLS inspection.")
-        return _interception(spec, r, issuer, r.trust if not spec.api else "the cluster CA")
+        return _interception(spec, r, issuer, r.trust if not spec.api else _expected_ca(spec))
     if leaf is not None and (r.verify_error == "expired" or leaf.not_after < r.checked_at):
         which = "its certificate" if leaf.not_after < r.checked_at else "a certificate in its chain"
         return Outcome(Status.FAIL, f"TLS to {where} fails: {which} has expired (the server certificate is valid "
@@ -241,6 +344,15 @@ def _handshake(spec: Spec, r: TlsResult) -> Outcome:
                    measured=r.verify_detail, threshold="verified chain",
                    remediation=f"Inspect the chain served for {r.host} (openssl s_client -connect "
                                f"{r.ip or r.host}:{r.port} -servername {r.host} -showcerts).")
+
+
+def _expected_ca(spec: Spec) -> str:
+    """The cluster CA the chain should lead to, named by where it came from."""
+    if spec.ca_source == "nodeconfig" and spec.ca_file:
+        return f"the cluster CA in {spec.ca_file} (spec.cluster.certificateAuthority)"
+    if spec.ca_source == "describe-cluster":
+        return "the cluster CA from eks:DescribeCluster"
+    return "the cluster CA"
 
 
 def _interception(spec: Spec, r: TlsResult, issuer: str, expected: str) -> Outcome:

@@ -36,3 +36,17 @@ def validate_report(doc: dict[str, Any]) -> None:
 
     text = resources.files("netcheck").joinpath("schemas/report.schema.json").read_text()
     jsonschema.validate(doc, json.loads(text), format_checker=jsonschema.FormatChecker())
+
+
+@pytest.fixture(autouse=True)
+def no_real_aws(monkeypatch: pytest.MonkeyPatch) -> None:
+    """No test may reach AWS: AWS API calls go to a closed loopback port unless a test points them at a stand-in,
+    no credentials come from this host's files, and instance metadata is never asked."""
+    monkeypatch.setenv("AWS_ENDPOINT_URL", "http://127.0.0.1:9")
+    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
+    monkeypatch.setenv("AWS_CONFIG_FILE", "/nonexistent/netcheck-test-aws-config")
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent/netcheck-test-aws-credentials")
+    for var in ("AWS_PROFILE", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN",
+                "AWS_ENDPOINT_URL_EKS", "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI", "AWS_CONTAINER_CREDENTIALS_FULL_URI",
+                "AWS_WEB_IDENTITY_TOKEN_FILE"):
+        monkeypatch.delenv(var, raising=False)

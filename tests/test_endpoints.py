@@ -66,8 +66,9 @@ def test_names_match_nodeadm(region: str) -> None:
 
 
 @pytest.mark.parametrize("region", list(NODEADM))
-def test_service_names_match_botocore(region: str) -> None:
+def test_service_names_match_botocore(region: str, monkeypatch: pytest.MonkeyPatch) -> None:
     """The SDK-resolved names (nodeadm resolves ssm/rolesanywhere/eks through the SDK's endpoint rules)."""
+    monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)  # conftest points the SDK at loopback; nothing is sent here
     botocore_session = pytest.importorskip("botocore.session")
     session = botocore_session.get_session()
     services = {"eks": "eks", "ecr-api": "ecr", "ssm": "ssm", "sts": "sts", "logs": "logs", "eks-auth": "eks-auth",

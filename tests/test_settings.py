@@ -17,6 +17,7 @@ from pydantic import BaseModel
 from typer.testing import CliRunner
 
 import netcheck.plan
+from netcheck import nodeconfig
 from netcheck import settings as cfg
 from netcheck.cli import app
 from netcheck.plan import Plan
@@ -142,23 +143,30 @@ def test_node_ip_rejected_like_nodeadm(flags: list[str], index: int, problem: st
     assert info.value.field == f"spec.kubelet.flags[{index}]" and problem in info.value.problem
 
 
-def test_nodeconfig_with_pem_ca_and_unknown_nodeadm_fields(tmp_path: Path) -> None:
-    """Real NodeConfigs carry fields netcheck does not use (containerd, kubelet config): keep accepting them."""
-    pem = base64.b64decode(yaml.safe_load(SSM_NC.read_text())["spec"]["cluster"]["certificateAuthority"]).decode()
+def test_nodeconfig_with_unused_nodeadm_fields_and_pem_ca(tmp_path: Path) -> None:
+    """Real NodeConfigs carry fields netcheck does not use (containerd, kubelet config): accepted as nodeadm
+    accepts them; PEM text in certificateAuthority is refused, as nodeadm's base64 decoder refuses it."""
     doc = yaml.safe_load(SSM_NC.read_text())
-    doc["spec"]["cluster"]["certificateAuthority"] = pem
     doc["spec"]["containerd"] = {"config": "[plugins.'io.containerd.grpc.v1.cri']\n"}
     doc["spec"]["hybrid"]["enableCredentialsFile"] = True
+    doc["spec"]["instance"] = {"localStorage": {"strategy": "RAID0"}}
     s = build(nodeconfig_path=write(tmp_path, yaml.safe_dump(doc), "nc.yaml"))
-    assert s.spec.cluster.certificate_authority == pem
+    assert s.spec.cluster.certificate_authority is not None and s.nodeconfig is not None
+    assert not s.nodeconfig.findings
+    pem = base64.b64decode(doc["spec"]["cluster"]["certificateAuthority"]).decode()
+    doc["spec"]["cluster"]["certificateAuthority"] = pem
+    err = error_of(nodeconfig_path=write(tmp_path, yaml.safe_dump(doc), "nc.yaml"))
+    assert err.field == "spec.cluster.certificateAuthority" and "base64" in err.problem
 
 
-def test_nodeconfig_errors_use_nodeadm_field_names(tmp_path: Path) -> None:
+def test_nodeconfig_contents_become_findings_with_nodeadm_field_names(tmp_path: Path) -> None:
     doc = yaml.safe_load(SSM_NC.read_text())
     doc["spec"]["cluster"]["apiServerEndpoint"] = "http://api.example.internal"
     path = write(tmp_path, yaml.safe_dump(doc), "nc.yaml")
-    err = error_of(nodeconfig_path=path)
-    assert (err.source, err.field) == (str(path), "spec.cluster.apiServerEndpoint")
+    s = build(nodeconfig_path=path)
+    assert s.nodeconfig is not None and s.spec.cluster.endpoint is None
+    finding = s.nodeconfig.findings["endpoint"]
+    assert finding.field == "spec.cluster.apiServerEndpoint" and "http://" in finding.problem
 
 
 def test_nodeconfig_overrides_profile_cluster_fields(tmp_path: Path) -> None:
@@ -292,7 +300,7 @@ def test_bad_override_names_flag_and_variable() -> None:
 
 def _aliases() -> list[str]:
     names: set[str] = set()
-    stack: list[type[BaseModel]] = [cfg.SiteProfile, cfg.NodeConfig]
+    stack: list[type[BaseModel]] = [cfg.SiteProfile, nodeconfig.NodeConfig]
     seen: set[type[BaseModel]] = set()
     while stack:
         model = stack.pop()

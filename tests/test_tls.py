@@ -74,7 +74,7 @@ def test_plan_ids_for_ssm_site(stack: contextlib.ExitStack) -> None:
     api = start_api_server(stack, "127.0.0.1", names=[API_HOST])
     ids = {c.id for c in tls.plan(settings_for(api, endpoints=[{"host": "registry.example.internal"},
                                                                {"host": "plain.example.internal", "tls": False}]))}
-    assert ids == {"tls.eks-api.handshake", "tls.eks-api.livez", "tls.hybrid-assets.handshake", "tls.eks.handshake",
+    assert ids == {"tls.eks-api.ca", "tls.eks-api.handshake", "tls.eks-api.livez", "tls.hybrid-assets.handshake", "tls.eks.handshake",
                    "tls.ecr-api.handshake", "tls.ecr-dkr.handshake", "tls.ssm.handshake",
                    "tls.ssm-installer.handshake", "tls.ssmmessages.handshake", "tls.sts.handshake",
                    "tls.eks-auth.handshake", "tls.logs.handshake", "tls.endpoint.registry.example.internal.handshake"}
@@ -310,7 +310,8 @@ def test_runner_report_for_tls_clock_proxy(stack: contextlib.ExitStack) -> None:
     plan = build_plan(settings, only=("tls.eks-api", "clock", "proxy"), probe_names=["tls", "proxy", "clock"])
     result = run_checks(plan.checks, Net(), settings.spec.thresholds, 30.0)
     status = {r.id: r.status.value for r in result.results}
-    assert status == {"tls.eks-api.handshake": "PASS", "tls.eks-api.livez": "PASS", "proxy.env.none": "PASS",
+    assert status == {"tls.eks-api.ca": "PASS", "tls.eks-api.handshake": "PASS", "tls.eks-api.livez": "PASS",
+                      "proxy.env.none": "PASS",
                       "clock.ntp.offset": "WARN", "clock.https.offset": "PASS"}
     report = Report(result.results, Verdict.GO, "2026-01-01T00:00:00+00:00", 1.0)
     validate_report(report.to_json())
