@@ -255,6 +255,7 @@ class Latency(_Model):
 class Node(_Model):
     ip: IPv4 | None = None  # the IP the kubelet will report (--node-ip); nodeadm accepts IPv4 only
     interface: str | None = None
+    name: str | None = None  # IAM Roles Anywhere node name: without --node-ip the kubelet resolves it
 
 
 class Ntp(_Model):
@@ -262,6 +263,7 @@ class Ntp(_Model):
 
 
 class Spec(_Model):
+    phase: Literal["auto", "pre-join", "joined"] = "auto"  # lifecycle phase (netcheck.phase); --phase wins
     cluster: Cluster = Cluster()
     credentials: Literal["ssm", "iam-roles-anywhere"] | None = None
     vpc: Vpc = Vpc()
@@ -741,6 +743,9 @@ def build(profile_path: Path | None = None, nodeconfig_path: Path | None = None,
                 cluster[key] = val
         if nc.spec.hybrid is not None:
             spec["credentials"] = "ssm" if nc.spec.hybrid.ssm else "iam-roles-anywhere"
+            ra_name = (nc.spec.hybrid.iamRolesAnywhere or {}).get("nodeName")
+            if not nc.spec.hybrid.ssm and isinstance(ra_name, str) and ra_name:
+                spec.setdefault("node", {}).setdefault("name", ra_name)
         node_ip = node_ip_from_flags(nc.spec.kubelet.flags, str(nodeconfig_path))
         if node_ip:
             spec.setdefault("node", {})["ip"] = node_ip

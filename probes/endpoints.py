@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
+from netcheck.phase import JOINED, effective
 from netcheck.settings import Settings, split_hostport
 
 DOCS_NETWORKING = "https://docs.aws.amazon.com/eks/latest/userguide/hybrid-nodes-networking.html"
@@ -48,13 +49,16 @@ def aws_targets(settings: Settings) -> list[Target]:
     dom = s.aws.domain
     port = s.aws.service_port
     f = s.features
+    # nodeadm install is done on a joined node: its download endpoints turn advisory.
+    installing = effective(settings) != JOINED
     out: list[Target] = []
 
     def add(subject: str, host: str, required: bool, why: str) -> None:
         out.append(Target(subject, host, port, required, why))
 
     if f.install:
-        add("hybrid-assets", f"hybrid-assets.eks.{dom}", True, "nodeadm downloads kubelet, CNI and credential helpers")
+        add("hybrid-assets", f"hybrid-assets.eks.{dom}", installing,
+            "nodeadm install downloads kubelet, CNI and credential helpers")
     if region is None:
         return out
     add("eks", f"eks.{region}.{dom}", True, "nodeadm calls DescribeCluster")
@@ -63,7 +67,8 @@ def aws_targets(settings: Settings) -> list[Target]:
     if s.credentials == "ssm":
         add("ssm", f"ssm.{region}.{dom}", True, "SSM hybrid activation, credential refresh and heartbeats")
         if f.install:
-            add("ssm-installer", f"amazon-ssm-{region}.s3.{region}.{dom}", True, "ssm-setup-cli download")
+            add("ssm-installer", f"amazon-ssm-{region}.s3.{region}.{dom}", installing,
+                "nodeadm install downloads ssm-setup-cli")
         add("ssmmessages", f"ssmmessages.{region}.{dom}", f.session_manager, "Session Manager")
     elif s.credentials == "iam-roles-anywhere":
         add("rolesanywhere", f"rolesanywhere.{region}.{dom}", True, "IAM Roles Anywhere credential refresh")
