@@ -407,11 +407,16 @@ def _node_ip(spec: Spec, ev: Evidence) -> Outcome:
     if not inside:
         better = next((a for a in ev.host_ips if ":" not in a and any(
             _range(c)[1] <= _range(a + "/32")[1] <= _range(c)[2] for c in cidrs if ":" not in c)), None)
-        hint = f"--node-ip={better} ({ev.host_ips[better]})" if better else "--node-ip=<this host's address in " \
-                                                                           f"{cidrs[0]}>"
-        return Outcome(Status.FAIL, f"Node IP {ip} ({ev.node_ip_source}) is outside every remote node CIDR "
+        if vpc_src and vpc_src != ip and not lab and any(_range(c)[1] <= _range(vpc_src + "/32")[1] <= _range(c)[2]
+                                                         for c in cidrs if ":" not in c):
+            better = vpc_src
+        hint = f"--node-ip={better}" if better else f"--node-ip=<this host's address in {cidrs[0]}>"
+        on = f" on {ev.node_interface}" if ev.node_interface else ""
+        toward = (f" This host reaches the VPC from {vpc_src} on {vpc_if or '?'}." if vpc_src and vpc_src != ip
+                  and not lab else "")
+        return Outcome(Status.FAIL, f"Node IP {ip}{on} ({ev.node_ip_source}) is outside every remote node CIDR "
                        f"({_listing(list(cidrs))}); nodeadm init stops with \"node IP {ip} is not in any of the "
-                       "remote network CIDR blocks\", and CSRs would stay Pending.",
+                       f"remote network CIDR blocks\", and CSRs would stay Pending.{toward}",
                        measured=ip, threshold=_listing(list(cidrs)),
                        remediation=f"In the NodeConfig's spec.kubelet.flags add {hint}, or add this host's subnet "
                                    "to the cluster's RemoteNodeNetworks.", evidence=evidence)
@@ -446,18 +451,52 @@ _CNI_NAMES = {"cilium": "Cilium", "calico": "Calico"}
 
 
 def _owner(spec: Spec, row: tuple[str, ...], cnis: set[str]) -> str | None:
-    """Why a local prefix in the pod CIDR is not a collision, or None when it is one."""
-    cidr, kind, iface = row[0], row[1], row[2]
+    """Who owns a local prefix in the pod CIDR ('cilium', 'calico', 'netcheck'), or None for a collision."""
+    kind, iface = row[1], row[2]
     address = row[3] if len(row) > 3 else ""
     rtype = row[4] if len(row) > 4 else "unicast"
-    if spec.pod_address and kind == "address" and (address or cidr.split("/")[0]) == spec.pod_address:
-        return "netcheck's spec.inbound.podAddress"
+    if spec.pod_address and kind == "address" and (address or row[0].split("/")[0]) == spec.pod_address:
+        return "netcheck"
     cni = cni_of_device(iface) if iface else None
     if cni and cni in cnis:
-        return f"{_CNI_NAMES[cni]} ({iface})"
+        return cni
     if kind == "route" and not iface and rtype == "blackhole" and "calico" in cnis:
-        return "Calico (blackhole route for its IPAM block)"
+        return "calico"  # the blackhole route felix keeps for each IPAM block this node owns
     return None
+
+
+def _slices(owned: list[tuple[str, tuple[str, ...]]]) -> list[str]:
+    """This node's pod-CIDR slice: Calico's blackhole block routes; Cilium's route holding cilium_host's address."""
+    out = [r[0] for who, r in owned if who == "calico" and r[1] == "route" and not r[2]]
+    host_ips = [r[3] for who, r in owned if who == "cilium" and r[1] == "address" and r[2] == "cilium_host" and r[3]]
+    for who, r in owned:
+        if who == "cilium" and r[1] == "route" and r[2] == "cilium_host" and not r[0].endswith("/32") and any(
+                _range(r[0])[1] <= _range(a + "/32")[1] <= _range(r[0])[2] for a in host_ips) and r[0] not in out:
+            out.append(r[0])
+    return out
+
+
+def _holds(owned: list[tuple[str, tuple[str, ...]]]) -> str:
+    """' Cilium holds ...' / ' netcheck's podAddress ...': what the exempt prefixes are."""
+    parts = []
+    for who in ("cilium", "calico"):
+        mine = [r for w, r in owned if w == who]
+        if not mine:
+            continue
+        devices = list(dict.fromkeys(r[2] for r in mine if r[2]))
+        slices = _slices([(who, r) for r in mine])
+        addrs = [f"{r[3]} on {r[2]}" for r in mine if r[1] == "address" and len(r) > 3 and r[3]]
+        text = f"{_CNI_NAMES[who]} holds {len(mine)} of them as expected"
+        if slices:
+            text += f": this node's pod-CIDR slice {_listing(slices)}"
+        if addrs:
+            text += f"{',' if slices else ':'} address {_listing(addrs)}"
+        text += f", on devices {_listing(devices)}" if devices else ""
+        parts.append(text)
+    ours = [r[3] or r[0] for w, r in owned if w == "netcheck"]
+    if ours:
+        parts.append(f"{ours[0]} is netcheck's own spec.inbound.podAddress")
+    return (" " + "; ".join(parts) + ".") if parts else ""
 
 
 def _host_collision(spec: Spec, ev: Evidence) -> Outcome:
@@ -467,32 +506,30 @@ def _host_collision(spec: Spec, ev: Evidence) -> Outcome:
     cnis = {c for c in (cni_of_device(n) for n in ev.links) if c}
     if spec.cni in _CNI_NAMES:
         cnis.add(spec.cni)
-    rows = {r[0] + "|" + r[1] + "|" + r[2]: r for r in ev.local}
     by_cidr: dict[str, list[tuple[str, ...]]] = {}
-    for r in rows.values():
+    for r in dict.fromkeys(ev.local):
         by_cidr.setdefault(r[0], []).append(r)
     pods = spec.groups["pod"]
-    owned: list[str] = []
+    owned: list[tuple[str, tuple[str, ...]]] = []
     bad: list[tuple[str, tuple[str, ...]]] = []
     pod_ranges = [(c, _range(c)) for c in pods]
-    for mine, group in sorted(by_cidr.items()):
+    for mine, group in sorted(by_cidr.items(), key=lambda kv: _range(kv[0])):
         ver, lo, hi = _range(mine)
         pod = next((c for c, (v, a, b) in pod_ranges if v == ver and a <= hi and lo <= b), None)
         if pod is None:
             continue
         for r in group:
-            why = _owner(spec, r, cnis)
-            desc = f"{r[1]} {r[3] + '/' + r[0].split('/')[1] if len(r) > 3 and r[3] else r[0]}"
-            desc += f" on {r[2]}" if r[2] else (f" ({r[4]})" if len(r) > 4 else "")
-            if why:
-                owned.append(f"{desc}: {why}")
+            who = _owner(spec, r, cnis)
+            if who:
+                owned.append((who, r))
             else:
                 bad.append((pod, r))
-    evidence: dict[str, Any] = {"cni": sorted(cnis), "owned": owned, "phase": spec.phase,
-                                "localPrefixes": sorted(by_cidr)}
+    evidence: dict[str, Any] = {"cni": sorted(cnis), "phase": spec.phase, "localPrefixes": sorted(by_cidr),
+                                "owned": [{"owner": w, "cidr": r[0], "kind": r[1], "interface": r[2],
+                                           **({"type": r[4]} if len(r) > 4 else {})} for w, r in owned]}
     if bad:
         pod, r = bad[0]
-        kind, mine, iface = r[1], r[0], r[2] or (r[4] if len(r) > 4 else "?")
+        kind, mine, iface = r[1], r[0], r[2] or (f"a {r[4]} route" if len(r) > 4 else "?")
         more = f" ({len(bad)} collisions in all)" if len(bad) > 1 else ""
         evidence["collisions"] = [[p, x[0], x[2]] for p, x in bad[:MAX_LISTED]]
         evidence["count"] = len(bad)
@@ -502,15 +539,12 @@ def _host_collision(spec: Spec, ev: Evidence) -> Outcome:
                        remediation=f"Move {iface} off {mine} (e.g. docker's bip / default-address-pools, or the "
                                    "bridge's/VPN's address) or choose a pod CIDR outside it.",
                        evidence=evidence)
-    holds = ""
-    if owned:
-        slices = [o for o in owned if "blackhole" in o or "cilium_host" in o]
-        holds = f" The CNI holds {len(owned)} of them: " + _listing(slices + [o for o in owned if o not in slices])
-    elif spec.phase == JOINED and cnis:
-        holds = (f" No {', '.join(_CNI_NAMES[c] for c in sorted(cnis))} address or route inside the pod CIDRs was "
-                 "found on this joined node.")
+    tail = _holds(owned)
+    if not owned and spec.phase == JOINED and cnis:
+        tail = (f" No {', '.join(_CNI_NAMES[c] for c in sorted(cnis))} address or route inside the pod CIDRs was "
+                "found on this joined node.")
     return Outcome(Status.PASS, f"Pod CIDRs do not collide with this host's {len(by_cidr)} addresses and routes."
-                   + holds, evidence=evidence)
+                   + tail, evidence=evidence)
 
 
 _RULES = {"rfc1918": _rfc1918, "size": _size, "service-range": _service_range, "overlap": _overlap,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
+from dataclasses import replace
 from pathlib import Path
 from typing import Any, cast
 
@@ -234,3 +235,33 @@ def test_host_collision_for_real_in_a_namespace(tmp_path: Path) -> None:
     col = next(c for c in doc["checks"] if c["id"] == "cidr.pod.host-collision")
     assert "docker0" in col["message"] and "172.17.0.0/16" in col["message"]
     assert doc["verdict"] == "NO-GO"
+
+
+def _collision(settings_: Settings, local: tuple[LocalPrefix, ...], links: tuple[str, ...] = ("lo", "eth0"),
+               phase: str = "joined") -> Any:
+    spec = next(c.spec for c in cidr.plan(settings_) if c.id == "cidr.pod.host-collision")
+    spec = replace(spec, phase=phase)
+    return cidr.evaluate(spec, cidr.collect(spec, cast(Net, FakeNet(local=local, links=links))), Thresholds())
+
+
+def test_cni_prefixes_and_the_pod_address_are_not_collisions_but_a_vpn_route_is() -> None:
+    pods = {"remoteNetwork": {"podCidrs": ["10.85.0.0/16"]}}
+    cilium = (LocalPrefix("10.85.0.1/32", "address", "cilium_host", "10.85.0.1"),
+              LocalPrefix("10.85.0.0/24", "route", "cilium_host"), LocalPrefix("10.85.1.0/24", "route", "cilium_host"))
+    ours = LocalPrefix("10.85.9.9/32", "address", "lo", "10.85.9.9")
+    out = _collision(settings(**pods, cni={"plugin": "cilium"}, inbound={"podAddress": "10.85.9.9"}), (*cilium, ours),
+                     ("lo", "eth0", "cilium_host", "cilium_net"))
+    assert out.status is Status.PASS, out.message
+    assert "this node's pod-CIDR slice 10.85.0.0/24" in out.message and "netcheck's own" in out.message
+    # Without the address configured as podAddress it is a collision like any other.
+    out = _collision(settings(**pods, cni={"plugin": "cilium"}), (*cilium, ours), ("lo", "cilium_host"))
+    assert out.status is Status.FAIL and "10.85.9.9/32 on lo" in out.message
+    # A VPN route into the pod CIDR is never the CNI's.
+    vpn = LocalPrefix("10.85.128.0/17", "route", "wg0")
+    out = _collision(settings(**pods, cni={"plugin": "cilium"}), (*cilium, vpn), ("lo", "cilium_host", "wg0"))
+    assert out.status is Status.FAIL and "wg0" in out.message and "10.85.128.0/17" in out.message
+    # Calico's blackhole block route counts as Calico's only when Calico is configured or its devices exist.
+    hole = LocalPrefix("10.85.0.192/26", "route", "", type="blackhole")
+    assert _collision(settings(**pods, cni={"plugin": "calico"}), (hole,)).status is Status.PASS
+    assert _collision(settings(**pods, cni={"plugin": "none"}), (hole,)).status is Status.FAIL
+    assert _collision(settings(**pods, cni={"plugin": "none"}), (hole,), ("lo", "vxlan.calico")).status is Status.PASS
