@@ -254,3 +254,14 @@ def test_no_required_evidence_is_explained_in_the_text_formats() -> None:
     assert "no required check was evaluated" in render("nagios", report)
     assert "No required check was evaluated" in render("markdown", report)
 
+
+
+@pytest.mark.parametrize("command", ["plan", "run"])
+def test_unknown_phase_is_a_usage_error(command: str) -> None:
+    from typer.testing import CliRunner
+
+    from netcheck.cli import app
+
+    result = CliRunner().invoke(app, [command, "-c", "examples/profiles/minimal.yaml", "--phase", "joinde"])
+    assert result.exit_code == 2
+    assert "--phase: unknown phase 'joinde'; choose one of pre-join, joined, auto" in result.output
