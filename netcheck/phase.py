@@ -76,7 +76,12 @@ def observe(net: Net, kubelet_port: int = 10250) -> tuple[list[str], list[str], 
     other: list[str] = []
     if net.tcp_listening(kubelet_port):
         joined.append(f"a process listens on TCP {kubelet_port} (kubelet)")
-    devices = [n for n in net.link_names() if _SIGNATURE.match(n)]
+    try:
+        links = net.link_names()
+    except Exception as exc:  # netlink refused (a restricted container): say so, judge from the rest
+        links = []
+        other.append(f"interfaces not readable ({type(exc).__name__}: {exc})")
+    devices = [n for n in links if _SIGNATURE.match(n)]
     cni = next((c for c in (cni_of_device(d) for d in devices) if c), None)
     if devices:
         shown = devices[:4] + ([f"{len(devices) - 4} more"] if len(devices) > 4 else [])

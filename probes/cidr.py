@@ -212,7 +212,8 @@ def plan(settings: Settings) -> list[Check]:
         mk("cidr.pod.host-collision", "Pod CIDRs do not collide with this host's addresses and routes",
            Spec("host-collision", {"pod": groups["pod"]}, cni=s.cni.plugin, pod_address=s.inbound.pod_address,
                 phase=phase)),
-        phases=((PRE_JOIN, "anything in the pod CIDR is a collision except spec.inbound.podAddress"),
+        phases=((PRE_JOIN, "anything in the pod CIDR is a collision except spec.inbound.podAddress (and a CNI's "
+                           "own devices, should one already be there)"),
                 (JOINED, "the CNI's own devices, addresses and routes (and spec.inbound.podAddress) are not "
                          "collisions; the report says what the CNI holds"))))
     return checks
