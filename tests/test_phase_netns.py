@@ -287,3 +287,40 @@ def test_patterns_matching_nothing_are_usage_errors_and_skip_all_is_never_go(bed
         assert "INCONCLUSIVE" in out or "UNKNOWN" in out or 'verdict="INCONCLUSIVE"} 1' in out, (fmt, out)
     print(f"--skip '*' exit codes by format: {codes}")
     assert codes == {**dict.fromkeys(FORMATS, 4), "nagios": 3}
+
+
+# --- host firewall: what nodeadm opens in ufw -------------------------------------------------
+
+UFW_DEFAULT_DENY = """table ip filter {
+  chain INPUT {
+    type filter hook input priority 0; policy drop;
+    iifname "lo" accept
+    ct state established,related accept
+    jump ufw-before-input
+  }
+  chain ufw-before-input {
+    jump ufw-user-input
+  }
+  chain ufw-user-input {
+    tcp dport 22 accept
+  }
+}
+"""
+
+
+def test_ufw_default_deny_pre_join_passes_nodeadm_ports_only(bed: Site) -> None:
+    """ufw active with default deny (as iptables-nft programs it): nodeadm opens 10250/tcp, not 9443 or 8472."""
+    healthy_path(bed)
+    bed.lab.nft(bed.node, UFW_DEFAULT_DENY)
+    root = root_dir(bed, {"/etc/ufw/ufw.conf": "# /etc/ufw/ufw.conf\nENABLED=yes\nLOGLEVEL=low\n"})
+    prof = profile(bed, webhookPorts=[9443])
+    doc, code = run_json(bed, root, prof, "--only", "firewall")
+    assert doc["metadata"]["phase"] == "pre-join"
+    kubelet = check(doc, "firewall.local.tcp-10250")
+    assert kubelet["status"] == "PASS", kubelet["message"]
+    assert "ufw drops" in kubelet["message"] and "nodeadm init opens 10250/tcp (kubelet) in ufw" in kubelet["message"]
+    assert failing(doc) == {"firewall.local.tcp-9443", "firewall.local.udp-8472", "firewall.local.tcp-4240"}
+    assert "ufw allow proto tcp" in check(doc, "firewall.local.tcp-9443")["remediation"]
+    assert code == 3
+    doc, _ = run_json(bed, root, prof, "--only", "firewall.local.tcp-10250", "--phase", "joined")
+    assert failing(doc) == {"firewall.local.tcp-10250"}

@@ -222,7 +222,7 @@ class Net:
         """This host's nftables (or iptables) ruleset with firewalld/ufw state; raises FirewallUnreadable."""
         from netcheck.net.nft import read_ruleset
 
-        return read_ruleset(self.budget(timeout))
+        return read_ruleset(self.budget(timeout), self.root)
 
     def aws_vpc_documents(self, region: str, cluster: str, timeout: float = 20.0) -> VpcDocuments:
         """describe-cluster/subnets/route-tables/security-groups through boto3 (the `aws` extra)."""
