@@ -397,8 +397,11 @@ def _node_ip(spec: Spec, ev: Evidence) -> Outcome:
                                 "nodeInterface": ev.node_interface, "towardVpc": ev.vpc, "chosenBy": ev.how}
     fix_flag = "add --node-ip=<address> to spec.kubelet.flags in the NodeConfig"
     if ip is None:
+        default = ev.vpc.get("defaultRoute")
         why = ("there is no --node-ip, " + ("the node name does not resolve to an address of this host, "
-                                             if spec.node_name else "") + "and no IPv4 default route")
+                                             if spec.node_name else "")
+               + (f"and the default-route interface {default['interface']} has no global IPv4 address"
+                  if default else "and no IPv4 default route"))
         return Outcome(Status.FAIL, f"The kubelet cannot pick a node IP: {why}; nodeadm init stops with "
                        "\"couldn't get ip address of node\".", measured="none", threshold=_listing(list(cidrs)),
                        remediation=f"Set the node IP explicitly: {fix_flag.replace('<address>', '<ip in ' + cidrs[0] + '>')} "

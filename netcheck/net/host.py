@@ -77,25 +77,30 @@ def _global(ip: str) -> bool:
 
 
 def default_route() -> DefaultRoute | None:
-    """The main table's IPv4 default route with the lowest metric, as kubelet's ChooseHostInterface sees it."""
+    """The main table's IPv4 default route as kubelet's ChooseHostInterface takes it.
+
+    Default routes are tried by metric; the first whose interface has a global IPv4 address
+    wins (apimachinery ResolveBindAddress). None when there is no default route at all.
+    """
     from pyroute2 import IPRoute
 
     with IPRoute() as ipr:
         names = {link["index"]: str(link.get_attr("IFLA_IFNAME")) for link in ipr.get_links()}
-        best: tuple[int, int, str | None] | None = None
+        defaults: list[tuple[int, int, str | None]] = []
         for route in ipr.get_routes(family=2, table=254):
             if route["dst_len"] != 0 or route["type"] != 1:  # unicast default only
                 continue
             oif = route.get_attr("RTA_OIF")
-            metric = route.get_attr("RTA_PRIORITY") or 0
-            if oif is not None and (best is None or metric < best[0]):
-                best = (metric, oif, route.get_attr("RTA_GATEWAY"))
-        if best is None:
-            return None
-        _, oif, gateway = best
-        addrs = tuple(str(a.get_attr("IFA_ADDRESS")) for a in ipr.get_addr(family=2, index=oif))
-    first = next((a for a in addrs if _global(a)), None)
-    return DefaultRoute(names.get(oif, "?"), gateway, first, addrs)
+            if oif is not None:
+                defaults.append((route.get_attr("RTA_PRIORITY") or 0, oif, route.get_attr("RTA_GATEWAY")))
+        found: DefaultRoute | None = None
+        for _, oif, gateway in sorted(defaults, key=lambda d: d[0]):
+            addrs = tuple(str(a.get_attr("IFA_ADDRESS")) for a in ipr.get_addr(family=2, index=oif))
+            first = next((a for a in addrs if _global(a)), None)
+            if first is not None:
+                return DefaultRoute(names.get(oif, "?"), gateway, first, addrs)
+            found = found or DefaultRoute(names.get(oif, "?"), gateway, None, addrs)
+    return found
 
 
 def lookup_host(name: str) -> tuple[str, ...]:
