@@ -183,6 +183,9 @@ def _phase_flag(value: str) -> str:
 
     if value not in CHOICES:
         raise _fail(2, f"--phase: unknown phase {value!r}; choose one of {', '.join(CHOICES)}")
+    root = os.environ.get("NETCHECK_HOST_ROOT")
+    if root and not Path(root).is_dir():  # a typo would read no host files and look like a fresh host
+        raise _fail(2, f"NETCHECK_HOST_ROOT: {root} is not a directory (the host's filesystem, e.g. /host)")
     return value
 
 

@@ -265,3 +265,6 @@ def test_unknown_phase_is_a_usage_error(command: str) -> None:
     result = CliRunner().invoke(app, [command, "-c", "examples/profiles/minimal.yaml", "--phase", "joinde"])
     assert result.exit_code == 2
     assert "--phase: unknown phase 'joinde'; choose one of pre-join, joined, auto" in result.output
+    result = CliRunner().invoke(app, [command, "-c", "examples/profiles/minimal.yaml"],
+                                env={"NETCHECK_HOST_ROOT": "/nonexistent-host-root"})
+    assert result.exit_code == 2 and "NETCHECK_HOST_ROOT: /nonexistent-host-root is not a directory" in result.output
