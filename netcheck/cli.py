@@ -58,6 +58,10 @@ NodeIpOpt = Annotated[str | None, typer.Option("--node-ip", envvar="NETCHECK_NOD
                                                help="The IP the kubelet will report.")]
 TokenOpt = Annotated[str | None, typer.Option("--token", envvar="NETCHECK_TOKEN",
                                               help="Shared token for the responder.")]
+PhaseOpt = Annotated[str, typer.Option("--phase", envvar="NETCHECK_PHASE", metavar="pre-join|joined|auto",
+                                        help="Lifecycle phase to judge for: pre-join (before nodeadm init), joined "
+                                             "(kubelet and CNI running) or auto (detect from the host; default). "
+                                             "Overrides spec.phase.")]
 NoColorOpt = Annotated[bool, typer.Option("--no-color", envvar="NO_COLOR", help="Plain output.")]
 HistoryOpt = Annotated[Path | None, typer.Option("--history", envvar="NETCHECK_HISTORY", file_okay=False,
                                                   help="Keep each JSON report in DIR and show what changed since "
@@ -90,8 +94,12 @@ def write_atomic(path: Path, text: str) -> None:
 def execute_run(settings: Settings, *, net: Net | None = None, fmt: str = "table", output: Path | None = None,
                 only: tuple[str, ...] = (), skip: tuple[str, ...] = (), strict: bool = False,
                 deadline: float = 60.0, color: bool = False, clock_start: float | None = None, history: Path | None = None,
-                junit_properties: dict[str, str] | None = None) -> tuple[Report, int]:
-    """Plan, run, decide, render: the one path shared by `run` and `demo`."""
+                junit_properties: dict[str, str] | None = None, phase: str | None = None) -> tuple[Report, int]:
+    """Plan, run, decide, render: the one path shared by `run` and `demo`.
+
+    Raises plan.PatternError when an --only/--skip pattern matches no check.
+    """
+    from netcheck import phase as phases
     from netcheck.model import CheckResult, Report
     from netcheck.net import Net
     from netcheck.plan import build_plan
@@ -101,6 +109,10 @@ def execute_run(settings: Settings, *, net: Net | None = None, fmt: str = "table
 
     started = datetime.now(UTC)
     t0 = time.monotonic() if clock_start is None else clock_start
+    net = net or Net()
+    requested, origin = phases.requested_phase(settings, phase)
+    info = phases.resolve(net, requested, origin, settings.spec.inbound.kubelet_port)
+    settings = phases.with_phase(settings, info.phase)
     plan = build_plan(settings, only, skip)
     gc.freeze()  # settings and plan live for the whole run: keep the collector from re-walking them
     observer = None
@@ -111,7 +123,7 @@ def execute_run(settings: Settings, *, net: Net | None = None, fmt: str = "table
     # Leave a little of the budget for rendering and exit.
     budget = max(0.5, deadline - (time.monotonic() - t0) - 0.4)
     try:
-        outcome = run(plan.checks, net or Net(), settings.spec.thresholds, budget, observer=observer)
+        outcome = run(plan.checks, net, settings.spec.thresholds, budget, observer=observer)
     finally:
         if observer is not None:
             observer.close()
@@ -122,7 +134,8 @@ def execute_run(settings: Settings, *, net: Net | None = None, fmt: str = "table
     verdict = decide(results, strict=strict, interrupted=outcome.interrupted)
     report = Report(results=results, verdict=verdict, started_at=started.isoformat(timespec="seconds"),
                     duration=time.monotonic() - t0, profile_name=settings.name, node=socket.gethostname(),
-                    version=__version__, interrupted=outcome.interrupted, strict=strict)
+                    version=__version__, interrupted=outcome.interrupted, strict=strict, phase=info.phase,
+                    phase_evidence=info.evidence, phase_source=info.source)
     previous = _remember(report, history) if history is not None else None
     text = render(fmt, report, RenderOptions(color=color, junit_properties=dict(junit_properties or {}),
                                              previous=previous))
@@ -165,6 +178,17 @@ def _split_patterns(values: list[str] | None) -> tuple[str, ...]:
     return tuple(p.strip() for v in values or [] for p in v.split(",") if p.strip())
 
 
+def _phase_flag(value: str) -> str:
+    from netcheck.phase import CHOICES
+
+    if value not in CHOICES:
+        raise _fail(2, f"--phase: unknown phase {value!r}; choose one of {', '.join(CHOICES)}")
+    root = os.environ.get("NETCHECK_HOST_ROOT")
+    if root and not Path(root).is_dir():  # a typo would read no host files and look like a fresh host
+        raise _fail(2, f"NETCHECK_HOST_ROOT: {root} is not a directory (the host's filesystem, e.g. /host)")
+    return value
+
+
 def _guard(fn_name: str) -> None:
     """Shared checks for format names before any work."""
     if fn_name not in FORMATS:
@@ -177,11 +201,13 @@ def run_cmd(config: ConfigOpt = None, nodeconfig: NodeConfigOpt = None, fmt: For
             deadline: DeadlineOpt = 60.0, region: RegionOpt = None, endpoint: EndpointOpt = None,
             service_cidr: ServiceCidrOpt = None, responder: ResponderOpt = None, node_ip: NodeIpOpt = None,
             token: TokenOpt = None, no_color: NoColorOpt = False, history: HistoryOpt = None,
-            junit_property: JunitPropertyOpt = None) -> None:
+            junit_property: JunitPropertyOpt = None, phase: PhaseOpt = "auto") -> None:
     """Run the preflight and print a GO / NO-GO report."""
+    from netcheck.plan import PatternError
     from netcheck.settings import ConfigError
 
     _guard(fmt)
+    _phase_flag(phase)
     if config is None and nodeconfig is None:
         raise _fail(2, "give a site profile with -c FILE or a NodeConfig with --nodeconfig FILE "
                        "(try `netcheck demo` for a self-contained run)")
@@ -205,9 +231,12 @@ def run_cmd(config: ConfigOpt = None, nodeconfig: NodeConfigOpt = None, fmt: For
     # What nodeadm fetches with eks:DescribeCluster when the NodeConfig lacks it; bounded, counted in --deadline.
     settings = enrich_from_aws(settings, timeout=min(8.0, deadline / 4))
     color = (not no_color) and output is None and sys.stdout.isatty()
-    _, code = execute_run(settings, fmt=fmt, output=output, only=_split_patterns(only), skip=_split_patterns(skip),
-                          strict=strict, deadline=deadline, color=color, history=history, junit_properties=props,
-                          clock_start=PROCESS_START)
+    try:
+        _, code = execute_run(settings, fmt=fmt, output=output, only=_split_patterns(only),
+                              skip=_split_patterns(skip), strict=strict, deadline=deadline, color=color,
+                              history=history, junit_properties=props, clock_start=PROCESS_START, phase=phase)
+    except PatternError as exc:
+        raise _fail(2, str(exc)) from None
     raise typer.Exit(code)
 
 
@@ -215,20 +244,31 @@ def run_cmd(config: ConfigOpt = None, nodeconfig: NodeConfigOpt = None, fmt: For
 def plan_cmd(config: ConfigOpt = None, nodeconfig: NodeConfigOpt = None, only: OnlyOpt = None,
              skip: SkipOpt = None, region: RegionOpt = None, endpoint: EndpointOpt = None,
              service_cidr: ServiceCidrOpt = None, responder: ResponderOpt = None,
-             node_ip: NodeIpOpt = None) -> None:
-    """List the checks that would run; nothing is sent."""
-    from netcheck.plan import build_plan, platform_summary
+             node_ip: NodeIpOpt = None, phase: PhaseOpt = "auto") -> None:
+    """List the checks that would run and what each means per phase; nothing is sent."""
+    from netcheck import phase as phases
+    from netcheck.net import Net
+    from netcheck.plan import PatternError, build_plan, platform_summary
 
+    _phase_flag(phase)
     if config is None and nodeconfig is None:
         raise _fail(2, "give a site profile with -c FILE or a NodeConfig with --nodeconfig FILE")
     settings = _settings(config, nodeconfig, region, endpoint, service_cidr, responder, node_ip, None)
-    plan = build_plan(settings, _split_patterns(only), _split_patterns(skip))
+    requested, origin = phases.requested_phase(settings, phase)
+    info = phases.resolve(Net(), requested, origin, settings.spec.inbound.kubelet_port)
+    settings = phases.with_phase(settings, info.phase)
+    try:
+        plan = build_plan(settings, _split_patterns(only), _split_patterns(skip))
+    except PatternError as exc:
+        raise _fail(2, str(exc)) from None
+    typer.echo(f"phase: {info.describe()}; checks without per-phase lines below are judged the same in both "
+               "phases (--phase pre-join|joined to plan for the other).")
     for line in platform_summary(settings):
         typer.echo(f"# {line}")
-    for c in plan.checks:
-        typer.echo(f"{c.id:<48} {c.severity.value:<9} {c.title}")
-    for c, _ in plan.disabled:
-        typer.echo(f"{c.id:<48} {'skipped':<9} {c.title}")
+    for c, state in [(c, c.severity.value) for c in plan.checks] + [(c, "skipped") for c, _ in plan.disabled]:
+        typer.echo(f"{c.id:<48} {state:<9} {c.title}")
+        for name, meaning in c.phases:
+            typer.echo(f"{'':<4}{name + ':':<10}{meaning}")
     from netcheck.settings import cluster_lookup_note
 
     if note := cluster_lookup_note(settings):

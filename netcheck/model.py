@@ -86,6 +86,7 @@ class Check:
     timeout: float = 10.0
     docs: str = ""
     exclusive: bool = False  # runs alone, after the others (bulk traffic would skew them)
+    phases: tuple[tuple[str, str], ...] = ()  # (phase, what the check judges in it) where the phases differ
 
 
 @dataclass(frozen=True)
@@ -159,6 +160,16 @@ class Report:
     version: str = ""
     interrupted: bool = False
     strict: bool = False
+    phase: str = ""  # pre-join | joined ("" in reports from before phases existed)
+    phase_evidence: tuple[str, ...] = ()  # what the phase came from: host evidence or the flag
+    phase_source: str = ""  # detected | --phase | spec.phase
+
+    def phase_line(self) -> str:
+        """'joined (detected: ...)' for the renderers; '' when the report has no phase."""
+        if not self.phase:
+            return ""
+        how = "detected" if self.phase_source in ("detected", "") else f"set by {self.phase_source}"
+        return f"{self.phase} ({how}: {'; '.join(self.phase_evidence)})" if self.phase_evidence else self.phase
 
     def summary(self) -> dict[str, int]:
         counts = {s.value.lower(): 0 for s in Status}
@@ -181,6 +192,9 @@ class Report:
                 "netcheckVersion": self.version,
                 "interrupted": self.interrupted,
                 "strict": self.strict,
+                "phase": self.phase or None,
+                "phaseEvidence": list(self.phase_evidence),
+                "phaseSource": self.phase_source or None,
             },
         }
 
@@ -200,4 +214,6 @@ def report_from_json(doc: Mapping[str, Any]) -> Report:
     return Report(results=tuple(results), verdict=Verdict(doc["verdict"]), started_at=doc["startedAt"],
                   duration=float(doc["durationSeconds"]), profile_name=meta.get("profile", ""),
                   node=meta.get("node", ""), version=meta.get("netcheckVersion", ""),
-                  interrupted=bool(meta.get("interrupted", False)), strict=bool(meta.get("strict", False)))
+                  interrupted=bool(meta.get("interrupted", False)), strict=bool(meta.get("strict", False)),
+                  phase=meta.get("phase") or "", phase_evidence=tuple(meta.get("phaseEvidence") or ()),
+                  phase_source=meta.get("phaseSource") or "")

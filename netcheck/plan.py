@@ -2,12 +2,27 @@
 
 from __future__ import annotations
 
+import difflib
+import fnmatch
 from dataclasses import dataclass, replace
 
 import probes
 from netcheck.model import Check, Outcome, Severity, SkipReason
+from netcheck.phase import JOINED, PRE_JOIN
 from netcheck.settings import Settings
 from probes.base import matches
+
+# What a check means in each phase, for checks whose probe does not say it itself.
+_INSTALL_ONLY = ((PRE_JOIN, "required: nodeadm install still downloads from it"),
+                 (JOINED, "advisory: only nodeadm install uses it, and this node is installed"))
+PHASE_NOTES: tuple[tuple[str, tuple[tuple[str, str], ...]], ...] = (
+    ("*.hybrid-assets.*", _INSTALL_ONLY),
+    ("*.ssm-installer.*", _INSTALL_ONLY),
+)
+
+
+class PatternError(ValueError):
+    """An --only/--skip pattern that matches no planned check (a typo would otherwise run nothing)."""
 
 
 @dataclass(frozen=True)
@@ -16,28 +31,64 @@ class Plan:
     disabled: tuple[tuple[Check, Outcome], ...]  # planned but turned off, reported as SKIP
 
 
+def closest(pattern: str, ids: list[str], n: int = 3) -> list[str]:
+    """Check ids (or id prefixes) that look most like `pattern`, for a did-you-mean."""
+    prefixes = {".".join(i.split(".")[:k]) for i in ids for k in (1, 2)}
+    candidates = sorted(prefixes | set(ids))
+    return difflib.get_close_matches(pattern, candidates, n=n, cutoff=0.5)
+
+
+def check_patterns(flag: str, patterns: tuple[str, ...], ids: list[str]) -> None:
+    """Raise PatternError naming the first pattern of `flag` that matches none of `ids`."""
+    for pat in patterns:
+        if not any(matches(i, [pat]) for i in ids):
+            near = closest(pat, ids)
+            hint = f"; closest: {', '.join(near)}" if near else ""
+            if not ids:
+                hint = "; this site's plan has no checks at all"
+            raise PatternError(f"{flag} {pat!r} matches none of the {len(ids)} checks planned for this site{hint} "
+                               "(`netcheck plan` lists them)")
+
+
+def _with_notes(check: Check) -> Check:
+    if check.phases:
+        return check
+    notes = next((n for pat, n in PHASE_NOTES if fnmatch.fnmatchcase(check.id, pat)), ())
+    return replace(check, phases=notes) if notes else check
+
+
 def build_plan(settings: Settings, only: tuple[str, ...] = (), skip: tuple[str, ...] = (),
                probe_names: list[str] | None = None) -> Plan:
-    """Ask every available probe which checks apply, then apply --only/--skip and advisory."""
+    """Ask every available probe which checks apply, then apply --only/--skip and advisory.
+
+    `only` and `skip` come from the command line: a pattern that matches no planned check
+    raises PatternError. Patterns in the profile's spec.checks.skip may name checks this
+    site does not plan.
+    """
     spec = settings.spec
     skip_all = tuple(skip) + tuple(spec.checks.skip)
-    to_run: list[Check] = []
-    disabled: list[tuple[Check, Outcome]] = []
+    planned: list[Check] = []
     seen: set[str] = set()
     for name in probe_names if probe_names is not None else probes.available():
         for check in probes.load(name).plan(settings):
             if check.id in seen:
                 raise ValueError(f"probe {name} planned duplicate check id {check.id}")
             seen.add(check.id)
-            if matches(check.id, spec.checks.advisory):
-                check = replace(check, severity=Severity.ADVISORY)
-            if only and not matches(check.id, only):
-                continue
-            if matches(check.id, skip_all):
-                disabled.append((check, Outcome.skip(SkipReason.DISABLED,
-                                                     "Disabled by a skip pattern.")))
-                continue
-            to_run.append(check)
+            planned.append(_with_notes(check))
+    ids = [c.id for c in planned]
+    check_patterns("--only", only, ids)
+    check_patterns("--skip", skip, ids)
+    to_run: list[Check] = []
+    disabled: list[tuple[Check, Outcome]] = []
+    for check in planned:
+        if matches(check.id, spec.checks.advisory):
+            check = replace(check, severity=Severity.ADVISORY)
+        if only and not matches(check.id, only):
+            continue
+        if matches(check.id, skip_all):
+            disabled.append((check, Outcome.skip(SkipReason.DISABLED, "Disabled by a skip pattern.")))
+            continue
+        to_run.append(check)
     return Plan(tuple(to_run), tuple(disabled))
 
 

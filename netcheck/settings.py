@@ -285,6 +285,7 @@ class Latency(_Model):
 class Node(_Model):
     ip: IPv4 | None = None  # the IP the kubelet will report (--node-ip); nodeadm accepts IPv4 only
     interface: str | None = None
+    name: str | None = None  # IAM Roles Anywhere node name: without --node-ip the kubelet resolves it
 
 
 class Ntp(_Model):
@@ -292,6 +293,7 @@ class Ntp(_Model):
 
 
 class Spec(_Model):
+    phase: Literal["auto", "pre-join", "joined"] = "auto"  # lifecycle phase (netcheck.phase); --phase wins
     cluster: Cluster = Cluster()
     credentials: Literal["ssm", "iam-roles-anywhere"] | None = None
     vpc: Vpc = Vpc()
@@ -698,6 +700,10 @@ def build(profile_path: Path | None = None, nodeconfig_path: Path | None = None,
                 cluster[key] = val
                 origin[key] = "nodeconfig"
         spec["credentials"] = nc.credentials
+        hybrid = nc.config.spec.hybrid if nc.config.spec is not None else None
+        ra_name = hybrid.iamRolesAnywhere.nodeName if hybrid is not None and hybrid.iamRolesAnywhere else None
+        if nc.credentials == "iam-roles-anywhere" and ra_name:
+            spec.setdefault("node", {}).setdefault("name", ra_name)
         if nc.node_ip:
             spec.setdefault("node", {})["ip"] = nc.node_ip
         data.setdefault("metadata", {}).setdefault("name", nc.name or "nodeconfig")

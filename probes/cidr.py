@@ -11,13 +11,14 @@ import ipaddress
 import itertools
 import socket
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from netaddr import IPNetwork, IPSet
 
 from netcheck.model import Category, Check, Outcome, SkipReason, Status
 from netcheck.net import Net
+from netcheck.phase import JOINED, PRE_JOIN, cni_of_device, effective
 from netcheck.settings import DEFAULT_SERVICE_CIDRS, Settings, Thresholds
 
 DOCS_REMOTE = "https://docs.aws.amazon.com/eks/latest/APIReference/API_RemoteNodeNetwork.html"
@@ -39,14 +40,23 @@ class Spec:
     route_toward: str | None = None  # where to look up the node's source address
     service_known: bool = True
     predicted_service: str | None = None
+    node_name: str | None = None  # IAM Roles Anywhere node name the kubelet resolves when --node-ip is unset
+    cni: str = "none"  # the configured CNI plugin
+    pod_address: str | None = None  # spec.inbound.podAddress: netcheck's own address in the pod CIDR
+    phase: str = PRE_JOIN
 
 
 @dataclass(frozen=True)
 class Evidence:
     spec: Spec
-    local: tuple[tuple[str, str, str], ...] = ()  # (cidr, kind, interface)
+    local: tuple[tuple[str, ...], ...] = ()  # (cidr, kind, interface[, address, route type])
     node_ip: str | None = None
     node_ip_source: str = ""
+    links: tuple[str, ...] = ()  # every interface of this namespace (CNI devices among them)
+    host_ips: dict[str, str] = field(default_factory=dict)  # this host's IPv4 addresses → interface
+    node_interface: str | None = None  # the interface holding the kubelet's node IP
+    vpc: dict[str, Any] = field(default_factory=dict)  # route toward the VPC: source, interface, target
+    how: str = ""  # configured | resolved | default-route | none
 
 
 # --- pure helpers --------------------------------------------------------------------
@@ -188,11 +198,24 @@ def plan(settings: Settings) -> list[Check]:
         # Every overlap check carries the whole plan so one cached sweep answers all seven.
         checks.append(mk(cid, title, Spec("overlap", dict(groups), pair=(a, b),
                                           service_known=service_known, predicted_service=predicted)))
-    checks.append(mk("cidr.node-ip.in-node-cidr", "The node's IP is inside a remote node CIDR",
-                     Spec("node-ip", {"node": groups["node"]}, node_ip=s.node.ip, route_toward=toward),
-                     "https://docs.aws.amazon.com/eks/latest/userguide/hybrid-nodes-troubleshooting.html"))
-    checks.append(mk("cidr.pod.host-collision", "Pod CIDRs do not collide with this host's addresses and routes",
-                     Spec("host-collision", {"pod": groups["pod"]})))
+    phase = effective(settings)
+    checks.append(replace(
+        mk("cidr.node-ip.in-node-cidr", "The kubelet's node IP is inside a remote node CIDR and is the address "
+                                         "this host uses toward the VPC",
+           Spec("node-ip", {"node": groups["node"]}, node_ip=s.node.ip, route_toward=toward, node_name=s.node.name,
+                phase=phase),
+           "https://docs.aws.amazon.com/eks/latest/userguide/hybrid-nodes-troubleshooting.html"),
+        phases=((PRE_JOIN, "the IP nodeadm init will validate: --node-ip, else the IAM Roles Anywhere node name "
+                           "resolved, else the default-route interface's first address"),
+                (JOINED, "the same choice the running kubelet made"))))
+    checks.append(replace(
+        mk("cidr.pod.host-collision", "Pod CIDRs do not collide with this host's addresses and routes",
+           Spec("host-collision", {"pod": groups["pod"]}, cni=s.cni.plugin, pod_address=s.inbound.pod_address,
+                phase=phase)),
+        phases=((PRE_JOIN, "anything in the pod CIDR is a collision except spec.inbound.podAddress (and a CNI's "
+                           "own devices, should one already be there)"),
+                (JOINED, "the CNI's own devices, addresses and routes (and spec.inbound.podAddress) are not "
+                         "collisions; the report says what the CNI holds"))))
     return checks
 
 
@@ -200,15 +223,46 @@ def plan(settings: Settings) -> list[Check]:
 
 def collect(spec: Spec, net: Net) -> Evidence:
     if spec.rule == "host-collision":
-        return Evidence(spec, local=tuple((p.cidr, p.kind, p.interface) for p in net.local_prefixes()))
+        local = tuple((p.cidr, p.kind, p.interface, p.address, p.type) for p in net.local_prefixes())
+        return Evidence(spec, local=local, links=tuple(net.link_names()))
     if spec.rule == "node-ip":
-        if spec.node_ip:
-            return Evidence(spec, node_ip=spec.node_ip, node_ip_source="configured (--node-ip)")
-        if spec.route_toward:
-            return Evidence(spec, node_ip=net.source_for(spec.route_toward),
-                            node_ip_source=f"source address of the route toward {spec.route_toward}")
-        return Evidence(spec, node_ip=net.source_for("192.0.2.1"), node_ip_source="source address of the default route")
+        return _collect_node_ip(spec, net)
     return Evidence(spec)
+
+
+def _usable(ip: str) -> bool:
+    a = ipaddress.ip_address(ip)
+    return a.version == 4 and not (a.is_loopback or a.is_link_local or a.is_multicast or a.is_unspecified)
+
+
+def _collect_node_ip(spec: Spec, net: Net) -> Evidence:
+    """The node IP as nodeadm's GetNodeIP (the kubelet's order) picks it, and the source toward the VPC."""
+    host_ips = {p.address: p.interface for p in net.local_prefixes() if p.kind == "address" and p.address}
+    vpc: dict[str, Any] = {}
+    if spec.route_toward:
+        r = net.route_lookup(spec.route_toward)
+        vpc = {"target": spec.route_toward, "result": r.result, "source": r.source, "interface": r.interface,
+               "gateway": r.gateway}
+    ip, how, source = None, "none", ""
+    if spec.node_ip:
+        ip, how, source = spec.node_ip, "configured", "--node-ip: NodeConfig kubelet flags, netcheck's " \
+                                                        "--node-ip or spec.node.ip"
+    else:
+        if spec.node_name:
+            resolved = net.lookup_host(spec.node_name)
+            vpc["nodeNameResolved"] = list(resolved)
+            hit = next((a for a in resolved if _usable(a) and a in host_ips), None)
+            if hit:
+                ip, how, source = hit, "resolved", f"node name {spec.node_name} resolved (IAM Roles Anywhere)"
+        if ip is None:
+            d = net.default_route()
+            if d is not None:
+                vpc["defaultRoute"] = {"interface": d.interface, "gateway": d.gateway, "addresses": list(d.addresses)}
+                if d.address:
+                    ip, how = d.address, "default-route"
+                    source = f"first global address of {d.interface}, the default-route interface"
+    return Evidence(spec, node_ip=ip, node_ip_source=source, host_ips=host_ips,
+                    node_interface=host_ips.get(ip) if ip else None, vpc=vpc, how=how)
 
 
 # --- evaluate (pure) -----------------------------------------------------------------
@@ -337,41 +391,164 @@ def _node_ip(spec: Spec, ev: Evidence) -> Outcome:
         return skip
     cidrs = spec.groups["node"]
     ip = ev.node_ip
+    vpc_src, vpc_if = ev.vpc.get("source"), ev.vpc.get("interface")
+    lab = spec.route_toward is not None and ipaddress.ip_address(spec.route_toward).is_loopback
+    evidence: dict[str, Any] = {"nodeIp": ip, "source": ev.node_ip_source, "nodeCidrs": list(cidrs),
+                                "nodeInterface": ev.node_interface, "towardVpc": ev.vpc, "chosenBy": ev.how}
+    fix_flag = "add --node-ip=<address> to spec.kubelet.flags in the NodeConfig"
     if ip is None:
-        return Outcome(Status.FAIL, "This host has no route toward the VPC, so it has no node IP to report.",
-                       measured="no route", threshold=_listing(list(cidrs)),
-                       remediation="Add a route toward the VPC CIDRs, or set spec.node.ip (kubelet --node-ip).",
-                       evidence={"source": ev.node_ip_source})
+        default = ev.vpc.get("defaultRoute")
+        why = ("there is no --node-ip, " + ("the node name does not resolve to an address of this host, "
+                                             if spec.node_name else "")
+               + (f"and the default-route interface {default['interface']} has no global IPv4 address"
+                  if default else "and no IPv4 default route"))
+        return Outcome(Status.FAIL, f"The kubelet cannot pick a node IP: {why}; nodeadm init stops with "
+                       "\"couldn't get ip address of node\".", measured="none", threshold=_listing(list(cidrs)),
+                       remediation=f"Set the node IP explicitly: {fix_flag.replace('<address>', '<ip in ' + cidrs[0] + '>')} "
+                                   "(or spec.node.ip / --node-ip for netcheck).", evidence=evidence)
     at = _range(ip + "/32")[1] if ":" not in ip else -1
     inside = next((c for c in cidrs if ":" not in c and _range(c)[1] <= at <= _range(c)[2]), None)
-    evidence = {"nodeIp": ip, "source": ev.node_ip_source, "nodeCidrs": list(cidrs)}
-    if inside:
-        return Outcome(Status.PASS, f"Node IP {ip} ({ev.node_ip_source}) is inside remote node CIDR {inside}.",
-                       measured=ip, evidence=evidence)
-    return Outcome(Status.FAIL, f"Node IP {ip} ({ev.node_ip_source}) is outside every remote node CIDR "
-                   f"({_listing(list(cidrs))}); CSRs will stay Pending and kubectl logs/exec will fail.",
-                   measured=ip, threshold=_listing(list(cidrs)),
-                   remediation=f"Set kubelet --node-ip to this host's address inside {cidrs[0]} "
-                               "(spec.kubelet.flags in the NodeConfig), or add this host's subnet to "
-                               "RemoteNodeNetworks.", evidence=evidence)
+    if not inside:
+        better = next((a for a in ev.host_ips if ":" not in a and any(
+            _range(c)[1] <= _range(a + "/32")[1] <= _range(c)[2] for c in cidrs if ":" not in c)), None)
+        if vpc_src and vpc_src != ip and not lab and any(_range(c)[1] <= _range(vpc_src + "/32")[1] <= _range(c)[2]
+                                                         for c in cidrs if ":" not in c):
+            better = vpc_src
+        hint = f"--node-ip={better}" if better else f"--node-ip=<this host's address in {cidrs[0]}>"
+        on = f" on {ev.node_interface}" if ev.node_interface else ""
+        toward = (f" This host reaches the VPC from {vpc_src} on {vpc_if or '?'}." if vpc_src and vpc_src != ip
+                  and not lab else "")
+        return Outcome(Status.FAIL, f"Node IP {ip}{on} ({ev.node_ip_source}) is outside every remote node CIDR "
+                       f"({_listing(list(cidrs))}); nodeadm init stops with \"node IP {ip} is not in any of the "
+                       f"remote network CIDR blocks\", and CSRs would stay Pending.{toward}",
+                       measured=ip, threshold=_listing(list(cidrs)),
+                       remediation=f"In the NodeConfig's spec.kubelet.flags add {hint}, or add this host's subnet "
+                                   "to the cluster's RemoteNodeNetworks.", evidence=evidence)
+    if lab:
+        return Outcome(Status.PASS, f"Node IP {ip} ({ev.node_ip_source}) is inside remote node CIDR {inside}; the "
+                       f"VPC target {spec.route_toward} is a loopback address (demo or lab profile), so the source "
+                       "toward the VPC is not compared.", measured=ip, evidence=evidence)
+    if ev.how == "configured" and ev.host_ips and ip not in ev.host_ips:
+        return Outcome(Status.FAIL, f"Node IP {ip} ({ev.node_ip_source}) is not an address of this host "
+                       f"({_listing(sorted(ev.host_ips))}); the kubelet refuses a node IP it does not hold.",
+                       measured=ip, threshold="an address of this host",
+                       remediation=f"Assign {ip} to the node's interface, or correct --node-ip in the NodeConfig's "
+                                   "spec.kubelet.flags (run netcheck on the node itself).", evidence=evidence)
+    if vpc_src and vpc_src != ip:
+        where = f"{ev.node_interface}" if ev.node_interface else "an interface of this host"
+        return Outcome(Status.FAIL, f"The kubelet will report node IP {ip} on {where} ({ev.node_ip_source}), but "
+                       f"this host reaches the VPC from {vpc_src} on {vpc_if or '?'}: the control plane would "
+                       f"talk to {ip} while the node's own traffic comes from {vpc_src}, so kubelet logs/exec, "
+                       "webhooks and the CNI's node address do not match the path to the VPC.",
+                       measured=f"{ip} ≠ {vpc_src}", threshold=f"{vpc_src} (source toward {spec.route_toward})",
+                       remediation=f"Either {fix_flag.replace('<address>', vpc_src)} (the VPC-side address on "
+                                   f"{vpc_if or '?'}), or route the VPC CIDRs out of {where} with source {ip} "
+                                   f"(ip route replace <vpc-cidr> via <router> dev {ev.node_interface or '<if>'} "
+                                   f"src {ip}).", evidence=evidence)
+    via = f" on {ev.node_interface}" if ev.node_interface else ""
+    same = (f"; it is also the source toward the VPC ({spec.route_toward} via {vpc_if})" if vpc_src else "")
+    return Outcome(Status.PASS, f"Node IP {ip}{via} ({ev.node_ip_source}) is inside remote node CIDR {inside}"
+                   f"{same}.", measured=ip, evidence=evidence)
+
+
+_CNI_NAMES = {"cilium": "Cilium", "calico": "Calico"}
+
+
+def _owner(spec: Spec, row: tuple[str, ...], cnis: set[str]) -> str | None:
+    """Who owns a local prefix in the pod CIDR ('cilium', 'calico', 'netcheck'), or None for a collision."""
+    kind, iface = row[1], row[2]
+    address = row[3] if len(row) > 3 else ""
+    rtype = row[4] if len(row) > 4 else "unicast"
+    if spec.pod_address and kind == "address" and (address or row[0].split("/")[0]) == spec.pod_address:
+        return "netcheck"
+    cni = cni_of_device(iface) if iface else None
+    if cni and cni in cnis:
+        return cni
+    if kind == "route" and not iface and rtype == "blackhole" and "calico" in cnis:
+        return "calico"  # the blackhole route felix keeps for each IPAM block this node owns
+    return None
+
+
+def _slices(owned: list[tuple[str, tuple[str, ...]]]) -> list[str]:
+    """This node's pod-CIDR slice: Calico's blackhole block routes; Cilium's route holding cilium_host's address."""
+    out = [r[0] for who, r in owned if who == "calico" and r[1] == "route" and not r[2]]
+    host_ips = [r[3] for who, r in owned if who == "cilium" and r[1] == "address" and r[2] == "cilium_host" and r[3]]
+    for who, r in owned:
+        if who == "cilium" and r[1] == "route" and r[2] == "cilium_host" and not r[0].endswith("/32") and any(
+                _range(r[0])[1] <= _range(a + "/32")[1] <= _range(r[0])[2] for a in host_ips) and r[0] not in out:
+            out.append(r[0])
+    return out
+
+
+def _holds(owned: list[tuple[str, tuple[str, ...]]]) -> str:
+    """' Cilium holds ...' / ' netcheck's podAddress ...': what the exempt prefixes are."""
+    parts = []
+    for who in ("cilium", "calico"):
+        mine = [r for w, r in owned if w == who]
+        if not mine:
+            continue
+        devices = list(dict.fromkeys(r[2] for r in mine if r[2]))
+        slices = _slices([(who, r) for r in mine])
+        addrs = [f"{r[3]} on {r[2]}" for r in mine if r[1] == "address" and len(r) > 3 and r[3]]
+        text = f"{_CNI_NAMES[who]} holds {len(mine)} of them as expected"
+        if slices:
+            text += f": this node's pod-CIDR slice {_listing(slices)}"
+        if addrs:
+            text += f"{',' if slices else ':'} address {_listing(addrs)}"
+        text += f", on devices {_listing(devices)}" if devices else ""
+        parts.append(text)
+    ours = [r[3] or r[0] for w, r in owned if w == "netcheck"]
+    if ours:
+        parts.append(f"{ours[0]} is netcheck's own spec.inbound.podAddress")
+    return (" " + "; ".join(parts) + ".") if parts else ""
 
 
 def _host_collision(spec: Spec, ev: Evidence) -> Outcome:
     if (skip := _empty(spec)) is not None:
         return skip
-    local = {c: (kind, iface) for c, kind, iface in ev.local}
-    examples, count = find_overlaps({"pod": spec.groups["pod"], "local": tuple(local)}, {("pod", "local")})
-    if examples:
-        pod, mine = examples[0]
-        kind, iface = local[mine]
-        return Outcome(Status.FAIL, f"Pod CIDR {pod} collides with this host's {kind} {mine} on {iface}; "
+    # The CNI is the configured one, plus any whose devices exist here.
+    cnis = {c for c in (cni_of_device(n) for n in ev.links) if c}
+    if spec.cni in _CNI_NAMES:
+        cnis.add(spec.cni)
+    by_cidr: dict[str, list[tuple[str, ...]]] = {}
+    for r in dict.fromkeys(ev.local):
+        by_cidr.setdefault(r[0], []).append(r)
+    pods = spec.groups["pod"]
+    owned: list[tuple[str, tuple[str, ...]]] = []
+    bad: list[tuple[str, tuple[str, ...]]] = []
+    pod_ranges = [(c, _range(c)) for c in pods]
+    for mine, group in sorted(by_cidr.items(), key=lambda kv: _range(kv[0])):
+        ver, lo, hi = _range(mine)
+        pod = next((c for c, (v, a, b) in pod_ranges if v == ver and a <= hi and lo <= b), None)
+        if pod is None:
+            continue
+        for r in group:
+            who = _owner(spec, r, cnis)
+            if who:
+                owned.append((who, r))
+            else:
+                bad.append((pod, r))
+    evidence: dict[str, Any] = {"cni": sorted(cnis), "phase": spec.phase, "localPrefixes": sorted(by_cidr),
+                                "owned": [{"owner": w, "cidr": r[0], "kind": r[1], "interface": r[2],
+                                           **({"type": r[4]} if len(r) > 4 else {})} for w, r in owned]}
+    if bad:
+        pod, r = bad[0]
+        kind, mine, iface = r[1], r[0], r[2] or (f"a {r[4]} route" if len(r) > 4 else "?")
+        more = f" ({len(bad)} collisions in all)" if len(bad) > 1 else ""
+        evidence["collisions"] = [[p, x[0], x[2]] for p, x in bad[:MAX_LISTED]]
+        evidence["count"] = len(bad)
+        return Outcome(Status.FAIL, f"Pod CIDR {pod} collides with this host's {kind} {mine} on {iface}{more}; "
                        "pod traffic would be routed to that interface.",
                        measured=f"{pod} ∩ {mine}", threshold="no overlap",
-                       remediation=f"Move {iface} off {mine} (e.g. docker's bip / default-address-pools) "
-                                   f"or choose a pod CIDR outside it.",
-                       evidence={"collisions": [list(p) for p in examples], "count": count})
-    return Outcome(Status.PASS, f"Pod CIDRs do not collide with this host's {len(local)} addresses and routes.",
-                   evidence={"localPrefixes": sorted(local)})
+                       remediation=f"Move {iface} off {mine} (e.g. docker's bip / default-address-pools, or the "
+                                   "bridge's/VPN's address) or choose a pod CIDR outside it.",
+                       evidence=evidence)
+    tail = _holds(owned)
+    if not owned and spec.phase == JOINED and cnis:
+        tail = (f" No {', '.join(_CNI_NAMES[c] for c in sorted(cnis))} address or route inside the pod CIDRs was "
+                "found on this joined node.")
+    return Outcome(Status.PASS, f"Pod CIDRs do not collide with this host's {len(by_cidr)} addresses and routes."
+                   + tail, evidence=evidence)
 
 
 _RULES = {"rfc1918": _rfc1918, "size": _size, "service-range": _service_range, "overlap": _overlap,

@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
+from netcheck.phase import JOINED, effective
 from netcheck.settings import Settings, split_hostport
 
 DOCS_NETWORKING = "https://docs.aws.amazon.com/eks/latest/userguide/hybrid-nodes-networking.html"
@@ -132,6 +133,8 @@ def aws_targets(settings: Settings) -> list[Target]:
     override = s.aws.domain  # labs and stand-ins: every AWS name under one domain
     port = s.aws.service_port
     f = s.features
+    # nodeadm install is done on a joined node: its download endpoints turn advisory.
+    installing = effective(settings) != JOINED
     out: list[Target] = []
 
     roots = False  # whether the names being added chain to Amazon's roots (not under an overridden domain)
@@ -144,8 +147,8 @@ def aws_targets(settings: Settings) -> list[Target]:
         ipart = partition_of(ir)
         assets = f"hybrid-assets.eks.{override}" if override else ipart.assets_host
         roots = ipart.amazon_roots and not override
-        add("hybrid-assets", assets, True, f"nodeadm install (--region {ir}) downloads its manifest, kubelet, CNI "
-            "and credential helpers")
+        add("hybrid-assets", assets, installing, f"nodeadm install (--region {ir}) downloads its manifest, kubelet, "
+            "CNI and credential helpers")
     if region is None:
         return out
     part = partition_of(region)
@@ -163,7 +166,7 @@ def aws_targets(settings: Settings) -> list[Target]:
             ir = install_region(settings) or SSM_INSTALLER_REGION
             idom = override or partition_of(ir).dns_suffix
             roots = partition_of(ir).amazon_roots and not override
-            add("ssm-installer", f"amazon-ssm-{ir}.s3.{ir}.{idom}", True,
+            add("ssm-installer", f"amazon-ssm-{ir}.s3.{ir}.{idom}", installing,
                 f"ssm-setup-cli download (nodeadm install --region {ir})")
             roots = part.amazon_roots and not override
         add("ssmmessages", f"ssmmessages.{region}.{dom}", f.session_manager, "Session Manager")

@@ -7,18 +7,27 @@ Check ids (stable):
 
 The walk over prerouting/input chains is `netcheck.net.nft.decide`; a rule whose match
 depends on something netcheck cannot know makes the answer WARN instead of a guess.
+
+Pre-join, ports that `nodeadm init` opens itself through ufw or firewalld (10250/tcp,
+10256/tcp, 30000-32767/tcp; aws/eks-hybrid internal/system/ports.go) are judged with that
+front-end's own rules set aside: it will accept them. Raw nftables/iptables rules, CNI ports
+and webhook ports are judged as they are, in both phases.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Any
+from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING, Any
 
 from netcheck.model import Category, Check, Outcome, Severity, SkipReason, Status
 from netcheck.net import Net
+from netcheck.phase import JOINED, NODEADM_PORTS, PRE_JOIN, effective
 from netcheck.settings import Settings, Thresholds
 from probes.base import MissingPrivilege, ProbeSkip
 from probes.cnimodel import for_settings as cni_model
+
+if TYPE_CHECKING:
+    from netcheck.net.nft import Ruleset
 
 DOCS = "https://docs.aws.amazon.com/eks/latest/userguide/hybrid-nodes-networking.html"
 
@@ -30,6 +39,7 @@ class Spec:
     purpose: str
     sources: tuple[str, ...]  # CIDRs the traffic comes from
     source_label: str
+    phase: str = PRE_JOIN
 
 
 @dataclass(frozen=True)
@@ -48,6 +58,7 @@ def plan(settings: Settings) -> list[Check]:
     wanted += [(p.proto, p.port, p.purpose, peers, "other nodes") for p in (cni.ports if cni else ())]
     advisory = {f"{p.proto}-{p.port}" for p in (cni.ports if cni else ()) if not p.required}
     checks, seen = [], set()
+    phase = effective(settings)
     for proto, port, purpose, sources, label in wanted:
         cid = "firewall.local.ipip" if proto == "ipip" else f"firewall.local.{proto}-{port}"
         if cid in seen:
@@ -55,10 +66,45 @@ def plan(settings: Settings) -> list[Check]:
         seen.add(cid)
         checks.append(Check(id=cid, category=Category.HOST, title=f"This host's firewall admits {purpose} "
                             f"traffic on {_shown(proto, port)}", probe="firewall",
-                            spec=Spec(proto, port, purpose, tuple(dict.fromkeys(sources)), label), timeout=10,
-                            docs=DOCS, severity=Severity.ADVISORY if f"{proto}-{port}" in advisory else
-                            Severity.REQUIRED))
+                            spec=Spec(proto, port, purpose, tuple(dict.fromkeys(sources)), label, phase),
+                            timeout=10, docs=DOCS, severity=Severity.ADVISORY if f"{proto}-{port}" in advisory else
+                            Severity.REQUIRED, phases=_NOTES if _opened_by_nodeadm(proto, port) else ()))
     return checks
+
+
+_NOTES = ((PRE_JOIN, "ufw/firewalld rules do not fail it: nodeadm init opens this port in them; other "
+                     "nftables/iptables rules are judged as they are"),
+          (JOINED, "judged from every rule as it is now"))
+
+
+def _opened_by_nodeadm(proto: str, port: int) -> str | None:
+    """What nodeadm opens this port for (e.g. 'kubelet'), or None."""
+    return next((what for p, lo, hi, what in NODEADM_PORTS if p == proto and lo <= port <= hi), None)
+
+
+def _front_end(ruleset: Ruleset) -> str | None:
+    """'ufw' or 'firewalld' when that front-end is active (nodeadm only programs an active one)."""
+    if ruleset.firewalld == "running":
+        return "firewalld"
+    if ruleset.ufw == "active":
+        return "ufw"
+    return None
+
+
+def _without_front_end(ruleset: Ruleset, front: str) -> Ruleset:
+    """The ruleset as if `front` accepted the packet: its own chains (and ufw's INPUT policy) set aside."""
+    chains = []
+    for c in ruleset.chains:
+        if front == "firewalld" and c.table == "firewalld":
+            continue
+        if front == "ufw":
+            if c.name.startswith(("ufw-", "ufw6-")):
+                continue
+            if c.table == "filter" and c.family in ("ip", "ip6") and c.name == "INPUT":
+                rules = tuple(r for r in c.rules if not (r.verdict or "").split(":", 1)[-1].startswith("ufw"))
+                c = replace(c, rules=rules, policy="accept")  # ufw's default-deny is this policy
+        chains.append(c)
+    return replace(ruleset, chains=tuple(chains))
 
 
 def collect(spec: Spec, net: Net) -> Evidence:
@@ -110,8 +156,19 @@ def evaluate(spec: Spec, ev: Evidence, thresholds: Thresholds) -> Outcome:
         return Outcome.skip(SkipReason.NOT_APPLICABLE, "Neither nft nor iptables-save is installed, so the local "
                             "firewall was not read.", remediation="Install nftables to let netcheck read the rules.",
                             evidence=evidence)
-    verdict = decide(ruleset, Packet(spec.proto, spec.port, spec.sources))
-    evidence.update(worst=verdict.worst.by, best=verdict.best.by, uncertain=verdict.uncertain)
+    packet = Packet(spec.proto, spec.port, spec.sources)
+    verdict = decide(ruleset, packet)
+    evidence.update(worst=verdict.worst.by, best=verdict.best.by, uncertain=verdict.uncertain, phase=spec.phase)
+    opened_for, front = _opened_by_nodeadm(spec.proto, spec.port), _front_end(ruleset)
+    if spec.phase == PRE_JOIN and opened_for and front and verdict.worst.blocked:
+        later = decide(_without_front_end(ruleset, front), packet)
+        evidence.update(frontEnd=front, nowDroppedBy=verdict.worst.by, afterNodeadm=later.worst.by)
+        if not later.worst.blocked and not later.best.blocked:
+            return Outcome(Status.PASS, f"{front} drops {what} now ({verdict.worst.by}), but nodeadm init opens "
+                           f"{spec.port}/{spec.proto} ({opened_for}) in {front} itself, and no other rule drops it.",
+                           measured="opened by nodeadm init", evidence=evidence)
+        verdict = later  # the front-end will accept it: judge what is left
+        evidence.update(worst=verdict.worst.by, best=verdict.best.by, uncertain=verdict.uncertain)
     if verdict.sure and verdict.worst.blocked:
         return Outcome(Status.FAIL, f"This host's firewall drops {what}: {verdict.worst.by}.",
                        measured="dropped", threshold="accepted", unit=None,

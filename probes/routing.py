@@ -3,7 +3,8 @@
 Check ids (stable):
   routing.vpc.<cidr>             route toward each VPC CIDR: table, policy rule, interface, gateway, source
   routing.control-plane.<ip>     the same toward each EKS control-plane ENI IP
-  routing.host.ip-forward        net.ipv4.ip_forward is on (pod traffic is forwarded by the host)
+  routing.host.ip-forward        net.ipv4.ip_forward is on (pod traffic is forwarded by the host); pre-join,
+                                 as `nodeadm init` will leave it (it writes /etc/sysctl.d/99-nodeadm.conf)
   routing.host.rp-filter         no interface with strict rp_filter would drop VPC traffic arriving on it
 
 A route FAILs when there is none (or it is unreachable/prohibit/blackhole) and when its source
@@ -15,11 +16,12 @@ the default route serves a private address. Pod-CIDR collisions with host routes
 from __future__ import annotations
 
 import ipaddress
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from netcheck.model import Category, Check, Outcome, SkipReason, Status
 from netcheck.net import Net
+from netcheck.phase import JOINED, NODEADM_SYSCTL, PRE_JOIN, effective, sysctl_evidence, sysctl_files
 from netcheck.settings import Settings, Thresholds
 
 DOCS_NET = "https://docs.aws.amazon.com/eks/latest/userguide/hybrid-nodes-networking.html"
@@ -36,6 +38,7 @@ class Spec:
     cidr: str = ""  # the destination range it represents
     private: bool = True
     node_cidrs: tuple[str, ...] = ()
+    phase: str = "pre-join"
 
 
 @dataclass(frozen=True)
@@ -46,6 +49,7 @@ class Evidence:
     egress: str | None = None
     source: str | None = None
     rp_drops: int | None = None
+    sysctl: dict[str, Any] = field(default_factory=dict)  # netcheck.phase.sysctl_evidence for ip_forward
 
 
 # --- plan --------------------------------------------------------------------------
@@ -74,8 +78,13 @@ def plan(settings: Settings) -> list[Check]:
             continue
         checks.append(mk(f"routing.control-plane.{ip}", f"This host routes control-plane IP {ip} toward the VPC",
                          Spec("route", ip, f"control-plane IP {ip}", f"{ip}/32", private_endpoint, node_cidrs)))
-    checks.append(mk("routing.host.ip-forward", "IPv4 forwarding is on (pod traffic passes through the host)",
-                     Spec("ip-forward"), DOCS_RP))
+    checks.append(replace(mk("routing.host.ip-forward", "IPv4 forwarding is on (pod traffic passes through the host)",
+                             Spec("ip-forward", phase=effective(settings)), DOCS_RP),
+                          phases=((PRE_JOIN, "PASS when nodeadm init will leave it at 1 (it writes "
+                                             f"{NODEADM_SYSCTL} and runs sysctl --system); FAIL only when a sysctl "
+                                             "file applied after that one sets it back to 0"),
+                                  (JOINED, "FAIL unless net.ipv4.ip_forward is 1 now; WARN when a sysctl file "
+                                           "would turn it off at the next boot"))))
     toward = next(iter(s.cluster.control_plane_ips), None) or (_representative(s.vpc.cidrs[0]) if s.vpc.cidrs else "")
     checks.append(mk("routing.host.rp-filter", "Strict reverse-path filtering does not drop VPC traffic",
                      Spec("rp-filter", toward, f"VPC address {toward}" if toward else ""), DOCS_RP))
@@ -88,7 +97,8 @@ def collect(spec: Spec, net: Net) -> Evidence:
     if spec.rule == "route":
         return Evidence(route=net.route_lookup(spec.target).to_evidence())
     if spec.rule == "ip-forward":
-        return Evidence(value=net.sysctl("net.ipv4.ip_forward"))
+        return Evidence(value=net.sysctl("net.ipv4.ip_forward"),
+                        sysctl=sysctl_evidence(sysctl_files(net), "net.ipv4.ip_forward"))
     if not spec.target:
         return Evidence()
     route = net.route_lookup(spec.target)
@@ -114,7 +124,7 @@ def evaluate(spec: Spec, ev: Evidence, thresholds: Thresholds) -> Outcome:
     if spec.rule == "route":
         return _route(spec, ev.route)
     if spec.rule == "ip-forward":
-        return _ip_forward(ev.value)
+        return _ip_forward(ev.value, spec.phase, ev.sysctl)
     return _rp_filter(spec, ev)
 
 
@@ -170,17 +180,46 @@ def _route(spec: Spec, r: dict[str, Any]) -> Outcome:
     return Outcome(Status.PASS, f"{spec.label} is routed {_describe(r)}.", measured=r.get("prefix"), evidence=evidence)
 
 
-def _ip_forward(value: str | None) -> Outcome:
-    if value is None:
+def _last(assigned: list[Any]) -> tuple[str, str] | None:
+    return (str(assigned[-1][0]), str(assigned[-1][1]).strip()) if assigned else None
+
+
+def _ip_forward(value: str | None, phase: str, files: dict[str, Any]) -> Outcome:
+    now = value.strip() if value is not None else None
+    evidence: dict[str, Any] = {"net.ipv4.ip_forward": now, "phase": phase, **files}
+    measured: int | str | None = int(now) if now is not None and now.isdigit() else now
+    fix_file = ("Remove net.ipv4.ip_forward from {f}, or set it to 1 there; files are applied in file-name "
+                "order across /etc/sysctl.d, /run/sysctl.d, /usr/local/lib/sysctl.d, /usr/lib/sysctl.d, "
+                "/lib/sysctl.d, then /etc/sysctl.conf, and the last value wins.")
+    if phase == PRE_JOIN and files:
+        after = _last(files.get("afterNodeadm", []))
+        if after is not None and after[1] != "1":
+            return Outcome(Status.FAIL, f"{after[0]} sets net.ipv4.ip_forward = {after[1]} and is applied after "
+                           f"{NODEADM_SYSCTL}: nodeadm init sets forwarding to 1 and runs sysctl --system, which "
+                           f"turns it off again (now {now if now is not None else 'unreadable'}).",
+                           measured=after[1], threshold=1, remediation=fix_file.format(f=after[0]),
+                           evidence=evidence)
+        state = f"is {now} now" if now is not None else "is not readable now"
+        return Outcome(Status.PASS, f"net.ipv4.ip_forward {state}; nodeadm init sets it to 1 ({NODEADM_SYSCTL}, "
+                       "applied with sysctl --system) and no sysctl file applied after that one turns it off.",
+                       measured=measured, threshold=1, evidence=evidence)
+    if now is None:
         return Outcome.skip(SkipReason.PRIVILEGE, "/proc/sys/net/ipv4/ip_forward is not readable here.",
                             remediation="Run netcheck on the host (not in a restricted container).")
-    if value.strip() != "1":
-        return Outcome(Status.FAIL, f"net.ipv4.ip_forward is {value}: this host will not forward pod traffic "
-                       "between the network and its pods.", measured=int(value) if value.isdigit() else value,
-                       threshold=1,
-                       remediation="sysctl -w net.ipv4.ip_forward=1, and persist it: echo 'net.ipv4.ip_forward = 1' "
-                                   "> /etc/sysctl.d/99-kubernetes.conf", evidence={"net.ipv4.ip_forward": value})
-    return Outcome(Status.PASS, "net.ipv4.ip_forward is 1.", measured=1, evidence={"net.ipv4.ip_forward": value})
+    persisted = _last(files.get("assignments", [])) if files else None
+    if now != "1":
+        where = (f"; {persisted[0]} sets it to {persisted[1]}" if persisted else "")
+        return Outcome(Status.FAIL, f"net.ipv4.ip_forward is {now} on this joined node{where}: the host will not "
+                       "forward pod traffic between the network and its pods.", measured=measured, threshold=1,
+                       remediation="sysctl -w net.ipv4.ip_forward=1, and persist it: nodeadm init writes "
+                                   f"{NODEADM_SYSCTL}; make sure no file applied after it sets 0"
+                                   + (f" ({persisted[0]})." if persisted and persisted[1] != "1" else "."),
+                       evidence=evidence)
+    if persisted is not None and persisted[1] != "1":
+        return Outcome(Status.WARN, f"net.ipv4.ip_forward is 1 now, but {persisted[0]} sets it to {persisted[1]} "
+                       "and is applied last: forwarding goes off at the next boot or sysctl --system.",
+                       measured=1, threshold=1, remediation=fix_file.format(f=persisted[0]), evidence=evidence)
+    return Outcome(Status.PASS, "net.ipv4.ip_forward is 1.", measured=1, evidence=evidence)
 
 
 def _rp_filter(spec: Spec, ev: Evidence) -> Outcome:

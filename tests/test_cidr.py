@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
+from dataclasses import replace
 from pathlib import Path
 from typing import Any, cast
 
@@ -12,7 +13,9 @@ import yaml
 
 from netcheck.model import Status
 from netcheck.net import Net
+from netcheck.net.host import DefaultRoute
 from netcheck.net.local import LocalPrefix
+from netcheck.net.routes import RouteLookup
 from netcheck.settings import Settings, Thresholds, profile_from_data
 from probes import cidr
 from tests.conftest import validate_report
@@ -31,16 +34,33 @@ DOCKER = LocalPrefix("172.17.0.0/16", "address", "docker0")
 
 
 class FakeNet:
-    """This host as the cidr probe sees it: its prefixes and its source address toward the VPC."""
+    """This host as the cidr probe sees it: its prefixes, links, and one interface eth0 holding `source`,
+    which carries both the default route and the route toward the VPC (None: no routes at all)."""
 
-    def __init__(self, local: tuple[LocalPrefix, ...] = (), source: str | None = "192.168.50.10") -> None:
-        self.local, self.source = local, source
+    def __init__(self, local: tuple[LocalPrefix, ...] = (), source: str | None = "192.168.50.10",
+                 links: tuple[str, ...] = ("lo", "eth0")) -> None:
+        self.local, self.source, self.links = local, source, links
 
     def local_prefixes(self) -> tuple[LocalPrefix, ...]:
         return self.local
 
     def source_for(self, ip: str) -> str | None:
         return self.source
+
+    def route_lookup(self, dst: str, src: str | None = None) -> RouteLookup:
+        if self.source is None:
+            return RouteLookup(dst, "no-route")
+        return RouteLookup(dst, "unicast", 254, "0.0.0.0/0", interface="eth0", gateway="192.0.2.1",
+                           source=self.source)
+
+    def default_route(self) -> DefaultRoute | None:
+        return None if self.source is None else DefaultRoute("eth0", "192.0.2.1", self.source, (self.source,))
+
+    def link_names(self) -> list[str]:
+        return list(self.links)
+
+    def lookup_host(self, name: str) -> tuple[str, ...]:
+        return ()
 
 
 def settings(**spec: Any) -> Settings:
@@ -72,15 +92,15 @@ FIXTURES: dict[str, tuple[Settings, FakeNet, set[str], set[str]]] = {
     "fail-pod-overlaps-vpc": (settings(remoteNetwork={"podCidrs": ["10.20.128.0/18"]}), FakeNet(),
                               {"cidr.overlap.pod-vpc"}, set()),
     "fail-node-overlaps-vpc": (settings(remoteNetwork={"nodeCidrs": ["10.20.50.0/24"]}, node={"ip": "10.20.50.10"}),
-                               FakeNet(), {"cidr.overlap.node-vpc"}, set()),
+                               FakeNet(source="10.20.50.10"), {"cidr.overlap.node-vpc"}, set()),
     "fail-node-public": (settings(remoteNetwork={"nodeCidrs": ["203.0.113.0/24"]}, node={"ip": "203.0.113.10"}),
-                         FakeNet(), {"cidr.node.rfc1918"}, set()),
+                         FakeNet(source="203.0.113.10"), {"cidr.node.rfc1918"}, set()),
     "fail-pod-cgnat": (settings(remoteNetwork={"podCidrs": ["100.64.0.0/16"]}), FakeNet(), {"cidr.pod.rfc1918"}, set()),
     # A /7 can never lie inside RFC 1918 (its largest block is a /8), so it fails both rules.
     "fail-pod-slash7": (settings(remoteNetwork={"podCidrs": ["12.0.0.0/7"]}), FakeNet(),
                         {"cidr.pod.prefix-length", "cidr.pod.rfc1918"}, set()),
     "fail-node-service-overlap": (settings(remoteNetwork={"nodeCidrs": ["172.20.5.0/24"]}, node={"ip": "172.20.5.10"}),
-                                  FakeNet(), {"cidr.overlap.node-service"}, set()),
+                                  FakeNet(source="172.20.5.10"), {"cidr.overlap.node-service"}, set()),
     "fail-pod-service-overlap": (settings(remoteNetwork={"podCidrs": ["172.20.128.0/18"]}), FakeNet(),
                                  {"cidr.overlap.pod-service"}, set()),
     "fail-node-pod-overlap": (settings(remoteNetwork={"podCidrs": ["192.168.50.128/25"]}), FakeNet(),
@@ -205,8 +225,9 @@ def test_host_collision_for_real_in_a_namespace(tmp_path: Path) -> None:
         lab.run(host, ["ip", "link", "add", "docker0", "type", "bridge"])
         lab.run(host, ["ip", "addr", "add", "172.17.0.1/16", "dev", "docker0"])
         lab.run(host, ["ip", "link", "set", "docker0", "up"])
-        out = lab.run(host, [sys.executable, "-c", CIDR_ONLY, "run", "-c", str(profile), "--format", "json"],
-                      check=False, cwd=REPO, timeout=60)
+        # The namespace holds only docker0, so its node IP is judged elsewhere (test_phase_netns).
+        out = lab.run(host, [sys.executable, "-c", CIDR_ONLY, "run", "-c", str(profile), "--format", "json",
+                             "--skip", "cidr.node-ip"], check=False, cwd=REPO, timeout=60)
     doc = json.loads(out.stdout)
     validate_report(doc)
     failing = {c["id"] for c in doc["checks"] if c["status"] == "FAIL"}
@@ -214,3 +235,33 @@ def test_host_collision_for_real_in_a_namespace(tmp_path: Path) -> None:
     col = next(c for c in doc["checks"] if c["id"] == "cidr.pod.host-collision")
     assert "docker0" in col["message"] and "172.17.0.0/16" in col["message"]
     assert doc["verdict"] == "NO-GO"
+
+
+def _collision(settings_: Settings, local: tuple[LocalPrefix, ...], links: tuple[str, ...] = ("lo", "eth0"),
+               phase: str = "joined") -> Any:
+    spec = next(c.spec for c in cidr.plan(settings_) if c.id == "cidr.pod.host-collision")
+    spec = replace(spec, phase=phase)
+    return cidr.evaluate(spec, cidr.collect(spec, cast(Net, FakeNet(local=local, links=links))), Thresholds())
+
+
+def test_cni_prefixes_and_the_pod_address_are_not_collisions_but_a_vpn_route_is() -> None:
+    pods = {"remoteNetwork": {"podCidrs": ["10.85.0.0/16"]}}
+    cilium = (LocalPrefix("10.85.0.1/32", "address", "cilium_host", "10.85.0.1"),
+              LocalPrefix("10.85.0.0/24", "route", "cilium_host"), LocalPrefix("10.85.1.0/24", "route", "cilium_host"))
+    ours = LocalPrefix("10.85.9.9/32", "address", "lo", "10.85.9.9")
+    out = _collision(settings(**pods, cni={"plugin": "cilium"}, inbound={"podAddress": "10.85.9.9"}), (*cilium, ours),
+                     ("lo", "eth0", "cilium_host", "cilium_net"))
+    assert out.status is Status.PASS, out.message
+    assert "this node's pod-CIDR slice 10.85.0.0/24" in out.message and "netcheck's own" in out.message
+    # Without the address configured as podAddress it is a collision like any other.
+    out = _collision(settings(**pods, cni={"plugin": "cilium"}), (*cilium, ours), ("lo", "cilium_host"))
+    assert out.status is Status.FAIL and "10.85.9.9/32 on lo" in out.message
+    # A VPN route into the pod CIDR is never the CNI's.
+    vpn = LocalPrefix("10.85.128.0/17", "route", "wg0")
+    out = _collision(settings(**pods, cni={"plugin": "cilium"}), (*cilium, vpn), ("lo", "cilium_host", "wg0"))
+    assert out.status is Status.FAIL and "wg0" in out.message and "10.85.128.0/17" in out.message
+    # Calico's blackhole block route counts as Calico's only when Calico is configured or its devices exist.
+    hole = LocalPrefix("10.85.0.192/26", "route", "", type="blackhole")
+    assert _collision(settings(**pods, cni={"plugin": "calico"}), (hole,)).status is Status.PASS
+    assert _collision(settings(**pods, cni={"plugin": "none"}), (hole,)).status is Status.FAIL
+    assert _collision(settings(**pods, cni={"plugin": "none"}), (hole,), ("lo", "vxlan.calico")).status is Status.PASS

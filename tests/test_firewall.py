@@ -94,7 +94,7 @@ COMMIT
 
 
 def test_evaluate_remediation_follows_firewalld_and_ufw() -> None:
-    spec = firewall.plan(settings())[0].spec
+    spec = firewall.plan(settings(phase="joined"))[0].spec
     doc = {"source": "nftables", "firewalld": "running", "ufw": None, "chains": [
         {"family": "inet", "table": "firewalld", "name": "filter_INPUT", "hook": "input", "priority": 10,
          "policy": "drop", "type": "filter", "rules": []}]}
@@ -103,3 +103,40 @@ def test_evaluate_remediation_follows_firewalld_and_ufw() -> None:
     doc["firewalld"], doc["ufw"] = None, "active"
     out = firewall.evaluate(spec, firewall.Evidence(doc), Thresholds())
     assert "ufw allow proto tcp from 10.20.0.0/16 to any port 10250" in (out.remediation or "")
+
+
+FIREWALLD_DENY = {"source": "nftables", "firewalld": "running", "ufw": None, "chains": [
+    {"family": "inet", "table": "firewalld", "name": "filter_INPUT", "hook": "input", "priority": 10,
+     "policy": "drop", "type": "filter", "rules": []}]}
+UFW_DENY = {"source": "iptables", "firewalld": None, "ufw": "active", "chains": [
+    {"family": "ip", "table": "filter", "name": "INPUT", "hook": "input", "priority": 0, "policy": "drop",
+     "type": "filter", "rules": [{"text": "-A INPUT -j ufw-before-input", "matches": [],
+                                  "verdict": "jump:ufw-before-input"}]},
+    {"family": "ip", "table": "filter", "name": "ufw-before-input", "hook": None, "priority": 0,
+     "policy": "accept", "type": "filter", "rules": []}]}
+
+
+@pytest.mark.parametrize("doc", [FIREWALLD_DENY, UFW_DENY], ids=["firewalld", "ufw"])
+def test_pre_join_ports_nodeadm_opens_are_not_failed_for_the_front_end(doc: dict[str, Any]) -> None:
+    """nodeadm init opens 10250/tcp in an active ufw/firewalld; webhook ports it does not open."""
+    plan = {c.id: c for c in firewall.plan(settings(phase="pre-join"))}
+    kubelet = firewall.evaluate(plan["firewall.local.tcp-10250"].spec, firewall.Evidence(doc), Thresholds())
+    assert kubelet.status is Status.PASS, kubelet.message
+    assert "nodeadm init opens 10250/tcp" in kubelet.message and kubelet.evidence["frontEnd"] in kubelet.message
+    webhook = firewall.evaluate(plan["firewall.local.tcp-9443"].spec, firewall.Evidence(doc), Thresholds())
+    assert webhook.status is Status.FAIL, webhook.message
+    assert plan["firewall.local.tcp-10250"].phases and not plan["firewall.local.tcp-9443"].phases
+    joined = {c.id: c for c in firewall.plan(settings(phase="joined"))}
+    assert firewall.evaluate(joined["firewall.local.tcp-10250"].spec, firewall.Evidence(doc),
+                             Thresholds()).status is Status.FAIL
+
+
+def test_pre_join_raw_nftables_drop_of_10250_still_fails() -> None:
+    """A raw nftables rule is not ufw's: nodeadm does not touch it, so it fails in both phases."""
+    doc = {"source": "nftables", "firewalld": None, "ufw": "active", "chains": [
+        {"family": "inet", "table": "filter", "name": "input", "hook": "input", "priority": 0, "policy": "accept",
+         "type": "filter", "rules": [{"text": "tcp dport 10250 drop", "verdict": "drop", "matches": [
+             {"field": "dport", "op": "==", "values": [[10250, 10250]], "proto": "tcp"}]}]}]}
+    spec = next(c.spec for c in firewall.plan(settings(phase="pre-join")) if c.id == "firewall.local.tcp-10250")
+    out = firewall.evaluate(spec, firewall.Evidence(doc), Thresholds())
+    assert out.status is Status.FAIL and "tcp dport 10250 drop" in out.message

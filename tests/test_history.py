@@ -139,7 +139,7 @@ spec:
 def test_two_real_runs_name_the_regression(tmp_path: Path) -> None:
     """Run 1 passes; the site then renumbers its pods into the VPC range; run 2 names what regressed."""
     profile, hist = tmp_path / "site.yaml", tmp_path / "history"
-    common = ("run", "-c", str(profile), "--only", "cidr.*", "--node-ip", "192.168.50.5", "--history", str(hist))
+    common = ("run", "-c", str(profile), "--only", "cidr.*", "--skip", "cidr.node-ip", "--node-ip", "192.168.50.5", "--history", str(hist))
     profile.write_text(PROFILE.format(pods="192.168.64.0/18"))
     first = _cli(*common, "--format", "json")
     assert first.returncode == 0, first.stdout + first.stderr
@@ -175,7 +175,7 @@ def test_junit_property_must_be_key_value(tmp_path: Path) -> None:
     profile.write_text(PROFILE.format(pods="192.168.64.0/18"))
     bad = _cli("run", "-c", str(profile), "--only", "cidr.*", "--format", "junit", "--junit-property", "novalue")
     assert bad.returncode == 2 and "KEY=VALUE" in bad.stderr
-    good = _cli("run", "-c", str(profile), "--only", "cidr.*", "--node-ip", "192.168.50.5", "--format", "junit",
+    good = _cli("run", "-c", str(profile), "--only", "cidr.*", "--skip", "cidr.node-ip", "--node-ip", "192.168.50.5", "--format", "junit",
                 "--junit-property", "change=CHG-42", "--junit-property", "site=dc1")
     assert good.returncode == 0, good.stderr
     assert '<property name="change" value="CHG-42" />' in good.stdout

@@ -36,9 +36,12 @@ def settings(**spec: Any) -> Settings:
     return Settings(profile=SiteProfile.model_validate({"spec": base}), source="test", token="t0ken")
 
 
-def run_in(ns: str, s: Settings) -> dict[str, Outcome]:
-    with in_netns(ns):
-        return {c.id: execute(c, Net(), Thresholds()) for c in routing.plan(s)}
+def run_in(ns: str, s: Settings, root: str | None = None) -> dict[str, Outcome]:
+    """Every routing check in namespace `ns`; host files below `root` (default: an empty directory)."""
+    import tempfile
+
+    with in_netns(ns), tempfile.TemporaryDirectory(prefix="nc-root-") as empty:
+        return {c.id: execute(c, Net(root=root or empty), Thresholds()) for c in routing.plan(s)}
 
 
 def test_plan_ids() -> None:
@@ -51,7 +54,7 @@ def test_plan_ids() -> None:
 def test_routes_default_explicit_policy_rule_and_failures() -> None:
     with Lab() as lab:
         node, _router, _vpc = lab.hybrid()
-        res = run_in(node.name, settings())
+        res = run_in(node.name, settings(phase="joined"))
         vpc_route = res["routing.vpc.10.20.0.0/16"]
         assert vpc_route.status is Status.WARN, vpc_route.message
         assert "default route" in vpc_route.message and "192.168.50.1" in vpc_route.message

@@ -35,7 +35,8 @@ if ! mkdir -p "$REPORT_DIR" 2>/dev/null; then
 fi
 report="$REPORT_DIR/prejoin-$(date -u +%Y%m%dT%H%M%SZ).json"
 
-args=(run --nodeconfig "$NODECONFIG" --format json -o "$report" --deadline "$DEADLINE" --no-color)
+# --phase pre-join: judge the host as nodeadm init will leave it, even after an earlier, failed init.
+args=(run --nodeconfig "$NODECONFIG" --phase pre-join --format json -o "$report" --deadline "$DEADLINE" --no-color)
 [ -n "$PROFILE" ] && args+=(-c "$PROFILE")
 log "checking the network before joining (deadline ${DEADLINE}s): $NETCHECK ${args[*]}"
 # netcheck keeps its own deadline; timeout(1) is the backstop so that the hook can never hang.

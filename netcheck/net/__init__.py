@@ -11,12 +11,14 @@ methods here are thin and import those modules lazily so start-up stays fast.
 from __future__ import annotations
 
 import copy
+import os
 import time
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from netcheck.aws import VpcDocuments
     from netcheck.net.dial import DialResult
+    from netcheck.net.host import DefaultRoute
     from netcheck.net.iperf import IperfResult
     from netcheck.net.ipip import IpipProbe
     from netcheck.net.listen import ControlReply, TempListener, UdpEcho
@@ -38,8 +40,11 @@ class DeadlineExceeded(Exception):
 class Net:
     """Production network access, bounded by an optional monotonic deadline."""
 
-    def __init__(self, deadline: float | None = None) -> None:
+    def __init__(self, deadline: float | None = None, root: str | None = None) -> None:
         self.deadline = deadline
+        # Host files (sysctl.d, kubelet, CNI config) are read below this directory; the
+        # network namespace is always the current one.
+        self.root = root or os.environ.get("NETCHECK_HOST_ROOT") or "/"
 
     def bounded(self, deadline: float) -> Net:
         """A copy whose calls end no later than `deadline` (time.monotonic())."""
@@ -80,6 +85,44 @@ class Net:
         from netcheck.net.local import source_for
 
         return source_for(ip)
+
+    # -- host files and lifecycle evidence (netcheck.net.host, netcheck.phase) ----------
+    def host_file(self, path: str) -> str | None:
+        """A host file's text (below the host root), or None when absent."""
+        from netcheck.net.host import read_text
+
+        return read_text(self.root, path)
+
+    def host_dir(self, path: str) -> list[str]:
+        """Names in a host directory (below the host root), sorted; [] when absent."""
+        from netcheck.net.host import list_dir
+
+        return list_dir(self.root, path)
+
+    def tcp_listening(self, port: int) -> bool:
+        """Whether something in this network namespace listens on TCP `port`."""
+        from netcheck.net.host import tcp_listening
+
+        return tcp_listening(port)
+
+    def link_names(self) -> list[str]:
+        """Every interface of this namespace, up or down."""
+        from netcheck.net.host import link_names
+
+        return link_names()
+
+    def default_route(self) -> DefaultRoute | None:
+        """The IPv4 default route's interface and its first global address (the kubelet's pick)."""
+        from netcheck.net.host import default_route
+
+        return default_route()
+
+    def lookup_host(self, name: str) -> tuple[str, ...]:
+        """IPv4 addresses of `name` through libc (hosts file, DNS), as the kubelet resolves its node name."""
+        from netcheck.net.host import lookup_host
+
+        self.budget(5.0)
+        return lookup_host(name)
 
     # -- TLS, proxies, NTP (netcheck.net.tls, netcheck.net.sntp) ---------------------
     def tls_handshake(self, host: str, ip: str | None, port: int, timeout: float = 8.0, ca_pem: str | None = None,
@@ -186,7 +229,7 @@ class Net:
         """This host's nftables (or iptables) ruleset with firewalld/ufw state; raises FirewallUnreadable."""
         from netcheck.net.nft import read_ruleset
 
-        return read_ruleset(self.budget(timeout))
+        return read_ruleset(self.budget(timeout), self.root)
 
     def aws_vpc_documents(self, region: str, cluster: str, timeout: float = 20.0) -> VpcDocuments:
         """describe-cluster/subnets/route-tables/security-groups through boto3 (the `aws` extra)."""

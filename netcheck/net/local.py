@@ -11,7 +11,13 @@ class LocalPrefix:
 
     cidr: str
     kind: str  # "address" or "route"
-    interface: str
+    interface: str  # "" for a route without a device (blackhole, unreachable, prohibit)
+    address: str = ""  # the address itself, for kind "address"
+    type: str = "unicast"  # the route type (unicast, blackhole, unreachable, prohibit, local...)
+
+
+_ROUTE_TYPES = {1: "unicast", 2: "local", 3: "broadcast", 4: "anycast", 5: "multicast", 6: "blackhole",
+                7: "unreachable", 8: "prohibit", 9: "throw", 10: "nat"}
 
 
 def local_prefixes() -> tuple[LocalPrefix, ...]:
@@ -28,13 +34,15 @@ def local_prefixes() -> tuple[LocalPrefix, ...]:
             net = ipaddress.ip_network(f"{ip}/{addr['prefixlen']}", strict=False)
             if net.is_loopback:
                 continue
-            out.append(LocalPrefix(str(net), "address", names.get(addr["index"], "?")))
+            out.append(LocalPrefix(str(net), "address", names.get(addr["index"], "?"), str(ip)))
         for route in ipr.get_routes(family=2, table=254):
             dst = route.get_attr("RTA_DST")
             if dst is None or route["dst_len"] == 0:
                 continue
             oif = route.get_attr("RTA_OIF")
-            out.append(LocalPrefix(f"{dst}/{route['dst_len']}", "route", names.get(oif, "?")))
+            rtype = _ROUTE_TYPES.get(route["type"], str(route["type"]))
+            out.append(LocalPrefix(f"{dst}/{route['dst_len']}", "route", names.get(oif, "?") if oif else "",
+                                   type=rtype))
     return tuple(dict.fromkeys(out))
 
 

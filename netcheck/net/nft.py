@@ -129,9 +129,12 @@ def _ufw(conf: Path = Path("/etc/ufw/ufw.conf")) -> str | None:
     return "inactive"
 
 
-def read_ruleset(timeout: float) -> Ruleset:
-    """The local ruleset: nftables first, iptables-save as the fallback; raises FirewallUnreadable."""
-    fwd, ufw = _firewalld(timeout), _ufw()
+def read_ruleset(timeout: float, root: str = "/") -> Ruleset:
+    """The local ruleset: nftables first, iptables-save as the fallback; raises FirewallUnreadable.
+
+    ufw's state is read from /etc/ufw/ufw.conf below the host root `root`.
+    """
+    fwd, ufw = _firewalld(timeout), _ufw(Path(root) / "etc/ufw/ufw.conf")
     if shutil.which("nft"):
         out = _run(["nft", "-j", "list", "ruleset"], timeout)
         if out.returncode != 0:

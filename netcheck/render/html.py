@@ -12,9 +12,10 @@ from html import escape
 from typing import Any
 
 from netcheck.history import diff, format_value, verdict_line
-from netcheck.model import Category, CheckResult, Report, Status
+from netcheck.model import Category, CheckResult, Report, Status, Verdict
 from netcheck.render import RenderOptions
 from netcheck.render.markdown import VERDICT_TEXT, findings
+from netcheck.verdict import NO_EVIDENCE, no_evidence
 
 COLORS = {Status.PASS: "#2e7d32", Status.WARN: "#e0a000", Status.FAIL: "#c62828",
           Status.ERROR: "#7b1fa2", Status.SKIP: "#78909c"}
@@ -276,7 +277,12 @@ def render(report: Report, options: RenderOptions) -> str:
            f'<h1>netcheck report <span class="verdict" id="verdict" style="background:{VERDICT_COLORS[v]}">'
            f"{escape(v)}</span></h1>",
            f"<p><strong>{escape(VERDICT_TEXT[report.verdict])}</strong>"
-           + (" The run was interrupted." if report.interrupted else "") + "</p>",
+           + (" The run was interrupted." if report.interrupted else "")
+           + (f" {NO_EVIDENCE}" if report.verdict is Verdict.INCONCLUSIVE and no_evidence(report.results) else "")
+           + "</p>",
+           *([f'<p id="phase">Phase: <strong>{escape(report.phase)}</strong>'
+              + (f" {escape(report.phase_line().partition(' ')[2])}" if report.phase_evidence else "") + "</p>"]
+             if report.phase else []),
            '<table id="summary"><tr><th>pass</th><th>warn</th><th>fail</th><th>skip</th><th>error</th><th>duration</th>'
            f'</tr><tr><td class="num">{s["pass"]}</td><td class="num">{s["warn"]}</td><td class="num">{s["fail"]}</td>'
            f'<td class="num">{s["skip"]}</td><td class="num">{s["error"]}</td><td class="num">{report.duration:.1f} s</td>'
@@ -300,6 +306,7 @@ def render(report: Report, options: RenderOptions) -> str:
     out += ["</table>", "<h2>Environment</h2>", '<dl id="environment">',
             f"<dt>Site profile</dt><dd>{escape(report.profile_name or '-')}</dd>",
             f"<dt>Node</dt><dd>{escape(report.node or '-')}</dd>",
+            *([f"<dt>Phase</dt><dd>{escape(report.phase_line())}</dd>"] if report.phase else []),
             f"<dt>Started</dt><dd>{escape(report.started_at)}</dd>",
             f"<dt>Duration</dt><dd>{report.duration:.1f} s</dd>",
             f"<dt>netcheck version</dt><dd>{escape(report.version or '-')}</dd>",

@@ -70,6 +70,8 @@ def render(report: Report, options: RenderOptions) -> str:
     props = {"netcheck.verdict": report.verdict.value, "netcheck.profile": report.profile_name,
              "netcheck.node": report.node, "netcheck.version": report.version,
              "netcheck.startedAt": report.started_at, "netcheck.strict": str(report.strict).lower()}
+    if report.phase:
+        props.update({"netcheck.phase": report.phase, "netcheck.phaseEvidence": "; ".join(report.phase_evidence)})
     props.update(options.junit_properties)
     s = report.summary()
     root = ET.Element("testsuites", name=f"netcheck {report.profile_name or '-'}",

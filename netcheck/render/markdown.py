@@ -7,6 +7,7 @@ from __future__ import annotations
 from netcheck.history import diff, format_value, verdict_line
 from netcheck.model import Category, CheckResult, Report, Status, Verdict
 from netcheck.render import RenderOptions
+from netcheck.verdict import NO_EVIDENCE, no_evidence
 
 ORDER = {Status.FAIL: 0, Status.ERROR: 1, Status.WARN: 2, Status.SKIP: 3, Status.PASS: 4}
 VERDICT_TEXT = {
@@ -47,7 +48,8 @@ def _finding(r: CheckResult) -> list[str]:
 def render(report: Report, options: RenderOptions) -> str:
     s = report.summary()
     out = [f"# netcheck report: {report.verdict.value}", "",
-           f"**Verdict: {VERDICT_TEXT[report.verdict]}**" + (" The run was interrupted." if report.interrupted else ""),
+           f"**Verdict: {VERDICT_TEXT[report.verdict]}**" + (" The run was interrupted." if report.interrupted else "")
+           + (f" {NO_EVIDENCE}" if report.verdict is Verdict.INCONCLUSIVE and no_evidence(report.results) else ""),
            "", "| pass | warn | fail | skip | error | duration |", "|---:|---:|---:|---:|---:|---:|",
            f"| {s['pass']} | {s['warn']} | {s['fail']} | {s['skip']} | {s['error']} | {report.duration:.1f} s |", ""]
     if options.previous is not None:
@@ -71,6 +73,7 @@ def render(report: Report, options: RenderOptions) -> str:
     out += ["", "## Environment", "",
             f"- **Site profile:** {cell(report.profile_name or '-')}",
             f"- **Node:** {cell(report.node or '-')}",
+            *([f"- **Phase:** {cell(report.phase_line())}"] if report.phase else []),
             f"- **Started:** {report.started_at}",
             f"- **Duration:** {report.duration:.1f} s",
             f"- **netcheck version:** {cell(report.version or '-')}",

@@ -13,6 +13,7 @@ from netcheck.history import higher_is_better, regressions
 from netcheck.model import CheckResult, Report, Status, Verdict
 from netcheck.render import RenderOptions
 from netcheck.render.markdown import findings
+from netcheck.verdict import no_evidence
 
 # probe unit → (Nagios UOM, factor); Nagios knows s, ms, us, %, B, KB, MB, TB, c and nothing else.
 UOM: dict[str, tuple[str, float]] = {"ms": ("ms", 1.0), "s": ("s", 1.0), "seconds": ("s", 1.0), "us": ("us", 1.0),
@@ -68,12 +69,15 @@ def render(report: Report, options: RenderOptions) -> str:
     open_ = [r.check.id for r in report.results if r.status in (Status.ERROR, Status.SKIP)
              and r.check.severity.value == "required" and (r.status is Status.ERROR or (
                  r.outcome.skip_reason is not None and r.outcome.skip_reason.leaves_verdict_open))]
-    parts = [f"{report.verdict.value}: {s['pass']} pass, {s['warn']} warn, {s['fail']} fail, {s['skip']} skip, "
+    phase = f" ({report.phase})" if report.phase else ""
+    parts = [f"{report.verdict.value}{phase}: {s['pass']} pass, {s['warn']} warn, {s['fail']} fail, {s['skip']} skip, "
              f"{s['error']} error in {report.duration:.1f} s"]
     if blocking:
         parts.append("failed " + ", ".join(blocking))
     elif open_:
         parts.append("not evaluated " + ", ".join(open_))
+    elif report.verdict is Verdict.INCONCLUSIVE and no_evidence(report.results):
+        parts.append("no required check was evaluated")
     elif s["warn"]:
         parts.append("warnings " + ", ".join(r.check.id for r in report.results if r.status is Status.WARN))
     if options.previous is not None:
@@ -83,6 +87,8 @@ def render(report: Report, options: RenderOptions) -> str:
     perf = [p for p in (_perf(r) for r in report.results) if p]
     perf += [f"duration={_n(report.duration)}s;;;0;", f"failed={s['fail']};;;0;", f"warnings={s['warn']};;;0;"]
     lines = [f"NETCHECK {st.name} - " + "; ".join(parts) + " | " + " ".join(perf)]
+    if report.phase:
+        lines.append(f"phase: {report.phase_line()}".replace("|", "/"))
     for r in findings(report):
         fix = f" Fix: {r.outcome.remediation}" if r.outcome.remediation and r.status is not Status.SKIP else ""
         lines.append(f"[{r.status.value}] {r.check.id}: {r.outcome.message}{fix}".replace("|", "/"))

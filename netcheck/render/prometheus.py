@@ -76,7 +76,8 @@ class _Families:
 def render(report: Report, options: RenderOptions) -> str:
     f = _Families()
     f.add("netcheck_info", "netcheck run metadata; always 1.",
-          _labels(version=report.version, profile=report.profile_name, node=report.node), 1)
+          _labels(version=report.version, profile=report.profile_name, node=report.node,
+                  **({"phase": report.phase} if report.phase else {})), 1)
     for v in Verdict:
         f.add("netcheck_verdict", "1 for the verdict of the last run (GO, NO-GO, INCONCLUSIVE), 0 for the others.",
               _labels(verdict=v.value), 1 if report.verdict is v else 0)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from netcheck.history import format_value
 from netcheck.model import Category, CheckResult, Report, Status, Verdict
 from netcheck.render import RenderOptions
+from netcheck.verdict import NO_EVIDENCE, no_evidence
 
 _COLORS = {Status.PASS: "32", Status.WARN: "33", Status.FAIL: "31", Status.SKIP: "36",
            Status.ERROR: "35", Verdict.GO: "1;32", Verdict.NO_GO: "1;31", Verdict.INCONCLUSIVE: "1;33"}
@@ -34,7 +35,10 @@ def render(report: Report, options: RenderOptions) -> str:
     by_cat: dict[Category, list[CheckResult]] = {}
     for r in report.results:
         by_cat.setdefault(r.check.category, []).append(r)
-    out = [f"netcheck {report.version} — site {report.profile_name or '-'} — node {report.node or '-'}", ""]
+    out = [f"netcheck {report.version} — site {report.profile_name or '-'} — node {report.node or '-'}"]
+    if report.phase:
+        out.append(f"phase: {report.phase_line()}")
+    out.append("")
     for cat in Category:
         if cat not in by_cat:
             continue
@@ -46,7 +50,9 @@ def render(report: Report, options: RenderOptions) -> str:
     counts = ", ".join(f"{n} {k}" for k, n in s.items() if n)
     verdict = _paint(report.verdict.value, _COLORS[report.verdict], color)
     note = " (interrupted)" if report.interrupted else ""
-    out.append(f"VERDICT: {verdict}{note} — {counts} in {report.duration:.1f} s")
+    out.append(f"VERDICT: {verdict}{note} — {counts or 'no checks'} in {report.duration:.1f} s")
+    if report.verdict is Verdict.INCONCLUSIVE and no_evidence(report.results):
+        out.append(NO_EVIDENCE)
     if report.verdict is Verdict.NO_GO:
         failing = [r.check.id for r in report.results
                    if r.status is Status.FAIL and r.check.severity.value == "required"]
