@@ -1,0 +1,69 @@
+"""Full `netcheck run`s on a working site behind a router that drops N % of packets each way (issue 16).
+
+Every service is up (tests/testbed/lossy.py), so a dns, clock, cni or mtu FAIL is loss blamed on
+a service; latency FAILs on loss are expected. Prints one line per run and a tally. Needs root.
+
+    sudo python bench/bench_loss.py [--runs 10] [--loss 5]
+"""
+
+from __future__ import annotations
+
+import argparse
+import collections
+import json
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from tests.testbed import lossy
+from tests.testbed.lab import Lab
+
+WATCHED = ("dns", "clock", "cni", "mtu")
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--runs", type=int, default=10)
+    parser.add_argument("--loss", type=int, default=5)
+    parser.add_argument("--deadline", type=float, default=60)
+    args = parser.parse_args()
+    bad_runs = 0
+    walls: list[float] = []
+    notes: collections.Counter[str] = collections.Counter()
+    with Lab("ncl") as lab, tempfile.TemporaryDirectory() as tmp:
+        site, profile = lossy.build(lab, Path(tmp), args.loss)
+        for i in range(1, args.runs + 1):
+            out, wall = site.netcheck("run", "-c", str(profile), "--format", "json", "--deadline",
+                                      str(args.deadline), timeout=args.deadline + 60)
+            walls.append(wall)
+            try:
+                doc = json.loads(out.stdout)
+            except ValueError:
+                print(f"run {i}: no report (exit {out.returncode}): {out.stderr.strip()[-300:]}")
+                bad_runs += 1
+                continue
+            by = {c["id"]: c for c in doc["checks"]}
+            fails = sorted(k for k, c in by.items() if c["status"] == "FAIL")
+            errors = sorted(k for k, c in by.items() if c["status"] == "ERROR")
+            watched = [k for k in fails + errors if k.split(".")[0] in WATCHED]
+            warns = sorted(k for k, c in by.items() if c["status"] == "WARN" and k.split(".")[0] in WATCHED)
+            retried = sorted(k for k, c in by.items() if k.split(".")[0] in WATCHED
+                             and (c.get("evidence") or {}).get("lostQueries"))
+            for k in retried:
+                notes[k.split(".")[0]] += 1
+            bad_runs += bool(watched)
+            print(f"run {i}: {wall:5.1f} s, {doc['verdict']}, fail {fails}, error {errors}, "
+                  f"watched warn {warns}, answered after loss: {retried}")
+            for k in watched + warns:
+                print(f"    {k}: {by[k]['message'][:300]}")
+    print(f"\n{args.runs - bad_runs}/{args.runs} runs without a dns/clock/cni/mtu FAIL or ERROR at {args.loss} % loss "
+          f"each way; wall per run min {min(walls):.1f} s, median {sorted(walls)[len(walls) // 2]:.1f} s, "
+          f"max {max(walls):.1f} s; checks answered only after loss, by area: {dict(notes)}")
+    return 0 if bad_runs == 0 else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
