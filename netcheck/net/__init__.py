@@ -63,7 +63,8 @@ class Net:
 
     # -- DNS ------------------------------------------------------------------------
     def resolve(self, name: str, rdtype: str = "A", servers: tuple[str, ...] = (),
-                timeout: float = 2.0) -> DnsAnswer:
+                timeout: float = 5.0) -> DnsAnswer:
+        """Resolve `name`, retrying as the node's resolver does, within `timeout` s in all (lookup.resolve)."""
         from netcheck.net.lookup import resolve
 
         return resolve(name, rdtype, servers, self.budget(timeout))

@@ -15,7 +15,7 @@ from pathlib import Path
 
 from tests.testbed import services
 from tests.testbed.delay import add_loss
-from tests.testbed.lab import Lab
+from tests.testbed.lab import NETNS_ETC, Lab
 from tests.testbed.services import API_HOST, API_IP, MAX_LIFETIME_S, OTHER_IP, REPO, RESOLVER, Site
 
 REGION = "us-west-2"
@@ -57,9 +57,19 @@ def cni_peer(site: Site, ip: str = OTHER_IP) -> None:
     services._ready(site.lab, site.vpc, proc, ip, 8472, "udp")
 
 
-def build(lab: Lab, workdir: Path, loss_pct: int = 5) -> tuple[Site, Path]:
-    """The working site with `loss_pct` % random loss each way on the router; (site, profile path)."""
+def node_resolv_conf(site: Site, options: str = "") -> None:
+    """The node's /etc/resolv.conf (bind-mounted by `ip netns exec`): RESOLVER, and `options` if given."""
+    text = f"nameserver {RESOLVER}\n" + (f"options {options}\n" if options else "")
+    (NETNS_ETC / site.node.name / "resolv.conf").write_text(text)
+
+
+def build(lab: Lab, workdir: Path, loss_pct: int = 5, resolv_options: str = "") -> tuple[Site, Path]:
+    """The working site with `loss_pct` % random loss each way on the router; (site, profile path).
+
+    The node's resolv.conf has no options line unless `resolv_options` gives one: glibc's defaults.
+    """
     site = Site.build(lab, workdir)
+    node_resolv_conf(site, resolv_options)
     resolver(site)
     site.api_server()
     lab.run(site.node, ["ip", "route", "add", "10.20.0.0/16", "via", "192.168.50.1"])
@@ -74,5 +84,5 @@ def build(lab: Lab, workdir: Path, loss_pct: int = 5) -> tuple[Site, Path]:
                                     "endpointAccess": "private", "controlPlaneIps": [API_IP]},
                            credentials="ssm", responder=f"{API_IP}:7447", peers=[OTHER_IP],
                            ntp={"servers": [f"{RESOLVER}:{NTP_PORT}"]},
-                           bandwidth={"server": f"{API_IP}:7447", "seconds": 2})
+                           bandwidth={"server": f"{API_IP}:7447", "seconds": 2}, dns={})
     return site, profile
