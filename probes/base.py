@@ -68,7 +68,8 @@ class PathProbe:
         return ", ".join(parts)
 
     def to_evidence(self) -> dict[str, Any]:
-        return {"ip": self.ip, "alive": self.alive, "down": self.down, "tcp": {str(p): o for p, o in self.tcp}, "icmp": self.icmp}
+        return {"ip": self.ip, "alive": self.alive, "down": self.down, "tcp": {str(p): o for p, o in self.tcp},
+                "icmp": self.icmp, "summary": self.summary()}
 
 
 def probe_path(net: Net, ip: str, tcp_ports: tuple[int, ...] = (), timeout: float = 2.0) -> PathProbe:

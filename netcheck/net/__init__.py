@@ -107,6 +107,12 @@ class Net:
 
         return query(ip, port, self.budget(timeout))
 
+    def sntp_burst(self, ip: str, port: int = 123, timeout: float = 4.0) -> SntpResult:
+        """A short iburst-like series of SNTP requests to ip:port: the best sample, with sent/received counts."""
+        from netcheck.net.sntp import burst
+
+        return burst(ip, port, timeout=self.budget(timeout))
+
     # -- bandwidth (netcheck.net.iperf) ----------------------------------------------
     def throughput(self, host: str, port: int, seconds: float = 5.0, streams: int = 4, reverse: bool = False,
                    token: str | None = None, timeout: float = 5.0) -> IperfResult:
