@@ -7,6 +7,10 @@ Check ids (stable), per peer in spec.peers and per spec.cni.plugin:
 TCP: a handshake PASSes; a reset WARNs (the peer was reached but nothing listens yet, or a
 firewall resets); silence or an ICMP error FAILs. UDP needs an echo on the peer
 (`netcheck serve --extra-udp <port>`): an echo PASSes; without one the check SKIPs saying so.
+UDP is judged on any answer: up to UDP_PROBES probes, and an echo of any of them counts, so
+one lost datagram on a lossy path is a note on a PASS, not a filtered port. When nothing at
+all comes back (no echo, no TCP answer from the responder's port, no ICMP echo), the path is
+the problem, and the check says so instead of blaming the port.
 """
 
 from __future__ import annotations
@@ -17,11 +21,13 @@ from typing import Any
 from netcheck.model import Category, Check, Outcome, SkipReason, Status
 from netcheck.net import Net
 from netcheck.settings import Settings, Thresholds, split_hostport
+from probes.base import LOSS_HINT, probe_path
 from probes.firewall import CNI_PORTS
 
 DOCS_CILIUM = "https://docs.cilium.io/en/stable/operations/system_requirements/#firewall-rules"
 DOCS_CALICO = "https://docs.tigera.io/calico/latest/getting-started/kubernetes/requirements#network-requirements"
 RESPONDER_PORT = 7447
+UDP_PROBES, UDP_WAIT_S = 5, 3.0  # echo probes (one every 0.5 s) and the time they get in all
 
 
 @dataclass(frozen=True)
@@ -37,6 +43,7 @@ class Spec:
 class Evidence:
     result: dict[str, Any]
     hello: dict[str, Any] | None = None  # UDP: does the peer run netcheck serve?
+    path: dict[str, Any] | None = None  # UDP: ICMP echo to the peer when neither echo nor hello answered
 
 
 def plan(settings: Settings) -> list[Check]:
@@ -54,11 +61,13 @@ def plan(settings: Settings) -> list[Check]:
 def collect(spec: Spec, net: Net) -> Evidence:
     if spec.proto == "tcp":
         return Evidence(net.dial(spec.peer, spec.port, timeout=3.0).to_evidence())
-    echo = net.udp_echo(spec.peer, spec.port, count=3, timeout=3.0)
-    hello = None
+    echo = net.udp_echo(spec.peer, spec.port, count=UDP_PROBES, timeout=UDP_WAIT_S)
+    hello = path = None
     if echo.outcome == "timeout":
         hello = net.responder_request(spec.peer, spec.responder_port, {"op": "hello"}, timeout=2.0).to_evidence()
-    return Evidence(echo.to_evidence(), hello)
+        if hello.get("control") == "timeout":  # the responder's TCP port is silent too: is anything alive?
+            path = probe_path(net, spec.peer, (), 1.5).to_evidence()
+    return Evidence(echo.to_evidence(), hello, path)
 
 
 def _serve_fix(spec: Spec) -> str:
@@ -73,11 +82,16 @@ def evaluate(spec: Spec, ev: Evidence, thresholds: Thresholds) -> Outcome:
     evidence = dict(r)
     if ev.hello is not None:
         evidence["peerResponder"] = ev.hello
+    if ev.path is not None:
+        evidence["path"] = ev.path
     fix_fw = (f"Allow {spec.proto.upper()} {spec.port} between the hybrid nodes (node CIDRs) on every firewall in "
               f"between and on {spec.peer} itself (see firewall.local.{spec.proto}-{spec.port} there).")
     if outcome == "connected":
         detail = "echoed" if spec.proto == "udp" else "handshake completed"
-        return Outcome(Status.PASS, f"{what} is reachable ({detail} in {r.get('seconds', 0) * 1000:.1f} ms).",
+        lost = int(r.get("lost") or 0)
+        note = (f" {lost} of the {lost + 1} probes sent until then got no echo: the path drops packets "
+                f"({LOSS_HINT}); the CNI's own traffic would see the same loss." if lost else "")
+        return Outcome(Status.PASS, f"{what} is reachable ({detail} in {r.get('seconds', 0) * 1000:.1f} ms).{note}",
                        measured="connected", evidence=evidence)
     if outcome == "refused" and (offender in (None, spec.peer)):
         if spec.proto == "tcp":
@@ -99,6 +113,14 @@ def evaluate(spec: Spec, ev: Evidence, thresholds: Thresholds) -> Outcome:
                        measured=f"{outcome} ({reason})", threshold="connected",
                        remediation=f"Route the node CIDRs between the hybrid nodes and check {fix_fw[0].lower()}"
                                    f"{fix_fw[1:]}", evidence=evidence)
+    if spec.proto == "udp" and ev.path is not None and ev.path.get("down"):
+        return Outcome(Status.FAIL, f"Nothing at all comes back from {spec.peer}: no echo on UDP {spec.port} "
+                       f"({r.get('sent', 0)} probes), no answer on TCP {spec.responder_port} (netcheck serve) and "
+                       f"no ICMP echo reply: the path to the peer is down or drops everything, which is a network "
+                       "path problem, not a CNI port one.", measured="path down", threshold="echoed",
+                       remediation=f"Restore node-to-node connectivity to {spec.peer} (routes and firewalls between "
+                                   "the node CIDRs; check the peer is up), then run netcheck again.",
+                       evidence=evidence)
     if spec.proto == "udp":
         hello = ((ev.hello or {}).get("reply") or {})
         ports = hello.get("udpPorts") or []
