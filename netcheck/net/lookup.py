@@ -41,14 +41,15 @@ class ResolverOptions:
     timeout: int = GLIBC_TIMEOUT_S
     attempts: int = GLIBC_ATTEMPTS
     rotate: bool = False
-    source: str = "glibc defaults"  # the file (and RES_OPTIONS) they came from
+    source: str = "glibc's defaults"  # the file (and RES_OPTIONS) they came from
 
     def to_evidence(self) -> dict[str, object]:
         return {"timeout": self.timeout, "attempts": self.attempts, "rotate": self.rotate, "source": self.source}
 
     def describe(self) -> str:
-        """'timeout:5 attempts:2 (glibc defaults)' — how a message names the node's retry policy."""
-        return f"timeout:{self.timeout} attempts:{self.attempts}{' rotate' if self.rotate else ''} ({self.source})"
+        """'timeout:1 attempts:3 from /etc/resolv.conf': how a message names the node's retry policy."""
+        source = self.source if self.source.startswith("glibc") else f"from {self.source}"
+        return f"timeout:{self.timeout} attempts:{self.attempts}{' rotate' if self.rotate else ''}, {source}"
 
 
 @dataclass(frozen=True)
@@ -168,7 +169,7 @@ def read_resolv_conf(path: Path = RESOLV_CONF, env: dict[str, str] | None = None
         elif key == "rotate":
             opts["rotate"] = True
     source = " + ".join(sources) if ("timeout" in opts or "attempts" in opts) else (
-        f"glibc defaults; {path} sets neither" if text else f"glibc defaults; no {path}")
+        f"glibc's defaults, as {path} sets neither" if text else f"glibc's defaults, as there is no {path}")
     return ResolverOptions(source=source, **opts)
 
 
