@@ -64,7 +64,7 @@ class PathProbe:
         return not self.alive and self.icmp == "lost"
 
     def summary(self) -> str:
-        parts = [f"TCP {p} {o}" for p, o in self.tcp] + [f"ICMP echo {self.icmp}"]
+        parts = [f"TCP {p} {o}" for p, o in self.tcp] + ([f"ICMP echo {self.icmp}"] if self.icmp != "not tried" else [])
         return ", ".join(parts)
 
     def to_evidence(self) -> dict[str, Any]:
