@@ -65,13 +65,16 @@ def main() -> int:
                 notes[k.split(".")[0]] += 1
             bad_runs += bool(watched)
             slowest = max(doc["checks"], key=lambda c: (c.get("evidence") or {}).get("durationSeconds") or 0)
-            print(f"run {i}: {wall:5.1f} s (slowest check {slowest['id']}), {doc['verdict']}, fail {fails}, error {errors}, "
-                  f"watched warn {warns}, answered after loss: {retried}")
+            latency = {k: c["status"] for k, c in by.items() if k.startswith("latency.")}
+            for status in latency.values():
+                notes["latency " + status] += 1
+            print(f"run {i}: {wall:5.1f} s (slowest check {slowest['id']}), {doc['verdict']}, latency {latency}, "
+                  f"fail {fails}, error {errors}, watched warn {warns}, answered after loss: {retried}")
             for k in watched + warns:
                 print(f"    {k}: {by[k]['message'][:300]}")
     print(f"\n{args.runs - bad_runs}/{args.runs} runs without a dns/clock/cni/mtu FAIL or ERROR at {args.loss} % loss "
           f"each way; wall per run min {min(walls):.1f} s, median {sorted(walls)[len(walls) // 2]:.1f} s, "
-          f"max {max(walls):.1f} s; checks answered only after loss, by area: {dict(notes)}")
+          f"max {max(walls):.1f} s; tally (checks answered only after loss, by area; latency statuses): {dict(notes)}")
     return 0 if bad_runs == 0 else 1
 
 

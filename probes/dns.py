@@ -213,7 +213,7 @@ def _resolve(spec: Spec, ans: DnsAnswer) -> Outcome:
                        measured="path down", threshold="an A record",
                        remediation=f"Restore the path from this node to {_via(ans)}: check the routes and firewalls "
                                    "in between (the reach and latency checks, or a traceroute from the node, show "
-                                   "where it stops). The resolver itself was never reached.", evidence=ev)
+                                   "where it stops); nothing here shows the resolver itself at fault.", evidence=ev)
     detail = f" ({ans.detail})" if ans.detail and ans.status not in ("nxdomain", "no-answer", "timeout") else ""
     tail = ""
     if ans.status == "timeout" and path.get("alive"):

@@ -314,8 +314,10 @@ def _exchange(qname: str, rdtype: str, servers: list[tuple[str, int]], opts: Res
                 except Exception:  # garbage on the socket is not an answer
                     continue
                 got = pending.get(r.id)
-                if got is None or (peer[0], peer[1]) != got[2] or not got[1].is_response(r):
+                if got is None or peer[1] != got[2][1] or not got[1].is_response(r):
                     continue
+                if ipaddress.ip_address(peer[0].split("%")[0]) != ipaddress.ip_address(got[2][0]):
+                    continue  # same id and question from another host: not our server's answer
                 index, q, (ip, port) = got
                 del pending[r.id]
                 arrived = time.monotonic()
