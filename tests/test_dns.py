@@ -382,3 +382,12 @@ def test_collect_probes_the_path_after_no_answer_at_all() -> None:
     assert ans.path["hosts"][0]["tcp"] == {str(port): "refused"}
     out = probe.evaluate(spec, ans, TH)
     assert out.status is Status.FAIL and f"TCP {port} refused" in out.message
+
+
+def test_servfail_from_one_server_then_an_answer_from_the_next(tmp_path: Path) -> None:
+    with contextlib.ExitStack() as stack:
+        bad = standin.start(stack, {}, {"api.lab.test": "servfail"})
+        good = standin.start(stack, RECORDS, host="127.0.0.2")
+        ans = resolve("api.lab.test", "A", (bad.address, good.address), 5, resolv_conf=tmp_path / "none")
+    assert ans.status == "ok" and [t.rcode for t in ans.tries] == ["SERVFAIL", "NOERROR"]
+    assert ans.answered is ans.tries[1] and ans.lost == 0 and ans.node_copes and ans.seconds < 0.5

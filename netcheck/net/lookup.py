@@ -92,8 +92,9 @@ class DnsAnswer:
 
     @property
     def answered(self) -> DnsTry | None:
-        """The query whose answer settled the lookup (the first with an rcode)."""
-        return next((t for t in self.tries if t.rcode is not None), None)
+        """The query whose answer settled the lookup: NOERROR or NXDOMAIN, else the first answer at all."""
+        return next((t for t in self.tries if t.rcode in ("NOERROR", "NXDOMAIN")),
+                    next((t for t in self.tries if t.rcode is not None), None))
 
     @property
     def lost(self) -> int:
