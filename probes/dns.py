@@ -202,7 +202,8 @@ def _resolve(spec: Spec, ans: DnsAnswer) -> Outcome:
                                        "latency.rtt checks measure it). Until then more retries help the node "
                                        "ride it out: `options timeout:2 attempts:4` in /etc/resolv.conf.",
                            evidence=ev)
-        return Outcome(Status.PASS, f"{spec.name} resolved to {shown} via {_via(ans)} in {ms:g} ms."
+        took = f" (the answer itself took {answer_ms:g} ms)" if ans.lost else ""
+        return Outcome(Status.PASS, f"{spec.name} resolved to {shown} via {_via(ans)} in {ms:g} ms{took}."
                        f"{_loss_note(ans)}", measured=answer_ms, unit="ms", evidence=ev)
     path = ans.path or {}
     if ans.status == "timeout" and path.get("down"):
