@@ -233,7 +233,7 @@ class Bandwidth(_Model):
 
 class Dns(_Model):
     servers: list[HostPort | IP] = []
-    timeout: float = Field(default=2.0, gt=0, le=30)
+    timeout: float = Field(default=5.0, gt=0, le=30)  # one lookup's budget, retries included
 
 
 class Endpoint(_Model):

@@ -14,7 +14,7 @@ import email.utils
 import ipaddress
 import os
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Literal
 
@@ -24,7 +24,7 @@ from netcheck.net.proxyenv import proxy_for
 from netcheck.net.sntp import SntpResult
 from netcheck.net.tls import TlsResult
 from netcheck.settings import Settings, Thresholds, split_hostport
-from probes.base import ProbeSkip
+from probes.base import LOSS_HINT, ProbeSkip, probe_path
 from probes.endpoints import api_endpoint
 
 DOCS = "https://docs.aws.amazon.com/eks/latest/userguide/hybrid-nodes-troubleshooting.html"
@@ -32,7 +32,9 @@ CONFIG_FILES = ("/etc/chrony/chrony.conf", "/etc/chrony.conf", "/etc/ntp.conf", 
 TIMESYNCD_DROPINS = "/etc/systemd/timesyncd.conf.d"
 MAX_SERVERS = 3
 MAX_ADDRESSES = 2  # per server name (pools resolve to several)
-QUERY_S = 2.0
+BURST_S = 4.0  # one server's burst of SNTP requests (netcheck.net.sntp.burst), at most
+CHECK_S = 10.0
+PATH_PROBE_S = 1.5
 FIX = ("Enable time synchronisation (chrony or systemd-timesyncd: timedatectl set-ntp true) and allow UDP 123 "
        "from this node to the NTP server.")
 
@@ -54,6 +56,7 @@ class Spec:
 class NtpEvidence:
     results: tuple[SntpResult, ...]
     unresolved: tuple[tuple[str, str], ...] = ()  # (name, dns status)
+    paths: tuple[dict[str, Any], ...] = ()  # other traffic to the servers, probed when none answered
 
 
 # --- plan --------------------------------------------------------------------------
@@ -92,7 +95,7 @@ def plan(settings: Settings) -> list[Check]:
     else:
         servers, source = servers_from_config(CONFIG_FILES, TIMESYNCD_DROPINS)
     checks = [Check("clock.ntp.offset", Category.CLOCK, "This host's clock agrees with its NTP server", "clock",
-                    Spec("ntp", servers[:MAX_SERVERS], source, dns_servers=dns), timeout=10, docs=DOCS)]
+                    Spec("ntp", servers[:MAX_SERVERS], source, dns_servers=dns), timeout=CHECK_S, docs=DOCS)]
     api = api_endpoint(settings)
     if api is not None:
         proxy = proxy_for(api.host, api.port, dict(os.environ))
@@ -121,7 +124,7 @@ def collect(spec: Spec, net: Net) -> NtpEvidence | TlsResult:
                         f"is named in {', '.join(CONFIG_FILES)}.",
                         "Set spec.ntp.servers to the site's NTP server (host or host:port), or configure one in "
                         "chrony (server NAME iburst) or systemd-timesyncd (NTP=NAME).")
-    results: list[SntpResult] = []
+    targets: list[tuple[str, int]] = []
     unresolved: list[tuple[str, str]] = []
     for server in spec.servers:
         host, port = split_hostport(server, 123)
@@ -133,8 +136,18 @@ def collect(spec: Spec, net: Net) -> NtpEvidence | TlsResult:
                 unresolved.append((host, ans.status))
                 continue
             ips = ans.addresses[:MAX_ADDRESSES]
-        results += [net.sntp_query(ip, port or 123, QUERY_S) for ip in ips]
-    return NtpEvidence(tuple(results), tuple(unresolved))
+        targets += [(ip, port or 123) for ip in ips]
+    results: list[SntpResult] = []
+    for i, (ip, port) in enumerate(targets):
+        # Share what is left fairly, keeping room for the path probe if nothing answers.
+        left = net.budget(CHECK_S) - 2 * PATH_PROBE_S
+        results.append(net.sntp_burst(ip, port, min(BURST_S, max(1.0, left / (len(targets) - i)))))
+    paths: tuple[dict[str, Any], ...] = ()
+    if results and all(r.outcome == "timeout" for r in results):
+        # Not one answer to any request: does anything else come back from those hosts?
+        hosts = list(dict.fromkeys(ip for ip, _ in targets))[:2]
+        paths = tuple(probe_path(net, ip, (), PATH_PROBE_S).to_evidence() for ip in hosts)
+    return NtpEvidence(tuple(results), tuple(unresolved), paths)
 
 
 def _collect_https(spec: Spec, net: Net) -> TlsResult:
@@ -185,14 +198,31 @@ def _ntp(spec: Spec, ev: NtpEvidence, t: Thresholds) -> Outcome:
     evidence: dict[str, Any] = {"source": spec.source, "servers": list(spec.servers),
                                 "answers": [r.to_evidence() for r in ev.results],
                                 "unresolved": [{"name": n, "status": s} for n, s in ev.unresolved]}
+    if ev.paths:
+        evidence["paths"] = list(ev.paths)
     answered = [r for r in ev.results if r.outcome == "answered" and r.offset is not None and r.delay is not None]
     synced = [r for r in answered if r.leap != 3 and r.stratum not in (0, 16) and r.stratum is not None]
     if not answered:
-        why = [f"{r.server}: {r.outcome}" for r in ev.results] + [f"{n}: {s}" for n, s in ev.unresolved]
-        return Outcome(Status.WARN, f"None of the NTP servers ({', '.join(spec.servers)}, from {spec.source}) answered "
-                       f"({'; '.join(why)}), so the clock offset cannot be measured and the clock cannot stay synced.",
-                       measured="no answer", threshold="an SNTP answer",
-                       remediation=f"Allow UDP 123 from this node to {', '.join(spec.servers)}, or set "
+        why = [f"{r.server}: {r.outcome}" + (f" ({r.sent} requests)" if r.outcome == "timeout" else "")
+               for r in ev.results] + [f"{n}: {s}" for n, s in ev.unresolved]
+        names = ", ".join(spec.servers)
+        if ev.paths and all(p.get("down") for p in ev.paths):
+            seen = "; ".join(f"{p['ip']}: {p['summary']}" for p in ev.paths)
+            return Outcome(Status.WARN, f"None of the NTP servers ({names}, from {spec.source}) answered "
+                           f"({'; '.join(why)}), and nothing else comes back from them either ({seen}): the path "
+                           "to them is down or drops everything, which is a network path problem, not an NTP one; "
+                           "the clock offset cannot be measured.", measured="path down", threshold="an SNTP answer",
+                           remediation=f"Restore the path from this node to {names} (routes and firewalls in "
+                                       "between), or set spec.ntp.servers to an NTP server this site can reach.",
+                           evidence=evidence)
+        alive = [p for p in ev.paths if p.get("alive")]
+        seen_alive = "; ".join(f"{p['ip']}: {p['summary']}" for p in alive)
+        tail = (f" Other traffic to them gets through ({seen_alive}), "
+                "so the NTP service or a filter on UDP 123 is the problem, not loss." if alive else "")
+        return Outcome(Status.WARN, f"None of the NTP servers ({names}, from {spec.source}) answered "
+                       f"({'; '.join(why)}), so the clock offset cannot be measured and the clock cannot stay synced."
+                       f"{tail}", measured="no answer", threshold="an SNTP answer",
+                       remediation=f"Allow UDP 123 from this node to {names}, or set "
                                    "spec.ntp.servers to an NTP server this site can reach.", evidence=evidence)
     if not synced:
         r = answered[0]
@@ -204,8 +234,15 @@ def _ntp(spec: Spec, ev: NtpEvidence, t: Thresholds) -> Outcome:
     best = min(synced, key=lambda r: r.delay or 0.0)
     assert best.offset is not None and best.delay is not None
     evidence["chosen"] = best.server
-    return _judge(best.offset, max(best.delay, 0.0) / 2, f"NTP server {best.server}",
-                  f"SNTP, round trip {best.delay * 1000:.1f} ms, stratum {best.stratum}", t, evidence)
+    out = _judge(best.offset, max(best.delay, 0.0) / 2, f"NTP server {best.server}",
+                 f"SNTP, best of {best.received} answer{'s' if best.received != 1 else ''}, round trip "
+                 f"{best.delay * 1000:.1f} ms, stratum {best.stratum}", t, evidence)
+    sent, lost = sum(r.sent for r in ev.results), sum(r.lost for r in ev.results)
+    if lost:
+        evidence["lostQueries"] = lost
+        out = replace(out, message=f"{out.message} {lost} of {sent} SNTP requests got no answer: the path drops "
+                      f"packets ({LOSS_HINT}); chrony and timesyncd poll again, so the clock stays synced.")
+    return out
 
 
 def _https(spec: Spec, r: TlsResult, t: Thresholds) -> Outcome:

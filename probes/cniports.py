@@ -11,6 +11,10 @@ firewall resets); silence or an ICMP error FAILs. UDP needs an echo on the peer
 IP-in-IP wraps an echo request to the peer in protocol 4 (netcheck/net/ipip.py): a decapsulated
 answer PASSes, an ICMP unreachable from the peer WARNs (protocol 4 arrives, nothing decapsulates
 yet), silence while the peer answers ping FAILs (filtered).
+UDP is judged on any answer: up to UDP_PROBES probes, and an echo of any of them counts, so
+one lost datagram on a lossy path is a note on a PASS, not a filtered port. When nothing at
+all comes back (no echo, no TCP answer from the responder's port, no ICMP echo), the path is
+the problem, and the check says so instead of blaming the port.
 """
 
 from __future__ import annotations
@@ -21,10 +25,11 @@ from typing import Any
 from netcheck.model import Category, Check, Outcome, Severity, SkipReason, Status
 from netcheck.net import Net
 from netcheck.settings import Settings, Thresholds, split_hostport
-from probes.base import MissingPrivilege
+from probes.base import LOSS_HINT, MissingPrivilege, probe_path
 from probes.cnimodel import for_settings
 
 RESPONDER_PORT = 7447
+UDP_PROBES, UDP_WAIT_S = 5, 3.0  # echo probes (one every 0.5 s) and the time they get in all
 
 
 @dataclass(frozen=True)
@@ -40,6 +45,7 @@ class Spec:
 class Evidence:
     result: dict[str, Any]
     hello: dict[str, Any] | None = None  # UDP: does the peer run netcheck serve?
+    path: dict[str, Any] | None = None  # UDP: ICMP echo to the peer when neither echo nor hello answered
 
 
 def plan(settings: Settings) -> list[Check]:
@@ -69,11 +75,13 @@ def collect(spec: Spec, net: Net) -> Evidence:
                                    "Run netcheck as root (or with CAP_NET_RAW).") from None
     if spec.proto == "tcp":
         return Evidence(net.dial(spec.peer, spec.port, timeout=3.0).to_evidence())
-    echo = net.udp_echo(spec.peer, spec.port, count=3, timeout=3.0)
-    hello = None
+    echo = net.udp_echo(spec.peer, spec.port, count=UDP_PROBES, timeout=UDP_WAIT_S)
+    hello = path = None
     if echo.outcome == "timeout":
         hello = net.responder_request(spec.peer, spec.responder_port, {"op": "hello"}, timeout=2.0).to_evidence()
-    return Evidence(echo.to_evidence(), hello)
+        if hello.get("control") == "timeout":  # the responder's TCP port is silent too: is anything alive?
+            path = probe_path(net, spec.peer, (), 1.5).to_evidence()
+    return Evidence(echo.to_evidence(), hello, path)
 
 
 def _serve_fix(spec: Spec) -> str:
@@ -120,11 +128,16 @@ def evaluate(spec: Spec, ev: Evidence, thresholds: Thresholds) -> Outcome:
     evidence = dict(r)
     if ev.hello is not None:
         evidence["peerResponder"] = ev.hello
+    if ev.path is not None:
+        evidence["path"] = ev.path
     fix_fw = (f"Allow {spec.proto.upper()} {spec.port} between the hybrid nodes (node CIDRs) on every firewall in "
               f"between and on {spec.peer} itself (see firewall.local.{spec.proto}-{spec.port} there).")
     if outcome == "connected":
         detail = "echoed" if spec.proto == "udp" else "handshake completed"
-        return Outcome(Status.PASS, f"{what} is reachable ({detail} in {r.get('seconds', 0) * 1000:.1f} ms).",
+        lost = int(r.get("lost") or 0)
+        note = (f" {lost} of the {lost + 1} probes sent until then got no echo: the path drops packets "
+                f"({LOSS_HINT}); the CNI's own traffic would see the same loss." if lost else "")
+        return Outcome(Status.PASS, f"{what} is reachable ({detail} in {r.get('seconds', 0) * 1000:.1f} ms).{note}",
                        measured="connected", evidence=evidence)
     if outcome == "refused" and (offender in (None, spec.peer)):
         if spec.proto == "tcp":
@@ -146,6 +159,14 @@ def evaluate(spec: Spec, ev: Evidence, thresholds: Thresholds) -> Outcome:
                        measured=f"{outcome} ({reason})", threshold="connected",
                        remediation=f"Route the node CIDRs between the hybrid nodes and check {fix_fw[0].lower()}"
                                    f"{fix_fw[1:]}", evidence=evidence)
+    if spec.proto == "udp" and ev.path is not None and ev.path.get("down"):
+        return Outcome(Status.FAIL, f"Nothing at all comes back from {spec.peer}: no echo on UDP {spec.port} "
+                       f"({r.get('sent', 0)} probes), no answer on TCP {spec.responder_port} (netcheck serve) and "
+                       f"no ICMP echo reply: the path to the peer is down or drops everything, which is a network "
+                       "path problem, not a CNI port one.", measured="path down", threshold="echoed",
+                       remediation=f"Restore node-to-node connectivity to {spec.peer} (routes and firewalls between "
+                                   "the node CIDRs; check the peer is up), then run netcheck again.",
+                       evidence=evidence)
     if spec.proto == "udp":
         hello = ((ev.hello or {}).get("reply") or {})
         ports = hello.get("udpPorts") or []

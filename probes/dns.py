@@ -10,21 +10,24 @@ control-plane ENIs) or public and judges them against the cluster's endpoint acc
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Literal
 
 from netaddr import IPAddress, IPSet
 
 from netcheck.model import Category, Check, Outcome, Severity, SkipReason, Status
 from netcheck.net import Net
-from netcheck.net.lookup import DnsAnswer, is_ip
+from netcheck.net.lookup import DnsAnswer, ResolverOptions, is_ip, split_server
 from netcheck.settings import Settings, Thresholds
+from probes.base import LOSS_HINT, probe_path
 from probes.endpoints import DOCS_NETWORKING, Target, all_targets, api_endpoint
 from probes.reachability import proxy_route
 
 DOCS_PREREQS = "https://docs.aws.amazon.com/eks/latest/userguide/hybrid-nodes-prereqs.html"
 DOCS_INBOUND = "https://docs.aws.amazon.com/Route53/latest/DeveloperGuide/resolver-forwarding-inbound-queries.html"
 SLOW_MS = 1000.0  # a resolver slower than this stalls kubelet, containerd and nodeadm noticeably
+PATH_PROBE_S = 1.5  # per step of the path probe after a lookup got no answer at all
+PATH_PROBE_SERVERS = 2
 RFC1918 = IPSet(["10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16"])
 TRAP_QUOTE = ("with \"Public and Private\" access the endpoint \"will always resolve to the public IPs for "
               "hybrid nodes running outside of your VPC\"")
@@ -38,7 +41,7 @@ class Spec:
     required: bool = True
     why: str = ""
     servers: tuple[str, ...] = ()
-    timeout: float = 2.0
+    timeout: float = 5.0  # the lookup's whole budget, retries included
     proxy: str | None = None  # the HTTPS proxy that would resolve the name instead (credentials removed)
     access: str | None = None  # public | private | public-and-private | None (unknown)
     vpc_cidrs: tuple[str, ...] = ()
@@ -62,7 +65,7 @@ def plan(settings: Settings) -> list[Check]:
         # Through a proxy the proxy resolves the name; a local failure then does not block the node.
         severity = Severity.REQUIRED if t.required and proxy is None else Severity.ADVISORY
         checks.append(Check(id=cid, category=Category.DNS, title=f"{t.host} resolves", probe="dns", spec=spec,
-                            severity=severity, timeout=s.dns.timeout + 3, docs=DOCS_NETWORKING))
+                            severity=severity, timeout=s.dns.timeout + 2 * PATH_PROBE_S + 1, docs=DOCS_NETWORKING))
     api = api_endpoint(settings)
     if api is not None and not is_ip(api.host):
         checks.append(_access_check(settings, api, servers))
@@ -82,7 +85,15 @@ def _access_check(settings: Settings, api: Target, servers: tuple[str, ...]) -> 
 # --- collect (I/O only) --------------------------------------------------------------
 
 def collect(spec: Spec, net: Net) -> DnsAnswer:
-    return net.resolve(spec.name, "A", spec.servers, spec.timeout)
+    ans = net.resolve(spec.name, "A", spec.servers, spec.timeout)
+    if spec.kind == "resolve" and ans.status == "timeout" and ans.tries:
+        # No answer to any query: does anything else come back from the resolver's host?
+        targets = list(dict.fromkeys(split_server(t.server) for t in ans.tries))[:PATH_PROBE_SERVERS]
+        probes = [probe_path(net, ip, (port,), PATH_PROBE_S) for ip, port in targets]
+        ans = replace(ans, path={"alive": any(p.alive for p in probes), "down": all(p.down for p in probes),
+                                 "hosts": [p.to_evidence() for p in probes],
+                                 "summary": "; ".join(f"{p.ip}: {p.summary()}" for p in probes)})
+    return ans
 
 
 # --- evaluate (pure) -----------------------------------------------------------------
@@ -148,6 +159,23 @@ def _fix(spec: Spec, ans: DnsAnswer) -> str:
     }.get(ans.status, f"Check {via}: {ans.detail}")
 
 
+def _queries(n: int) -> str:
+    return f"{n} quer{'y' if n == 1 else 'ies'}"
+
+
+def _loss_note(ans: DnsAnswer) -> str:
+    """How the lost queries went, and what they cost the node's own resolver."""
+    done = ans.answered
+    if not ans.lost or done is None:
+        return ""
+    opts = ans.options or ResolverOptions()
+    sent = ans.tries.index(done) + 1
+    node_s = (sent - 1) * opts.timeout + (done.rtt or 0.0)
+    return (f" {ans.lost} of the {_queries(sent)} sent until then got no answer: the path drops packets "
+            f"({LOSS_HINT}). The node's resolver ({opts.describe()}) retries as well and would have had this "
+            f"answer after about {node_s:.1f} s.")
+
+
 def _resolve(spec: Spec, ans: DnsAnswer) -> Outcome:
     ms = round(ans.seconds * 1000, 1)
     ev = {**ans.to_evidence(), "subject": spec.subject, "why": spec.why}
@@ -157,17 +185,46 @@ def _resolve(spec: Spec, ans: DnsAnswer) -> Outcome:
             "matters without the proxy." if spec.proxy else "")
     if ans.status == "ok":
         shown = ", ".join(ans.addresses[:6]) + (f" and {len(ans.addresses) - 6} more" if len(ans.addresses) > 6 else "")
-        if ms > SLOW_MS:
-            return Outcome(Status.WARN, f"{spec.name} resolved to {shown} via {_via(ans)}, but only after {ms:g} ms.",
-                           measured=ms, threshold=SLOW_MS, unit="ms",
+        answer_ms = round(ans.answer_seconds * 1000, 1)
+        if answer_ms > SLOW_MS:
+            return Outcome(Status.WARN, f"{spec.name} resolved to {shown} via {_via(ans)}, but only after "
+                           f"{answer_ms:g} ms.{_loss_note(ans)}",
+                           measured=answer_ms, threshold=SLOW_MS, unit="ms",
                            remediation=f"Use a closer or caching resolver; {_via(ans)} answered slower than "
                                        f"{SLOW_MS:g} ms, which delays every kubelet, containerd and nodeadm call.",
                            evidence=ev)
-        return Outcome(Status.PASS, f"{spec.name} resolved to {shown} via {_via(ans)} in {ms:g} ms.",
-                       measured=ms, unit="ms", evidence=ev)
+        if ans.lost and not ans.node_copes:
+            opts = ans.options or ResolverOptions()
+            sent = ans.tries.index(ans.answered) + 1 if ans.answered else len(ans.tries)
+            return Outcome(Status.WARN, f"{spec.name} resolved to {shown} via {_via(ans)}, but only at query "
+                           f"{sent}: {ans.lost} before it got no answer, and the node's resolver "
+                           f"({opts.describe()}) gives up after {_queries(ans.node_queries)}: it would have "
+                           f"failed this lookup. The resolver works; the path drops packets ({LOSS_HINT}).{note}",
+                           measured=ans.lost, threshold=ans.node_queries - 1, unit="lost queries",
+                           remediation=f"Find and stop the packet loss between this node and {_via(ans)} (the "
+                                       "latency.rtt checks measure it). Until then more retries help the node "
+                                       "ride it out: `options timeout:2 attempts:4` in /etc/resolv.conf.",
+                           evidence=ev)
+        took = f" (the answer itself took {answer_ms:g} ms)" if ans.lost else ""
+        return Outcome(Status.PASS, f"{spec.name} resolved to {shown} via {_via(ans)} in {ms:g} ms{took}."
+                       f"{_loss_note(ans)}", measured=answer_ms, unit="ms", evidence=ev)
+    path = ans.path or {}
+    if ans.status == "timeout" and path.get("down"):
+        return Outcome(Status.FAIL, f"Resolving {spec.name} via {_via(ans)} got no answer to "
+                       f"{_queries(len(ans.tries))} in {ms:g} ms, and nothing else came back from the resolver "
+                       f"either ({path.get('summary')}): the path to it is down or drops everything, which is a "
+                       f"network path problem, not a DNS one.{note}",
+                       measured="path down", threshold="an A record",
+                       remediation=f"Restore the path from this node to {_via(ans)}: check the routes and firewalls "
+                                   "in between (the reach and latency checks, or a traceroute from the node, show "
+                                   "where it stops); nothing here shows the resolver itself at fault.", evidence=ev)
     detail = f" ({ans.detail})" if ans.detail and ans.status not in ("nxdomain", "no-answer", "timeout") else ""
+    tail = ""
+    if ans.status == "timeout" and path.get("alive"):
+        tail = (f" None of {_queries(len(ans.tries))} was answered while other traffic to the resolver gets "
+                f"through ({path.get('summary')}), so this is the resolver or a filter on its DNS port, not loss.")
     return Outcome(Status.FAIL, f"Resolving {spec.name} via {_via(ans)} failed after {ms:g} ms with "
-                   f"{_WHAT.get(ans.status, ans.status)}{detail}.{note}",
+                   f"{_WHAT.get(ans.status, ans.status)}{detail}.{tail}{note}",
                    measured=ans.status, threshold="an A record", remediation=_fix(spec, ans), evidence=ev)
 
 

@@ -36,7 +36,7 @@ class Spec:
     why: str = ""
     ips: tuple[str, ...] = ()  # dial these instead of resolving the host (ENI IPs, IP hosts)
     servers: tuple[str, ...] = ()
-    dns_timeout: float = 2.0
+    dns_timeout: float = 5.0
     dial_timeout: float = DIAL_TIMEOUT_S
     proxy: str | None = None  # HTTPS proxy the node would use for this target (credentials removed)
     node_cidrs: tuple[str, ...] = ()

@@ -162,3 +162,39 @@ def test_ntp_evaluate_delay_widens_error() -> None:
     ev = clock.NtpEvidence((SntpResult("10.0.0.1:123", "answered", 2.3, 1.0, 2, 0, "10.0.0.9"),))
     out = clock.evaluate(clock.Spec("ntp", ("10.0.0.1",), "spec.ntp.servers"), ev, T)
     assert out.status == Status.PASS
+
+
+# --- several requests, as chrony and timesyncd (issue 16) ------------------------------------
+
+def test_sntp_burst_keeps_several_samples(stack: contextlib.ExitStack) -> None:
+    from netcheck.net.sntp import WANT, burst
+
+    srv = ntp.start(stack, offset=3.0)
+    r = burst(srv.ip, srv.port, timeout=4)
+    assert r.outcome == "answered" and (r.sent, r.received, r.lost) == (WANT, WANT, 0)
+    assert r.offset == pytest.approx(3.0, abs=0.05) and r.to_evidence()["received"] == WANT
+
+
+def test_lost_sntp_requests_are_retried_and_noted(stack: contextlib.ExitStack) -> None:
+    srv = ntp.start(stack, lose=2)
+    out = outcome(site([srv.address]), "clock.ntp.offset")
+    assert out.status == Status.PASS, out.message
+    answer = out.evidence["answers"][0]
+    assert answer["lost"] == 2 and answer["received"] >= 1 and out.evidence["lostQueries"] == 2
+    assert f"2 of {answer['sent']} SNTP requests got no answer" in out.message and "latency.rtt" in out.message
+
+
+def test_silent_ntp_server_with_the_host_alive_is_not_blamed_on_the_path() -> None:
+    ev = clock.NtpEvidence((SntpResult("10.0.0.1:123", "timeout", sent=6),),
+                           paths=({"ip": "10.0.0.1", "alive": True, "down": False, "summary": "ICMP echo answered"},))
+    out = clock.evaluate(clock.Spec("ntp", ("10.0.0.1",), "spec.ntp.servers"), ev, T)
+    assert out.status == Status.WARN and out.measured == "no answer" and "(6 requests)" in out.message
+    assert "Other traffic to them gets through (10.0.0.1: ICMP echo answered)" in out.message
+
+
+def test_nothing_back_from_the_ntp_server_is_a_path_problem() -> None:
+    ev = clock.NtpEvidence((SntpResult("10.0.0.1:123", "timeout", sent=6),),
+                           paths=({"ip": "10.0.0.1", "alive": False, "down": True, "summary": "ICMP echo lost"},))
+    out = clock.evaluate(clock.Spec("ntp", ("10.0.0.1",), "spec.ntp.servers"), ev, T)
+    assert out.status == Status.WARN and out.measured == "path down"
+    assert "network path problem, not an NTP one" in out.message

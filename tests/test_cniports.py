@@ -74,3 +74,54 @@ def test_udp_filtered_when_the_peer_says_it_echoes_that_port() -> None:
                            {"control": "connected", "reply": {"ok": True, "udpPorts": [7447, 8472]}})
     out = cniports.evaluate(spec, ev, Thresholds())
     assert out.status is Status.FAIL and "filtered" in out.message
+
+
+# --- judged on any answer (issue 16) ----------------------------------------------------------
+
+def _lossy_echo(sock: Any, lose: int, stop: Any) -> None:
+    """Echo UDP datagrams on `sock` after ignoring the first `lose` (a lossy path)."""
+    seen = 0
+    sock.settimeout(0.1)
+    while not stop.is_set():
+        try:
+            data, peer = sock.recvfrom(2048)
+        except TimeoutError:
+            continue
+        seen += 1
+        if seen > lose:
+            sock.sendto(data, peer)
+
+
+def test_udp_echo_after_lost_probes_passes_with_a_note() -> None:
+    import socket
+    import threading
+
+    from netcheck.net.listen import udp_echo
+
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as srv:
+        srv.bind(("127.0.0.1", 0))
+        stop = threading.Event()
+        t = threading.Thread(target=_lossy_echo, args=(srv, 2, stop), daemon=True)
+        t.start()
+        try:
+            echo = udp_echo("127.0.0.1", srv.getsockname()[1], count=5, timeout=3.0)
+        finally:
+            stop.set()
+            t.join(2)
+    assert echo.outcome == "connected" and (echo.echoed, echo.lost) == (2, 2) and echo.sent in (3, 4)
+    assert 0.9 < echo.seconds < 2.5  # probes every 0.5 s; the third is echoed at once
+    spec = cniports.Spec("127.0.0.1", "udp", 8472, "Cilium VXLAN")
+    out = cniports.evaluate(spec, cniports.Evidence(echo.to_evidence()), Thresholds())
+    assert out.status is Status.PASS and "2 of the 3 probes sent until then got no echo" in out.message
+    assert out.evidence["lost"] == 2 and out.evidence["echoedProbe"] == 3
+
+
+def test_udp_silent_peer_with_nothing_coming_back_is_a_path_problem() -> None:
+    spec = cniports.Spec(PEER, "udp", 8472, "Cilium VXLAN")
+    ev = cniports.Evidence({"ip": PEER, "port": 8472, "outcome": "timeout", "reason": "no-echo", "sent": 5,
+                            "received": 0, "seconds": 3.0, "lost": 5},
+                           {"control": "timeout", "controlReason": "no-answer"},
+                           {"ip": PEER, "alive": False, "down": True, "summary": "ICMP echo lost"})
+    out = cniports.evaluate(spec, ev, Thresholds())
+    assert out.status is Status.FAIL and out.measured == "path down"
+    assert "not a CNI port one" in out.message and "5 probes" in out.message

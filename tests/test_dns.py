@@ -270,3 +270,124 @@ def test_split_server() -> None:
     assert split_server("10.0.0.2:5353") == ("10.0.0.2", 5353)
     assert split_server("[fd00::2]:5353") == ("fd00::2", 5353)
     assert split_server("fd00::2") == ("fd00::2", 53)
+
+
+# --- retries as the node's resolver does (issue 16) ---------------------------------------
+
+LOSSY = {"lose1.lab.test": "lose1", "lose2.lab.test": "lose2", "lose3.lab.test": "lose3",
+         "big.lab.test": "truncate"}
+
+
+@pytest.fixture
+def lossy() -> Iterator[standin.DnsServer]:
+    records = {n: ["10.20.1.10"] for n in LOSSY}
+    with contextlib.ExitStack() as stack:
+        yield standin.start(stack, records, LOSSY)
+
+
+def resolv_conf(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "resolv.conf"
+    path.write_text(text)
+    return path
+
+
+def test_read_resolv_conf_options(tmp_path: Path) -> None:
+    from netcheck.net.lookup import read_resolv_conf
+
+    conf = resolv_conf(tmp_path, "nameserver 10.0.0.2\noptions ndots:2 timeout:1\noptions attempts:3 rotate # x\n")
+    opts = read_resolv_conf(conf, env={})
+    assert (opts.timeout, opts.attempts, opts.rotate, opts.source) == (1, 3, True, str(conf))
+    assert "timeout:1 attempts:3 rotate, from " in opts.describe()
+    capped = read_resolv_conf(resolv_conf(tmp_path, "options timeout:99 attempts:9\n"), env={"RES_OPTIONS": "attempts:4"})
+    assert (capped.timeout, capped.attempts) == (30, 4) and capped.source.endswith("+ RES_OPTIONS")
+    plain = read_resolv_conf(resolv_conf(tmp_path, "nameserver 10.0.0.2\n"), env={})
+    assert (plain.timeout, plain.attempts) == (5, 2) and plain.source.startswith("glibc's defaults")
+    assert read_resolv_conf(tmp_path / "missing", env={}).source == f"glibc's defaults, as there is no {tmp_path}/missing"
+
+
+def test_lost_queries_are_retried_and_noted_when_the_node_copes(lossy: standin.DnsServer, tmp_path: Path) -> None:
+    conf = resolv_conf(tmp_path, "options timeout:1 attempts:3\n")
+    ans = resolve("lose2.lab.test", "A", (lossy.address,), 5, resolv_conf=conf)
+    assert ans.status == "ok" and ans.addresses == ("10.20.1.10",)
+    assert (len(ans.tries), ans.lost, ans.node_queries, ans.node_copes) == (3, 2, 3, True)
+    assert 1.8 < ans.seconds < 3.5 and ans.answer_seconds < 0.5  # two 1 s retransmits, then a quick answer
+    assert [q for q in lossy.queries if q[0] == "lose2.lab.test"] == [("lose2.lab.test", "A", "udp")] * 3
+    out = probe.evaluate(probe.Spec("resolve", "x", "lose2.lab.test"), ans, TH)
+    assert out.status is Status.PASS and out.unit == "ms" and out.measured is not None and out.measured < 500
+    assert "2 of the 3 queries sent until then got no answer" in out.message
+    assert f"timeout:1 attempts:3, from {conf}" in out.message and "about 2." in out.message
+    assert "latency.rtt" in out.message
+    ev = out.evidence
+    assert ev["lostQueries"] == 2 and ev["resolvConf"]["attempts"] == 3 and len(ev["queries"]) == 3
+
+
+def test_loss_beyond_the_nodes_attempts_warns(lossy: standin.DnsServer, tmp_path: Path) -> None:
+    conf = resolv_conf(tmp_path, "nameserver 10.0.0.2\n")  # glibc's defaults: timeout:5 attempts:2
+    ans = resolve("lose2.lab.test", "A", (lossy.address,), 5, resolv_conf=conf)
+    assert ans.status == "ok" and ans.lost == 2 and not ans.node_copes
+    out = probe.evaluate(probe.Spec("resolve", "x", "lose2.lab.test"), ans, TH)
+    assert out.status is Status.WARN and out.measured == 2 and out.threshold == 1 and out.unit == "lost queries"
+    assert "would have failed this lookup" in out.message and "glibc's defaults" in out.message
+    assert "attempts:" in (out.remediation or "")
+
+
+def test_truncated_answer_is_asked_again_over_tcp(lossy: standin.DnsServer, tmp_path: Path) -> None:
+    ans = resolve("big.lab.test", "A", (lossy.address,), 5, resolv_conf=tmp_path / "none")
+    assert ans.status == "ok" and ans.addresses == ("10.20.1.10",)
+    assert ans.tries[0].tcp and ans.tries[0].rcode == "NOERROR" and ans.lost == 0
+    assert [q[2] for q in lossy.queries if q[0] == "big.lab.test"] == ["udp", "tcp"]
+
+
+def test_silent_server_gets_a_query_every_second_until_the_budget_ends(server: standin.DnsServer,
+                                                                       tmp_path: Path) -> None:
+    ans = resolve("drop.lab.test", "A", (server.address,), 2.5, resolv_conf=tmp_path / "none")
+    assert ans.status == "timeout" and len(ans.tries) == 3 and ans.lost == 3 and ans.answered is None
+    assert [round(t.sent) for t in ans.tries] == [0, 1, 2] and 2.4 < ans.seconds < 3.5
+    assert ans.detail == "no answer within 2.5 s (3 queries)"
+
+
+def timeout_answer(path: dict[str, Any]) -> DnsAnswer:
+    from netcheck.net.lookup import DnsTry
+
+    tries = tuple(DnsTry("10.20.1.2:53", float(i)) for i in range(5))
+    return DnsAnswer(API, "A", "timeout", seconds=5.0, servers=("10.20.1.2:53",), tries=tries, path=path)
+
+
+def test_timeout_with_the_path_alive_blames_the_resolver() -> None:
+    path = {"alive": True, "down": False, "summary": "10.20.1.2: TCP 53 refused"}
+    out = probe.evaluate(RESOLVE, timeout_answer(path), TH)
+    assert out.status is Status.FAIL and out.measured == "timeout"
+    assert out.message.startswith(f"Resolving {API} via 10.20.1.2:53 failed after 5000 ms with no answer at all "
+                                  "(timeout).")
+    assert "other traffic to the resolver gets through (10.20.1.2: TCP 53 refused)" in out.message
+    assert "UDP and TCP 53" in (out.remediation or "")
+
+
+def test_nothing_back_from_the_resolver_is_a_path_problem() -> None:
+    path = {"alive": False, "down": True, "summary": "10.20.1.2: TCP 53 timeout, ICMP echo lost"}
+    out = probe.evaluate(RESOLVE, timeout_answer(path), TH)
+    assert out.status is Status.FAIL and out.measured == "path down"
+    assert "network path problem, not a DNS one" in out.message and "5 queries" in out.message
+    assert "routes and firewalls" in (out.remediation or "")
+
+
+def test_collect_probes_the_path_after_no_answer_at_all() -> None:
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        s.bind(("127.0.0.1", 0))  # bound but never read: the queries vanish, nothing listens on TCP
+        port = s.getsockname()[1]
+        spec = probe.Spec("resolve", "x", "api.lab.test", servers=(f"127.0.0.1:{port}",), timeout=1.0)
+        ans = probe.collect(spec, Net())
+    assert ans.status == "timeout" and ans.path is not None
+    assert ans.path["alive"] and not ans.path["down"]
+    assert ans.path["hosts"][0]["tcp"] == {str(port): "refused"}
+    out = probe.evaluate(spec, ans, TH)
+    assert out.status is Status.FAIL and f"TCP {port} refused" in out.message
+
+
+def test_servfail_from_one_server_then_an_answer_from_the_next(tmp_path: Path) -> None:
+    with contextlib.ExitStack() as stack:
+        bad = standin.start(stack, {}, {"api.lab.test": "servfail"})
+        good = standin.start(stack, RECORDS, host="127.0.0.2")
+        ans = resolve("api.lab.test", "A", (bad.address, good.address), 5, resolv_conf=tmp_path / "none")
+    assert ans.status == "ok" and [t.rcode for t in ans.tries] == ["SERVFAIL", "NOERROR"]
+    assert ans.answered is ans.tries[1] and ans.lost == 0 and ans.node_copes and ans.seconds < 0.5

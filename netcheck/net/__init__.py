@@ -69,7 +69,8 @@ class Net:
 
     # -- DNS ------------------------------------------------------------------------
     def resolve(self, name: str, rdtype: str = "A", servers: tuple[str, ...] = (),
-                timeout: float = 2.0) -> DnsAnswer:
+                timeout: float = 5.0) -> DnsAnswer:
+        """Resolve `name`, retrying as the node's resolver does, within `timeout` s in all (lookup.resolve)."""
         from netcheck.net.lookup import resolve
 
         return resolve(name, rdtype, servers, self.budget(timeout))
@@ -149,6 +150,12 @@ class Net:
         from netcheck.net.sntp import query
 
         return query(ip, port, self.budget(timeout))
+
+    def sntp_burst(self, ip: str, port: int = 123, timeout: float = 4.0) -> SntpResult:
+        """A short iburst-like series of SNTP requests to ip:port: the best sample, with sent/received counts."""
+        from netcheck.net.sntp import burst
+
+        return burst(ip, port, timeout=self.budget(timeout))
 
     # -- bandwidth (netcheck.net.iperf) ----------------------------------------------
     def throughput(self, host: str, port: int, seconds: float = 5.0, streams: int = 4, reverse: bool = False,

@@ -213,20 +213,39 @@ class UdpEcho:
     offender: str | None = None
     seconds: float = 0.0
     extra: dict[str, Any] = field(default_factory=dict)
+    echoed: int | None = None  # which probe (0-based) was echoed first
+
+    @property
+    def lost(self) -> int:
+        """Probes sent before the echoed one that never came back (all of them when none did)."""
+        if self.outcome == "timeout":
+            return self.sent
+        return self.echoed if self.echoed is not None else 0
 
     def to_evidence(self) -> dict[str, Any]:
         ev: dict[str, Any] = {"ip": self.ip, "port": self.port, "outcome": self.outcome, "reason": self.reason,
                               "sent": self.sent, "received": self.received, "seconds": round(self.seconds, 4)}
         if self.offender:
             ev["offender"] = self.offender
+        if self.outcome in ("connected", "timeout"):
+            ev["lost"] = self.lost
+        if self.echoed is not None:
+            ev["echoedProbe"] = self.echoed + 1
         return ev
 
 
-def udp_echo(ip: str, port: int, count: int, timeout: float) -> UdpEcho:
-    """Send up to `count` NCE1 mode-0 datagrams, one at a time, within `timeout` seconds in all."""
+def udp_echo(ip: str, port: int, count: int, timeout: float, interval: float = 0.5) -> UdpEcho:
+    """Up to `count` NCE1 mode-0 probes, one every `interval` s (at most), within `timeout` s in all.
+
+    Judged on any answer: an echo of any probe sent so far ends the series, so one lost
+    datagram (or a late echo) is not mistaken for a filtered port.
+    """
     family = socket.AF_INET6 if ":" in ip else socket.AF_INET
     start = time.monotonic()
-    sent = received = 0
+    end = start + timeout
+    interval = min(interval, timeout / max(1, count + 1))
+    sent = 0
+    probes: dict[bytes, int] = {}
     with socket.socket(family, socket.SOCK_DGRAM) as sock:
         if family == socket.AF_INET:
             sock.setsockopt(socket.IPPROTO_IP, IP_RECVERR, 1)
@@ -235,30 +254,33 @@ def udp_echo(ip: str, port: int, count: int, timeout: float) -> UdpEcho:
         except OSError as exc:
             outcome, reason = _classify_errno(exc.errno or 0, None)
             return UdpEcho(ip, port, outcome, "local-" + reason, 0, 0, seconds=time.monotonic() - start)
-        per_try = timeout / max(1, count)
-        for seq in range(count):
-            packet = UDP_MAGIC + struct.pack("!BI", 0, seq) + b"netcheck-cni"
-            try:
-                sock.send(packet)
-            except OSError as exc:
-                icmp = read_errqueue(sock)
-                outcome, reason = _classify_errno(exc.errno or 0, icmp)
-                return UdpEcho(ip, port, outcome, reason, sent, received, icmp.offender if icmp else None,
-                               time.monotonic() - start)
-            sent += 1
-            end = time.monotonic() + per_try
-            while (left := end - time.monotonic()) > 0:
-                r, _, x = select.select([sock], [], [sock], left)
-                if not r and not x:
-                    break
+        next_send = start
+        while (now := time.monotonic()) < end:
+            if sent < count and now >= next_send:
+                packet = UDP_MAGIC + struct.pack("!BI", 0, sent) + b"netcheck-cni"
                 try:
-                    data = sock.recv(2048)
+                    sock.send(packet)
                 except OSError as exc:
                     icmp = read_errqueue(sock)
                     outcome, reason = _classify_errno(exc.errno or 0, icmp)
-                    return UdpEcho(ip, port, outcome, reason, sent, received, icmp.offender if icmp else None,
+                    return UdpEcho(ip, port, outcome, reason, sent, 0, icmp.offender if icmp else None,
                                    time.monotonic() - start)
-                if data == packet:
-                    received += 1
-                    return UdpEcho(ip, port, "connected", "echoed", sent, received, seconds=time.monotonic() - start)
-    return UdpEcho(ip, port, "timeout", "no-echo", sent, received, seconds=time.monotonic() - start)
+                probes[packet] = sent
+                sent += 1
+                next_send = now + interval
+                continue
+            wait = (min(next_send, end) if sent < count else end) - now
+            r, _, x = select.select([sock], [], [sock], max(0.0, wait))
+            if not r and not x:
+                continue
+            try:
+                data = sock.recv(2048)
+            except OSError as exc:
+                icmp = read_errqueue(sock)
+                outcome, reason = _classify_errno(exc.errno or 0, icmp)
+                return UdpEcho(ip, port, outcome, reason, sent, 0, icmp.offender if icmp else None,
+                               time.monotonic() - start)
+            if data in probes:
+                return UdpEcho(ip, port, "connected", "echoed", sent, 1, seconds=time.monotonic() - start,
+                               echoed=probes[data])
+    return UdpEcho(ip, port, "timeout", "no-echo", sent, 0, seconds=time.monotonic() - start)

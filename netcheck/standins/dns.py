@@ -2,7 +2,10 @@
 
 It answers A/AAAA queries from a fixed mapping over UDP and TCP on one port, and can be
 told to misbehave per name (nxdomain, servfail, refused, drop, noanswer) so the dns
-probe's error paths can be exercised against real sockets. dnspython does the wire format.
+probe's error paths can be exercised against real sockets. Two more faults act out a lossy
+path and a big answer: lose1/lose2/lose3 stay silent to the first 1/2/3 UDP queries for the
+name and answer the rest; truncate answers UDP with TC set and no records, TCP in full.
+dnspython does the wire format.
 """
 
 from __future__ import annotations
@@ -23,8 +26,9 @@ import dns.rcode
 import dns.rdatatype
 import dns.rrset
 
-Fault = Literal["nxdomain", "servfail", "refused", "drop", "noanswer"]
-FAULTS: tuple[str, ...] = ("nxdomain", "servfail", "refused", "drop", "noanswer")
+Fault = Literal["nxdomain", "servfail", "refused", "drop", "noanswer", "lose1", "lose2", "lose3", "truncate"]
+FAULTS: tuple[str, ...] = ("nxdomain", "servfail", "refused", "drop", "noanswer", "lose1", "lose2", "lose3",
+                           "truncate")
 TTL = 60
 TCP_IDLE_S = 5.0
 
@@ -49,6 +53,7 @@ class DnsServer:
         self.host = host
         self.port = port
         self.queries: list[tuple[str, str, str]] = []  # (name, type, "udp"|"tcp"), for tests
+        self._lost: dict[str, int] = {}  # name → UDP queries left unanswered so far (lose1..3)
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._udp: socket.socket | None = None
@@ -121,10 +126,20 @@ class DnsServer:
         with self._lock:
             self.queries.append((name, dns.rdatatype.to_text(question.rdtype), proto))
         fault, addrs = self._lookup(name)
+        if fault is not None and fault.startswith("lose"):
+            with self._lock:
+                lost = self._lost.get(name, 0)
+                if proto == "udp" and lost < int(fault[4:]):
+                    self._lost[name] = lost + 1
+                    return None
+            fault = None
         if fault == "drop":
             return None
         response = dns.message.make_response(query)
         response.flags |= dns.flags.AA
+        if fault == "truncate" and proto == "udp":
+            response.flags |= dns.flags.TC
+            return response.to_wire()
         if fault in ("nxdomain", "servfail", "refused"):
             response.set_rcode({"nxdomain": dns.rcode.NXDOMAIN, "servfail": dns.rcode.SERVFAIL,
                                 "refused": dns.rcode.REFUSED}[fault])

@@ -22,12 +22,16 @@ class NtpServer:
 
 
 def start(stack: contextlib.ExitStack, ip: str = "127.0.0.1", port: int = 0, offset: float = 0.0,
-          stratum: int = 2, leap: int = 0) -> NtpServer:
-    """Answer every mode-3 request like a stratum-`stratum` server; stopped when `stack` closes."""
+          stratum: int = 2, leap: int = 0, lose: int = 0) -> NtpServer:
+    """Answer mode-3 requests like a stratum-`stratum` server, ignoring the first `lose` (a lossy path).
+
+    Stopped when `stack` closes.
+    """
     sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     sock.bind((ip, port))
     sock.settimeout(0.2)
     stop = threading.Event()
+    ignored = [0]
 
     def serve() -> None:
         while not stop.is_set():
@@ -38,6 +42,9 @@ def start(stack: contextlib.ExitStack, ip: str = "127.0.0.1", port: int = 0, off
             except OSError:
                 return
             if len(data) < PACKET.size or data[0] & 7 != 3:
+                continue
+            if ignored[0] < lose:
+                ignored[0] += 1
                 continue
             received = to_ntp(time.time() + offset)
             client_tx = PACKET.unpack_from(data)[10]
