@@ -36,6 +36,8 @@ class ConfigError(Exception):
     """A bad input: which file, which field, what is wrong."""
 
     def __init__(self, source: str, field: str, problem: str) -> None:
+        # Each line cut to a readable length: a validator may quote a value that YAML aliases expanded.
+        problem = "\n".join(_clip(line, 2 * MAX_MESSAGE) for line in problem.split("\n"))
         self.source, self.field, self.problem = source, field, problem
         where = f"{source}: {field}: " if field else f"{source}: "
         super().__init__(where + problem)
@@ -377,7 +379,7 @@ class _UniqueKeyLoader(yaml.SafeLoader):
 
     def _size(self, node: yaml.Node) -> int:
         if isinstance(node, yaml.ScalarNode):
-            return 1 + len(node.value) // 1024
+            return 1 + len(node.value) // 64
         if isinstance(node, yaml.SequenceNode):
             return 1 + sum(self._sizes.get(id(n), 1) for n in node.value)
         if isinstance(node, yaml.MappingNode):
@@ -486,9 +488,19 @@ def _short(value: Any) -> str:
     return text if len(text) <= 60 else text[:45] + "..." + text[-10:]
 
 
+_LONG_WORD = re.compile(r"\S{81,}")
+
+
 def _clip(text: str, limit: int = MAX_MESSAGE) -> str:
-    """One problem's text, cut to `limit` characters (a validator may quote a huge value)."""
-    return text if len(text) <= limit else text[:limit - 25] + f"... ({len(text)} characters)"
+    """One problem's text, at most `limit` characters: a validator may quote a huge value, so long
+    words are shortened in the middle first, then the middle of the text goes, keeping both ends."""
+    if len(text) <= limit:
+        return text
+    text = _LONG_WORD.sub(lambda m: f"{m[0][:45]}...{m[0][-15:]}", text)
+    if len(text) <= limit:
+        return text
+    head = (limit * 2) // 3
+    return f"{text[:head]} ... {text[-(limit - head - 5):]}"
 
 
 def _model_at(root: type[BaseModel], loc: tuple[int | str, ...]) -> type[BaseModel] | None:
@@ -555,7 +567,7 @@ def _validation_error(src: str, exc: ValidationError, root: type[BaseModel] | No
         elif err["type"] == "list_type":
             msg = f"must be a list ([a, b] or '- item' lines), found {_kind_of(inp)}"
         elif "input" in err and err["type"] != "missing" and not isinstance(inp, dict | list) and (
-                _short(inp) not in msg):
+                _short(inp) not in msg and not (isinstance(inp, str) and len(inp) > 60 and inp[:40] in msg)):
             msg = f"{msg} (got {_short(inp)})"
         field, msg = _clip(field, 120), _clip(msg)
         if (field, msg) not in lines:
