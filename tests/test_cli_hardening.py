@@ -556,7 +556,8 @@ def test_run_token_file(tmp_path: Path, profile: Path, verdict_code: int) -> Non
     assert proc.returncode == 2 and "a space or line break at position 4" in proc.stderr
 
 
-@pytest.mark.parametrize("content", [b"abc\0def\n", b"x" * 5000, b"caf\xc3\xa9-token"])
+@pytest.mark.parametrize("content", [b"abc\0def\n", b"x" * 5000, b"caf\xc3\xa9-token"],
+                         ids=["nul", "5000-bytes", "non-ascii"])
 def test_serve_refuses_a_bad_token_file_before_listening(tmp_path: Path, content: bytes) -> None:
     path = tmp_path / "token"
     path.write_bytes(content)
