@@ -4,9 +4,10 @@
   terminal: those would exhaust memory or hang past --deadline).
 - `check_output` / `OutputTarget`: the `-o` target, checked before any probe runs. A regular
   file (or a new one) is replaced atomically through a `mkstemp` file in its directory, keeping
-  the mode (and, as root, the owner) of the file it replaces. A character device (/dev/null,
-  /dev/stdout) or a FIFO is written in place, like a shell redirect. A symlink is refused, never
-  followed and never replaced; so are directories, block devices and sockets.
+  the mode (and, as root, the owner) of the file it replaces. A character device (/dev/null) or
+  a FIFO is written in place, like a shell redirect, and so are /dev/stdout, /dev/stderr and
+  /dev/fd/N (this process's own descriptors). Any other symlink is refused, never followed and
+  never replaced; so are directories, block devices and sockets.
 - `check_token` / `read_token_file`: the shared responder token, bounded in length and characters.
 """
 
@@ -15,6 +16,7 @@ from __future__ import annotations
 import contextlib
 import errno
 import os
+import re
 import select
 import stat
 import tempfile
@@ -231,8 +233,26 @@ class OutputTarget:
             self.fd = None
 
 
+_OWN_FD = re.compile(r"^/(?:dev|proc/self)/fd/(\d+)$")
+
+
+def _own_descriptor(path: Path) -> int | None:
+    """/dev/stdout, /dev/stderr, /dev/fd/N: symlinks to this process's own descriptors, used in place."""
+    text = str(path)
+    if text in ("/dev/stdout", "/dev/stderr"):
+        return 1 if text == "/dev/stdout" else 2
+    m = _OWN_FD.match(text)
+    return int(m.group(1)) if m else None
+
+
 def check_output(path: Path) -> OutputTarget:
     """Check the `-o` target before the run; FileProblem (a usage error) when it cannot be written."""
+    own = _own_descriptor(path)
+    if own is not None:
+        try:
+            return OutputTarget(path, "device", os.dup(own))
+        except OSError as exc:
+            raise FileProblem(f"{path}: descriptor {own} is not open ({_why(exc)})") from None
     try:
         st: os.stat_result | None = os.lstat(path)
     except FileNotFoundError:

@@ -176,6 +176,20 @@ def test_output_symlink_is_refused_not_followed_or_replaced(tmp_path: Path, prof
     assert proc.stdout == ""
 
 
+def test_output_to_own_descriptors_is_written_in_place(tmp_path: Path, profile: Path, verdict_code: int) -> None:
+    """/dev/stdout and /dev/fd/N are symlinks, but to this process's own descriptors: used like a redirect."""
+    proc = run_cidr(profile, "-o", "/dev/stdout")
+    assert proc.returncode == verdict_code, proc.stderr
+    _report(proc.stdout)
+    out = tmp_path / "via-fd.json"
+    with open(out, "w") as f:
+        p = subprocess.run([sys.executable, "-m", "netcheck", "run", "-c", str(profile), "--only", "cidr", "--format",
+                            "json", "-o", f"/dev/fd/{f.fileno()}"], cwd=ROOT, capture_output=True, text=True,
+                           timeout=60, pass_fds=(f.fileno(),))
+    assert p.returncode == verdict_code, p.stderr
+    _report(out.read_text())
+
+
 def test_output_directory_is_refused_before_the_run(tmp_path: Path, profile: Path) -> None:
     proc = run_cidr(profile, "-o", tmp_path)
     assert proc.returncode == 2 and f"-o {tmp_path}: is a directory" in proc.stderr, proc.stderr
