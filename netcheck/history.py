@@ -69,7 +69,7 @@ def store(report: Report, directory: Path, keep: int = DEFAULT_KEEP) -> Path:
     check_dir(directory)
     stamp = _stamp(report.started_at)
     seq = 0
-    while (directory / f"netcheck-{stamp}-{seq:03d}.json").exists() and seq < 999:
+    while os.path.lexists(directory / f"netcheck-{stamp}-{seq:03d}.json") and seq < 999:  # a planted link too
         seq += 1
     path = directory / f"netcheck-{stamp}-{seq:03d}.json"
     write_atomic(path, json.dumps(report.to_json(), indent=2, default=str) + "\n")

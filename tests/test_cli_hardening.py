@@ -268,15 +268,17 @@ def test_planted_temp_file_symlinks_are_not_followed(tmp_path: Path, profile: Pa
         os.symlink(victim, out_dir / f".out.json.{pid}.tmp")
         for st in stamps:
             os.symlink(victim, hist / f".netcheck-{st}-000.json.{pid}.tmp")
+            os.symlink(victim, hist / f"netcheck-{st}-000.json")  # and at the final name itself
 
     proc = run_cidr(profile, "-o", out_dir / "out.json", "--history", hist, preexec=plant)
     assert proc.returncode == verdict_code, proc.stderr
     assert victim.read_text() == "precious\n"
     out = out_dir / "out.json"
     assert not out.is_symlink() and _report(out.read_text())["kind"] == "PreflightReport"
-    stored = sorted(hist.glob("netcheck-*.json"))
-    assert len(stored) == 1 and not stored[0].is_symlink()
+    stored = [p for p in hist.glob("netcheck-*.json") if not p.is_symlink()]
+    assert len(stored) == 1 and stored[0].name.endswith("-001.json")
     _report(stored[0].read_text())
+    assert sum(1 for p in hist.iterdir() if p.is_symlink()) == 2 * len(stamps)  # none replaced or removed
 
 
 def test_replaced_file_keeps_its_mode_and_owner(tmp_path: Path, profile: Path, verdict_code: int) -> None:
