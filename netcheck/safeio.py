@@ -119,7 +119,10 @@ def _char_name(ch: str) -> str:
 
 def read_token_file(path: Path) -> str:
     """The token in FILE: one line, surrounding whitespace and the final newline ignored."""
-    raw = read_limited(path, TOKEN_FILE_MAX_BYTES, "token")
+    try:
+        raw = read_limited(path, TOKEN_FILE_MAX_BYTES, "token file")
+    except FileProblem as exc:
+        raise FileProblem(f"{path}: cannot read the token: {str(exc).removeprefix(f'{path}: ')}") from None
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError:

@@ -564,7 +564,7 @@ def test_run_token_file(tmp_path: Path, profile: Path, verdict_code: int) -> Non
         f.truncate(50 << 20)
     t0 = time.monotonic()
     proc = run_cidr(profile, "--token-file", big)
-    assert proc.returncode == 2 and f"--token-file {big}: is {50 << 20} bytes" in proc.stderr, proc.stderr
+    assert proc.returncode == 2 and f"--token-file {big}: cannot read the token: is {50 << 20} bytes" in proc.stderr, proc.stderr
     assert time.monotonic() - t0 < 20
     proc = run_cidr(profile, "--token", "t" * 100_000)
     assert proc.returncode == 2 and "the token is 100000 characters long; at most 512" in proc.stderr
