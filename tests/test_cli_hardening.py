@@ -30,6 +30,8 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 ROOT = Path(__file__).resolve().parent.parent
 REPORTS = Path(__file__).parent / "fixtures" / "reports"
@@ -266,9 +268,9 @@ def test_planted_temp_file_symlinks_are_not_followed(tmp_path: Path, profile: Pa
     def plant() -> None:  # in the child, after fork: its PID is the one netcheck will use
         pid = os.getpid()
         os.symlink(victim, out_dir / f".out.json.{pid}.tmp")
-        for st in stamps:
-            os.symlink(victim, hist / f".netcheck-{st}-000.json.{pid}.tmp")
-            os.symlink(victim, hist / f"netcheck-{st}-000.json")  # and at the final name itself
+        for stamp in stamps:
+            os.symlink(victim, hist / f".netcheck-{stamp}-000.json.{pid}.tmp")
+            os.symlink(victim, hist / f"netcheck-{stamp}-000.json")  # and at the final name itself
 
     proc = run_cidr(profile, "-o", out_dir / "out.json", "--history", hist, preexec=plant)
     assert proc.returncode == verdict_code, proc.stderr
@@ -583,3 +585,38 @@ def test_serve_refuses_a_bad_token_file_before_listening(tmp_path: Path, content
     except subprocess.TimeoutExpired:
         pytest.fail("serve started with a token it should have refused")
     assert proc.returncode == 2 and f"--token-file {path}: " in proc.stderr, proc.stderr
+
+
+# --- 12b. fuzz: any value in any report field is a HistoryError or a report diff can compare ----
+
+_JSON = st.recursive(st.none() | st.booleans() | st.integers(min_value=-(10 ** 500), max_value=10 ** 500)
+                     | st.floats(allow_nan=True, allow_infinity=True) | st.text(max_size=20),
+                     lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner,
+                                                                                 max_size=4), max_leaves=12)
+_CHECK_KEYS = st.sampled_from(["id", "category", "title", "status", "severity", "measured", "threshold", "unit",
+                               "message", "remediation", "docs", "evidence"])
+_TOP_KEYS = st.sampled_from(["verdict", "startedAt", "durationSeconds", "metadata", "checks", "summary"])
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(where=st.one_of(_CHECK_KEYS, _TOP_KEYS), value=_JSON, index=st.integers(min_value=0, max_value=3))
+def test_fuzz_report_fields_never_crash_load_or_diff(tmp_path: Path, where: str, value: object, index: int) -> None:
+    from netcheck import history
+
+    good_doc = json.loads((REPORTS / "go.json").read_text())
+    doc = json.loads(json.dumps(good_doc))
+    if where in ("verdict", "startedAt", "durationSeconds", "metadata", "checks", "summary"):
+        doc[where] = value
+    else:
+        doc["checks"][index % len(doc["checks"])][where] = value
+    path = tmp_path / "fuzz.json"
+    path.write_text(json.dumps(doc))
+    good = history.load(REPORTS / "go.json")
+    try:
+        report = history.load(path)
+    except history.HistoryError as exc:
+        assert str(exc).startswith(f"{path}: ") and len(str(exc)) < 600
+        return
+    for a, b in ((good, report), (report, good)):
+        history.regression_lines(b, a)
+        history.regressions(a, b)
