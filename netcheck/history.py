@@ -19,7 +19,7 @@ from netcheck.model import CheckResult, Report, Status, Verdict, report_from_jso
 from netcheck.safeio import FileProblem, read_limited, write_atomic
 
 DEFAULT_KEEP = 100  # reports kept per directory; the oldest are removed first
-MAX_REPORT_BYTES = 32 << 20  # a report is tens of KiB; refuse reading anything absurd
+MAX_REPORT_BYTES = 8 << 20  # a report is tens of KiB (hundreds with long series); refuse anything absurd
 MAX_DEPTH = 64  # JSON nesting a report needs is under 10
 _NAME_RE = re.compile(r"^netcheck-(\d{8}T\d{6}Z)-(\d{3})\.json$")
 

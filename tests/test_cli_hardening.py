@@ -516,6 +516,10 @@ def test_diff_answers_2_for_each_malformed_report(tmp_path: Path) -> None:
     cases["dev-zero"] = (Path("/dev/zero"), "is a character device; netcheck reads its report only from a regular")
     cases["fifo"] = (fifo, "is a FIFO (named pipe)")
     cases["directory"] = (tmp_path, "is a directory")
+    huge = tmp_path / "huge.json"
+    with open(huge, "wb") as f:
+        f.truncate(9 << 20)
+    cases["huge"] = (huge, f"is {9 << 20} bytes; a report larger than {8 << 20} bytes is not plausible")
     for name, (path, why) in cases.items():
         for args in ((good, path), (path, good)):
             try:
