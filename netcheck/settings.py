@@ -372,9 +372,10 @@ class _UniqueKeyLoader(yaml.SafeLoader):
         if node is not None and id(node) not in self._sizes:
             self._sizes[id(node)] = size = self._size(node)
             if size > MAX_NODES:
-                raise yaml.composer.ComposerError(None, None, f"expands to more than {MAX_NODES} values (YAML "
-                                                  "aliases multiply); a profile or NodeConfig needs far fewer",
-                                                  node.start_mark)
+                how = "expands to" if self.aliases else "has"
+                why = " (YAML aliases multiply)" if self.aliases else ""
+                raise yaml.composer.ComposerError(None, None, f"{how} more than {MAX_NODES} values{why}; a profile "
+                                                  "or NodeConfig needs far fewer", node.start_mark)
         return node
 
     def _size(self, node: yaml.Node) -> int:
