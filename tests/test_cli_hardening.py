@@ -23,6 +23,7 @@ import socket
 import stat
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -81,7 +82,7 @@ def run_cidr(profile: Path, *extra: str | Path, **kw: object) -> subprocess.Comp
 def verdict_code() -> int:
     """The exit code of the cidr-only run when its report reaches stdout (NO-GO here: no node IP)."""
     with contextlib.ExitStack() as stack:
-        d = Path(stack.enter_context(__import__("tempfile").TemporaryDirectory()))
+        d = Path(stack.enter_context(tempfile.TemporaryDirectory()))
         (d / "site.yaml").write_text(PROFILE)
         proc = run_cidr(d / "site.yaml")
     assert json.loads(proc.stdout)["kind"] == "PreflightReport"
