@@ -5,6 +5,7 @@ Heavy modules are imported inside the commands so `netcheck --help` stays fast.
 
 from __future__ import annotations
 
+import dataclasses
 import gc
 import os
 import socket
@@ -22,6 +23,7 @@ from netcheck import __version__
 if TYPE_CHECKING:
     from netcheck.model import Report
     from netcheck.net import Net
+    from netcheck.safeio import OutputTarget
     from netcheck.settings import Settings
 
 PROCESS_START = time.monotonic()  # --deadline counts from here, not from after settings load
@@ -37,8 +39,9 @@ NodeConfigOpt = Annotated[Path | None, typer.Option("--nodeconfig", help="nodead
                                                      envvar="NETCHECK_NODECONFIG", dir_okay=False)]
 FormatOpt = Annotated[str, typer.Option("--format", "-f", help="Output: " + "|".join(FORMATS) + ".",
                                         envvar="NETCHECK_FORMAT")]
-OutputOpt = Annotated[Path | None, typer.Option("-o", "--output", help="Write the report to FILE (atomically).",
-                                                 envvar="NETCHECK_OUTPUT")]
+OutputOpt = Annotated[Path | None, typer.Option("-o", "--output", envvar="NETCHECK_OUTPUT",
+                                                 help="Write the report to FILE (atomically; a device or FIFO in "
+                                                      "place; never through a symlink).")]
 OnlyOpt = Annotated[list[str] | None, typer.Option("--only", help="Run only checks whose id matches (glob or prefix).",
                                                     envvar="NETCHECK_ONLY")]
 SkipOpt = Annotated[list[str] | None, typer.Option("--skip", help="Skip checks whose id matches (glob or prefix).",
@@ -57,7 +60,10 @@ ResponderOpt = Annotated[str | None, typer.Option("--responder", envvar="NETCHEC
 NodeIpOpt = Annotated[str | None, typer.Option("--node-ip", envvar="NETCHECK_NODE_IP",
                                                help="The IP the kubelet will report.")]
 TokenOpt = Annotated[str | None, typer.Option("--token", envvar="NETCHECK_TOKEN",
-                                              help="Shared token for the responder.")]
+                                              help="Shared token for the responder (visible in ps: prefer "
+                                                   "--token-file).")]
+TokenFileOpt = Annotated[Path | None, typer.Option("--token-file", dir_okay=False, envvar="NETCHECK_TOKEN_FILE",
+                                                   help="Read the shared token from FILE.")]
 PhaseOpt = Annotated[str, typer.Option("--phase", envvar="NETCHECK_PHASE", metavar="pre-join|joined|auto",
                                         help="Lifecycle phase to judge for: pre-join (before nodeadm init), joined "
                                              "(kubelet and CNI running) or auto (detect from the host; default). "
@@ -83,12 +89,21 @@ def _settings(config: Path | None, nodeconfig: Path | None, region: str | None, 
     return build(config, nodeconfig, Overrides(region, endpoint, service_cidr, responder, node_ip), token)
 
 
-def write_atomic(path: Path, text: str) -> None:
-    """Write via a temp file in the same directory, then rename (textfile collectors read it)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, path)
+EXIT_NOT_WRITTEN = 5  # the run finished, but -o FILE could not be written: the report went to stdout
+
+
+def _token(token: str | None, token_file: Path | None) -> str | None:
+    """The responder token from --token/NETCHECK_TOKEN or --token-file/NETCHECK_TOKEN_FILE, checked."""
+    from netcheck.safeio import FileProblem, check_token, read_token_file
+
+    if token_file is not None and token:
+        raise _fail(2, "give the token once: --token/NETCHECK_TOKEN or --token-file/NETCHECK_TOKEN_FILE, not both")
+    try:
+        if token_file is not None:
+            return read_token_file(token_file)
+        return check_token(token, "--token (or NETCHECK_TOKEN)") if token else None
+    except FileProblem as exc:
+        raise _fail(2, f"--token-file {exc}" if token_file is not None else str(exc)) from None
 
 
 def execute_run(settings: Settings, *, net: Net | None = None, fmt: str = "table", output: Path | None = None,
@@ -100,15 +115,17 @@ def execute_run(settings: Settings, *, net: Net | None = None, fmt: str = "table
     Raises plan.PatternError when an --only/--skip pattern matches no check.
     """
     from netcheck import phase as phases
+    from netcheck import signals
     from netcheck.model import CheckResult, Report
     from netcheck.net import Net
     from netcheck.plan import build_plan
     from netcheck.render import RenderOptions, render
     from netcheck.runner import run
-    from netcheck.verdict import decide, exit_code
+    from netcheck.verdict import ExitCode, decide, exit_code
 
     started = datetime.now(UTC)
     t0 = time.monotonic() if clock_start is None else clock_start
+    target = _output_target(output)  # before any probe: a target we cannot write is a usage error
     net = net or Net()
     requested, origin = phases.requested_phase(settings, phase)
     info = phases.resolve(net, requested, origin, settings.spec.inbound.kubelet_port)
@@ -123,10 +140,13 @@ def execute_run(settings: Settings, *, net: Net | None = None, fmt: str = "table
     # Leave a little of the budget for rendering and exit.
     budget = max(0.5, deadline - (time.monotonic() - t0) - 0.4)
     try:
-        outcome = run(plan.checks, net, settings.spec.thresholds, budget, observer=observer)
+        with signals.interruptible():  # SIGINT/SIGTERM stop the loop; afterwards they are deferred
+            outcome = run(plan.checks, net, settings.spec.thresholds, budget, observer=observer)
     finally:
         if observer is not None:
             observer.close()
+    if signals.received() and not outcome.interrupted:  # arrived after the loop, before the report
+        outcome = dataclasses.replace(outcome, interrupted=True)
     disabled = {c.id: CheckResult(c, o) for c, o in plan.disabled}
     ran = {r.id: r for r in outcome.results}
     ordered = [c.id for c in plan.checks] + list(disabled)
@@ -139,24 +159,54 @@ def execute_run(settings: Settings, *, net: Net | None = None, fmt: str = "table
     previous = _remember(report, history) if history is not None else None
     text = render(fmt, report, RenderOptions(color=color, junit_properties=dict(junit_properties or {}),
                                              previous=previous))
-    if output is not None:
-        write_atomic(output, text)
-        if fmt != "table":
-            typer.echo(render("table", report, RenderOptions(color=color, previous=previous)), err=True, nl=False)
-    else:
-        typer.echo(text, nl=False)
+    written = _write_output(target, text, deadline - (time.monotonic() - t0))
+    if target is not None and written and fmt != "table":
+        typer.echo(render("table", report, RenderOptions(color=color, previous=previous)), err=True, nl=False)
     if fmt == "nagios":  # the Nagios plugin API's codes replace netcheck's for this format alone
         from netcheck.render.nagios import exit_code as nagios_exit_code
 
-        return report, nagios_exit_code(report)
+        code = nagios_exit_code(report)
+        return report, 3 if not written or signals.received() else code  # UNKNOWN
+    if not written:
+        return report, EXIT_NOT_WRITTEN
+    if signals.received():  # a signal after the report was built: the run was still cut short
+        return report, int(ExitCode.INCONCLUSIVE)
     return report, int(exit_code(verdict, interrupted=outcome.interrupted))
+
+
+def _output_target(output: Path | None) -> OutputTarget | None:
+    """Check -o FILE before the run: exit 2 with the reason when it cannot be written."""
+    if output is None:
+        return None
+    from netcheck.safeio import FileProblem, check_output
+
+    try:
+        return check_output(output)
+    except FileProblem as exc:
+        raise _fail(2, f"-o {exc}") from None
+
+
+def _write_output(target: OutputTarget | None, text: str, time_left: float) -> bool:
+    """Write the report to -o's target, or to stdout; False when -o failed and stdout got the report."""
+    from netcheck.safeio import FileProblem
+
+    if target is None:
+        typer.echo(text, nl=False)
+        return True
+    try:
+        target.write(text, timeout=max(1.0, time_left))
+    except FileProblem as exc:
+        typer.echo(f"netcheck: -o {exc}; the report follows on stdout (exit {EXIT_NOT_WRITTEN})", err=True)
+        typer.echo(text, nl=False)
+        return False
+    return True
 
 
 def _remember(report: Report, directory: Path) -> Report | None:
     """Store the report in the history directory; return the run before it. A failed store only warns."""
     from netcheck import history
 
-    previous = history.latest(directory)
+    previous = history.latest(directory, warn=lambda m: typer.echo(f"netcheck: warning: --history: {m}", err=True))
     try:
         history.store(report, directory)
     except (OSError, history.HistoryError) as exc:
@@ -201,17 +251,21 @@ def run_cmd(config: ConfigOpt = None, nodeconfig: NodeConfigOpt = None, fmt: For
             deadline: DeadlineOpt = 60.0, region: RegionOpt = None, endpoint: EndpointOpt = None,
             service_cidr: ServiceCidrOpt = None, responder: ResponderOpt = None, node_ip: NodeIpOpt = None,
             token: TokenOpt = None, no_color: NoColorOpt = False, history: HistoryOpt = None,
-            junit_property: JunitPropertyOpt = None, phase: PhaseOpt = "auto") -> None:
+            junit_property: JunitPropertyOpt = None, token_file: TokenFileOpt = None,
+            phase: PhaseOpt = "auto") -> None:
     """Run the preflight and print a GO / NO-GO report."""
+    from netcheck import signals
     from netcheck.plan import PatternError
     from netcheck.settings import ConfigError
 
+    signals.install()  # SIGTERM (systemd, Kubernetes, timeout) like Ctrl-C: partial report, exit 4
     _guard(fmt)
     _phase_flag(phase)
     if config is None and nodeconfig is None:
         raise _fail(2, "give a site profile with -c FILE or a NodeConfig with --nodeconfig FILE "
                        "(try `netcheck demo` for a self-contained run)")
     props = _junit_properties(junit_property)
+    token = _token(token, token_file)
     if history is not None:
         from netcheck.history import HistoryError, check_dir
 
@@ -280,8 +334,10 @@ def plan_cmd(config: ConfigOpt = None, nodeconfig: NodeConfigOpt = None, only: O
 def demo_cmd(fmt: FormatOpt = "table", output: OutputOpt = None, strict: StrictOpt = False,
              deadline: DeadlineOpt = 60.0, no_color: NoColorOpt = False) -> None:
     """Run the whole preflight against stand-ins it starts on loopback; needs nothing else."""
+    from netcheck import signals
     from netcheck.demo import run_demo
 
+    signals.install()
     _guard(fmt)
     color = (not no_color) and output is None and sys.stdout.isatty()
     raise typer.Exit(run_demo(fmt=fmt, output=output, strict=strict, deadline=deadline, color=color))
@@ -318,8 +374,7 @@ def serve_cmd(
     extra_udp: Annotated[list[int] | None, typer.Option("--extra-udp", min=1, max=65535,
                                                         help="More UDP echo ports (e.g. 8472).")] = None,
     token: TokenOpt = None,
-    token_file: Annotated[Path | None, typer.Option("--token-file", dir_okay=False, envvar="NETCHECK_TOKEN_FILE",
-                                                    help="Read the shared token from FILE.")] = None,
+    token_file: TokenFileOpt = None,
     no_auth: Annotated[bool, typer.Option("--no-auth", help="Serve bandwidth and connect-back without a token "
                                                             "(only on a closed test network).")] = False,
     max_clients: Annotated[int, typer.Option("--max-clients", min=1, max=10000,
@@ -332,15 +387,7 @@ def serve_cmd(
     """Run the VPC-side responder: TCP/UDP echo, iperf3 bandwidth endpoint, connect-back."""
     from netcheck.responder import ServeConfig, serve
 
-    if token_file is not None:
-        if token:
-            raise _fail(2, "give the token once: --token/NETCHECK_TOKEN or --token-file, not both")
-        try:
-            token = token_file.read_text(encoding="utf-8").strip()
-        except (OSError, UnicodeDecodeError) as exc:
-            raise _fail(2, f"--token-file: cannot read {token_file}: {exc}") from None
-        if not token:
-            raise _fail(2, f"--token-file: {token_file} is empty")
+    token = _token(token, token_file)
     if not token and not no_auth:
         raise _fail(2, "a shared token is required: --token TOKEN, NETCHECK_TOKEN or --token-file FILE "
                        "(or --no-auth on a closed test network)")
@@ -370,6 +417,12 @@ def main() -> None:
 
     try:
         code = app(standalone_mode=False)  # click returns (not raises) the code of a typer.Exit here
+        if code == 130 and "netcheck.signals" in sys.modules:  # typer's code for a KeyboardInterrupt
+            from netcheck import signals
+
+            if signals.received():
+                typer.echo(f"netcheck: interrupted ({signals.received()}) before a report was made", err=True)
+                code = 4
         sys.exit(code if isinstance(code, int) else 0)
     except typer.Exit as exc:
         sys.exit(exc.exit_code)

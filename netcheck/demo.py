@@ -43,10 +43,13 @@ def demo_profile(**spec_extra: object) -> dict[str, object]:
 
 def run_demo(fmt: str = "table", output: Path | None = None, strict: bool = False, deadline: float = 60.0,
              color: bool = False) -> int:
+    from netcheck import signals
     from netcheck.cli import execute_run
     from netcheck.settings import Settings
 
-    with contextlib.ExitStack() as stack:
+    # Starting and stopping the stand-ins (temporary directories holding TLS private keys) is never cut
+    # short by SIGINT/SIGTERM; only the check loop is, and a signal during start-up stops it on entry.
+    with signals.deferred(), contextlib.ExitStack() as stack:
         extra, token = start_standins(stack)
         profile = SiteProfile.model_validate(demo_profile(**extra))
         settings = Settings(profile=profile, source="demo", token=token)

@@ -9,14 +9,18 @@ from __future__ import annotations
 import json
 import os
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from netcheck.model import CheckResult, Report, Status, Verdict, report_from_json
+from netcheck.safeio import FileProblem, read_limited, write_atomic
 
 DEFAULT_KEEP = 100  # reports kept per directory; the oldest are removed first
+MAX_REPORT_BYTES = 8 << 20  # a report is tens of KiB (hundreds with long series); refuse anything absurd
+MAX_DEPTH = 64  # JSON nesting a report needs is under 10
 _NAME_RE = re.compile(r"^netcheck-(\d{8}T\d{6}Z)-(\d{3})\.json$")
 
 # How bad a status is, for the direction of a change. SKIP ranks with WARN: coverage was lost.
@@ -65,41 +69,131 @@ def store(report: Report, directory: Path, keep: int = DEFAULT_KEEP) -> Path:
     check_dir(directory)
     stamp = _stamp(report.started_at)
     seq = 0
-    while (directory / f"netcheck-{stamp}-{seq:03d}.json").exists() and seq < 999:
+    while os.path.lexists(directory / f"netcheck-{stamp}-{seq:03d}.json") and seq < 999:  # a planted link too
         seq += 1
     path = directory / f"netcheck-{stamp}-{seq:03d}.json"
-    tmp = directory / f".{path.name}.{os.getpid()}.tmp"
-    tmp.write_text(json.dumps(report.to_json(), indent=2, default=str) + "\n", encoding="utf-8")
-    os.replace(tmp, path)
+    write_atomic(path, json.dumps(report.to_json(), indent=2, default=str) + "\n")
     for old in entries(directory)[:-max(1, keep)]:
         old.unlink(missing_ok=True)
     return path
 
 
 def load(path: Path) -> Report:
-    """Read a saved JSON report; any problem becomes a HistoryError naming the file."""
+    """Read a saved JSON report; any problem becomes a HistoryError naming the file and the reason.
+
+    Bounded: a regular file of at most MAX_REPORT_BYTES, nesting at most MAX_DEPTH, and every field
+    the comparison uses of the type a report gives it (a hand-edited or foreign file cannot crash it).
+    """
     try:
-        doc: Any = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise HistoryError(f"{path}: no such file") from None
-    except OSError as exc:
-        raise HistoryError(f"{path}: cannot read ({exc.strerror})") from None
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise HistoryError(f"{path}: not a JSON report ({exc})") from None
+        raw = read_limited(path, MAX_REPORT_BYTES, "report")
+    except FileProblem as exc:
+        raise HistoryError(str(exc).replace(": file not found", ": no such file")) from None
+    depth = _nesting(raw)
+    if depth > MAX_DEPTH:
+        raise HistoryError(f"{path}: not a netcheck report (JSON nested {depth} levels deep; a report needs "
+                           f"fewer than {MAX_DEPTH})")
+    try:
+        doc: Any = json.loads(raw.decode("utf-8"))
+    except UnicodeDecodeError as exc:
+        raise HistoryError(f"{path}: not a JSON report (not UTF-8: invalid byte at offset {exc.start})") from None
+    except (json.JSONDecodeError, ValueError, RecursionError) as exc:  # ValueError: an integer of > 4300 digits
+        raise HistoryError(f"{path}: not a JSON report ({_clip(str(exc))})") from None
     if not isinstance(doc, dict) or doc.get("kind") != "PreflightReport":
         raise HistoryError(f"{path}: not a netcheck report (kind must be PreflightReport)")
+    problem = _shape_problem(doc)
+    if problem:
+        raise HistoryError(f"{path}: malformed report ({problem})")
     try:
         return report_from_json(doc)
-    except (KeyError, ValueError, TypeError, AttributeError) as exc:
-        raise HistoryError(f"{path}: malformed report ({type(exc).__name__}: {exc})") from None
+    except (KeyError, ValueError, TypeError, AttributeError, OverflowError, RecursionError) as exc:
+        raise HistoryError(f"{path}: malformed report ({type(exc).__name__}: {_clip(str(exc))})") from None
 
 
-def latest(directory: Path) -> Report | None:
-    """The newest readable report in the directory; unreadable files are passed over."""
+def _clip(text: str, limit: int = 200) -> str:
+    return text if len(text) <= limit else text[:limit] + "..."
+
+
+def _nesting(raw: bytes) -> int:
+    """Deepest bracket nesting outside strings (cheap, before the recursive parser sees it)."""
+    depth = deepest = 0
+    in_string = escaped = False
+    for b in raw:
+        if in_string:
+            if escaped:
+                escaped = False
+            elif b == 0x5C:  # backslash
+                escaped = True
+            elif b == 0x22:  # quote
+                in_string = False
+        elif b == 0x22:
+            in_string = True
+        elif b in (0x5B, 0x7B):  # [ {
+            depth += 1
+            deepest = max(deepest, depth)
+        elif b in (0x5D, 0x7D):
+            depth -= 1
+    return deepest
+
+
+def _is_number(v: object) -> bool:
+    """An int or float that a float can hold (an integer of 400 digits cannot)."""
+    if isinstance(v, bool) or not isinstance(v, int | float):
+        return False
+    try:
+        float(v)
+    except OverflowError:
+        return False
+    return True
+
+
+def _is_figure(v: object) -> bool:
+    """A measured or threshold value: null, text, or a number."""
+    return v is None or isinstance(v, str) or _is_number(v)
+
+
+def _shape_problem(doc: dict[str, Any]) -> str | None:
+    """What is wrong with the fields history and diff rely on, or None."""
+    for key in ("verdict", "startedAt"):
+        if not isinstance(doc.get(key), str):
+            return f"{key} must be text"
+    if not _is_number(doc.get("durationSeconds")):
+        return "durationSeconds must be a number"
+    if not isinstance(doc.get("metadata", {}), dict | None):
+        return "metadata must be an object"
+    checks = doc.get("checks", [])
+    if not isinstance(checks, list):
+        return "checks must be a list"
+    for i, c in enumerate(checks):
+        where = f"checks[{i}]"
+        if not isinstance(c, dict):
+            return f"{where} must be an object"
+        for key in ("id", "category", "title", "status", "severity", "message"):
+            if not isinstance(c.get(key), str):
+                return f"{where}.{key} must be text"
+        for key in ("measured", "threshold"):
+            if not _is_figure(c.get(key)):
+                return f"{where}.{key} must be a number, text or null (found {_clip(repr(c.get(key)), 40)})"
+        for key in ("unit", "remediation", "docs"):
+            if not isinstance(c.get(key), str | None):
+                return f"{where}.{key} must be text or null (found {type(c.get(key)).__name__})"
+        ev = c.get("evidence")
+        if not isinstance(ev, dict | None):
+            return f"{where}.evidence must be an object"
+        if ev and not _is_number(ev.get("durationSeconds", 0)):
+            return f"{where}.evidence.durationSeconds must be a number"
+        if ev and not isinstance(ev.get("skipReason"), str | None):
+            return f"{where}.evidence.skipReason must be text"
+    return None
+
+
+def latest(directory: Path, warn: Callable[[str], None] | None = None) -> Report | None:
+    """The newest readable report in the directory; unreadable files are passed over, each named to `warn`."""
     for path in reversed(entries(directory)):
         try:
             return load(path)
-        except HistoryError:
+        except HistoryError as exc:
+            if warn is not None:
+                warn(f"skipping {exc}")
             continue
     return None
 

@@ -11,6 +11,7 @@ import datetime
 import difflib
 import ipaddress
 import re
+import reprlib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, Literal, get_args
@@ -36,6 +37,8 @@ class ConfigError(Exception):
     """A bad input: which file, which field, what is wrong."""
 
     def __init__(self, source: str, field: str, problem: str) -> None:
+        # Each line cut to a readable length: a validator may quote a value that YAML aliases expanded.
+        problem = "\n".join(_clip(line, 2 * MAX_MESSAGE) for line in problem.split("\n"))
         self.source, self.field, self.problem = source, field, problem
         where = f"{source}: {field}: " if field else f"{source}: "
         super().__init__(where + problem)
@@ -339,21 +342,53 @@ if TYPE_CHECKING:
 
 MAX_BYTES = 1 << 20  # a site profile is a few KiB; refuse anything absurd
 MAX_ALIASES = 100  # YAML aliases allowed per file: stops "billion laughs" expansion
+MAX_NODES = 100_000  # values in the document with every alias expanded (nested aliases multiply)
+MAX_MESSAGE = 300  # characters of one problem in a message; a value is echoed at most _SHORT characters
 
 
 class _UniqueKeyLoader(yaml.SafeLoader):
-    """SafeLoader that rejects duplicate keys and limits alias expansion."""
+    """SafeLoader that rejects duplicate keys and bounds alias expansion.
+
+    Each composed node's size counts its subtree with every alias expanded (a long scalar weighs
+    more), so ten nested levels of nine aliases (9**10 values from 99 aliases) stop at MAX_NODES
+    before anything is built; an alias inside its own anchor (infinite expansion) is refused too.
+    """
 
     aliases = 0
+
+    def __init__(self, stream: str) -> None:
+        super().__init__(stream)
+        self._sizes: dict[int, int] = {}
 
     def compose_node(self, parent: yaml.Node | None, index: int) -> yaml.Node | None:
         if self.check_event(yaml.AliasEvent):
             self.aliases += 1
+            event = self.peek_event()  # type: ignore[no-untyped-call]
             if self.aliases > MAX_ALIASES:
-                event = self.peek_event()  # type: ignore[no-untyped-call]
                 raise yaml.composer.ComposerError(None, None, f"more than {MAX_ALIASES} YAML aliases",
                                                   event.start_mark)
-        return super().compose_node(parent, index)  # type: ignore[no-any-return]
+            target = self.anchors.get(event.anchor)
+            if target is not None and id(target) not in self._sizes:
+                raise yaml.composer.ComposerError(None, None, f"alias *{str(event.anchor)[:40]} refers to a node "
+                                                  "that contains it (endless expansion)", event.start_mark)
+        node: yaml.Node | None = super().compose_node(parent, index)
+        if node is not None and id(node) not in self._sizes:
+            self._sizes[id(node)] = size = self._size(node)
+            if size > MAX_NODES:
+                how = "expands to" if self.aliases else "has"
+                why = " (YAML aliases multiply)" if self.aliases else ""
+                raise yaml.composer.ComposerError(None, None, f"{how} more than {MAX_NODES} values{why}; a profile "
+                                                  "or NodeConfig needs far fewer", node.start_mark)
+        return node
+
+    def _size(self, node: yaml.Node) -> int:
+        if isinstance(node, yaml.ScalarNode):
+            return 1 + len(node.value) // 64
+        if isinstance(node, yaml.SequenceNode):
+            return 1 + sum(self._sizes.get(id(n), 1) for n in node.value)
+        if isinstance(node, yaml.MappingNode):
+            return 1 + sum(self._sizes.get(id(k), 1) + self._sizes.get(id(v), 1) for k, v in node.value)
+        return 1
 
 
 def _construct_mapping(loader: _UniqueKeyLoader, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
@@ -376,16 +411,19 @@ _UniqueKeyLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG,
 
 
 def read_yaml(path: Path) -> dict[str, Any]:
-    """Read one YAML mapping; every failure is a ConfigError naming the file."""
+    """Read one YAML mapping; every failure is a ConfigError naming the file.
+
+    At most MAX_BYTES, from a regular file only: /dev/zero would fill memory and a FIFO would
+    hang past --deadline.
+    """
+    from netcheck.safeio import FileProblem, read_limited
+
     src = str(path)
     try:
-        raw = path.read_bytes()
-    except FileNotFoundError:
-        raise ConfigError(src, "", "file not found") from None
-    except IsADirectoryError:
-        raise ConfigError(src, "", "is a directory, not a file") from None
-    except OSError as exc:
-        raise ConfigError(src, "", f"cannot read: {exc.strerror}") from None
+        raw = read_limited(path, MAX_BYTES, "profile or NodeConfig")
+    except FileProblem as exc:
+        problem = str(exc).removeprefix(f"{src}: ")
+        raise ConfigError(src, "", "is a directory, not a file" if "a directory;" in problem else problem) from None
     return parse_yaml(raw, src)
 
 
@@ -416,11 +454,11 @@ def parse_yaml(raw: bytes, src: str) -> dict[str, Any]:
             problem += f" ({exc.context} started on line {exc.context_mark.line + 1})"
         raise ConfigError(src, at, f"invalid YAML: {problem}") from None
     except yaml.YAMLError as exc:
-        raise ConfigError(src, "", f"invalid YAML: {exc}") from None
+        raise ConfigError(src, "", f"invalid YAML: {_clip(str(exc))}") from None
     except RecursionError:
         raise ConfigError(src, "", "invalid YAML: nested too deeply") from None
     except (ValueError, OverflowError, TypeError) as exc:  # e.g. a timestamp like 2024-13-45
-        raise ConfigError(src, "", f"invalid YAML value: {exc}") from None
+        raise ConfigError(src, "", f"invalid YAML value: {_clip(str(exc))}") from None
     if data is None:
         raise ConfigError(src, "", "file is empty (no YAML content)")
     if not isinstance(data, dict):
@@ -442,9 +480,31 @@ def _loc(loc: tuple[int | str, ...]) -> str:
     return out
 
 
+_REPR = reprlib.Repr()
+_REPR.maxstring = _REPR.maxother = 70
+_REPR.maxlevel, _REPR.maxlist, _REPR.maxdict, _REPR.maxlong = 2, 4, 4, 40
+
+
 def _short(value: Any) -> str:
-    text = repr(value)
+    """A value as echoed in a message: never more than ~60 characters, whatever its size (reprlib
+    does not build the whole repr of an expanded structure first)."""
+    text = _REPR.repr(value)
     return text if len(text) <= 60 else text[:45] + "..." + text[-10:]
+
+
+_LONG_WORD = re.compile(r"\S{81,}")
+
+
+def _clip(text: str, limit: int = MAX_MESSAGE) -> str:
+    """One problem's text, at most `limit` characters: a validator may quote a huge value, so long
+    words are shortened in the middle first, then the middle of the text goes, keeping both ends."""
+    if len(text) <= limit:
+        return text
+    text = _LONG_WORD.sub(lambda m: f"{m[0][:45]}...{m[0][-15:]}", text)
+    if len(text) <= limit:
+        return text
+    head = (limit * 2) // 3
+    return f"{text[:head]} ... {text[-(limit - head - 5):]}"
 
 
 def _model_at(root: type[BaseModel], loc: tuple[int | str, ...]) -> type[BaseModel] | None:
@@ -510,13 +570,19 @@ def _validation_error(src: str, exc: ValidationError, root: type[BaseModel] | No
             msg = "is required"
         elif err["type"] == "list_type":
             msg = f"must be a list ([a, b] or '- item' lines), found {_kind_of(inp)}"
-        elif "input" in err and err["type"] != "missing" and not isinstance(inp, dict | list) and repr(inp) not in msg:
+        elif "input" in err and err["type"] != "missing" and not isinstance(inp, dict | list) and (
+                _short(inp) not in msg and not (isinstance(inp, str) and len(inp) > 60 and inp[:40] in msg)):
             msg = f"{msg} (got {_short(inp)})"
+        field, msg = _clip(field, 120), _clip(msg)
         if (field, msg) not in lines:
             lines.append((field, msg))
+        if len(lines) > 20:
+            break
     field, msg = lines[0]
     if len(lines) > 1:
-        msg += "".join(f"\n  {src}: {f}: {m}" for f, m in lines[1:])
+        msg += "".join(f"\n  {src}: {f}: {m}" for f, m in lines[1:20])
+    if len(lines) > 20:
+        msg += f"\n  {src}: ... and more ({exc.error_count()} problems in all)"
     return ConfigError(src, field, msg)
 
 
@@ -672,9 +738,9 @@ def _check_overrides(o: Overrides) -> None:
             models[model].model_validate({alias: value})
         except ValidationError as exc:
             msg = exc.errors()[0]["msg"].removeprefix("Value error, ")
-            if repr(value) not in msg:
-                msg = f"{msg} (got {value!r})"
-            raise ConfigError(f"{flag} (or {env})", "", msg) from None
+            if _short(value) not in msg:
+                msg = f"{msg} (got {_short(value)})"
+            raise ConfigError(f"{flag} (or {env})", "", _clip(msg)) from None
 
 
 def build(profile_path: Path | None = None, nodeconfig_path: Path | None = None,

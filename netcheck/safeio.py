@@ -1,0 +1,300 @@
+"""Files netcheck reads and writes as root on production nodes.
+
+- `read_limited`: at most N bytes, from a regular file only (never /dev/zero, a FIFO or a
+  terminal: those would exhaust memory or hang past --deadline).
+- `check_output` / `OutputTarget`: the `-o` target, checked before any probe runs. A regular
+  file (or a new one) is replaced atomically through a `mkstemp` file in its directory, keeping
+  the mode (and, as root, the owner) of the file it replaces. A character device (/dev/null) or
+  a FIFO is written in place, like a shell redirect, and so are /dev/stdout, /dev/stderr and
+  /dev/fd/N (this process's own descriptors). Any other symlink is refused, never followed and
+  never replaced; so are directories, block devices and sockets.
+- `check_token` / `read_token_file`: the shared responder token, bounded in length and characters.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import os
+import re
+import select
+import stat
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+TOKEN_MAX_CHARS = 512
+TOKEN_FILE_MAX_BYTES = 4096
+
+
+class FileProblem(Exception):
+    """A file netcheck cannot use; the text names the path and the problem."""
+
+
+def _kind(mode: int) -> str:
+    if stat.S_ISDIR(mode):
+        return "a directory"
+    if stat.S_ISLNK(mode):
+        return "a symbolic link"
+    if stat.S_ISCHR(mode):
+        return "a character device"
+    if stat.S_ISBLK(mode):
+        return "a block device"
+    if stat.S_ISFIFO(mode):
+        return "a FIFO (named pipe)"
+    if stat.S_ISSOCK(mode):
+        return "a socket"
+    return "not a regular file"
+
+
+def _why(exc: OSError) -> str:
+    if exc.errno == errno.ENOTDIR:
+        return "a parent of it is a file, not a directory"
+    return exc.strerror or str(exc)
+
+
+# --- reading ---------------------------------------------------------------------------
+
+def read_limited(path: Path, limit: int, what: str = "file") -> bytes:
+    """The bytes of a regular file of at most `limit` bytes; FileProblem otherwise.
+
+    Opened non-blocking, so a FIFO without a writer cannot hang the open; symlinks to a
+    regular file are fine (Kubernetes secret volumes are built from them).
+    """
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_NOCTTY | os.O_CLOEXEC)
+    except FileNotFoundError:
+        raise FileProblem(f"{path}: file not found") from None
+    except OSError as exc:
+        raise FileProblem(f"{path}: cannot read ({_why(exc)})") from None
+    try:
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode):
+            raise FileProblem(f"{path}: is {_kind(st.st_mode)}; netcheck reads its {what} only from a regular file")
+        if st.st_size > limit:
+            raise FileProblem(f"{path}: is {st.st_size} bytes; a {what} larger than {limit} bytes is not plausible")
+        chunks: list[bytes] = []
+        size = 0
+        while size <= limit:  # the size can change under us: never read more than limit + 1
+            chunk = os.read(fd, min(1 << 16, limit + 1 - size))
+            if not chunk:
+                break
+            chunks.append(chunk)
+            size += len(chunk)
+        if size > limit:
+            raise FileProblem(f"{path}: is more than {limit} bytes; a {what} that large is not plausible")
+        return b"".join(chunks)
+    except OSError as exc:
+        raise FileProblem(f"{path}: cannot read ({_why(exc)})") from None
+    finally:
+        os.close(fd)
+
+
+# --- the shared token ------------------------------------------------------------------
+
+def check_token(token: str, source: str) -> str:
+    """The token if it is 1..TOKEN_MAX_CHARS printable ASCII characters without spaces."""
+    if not token:
+        raise FileProblem(f"{source}: the token is empty")
+    if len(token) > TOKEN_MAX_CHARS:
+        raise FileProblem(f"{source}: the token is {len(token)} characters long; at most {TOKEN_MAX_CHARS} are "
+                          "accepted (e.g. `openssl rand -hex 24` gives 48)")
+    for i, ch in enumerate(token):
+        if not "!" <= ch <= "~":
+            raise FileProblem(f"{source}: the token has {_char_name(ch)} at position {i + 1}; use printable ASCII "
+                              "without spaces (e.g. `openssl rand -hex 24`)")
+    return token
+
+
+def _char_name(ch: str) -> str:
+    if ch == "\x00":
+        return "a NUL byte"
+    if ch.isspace():
+        return "a space or line break"
+    if ord(ch) < 0x20 or ord(ch) == 0x7F:
+        return f"a control character (0x{ord(ch):02x})"
+    return f"a non-ASCII character (U+{ord(ch):04X})"
+
+
+def read_token_file(path: Path) -> str:
+    """The token in FILE: one line, surrounding whitespace and the final newline ignored."""
+    try:
+        raw = read_limited(path, TOKEN_FILE_MAX_BYTES, "token file")
+    except FileProblem as exc:
+        raise FileProblem(f"{path}: cannot read the token: {str(exc).removeprefix(f'{path}: ')}") from None
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        raise FileProblem(f"{path}: the token file is not UTF-8 text") from None
+    token = text.strip()
+    if not token:
+        raise FileProblem(f"{path}: the token file is empty")
+    return check_token(token, str(path))
+
+
+# --- writing ---------------------------------------------------------------------------
+
+def _umask() -> int:
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("Umask:"):
+                return int(line.split()[1], 8)
+    except (OSError, ValueError, IndexError):
+        pass
+    old = os.umask(0o022)
+    os.umask(old)
+    return old
+
+
+def _probe_dir(path: Path, directory: Path) -> None:
+    """Prove we can create a file in `directory` (read-only fs, permissions) by making and removing one."""
+    try:
+        fd, name = tempfile.mkstemp(prefix=".netcheck-probe-", dir=directory)
+    except OSError as exc:
+        raise FileProblem(f"{path}: cannot create a file in {directory} ({_why(exc)})") from None
+    os.close(fd)
+    with contextlib.suppress(OSError):
+        os.unlink(name)
+
+
+def _write_all(fd: int, data: bytes, timeout: float) -> None:
+    """Write every byte to a (possibly non-blocking) descriptor within `timeout` seconds."""
+    end = time.monotonic() + timeout
+    view = memoryview(data)
+    while view:
+        try:
+            n = os.write(fd, view)
+        except BlockingIOError:
+            n = 0
+        if n:
+            view = view[n:]
+            continue
+        left = end - time.monotonic()
+        if left <= 0:
+            raise OSError(errno.ETIMEDOUT, f"the reader took more than {timeout:.1f} s to take the report")
+        select.select([], [fd], [], left)
+
+
+def write_atomic(path: Path, text: str) -> None:
+    """Replace or create the regular file `path` atomically (textfile collectors read it concurrently).
+
+    The temporary file is made by mkstemp (O_CREAT|O_EXCL, a random name) in the same directory, so
+    nothing planted beside the target can redirect the write. An existing file keeps its mode and, when
+    we may, its owner; a new one gets 0666 minus the umask, as a shell redirect would. Never follows or
+    replaces a symlink. Raises OSError; the temporary file never outlives a failure.
+    """
+    try:
+        st: os.stat_result | None = os.lstat(path)
+    except FileNotFoundError:
+        st = None
+    if st is not None and not stat.S_ISREG(st.st_mode):
+        raise OSError(errno.EEXIST, f"it is now {_kind(st.st_mode)}, not a regular file")
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name[:100]}.", suffix=".tmp", dir=path.parent)
+    try:
+        try:
+            os.fchmod(fd, stat.S_IMODE(st.st_mode) if st is not None else 0o666 & ~_umask())
+            if st is not None and os.geteuid() == 0:
+                with contextlib.suppress(OSError):
+                    os.fchown(fd, st.st_uid, st.st_gid)
+            _write_all(fd, text.encode("utf-8"), 60.0)
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+
+
+@dataclass
+class OutputTarget:
+    """A checked `-o` target. `fd` is held open from the check on for a device or a FIFO (a shell
+    redirect opens it before the command starts, too), so a FIFO's reader is known to be there."""
+
+    path: Path
+    kind: str  # file | device | fifo
+    fd: int | None = None
+
+    def write(self, text: str, timeout: float) -> None:
+        """Write the whole report; FileProblem naming the path and the reason if that fails."""
+        try:
+            if self.fd is None:
+                write_atomic(self.path, text)
+            else:
+                _write_all(self.fd, text.encode("utf-8"), timeout)
+        except OSError as exc:
+            raise FileProblem(f"{self.path}: could not write the report ({_why(exc)})") from None
+        finally:
+            self.close()
+
+    def close(self) -> None:
+        if self.fd is not None:
+            with contextlib.suppress(OSError):
+                os.close(self.fd)
+            self.fd = None
+
+
+_OWN_FD = re.compile(r"^/(?:dev|proc/self)/fd/(\d+)$")
+
+
+def _own_descriptor(path: Path) -> int | None:
+    """/dev/stdout, /dev/stderr, /dev/fd/N: symlinks to this process's own descriptors, used in place."""
+    text = str(path)
+    if text in ("/dev/stdout", "/dev/stderr"):
+        return 1 if text == "/dev/stdout" else 2
+    m = _OWN_FD.match(text)
+    return int(m.group(1)) if m else None
+
+
+def check_output(path: Path) -> OutputTarget:
+    """Check the `-o` target before the run; FileProblem (a usage error) when it cannot be written."""
+    own = _own_descriptor(path)
+    if own is not None:
+        try:
+            return OutputTarget(path, "device", os.dup(own))
+        except OSError as exc:
+            raise FileProblem(f"{path}: descriptor {own} is not open ({_why(exc)})") from None
+    try:
+        st: os.stat_result | None = os.lstat(path)
+    except FileNotFoundError:
+        st = None
+    except OSError as exc:
+        raise FileProblem(f"{path}: {_why(exc)}") from None
+    if st is None:
+        parent = path.parent
+        try:
+            parent.mkdir(parents=True, exist_ok=True)
+        except (FileExistsError, NotADirectoryError):
+            raise FileProblem(f"{path}: cannot create the directory {parent}: a parent is a file") from None
+        except OSError as exc:
+            raise FileProblem(f"{path}: cannot create the directory {parent} ({_why(exc)})") from None
+        _probe_dir(path, parent)
+        return OutputTarget(path, "file")
+    mode = st.st_mode
+    if stat.S_ISREG(mode):
+        _probe_dir(path, path.parent)
+        return OutputTarget(path, "file")
+    if stat.S_ISLNK(mode):
+        try:
+            to = os.readlink(path)
+        except OSError:
+            to = "?"
+        raise FileProblem(f"{path}: is a symbolic link (to {to}); netcheck neither writes through nor replaces a "
+                          "symlink: give the path it points to, or remove the link")
+    if stat.S_ISCHR(mode) or stat.S_ISFIFO(mode):
+        fifo = stat.S_ISFIFO(mode)
+        try:
+            fd = os.open(path, os.O_WRONLY | os.O_NOFOLLOW | os.O_NOCTTY | os.O_NONBLOCK | os.O_CLOEXEC)
+        except OSError as exc:
+            if fifo and exc.errno == errno.ENXIO:
+                raise FileProblem(f"{path}: is a FIFO with no reader; start the reader first") from None
+            raise FileProblem(f"{path}: cannot open {_kind(mode)} for writing ({_why(exc)})") from None
+        kind = _kind(os.fstat(fd).st_mode)
+        if kind != _kind(mode):  # swapped between lstat and open
+            os.close(fd)
+            raise FileProblem(f"{path}: changed while it was being opened; try again")
+        return OutputTarget(path, "fifo" if fifo else "device", fd)
+    raise FileProblem(f"{path}: is {_kind(mode)}; netcheck writes its report to a regular file, a character "
+                      "device such as /dev/null, or a FIFO")
