@@ -191,7 +191,7 @@ def test_evaluate_reports_retransmits_and_direction() -> None:
 
 
 @pytest.mark.parametrize(("kind", "status", "fix_words"), [
-    ("busy", Status.ERROR, "one test at a time"),
+    ("busy", Status.SKIP, "--deadline"),
     ("unauthorized", Status.ERROR, "--token"),
     ("refused", Status.ERROR, "netcheck serve"),
     ("timeout", Status.FAIL, "firewall"),
