@@ -143,7 +143,7 @@ class Responder:
     """The responder; `start()` binds and serves in background threads, `stop()` ends it all."""
 
     def __init__(self, config: ServeConfig, log: Log | None = None) -> None:
-        from netcheck.responder.iperf import TestTable
+        from netcheck.responder.iperf import SlotTable
 
         if not config.no_auth and not config.token:
             raise ValueError("a token is required (or no_auth=True)")
@@ -159,7 +159,7 @@ class Responder:
         self._lock = threading.Lock()
         self.capacity = (limits.Capacity(config.max_tests, 0, None, "--max-tests") if config.max_tests > 0
                          else limits.auto_capacity())
-        self.tests = TestTable(self.capacity.max_tests)
+        self.tests = SlotTable(self.capacity.max_tests)
         self.max_clients = config.max_clients
         self._requests = limits.RateLimiter(config.requests_per_second, config.requests_per_second * 2,
                                             config.tracked_sources)

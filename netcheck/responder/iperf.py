@@ -37,7 +37,7 @@ WAITING_FOR = 120.0  # seconds a denied source counts as waiting in line
 
 
 @dataclass(eq=False)
-class Test:
+class BwTest:
     """One iperf3 test holding a slot."""
 
     cookie: bytes
@@ -69,13 +69,13 @@ class Denial:
                                   min(self.slots, 65535))
 
 
-class TestTable:
-    """Test slots: at most `limit` at once, one per source; retry-after hints for the rest."""
+class SlotTable:
+    """BwTest slots: at most `limit` at once, one per source; retry-after hints for the rest."""
 
     def __init__(self, limit: int, max_wait: float = 300.0) -> None:
         self.limit = max(1, limit)
         self.max_wait = max_wait
-        self._tests: dict[bytes, Test] = {}
+        self._tests: dict[bytes, BwTest] = {}
         self._waiting: dict[str, tuple[float, float]] = {}  # source -> (first denied, last denied)
         self._lock = threading.Lock()
 
@@ -83,7 +83,7 @@ class TestTable:
         with self._lock:
             return len(self._tests)
 
-    def acquire(self, cookie: bytes, source: str, seconds: float) -> Test | Denial:
+    def acquire(self, cookie: bytes, source: str, seconds: float) -> BwTest | Denial:
         now = time.monotonic()
         with self._lock:
             self._waiting = {s: w for s, w in self._waiting.items() if now - w[1] < WAITING_FOR}
@@ -92,7 +92,7 @@ class TestTable:
                 return Denial(math.ceil(mine.remaining(now)), "a test from this address is running",
                               len(self._tests), self.limit)
             if len(self._tests) < self.limit and not self._ahead(source, now):
-                test = self._tests[cookie] = Test(cookie, source, seconds)
+                test = self._tests[cookie] = BwTest(cookie, source, seconds)
                 self._waiting.pop(source, None)
                 return test
             first, _ = self._waiting.get(source, (now, now))
@@ -132,14 +132,14 @@ class TestTable:
             test.arrived.notify_all()
         return True
 
-    def running(self, test: Test) -> None:
+    def running(self, test: BwTest) -> None:
         with self._lock:
             test.started = time.monotonic()
             live = [t for t in self._tests.values() if t.started is not None]
             for t in live:
                 t.peak = max(t.peak, len(live))
 
-    def release(self, test: Test) -> None:
+    def release(self, test: BwTest) -> None:
         with self._lock:
             self._tests.pop(test.cookie, None)
 
@@ -271,7 +271,7 @@ def refuse(r: Responder, ctrl: socket.socket, source: str, ierrno: int, why: str
         ctrl.sendall(struct.pack("!bii", wire.SERVER_ERROR, ierrno, 0))
 
 
-def run_test(r: Responder, ctrl: socket.socket, source: str, test: Test, p: Params) -> None:
+def run_test(r: Responder, ctrl: socket.socket, source: str, test: BwTest, p: Params) -> None:
     cfg = r.cfg
     ctrl.settimeout(cfg.handshake_timeout)
     with test.arrived:
