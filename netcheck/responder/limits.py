@@ -14,7 +14,7 @@ from collections import OrderedDict
 from dataclasses import dataclass
 from pathlib import Path
 
-FDS_RESERVED = 64  # listeners, log, selector, asyncio loops of running tests, headroom
+FDS_RESERVED = 64  # listeners, log, selector, headroom (an eighth of a small limit, at least 16)
 FDS_PER_TEST = 4  # an asyncio pump: epoll + self-pipe pair, plus slack
 MBPS_PER_TEST = 250  # NIC share each concurrent test should be able to get (2.5x AWS's 100 Mbit/s)
 TESTS_PER_CPU = 2  # measured: bench/bench_fleet.py, docs/capacity.md
@@ -81,7 +81,8 @@ def clients_for_nofile(soft: int, max_tests: int) -> int:
     """How many TCP connections fit in `soft` descriptors, after the reserve."""
     if soft == resource.RLIM_INFINITY:
         return 1 << 20
-    return max(1, soft - FDS_RESERVED - FDS_PER_TEST * max_tests)
+    reserve = max(16, min(FDS_RESERVED, soft // 8))
+    return max(1, soft - reserve - FDS_PER_TEST * max_tests)
 
 
 def nic_speed_mbps(root: Path = Path("/sys/class/net")) -> int | None:
