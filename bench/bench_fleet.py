@@ -128,7 +128,7 @@ def fleet(kind: str, nodes: int, seconds: float, deadline: float, max_tests: int
     mbps: list[float] = []
     busy_inconclusive = 0
     tests = 0
-    for code, out, err in outputs:
+    for code, out, _err in outputs:
         try:
             doc = json.loads(out)
         except json.JSONDecodeError:

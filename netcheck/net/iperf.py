@@ -461,30 +461,42 @@ def run_client(host: str, port: int, *, seconds: float = 5.0, streams: int = 1, 
     if not 0 < seconds <= 3600:
         raise ValueError("seconds must be between 0 and 3600")
     jitter = secrets.SystemRandom()
-    attempt, waited = 0, 0.0
+    attempt, waited, refused = 0, 0.0, 0
     while True:
         attempt += 1
         try:
             res = _one_test(host, port, seconds, streams, reverse, token, interval, timeout, blksize, pump_factory)
             return res if attempt == 1 else _with_attempts(res, attempt, waited)
-        except ServerBusy as busy:
-            if busy.retry_after is not None:  # the responder says when a slot should be free
-                wait = busy.retry_after * jitter.uniform(1.0, 1.25) + jitter.uniform(0.0, 0.5)
-            else:  # stock iperf3: plain busy
-                wait = min(BUSY_WAIT_CAP, busy_wait * 2 ** (attempt - 1)) * jitter.uniform(0.5, 1.5)
-            room = None if deadline is None else deadline - time.monotonic() - seconds - TEST_OVERHEAD
-            if room is not None and 0.2 <= room < wait:
-                wait = room  # one last try just before the deadline
-            if (room is None and attempt > busy_retries) or (room is not None and room < 0.2):
-                why = ("the run's deadline leaves no time for another attempt" if room is not None
-                       else f"gave up after {attempt} attempts")
-                hint = (f"; {busy.running} of {busy.slots} test slots in use, retry after {busy.retry_after} s"
-                        if busy.retry_after is not None else "; a stock iperf3 server runs one test at a time")
-                raise ServerBusy(f"the server {host}:{port} was busy; waited {waited:.1f} s over {attempt} "
-                                 f"attempt{'s' if attempt > 1 else ''} and {why}{hint}",
-                                 busy.retry_after, busy.running, busy.slots, waited, attempt) from None
-            time.sleep(wait)
-            waited += wait
+        except ServerBusy as exc:
+            busy, refusal = exc, None
+        except IperfError as exc:
+            # A stock iperf3 -s re-creates its listening socket after each test, and a connection in
+            # that moment is refused: retry up to 3 refusals quickly; a server that is down stays refused.
+            if exc.kind != "refused" or refused >= 3:
+                raise
+            refused += 1
+            busy, refusal = ServerBusy(str(exc)), exc
+        if refusal is not None:
+            wait = jitter.uniform(0.2, 0.6)
+        elif busy.retry_after is not None:  # the responder says when a slot should be free
+            wait = busy.retry_after * jitter.uniform(1.0, 1.25) + jitter.uniform(0.0, 0.5)
+        else:  # stock iperf3: plain busy
+            wait = min(BUSY_WAIT_CAP, busy_wait * 2 ** (attempt - 1)) * jitter.uniform(0.5, 1.5)
+        room = None if deadline is None else deadline - time.monotonic() - seconds - TEST_OVERHEAD
+        if room is not None and 0.2 <= room < wait:
+            wait = room  # one last try just before the deadline
+        if (room is None and attempt > busy_retries + refused) or (room is not None and room < 0.2):
+            if refusal is not None:
+                raise refusal
+            why = ("the run's deadline leaves no time for another attempt" if room is not None
+                   else f"gave up after {attempt} attempts")
+            hint = (f"; {busy.running} of {busy.slots} test slots in use, retry after {busy.retry_after} s"
+                    if busy.retry_after is not None else "; a stock iperf3 server runs one test at a time")
+            raise ServerBusy(f"the server {host}:{port} was busy; waited {waited:.1f} s over {attempt} "
+                             f"attempt{'s' if attempt > 1 else ''} and {why}{hint}",
+                             busy.retry_after, busy.running, busy.slots, waited, attempt) from None
+        time.sleep(wait)
+        waited += wait
 
 
 def _with_attempts(res: IperfResult, attempts: int, waited: float) -> IperfResult:
