@@ -59,10 +59,17 @@ def checks(doc: dict[str, object], prefix: str) -> list[dict[str, object]]:
     return [c for c in doc["checks"] if str(c["id"]).startswith(prefix)]  # type: ignore[attr-defined,union-attr]
 
 
+def _wait_for_a_test(r: Responder) -> None:
+    end = time.monotonic() + 20
+    while r.tests.active() == 0 and time.monotonic() < end:
+        time.sleep(0.05)
+    assert r.tests.active() == 1
+
+
 def test_second_node_waits_for_the_single_slot_then_measures(one_slot: Responder, tmp_path: Path) -> None:
-    profile = _profile(tmp_path, one_slot.port, 3)
+    profile = _profile(tmp_path, one_slot.port, 5)
     first = node("127.0.1.1", profile, 40)
-    time.sleep(1.5)  # first is in its test (process start ~1 s)
+    _wait_for_a_test(one_slot)
     second = node("127.0.1.2", profile, 40)
     (code1, doc1), (code2, doc2) = report(first), report(second)
     assert (code1, code2) == (0, 0), (doc1, doc2)
@@ -79,7 +86,7 @@ def test_deadline_too_short_to_wait_skips_bandwidth_and_keeps_the_verdict(one_sl
                                                                            tmp_path: Path) -> None:
     hog = node("127.0.1.3", _profile(tmp_path, one_slot.port, 12), 40)
     try:
-        time.sleep(2.0)
+        _wait_for_a_test(one_slot)
         short = tmp_path / "short"
         short.mkdir()
         code, doc = report(node("127.0.1.4", _profile(short, one_slot.port, 3), 8, "bandwidth*", "latency*"))

@@ -76,7 +76,7 @@ class SlotTable:
         self.limit = max(1, limit)
         self.max_wait = max_wait
         self._tests: dict[bytes, BwTest] = {}
-        self._waiting: dict[str, tuple[float, float]] = {}  # source -> (first denied, last denied)
+        self._waiting: dict[str, tuple[float, float, float]] = {}  # source -> (first denied, last, told to return)
         self._lock = threading.Lock()
 
     def active(self) -> int:
@@ -91,33 +91,31 @@ class SlotTable:
             if mine is not None:
                 return Denial(math.ceil(mine.remaining(now)), "a test from this address is running",
                               len(self._tests), self.limit)
-            if len(self._tests) < self.limit and not self._ahead(source, now):
+            if len(self._tests) < self.limit and not self._held_for_others(source, now):
                 test = self._tests[cookie] = BwTest(cookie, source, seconds)
                 self._waiting.pop(source, None)
                 return test
-            first, _ = self._waiting.get(source, (now, now))
-            self._waiting[source] = (first, now)
-            ahead = sum(1 for s, (f, _) in self._waiting.items() if f < first and s != source)
+            first, _, _ = self._waiting.get(source, (now, now, now))
+            ahead = sum(1 for s, (f, _, _) in self._waiting.items() if f < first and s != source)
             ends = sorted(t.remaining(now) for t in self._tests.values()) or [1.0]
             typical = max(t.seconds + 2.0 for t in self._tests.values()) if self._tests else seconds + 2.0
             wave, slot = divmod(ahead, self.limit)
-            base = ends[min(slot, len(ends) - 1)]
-            wait = min(self.max_wait, base + wave * typical)
-            return Denial(max(1, math.ceil(wait)), "all test slots are in use", len(self._tests), self.limit)
+            wait = max(1, math.ceil(min(self.max_wait, ends[min(slot, len(ends) - 1)] + wave * typical)))
+            self._waiting[source] = (first, now, now + wait)
+            return Denial(wait, "all test slots are in use", len(self._tests), self.limit)
 
-    def _ahead(self, source: str, now: float) -> bool:
-        """True when sources told to wait earlier should get the free slots first (fair hand-out).
+    def _held_for_others(self, source: str, now: float) -> bool:
+        """True when every free slot is promised to sources told to come back about now.
 
-        Only sources that are due back (their retry-after has passed and they were seen
-        recently) keep their place; a free slot goes to anyone when fewer are due than free.
+        Sources that were told to wait earlier and are due within the next second (and are
+        not more than 3 s late) keep their turn; otherwise a free slot goes to whoever asks,
+        so no slot idles while clients sleep.
         """
-        if not self._waiting:
-            return False
         free = self.limit - len(self._tests)
         mine = self._waiting.get(source)
-        due = [f for s, (f, last) in self._waiting.items() if s != source and now - last < 15.0
-               and (mine is None or f < mine[0])]
-        return len(due) >= free
+        due = sum(1 for s, (f, _, at) in self._waiting.items()
+                  if s != source and now - 3.0 <= at <= now + 1.0 and (mine is None or f < mine[0]))
+        return due >= free
 
     def attach(self, cookie: bytes, source: str, sock: socket.socket) -> bool | None:
         """Join a data connection to its test: True; None when the cookie names no test."""
