@@ -139,3 +139,28 @@ def test_capacity_from_cpu_and_nic() -> None:
     assert auto_capacity(cpus=8, nic_mbps=1000).max_tests == 4  # a 1 Gbit/s NIC: 4 x 250 Mbit/s
     assert auto_capacity(cpus=64, nic_mbps=100_000).max_tests == 32
     assert auto_capacity(cpus=1, nic_mbps=100).max_tests == 1
+
+
+def test_stock_iperf3_client_sees_plain_busy_beyond_the_limit(one_slot: Responder) -> None:
+    hog = subprocess.Popen(["iperf3", "-c", "127.0.0.1", "-p", str(one_slot.port), "-t", "4", "--extra-data", TOKEN],
+                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        _wait_for_a_test(one_slot)
+        out = subprocess.run(["iperf3", "-c", "127.0.0.1", "-p", str(one_slot.port), "-t", "1", "-B", "127.0.1.9",
+                              "--extra-data", TOKEN], capture_output=True, text=True, timeout=30, check=False)
+    finally:
+        hog.wait(timeout=30)
+    assert out.returncode == 1 and "busy" in out.stdout + out.stderr  # the trailer is ignored by iperf3
+    assert hog.returncode == 0
+
+
+def test_sharing_is_in_the_bandwidth_message_and_evidence() -> None:
+    from netcheck.settings import Thresholds
+    from probes import bandwidth
+
+    res = iperf.IperfResult("127.0.0.1:7447", False, 1, 5.0, 500_000_000, 500_000_000, (800.0, 800.0), 0,
+                            server_concurrent=3, server_slots=4)
+    spec = bandwidth.Spec("127.0.0.1", 7447, False, 5, 1)
+    out = bandwidth.evaluate(spec, bandwidth.Evidence(result=res), Thresholds(bandwidth_mbps=100))
+    assert "the responder ran 3 tests at once (of 4 slots)" in out.message
+    assert out.evidence["responderConcurrentTests"] == 3 and out.evidence["responderSlots"] == 4
