@@ -322,6 +322,7 @@ def run_test(r: Responder, ctrl: socket.socket, source: str, test: BwTest, p: Pa
                                 "end_time": round(elapsed, 6)} for i in range(p.streams)],
                    "netcheck": {"concurrent_tests": test.peak, "test_slots": r.tests.limit}}
         wire.send_json(ctrl, results)
+        r.tests.release(test)  # free the slot before the client's next test (download after upload) can ask
         wire.send_state(ctrl, wire.DISPLAY_RESULTS)
         with contextlib.suppress(OSError, wire.IperfError):
             wire.recv_state(ctrl)  # IPERF_DONE
