@@ -199,13 +199,13 @@ def _stop(proc: subprocess.Popen[str]) -> list[dict[str, object]]:
     return [json.loads(line) for line in err.splitlines() if line.startswith("{")]
 
 
-def _hold(port: int, n: int, prefix: str = "127.0.3") -> list[socket.socket]:
+def _hold(port: int, n: int, prefix: str = "127.0.3", send: bytes = b"{") -> list[socket.socket]:
     held = []
     for i in range(n):
         with contextlib.suppress(OSError):
             s = socket.create_connection(("127.0.0.1", port), timeout=2,
                                          source_address=(f"{prefix}.{i % 250 + 1}", 0))
-            s.sendall(b"{")
+            s.sendall(send)
             held.append(s)
     return held
 
@@ -325,9 +325,9 @@ def test_emfile_backs_off_and_logs_instead_of_spinning() -> None:
 
 # -- 5. slowloris from many sources (was: legitimate clients refused for 36 s) -----------------
 
-def slowloris(port: int, n: int, stop: threading.Event) -> list[socket.socket]:
-    """n connections from 127.5.x.y sources that send one byte and then a byte every 2 s."""
-    socks = _hold(port, n, prefix="127.5.0")
+def slowloris(port: int, n: int, stop: threading.Event, opening: bytes = b"{") -> list[socket.socket]:
+    """n connections from 127.5.x.y sources that send `opening` and then a byte every 2 s."""
+    socks = _hold(port, n, prefix="127.5.0", send=opening)
     def drip() -> None:
         while not stop.wait(2.0):
             for s in socks:
@@ -337,13 +337,15 @@ def slowloris(port: int, n: int, stop: threading.Event) -> list[socket.socket]:
     return socks
 
 
-@pytest.mark.parametrize("max_clients", [100, 1024])
-def test_legitimate_client_is_served_within_5s_under_slowloris(logs: Logs, max_clients: int) -> None:
+@pytest.mark.parametrize(("max_clients", "opening"), [(100, b"{"), (1024, b"{"),
+                                                      (100, iperf.make_cookie() + b"\x00")],
+                         ids=["json-full-table", "json-defaults", "iperf-parameters-full-table"])
+def test_legitimate_client_is_served_within_5s_under_slowloris(logs: Logs, max_clients: int, opening: bytes) -> None:
     r = _start(logs, max_clients=max_clients, handshake_timeout=5.0)
     stop = threading.Event()
     socks: list[socket.socket] = []
     try:
-        socks = slowloris(r.port, 300, stop)
+        socks = slowloris(r.port, 300, stop, opening)
         t0 = time.monotonic()
         assert request(r.port, {"op": "hello"}, source="127.0.0.2")["ok"] is True
         res = iperf.run_client("127.0.0.1", r.port, seconds=1, token=TOKEN, busy_retries=0)

@@ -153,7 +153,7 @@ def echo(r: Responder, c: Conn, early: bytes = b"") -> None:
     """Echo bytes back until the client closes, or a cap or the source's byte budget is reached."""
     cfg = r.cfg
     sock = c.sock
-    c.set_phase("busy")
+    c.set_phase("echo")
     buf = memoryview(bytearray(16384))
     total = 0
     end = time.monotonic() + cfg.echo_max_seconds

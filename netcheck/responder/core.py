@@ -41,6 +41,7 @@ IPERF_PORT = 5201
 
 Log = Callable[..., None]
 RESOURCE_ERRNOS = frozenset({errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM})
+EVICTABLE = frozenset({"new", "idle", "echo"})  # phases a full table may close to make room
 
 
 @dataclass(frozen=True)
@@ -131,7 +132,7 @@ class Conn:
     sock: socket.socket
     source: str
     since: float = field(default_factory=time.monotonic)
-    phase: str = "new"  # new (no request yet) | idle (between requests) | busy | test
+    phase: str = "new"  # new (no complete request) | idle (between requests) | echo | busy | test
     counted: bool = True  # counts against max_per_source (False once part of a bandwidth test)
     evicted: bool = False
 
@@ -334,8 +335,9 @@ class Responder:
         # ECONNABORTED and friends: the peer gave up before accept; nothing to do
 
     def _victim(self) -> Conn | None:
-        """The oldest connection without a request in flight, from the source holding the most of them."""
-        waiting = [c for c in self._conns if c.phase in ("new", "idle") and not c.evicted]
+        """The oldest unauthenticated connection without a request in flight (new, idle, echo), from the
+        source holding the most of them."""
+        waiting = [c for c in self._conns if c.phase in EVICTABLE and not c.evicted]
         if not waiting:
             return None
         by_source: dict[str, int] = {}
@@ -442,6 +444,10 @@ class Responder:
             self.log("internal-error", level="error", client=conn.source, error=f"{type(exc).__name__}: {exc}")
         finally:
             self.release(conn, close=not keep)
+
+    def count(self, stat: str) -> None:
+        with self._lock:
+            self.stats[stat] += 1
 
     def allow_request(self, source: str) -> bool:
         return self._requests.allow(source)

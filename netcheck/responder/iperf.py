@@ -170,8 +170,7 @@ def connection(r: Responder, c: Conn, first: bytes, deadline: float) -> bool:
         with contextlib.suppress(OSError):
             wire.send_state(sock, wire.ACCESS_DENIED)
         return False
-    c.set_phase("busy")
-    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)  # phase stays "new" (evictable) until the token
     wire.send_state(sock, wire.PARAM_EXCHANGE)
     try:
         params = recv_params(sock, deadline)
@@ -190,7 +189,7 @@ def connection(r: Responder, c: Conn, first: bytes, deadline: float) -> bool:
         return False
     got = r.tests.acquire(cookie, c.source, checked.seconds)
     if isinstance(got, Denial):
-        r.stats["busy"] += 1
+        r.count("busy")
         r.log("iperf-busy", client=c.source, reason=got.reason, retry_after=got.retry_after,
               running=got.running, slots=got.slots)
         with contextlib.suppress(OSError):
@@ -283,8 +282,7 @@ def run_test(r: Responder, ctrl: socket.socket, source: str, test: BwTest, p: Pa
         r.log("iperf-aborted", level="warning", client=source, reason="data streams did not arrive")
         return
     r.tests.running(test)
-    with r._lock:
-        r.stats["tests"] += 1
+    r.count("tests")
     wire.send_state(ctrl, wire.TEST_START)
     wire.send_state(ctrl, wire.TEST_RUNNING)
     r.log("iperf-start", client=source, streams=p.streams, reverse=p.reverse, seconds=p.seconds,
