@@ -164,3 +164,17 @@ def test_sharing_is_in_the_bandwidth_message_and_evidence() -> None:
     out = bandwidth.evaluate(spec, bandwidth.Evidence(result=res), Thresholds(bandwidth_mbps=100))
     assert "the responder ran 3 tests at once (of 4 slots)" in out.message
     assert out.evidence["responderConcurrentTests"] == 3 and out.evidence["responderSlots"] == 4
+
+
+def test_cgroup_cpu_quota_counts(tmp_path: Path) -> None:
+    from netcheck.responder.limits import cgroup_cpus
+
+    (tmp_path / "cpu.max").write_text("150000 100000\n")
+    assert cgroup_cpus(tmp_path) == 1.5
+    (tmp_path / "cpu.max").write_text("max 100000\n")
+    assert cgroup_cpus(tmp_path) is None
+    (tmp_path / "cpu.max").unlink()
+    (tmp_path / "cpu").mkdir()
+    (tmp_path / "cpu" / "cpu.cfs_quota_us").write_text("-1\n")
+    (tmp_path / "cpu" / "cpu.cfs_period_us").write_text("100000\n")
+    assert cgroup_cpus(tmp_path) is None

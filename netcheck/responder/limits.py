@@ -6,6 +6,7 @@ with can be logged at start and tested directly.
 
 from __future__ import annotations
 
+import math
 import os
 import resource
 import threading
@@ -107,6 +108,32 @@ def nic_speed_mbps(root: Path = Path("/sys/class/net")) -> int | None:
     return best
 
 
+def cgroup_cpus(root: Path = Path("/sys/fs/cgroup")) -> float | None:
+    """CPUs the cgroup quota allows this process (cgroup v2 cpu.max, v1 cfs quota), None when unlimited."""
+    try:
+        quota, period = (root / "cpu.max").read_text().split()[:2]
+        if quota != "max":
+            return int(quota) / int(period)
+        return None
+    except (OSError, ValueError):
+        pass
+    try:
+        q = int((root / "cpu" / "cpu.cfs_quota_us").read_text())
+        p = int((root / "cpu" / "cpu.cfs_period_us").read_text())
+    except (OSError, ValueError):
+        return None
+    return q / p if q > 0 and p > 0 else None
+
+
+def usable_cpus() -> int:
+    """CPUs this process may use: affinity, then a cgroup quota (a container's CPU limit), at least 1."""
+    n = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    quota = cgroup_cpus()
+    if quota is not None:
+        n = min(n, max(1, math.ceil(quota)))
+    return max(1, n)
+
+
 @dataclass(frozen=True)
 class Capacity:
     """How many bandwidth tests run at once, and where the number came from."""
@@ -120,12 +147,12 @@ class Capacity:
 def auto_capacity(cpus: int | None = None, nic_mbps: int | None = None, *, probe_nic: bool = True) -> Capacity:
     """Concurrent bandwidth tests this machine can carry without starving each test.
 
-    CPU: `TESTS_PER_CPU` tests per core (docs/capacity.md has the per-test CPU cost).
+    CPU: `TESTS_PER_CPU` tests per usable core (affinity and cgroup quota; docs/capacity.md
+    has the per-test CPU cost).
     NIC: each test should be able to get `MBPS_PER_TEST` Mbit/s of the link, where the
     link speed is known. The smaller bound wins; at least 1, at most `MAX_AUTO_TESTS`.
     """
-    n_cpu = cpus if cpus is not None else (len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity")
-                                          else os.cpu_count() or 1)
+    n_cpu = cpus if cpus is not None else usable_cpus()
     nic = nic_mbps if nic_mbps is not None else (nic_speed_mbps() if probe_nic else None)
     by_cpu = max(1, TESTS_PER_CPU * n_cpu)
     parts = [f"{by_cpu} from {n_cpu} CPU{'s' if n_cpu != 1 else ''}"]
