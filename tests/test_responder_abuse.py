@@ -169,7 +169,17 @@ def test_unauthenticated_client_never_takes_a_slot(logs: Logs) -> None:
 
 # -- 3. thread start failure (was: accept loop died for good, counters leaked) -----------------
 
-PIDS = Path("/sys/fs/cgroup/pids")
+PIDS = Path("/sys/fs/cgroup/pids")  # cgroup v1 pids hierarchy
+UNIFIED = Path("/sys/fs/cgroup")  # cgroup v2, where the pids controller is enabled for children
+
+
+def _pids_parent() -> Path | None:
+    if PIDS.is_dir():
+        return PIDS
+    with contextlib.suppress(OSError):
+        if "pids" in (UNIFIED / "cgroup.subtree_control").read_text().split():
+            return UNIFIED
+    return None
 
 
 def _serve_proc(*extra: str, preexec: object = None, env: dict[str, str] | None = None,
@@ -210,9 +220,11 @@ def _hold(port: int, n: int, prefix: str = "127.0.3", send: bytes = b"{") -> lis
     return held
 
 
-@pytest.mark.skipif(not (PIDS / "pids.max").exists() and not PIDS.is_dir(), reason="no pids cgroup (v1)")
+@pytest.mark.skipif(_pids_parent() is None, reason="no pids cgroup controller (v1 or v2) to limit threads with")
 def test_thread_start_failure_backs_off_and_service_recovers() -> None:
-    group = PIDS / f"netcheck-test-{os.getpid()}"
+    parent = _pids_parent()
+    assert parent is not None
+    group = parent / f"netcheck-test-{os.getpid()}"
     group.mkdir()
     proc = None
     held: list[socket.socket] = []
