@@ -76,7 +76,7 @@ def plan(settings: Settings) -> list[Check]:
     directions = (False, True) if bw.reverse else (False,)
     checks = []
     for reverse in directions:
-        later = bw.seconds + TEST_OVERHEAD if reverse is False and len(directions) > 1 else 0.0
+        later = bw.seconds + TEST_OVERHEAD if not reverse and len(directions) > 1 else 0.0
         spec = Spec(host, port or 0, reverse, bw.seconds, bw.streams, token, source, reserve=later)
         name = "Download (VPC → node)" if reverse else "Upload (node → VPC)"
         checks.append(Check(id=f"bandwidth.{spec.direction}.{subject}", category=Category.BANDWIDTH,
@@ -129,6 +129,10 @@ def evaluate(spec: Spec, ev: Evidence, thresholds: Thresholds) -> Outcome:
            f"uplink), or remove the shaping or policing on it{' (retransmits point at loss)' if r.retransmits else ''}; "
            f"AWS recommends at least 100 Mbit/s. If {limit:g} Mbit/s is more than this site needs, lower "
            "spec.thresholds.bandwidthMbps.")
+    if shared and shared > 1:
+        fix += (f" The responder ran {shared} tests at once during this one: if they shared its link, repeat "
+                "the test when it is quieter (or give the responder more capacity, docs/capacity.md) before "
+                "blaming the site's path.")
     if hi < limit:
         return Outcome(Status.FAIL, f"{what} measured {measured}, below the {limit:g} Mbit/s threshold.",
                        remediation=fix, **common)

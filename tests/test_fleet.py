@@ -164,6 +164,8 @@ def test_sharing_is_in_the_bandwidth_message_and_evidence() -> None:
     out = bandwidth.evaluate(spec, bandwidth.Evidence(result=res), Thresholds(bandwidth_mbps=100))
     assert "the responder ran 3 tests at once (of 4 slots)" in out.message
     assert out.evidence["responderConcurrentTests"] == 3 and out.evidence["responderSlots"] == 4
+    slow = bandwidth.evaluate(spec, bandwidth.Evidence(result=res), Thresholds(bandwidth_mbps=5000))
+    assert slow.status.value == "FAIL" and slow.remediation is not None and "ran 3 tests at once" in slow.remediation
 
 
 def test_cgroup_cpu_quota_counts(tmp_path: Path) -> None:
