@@ -378,11 +378,15 @@ def serve_cmd(
     no_auth: Annotated[bool, typer.Option("--no-auth", help="Serve bandwidth and connect-back without a token "
                                                             "(only on a closed test network).")] = False,
     max_clients: Annotated[int, typer.Option("--max-clients", min=1, max=10000,
-                                             help="Concurrent TCP connections.")] = 256,
+                                             help="Concurrent TCP connections (lowered to fit the open-files "
+                                                  "limit).")] = 1024,
     max_seconds: Annotated[float, typer.Option("--max-test-seconds", min=1, max=3600,
                                                help="Longest bandwidth test accepted.")] = 60.0,
     max_streams: Annotated[int, typer.Option("--max-streams", min=1, max=128,
                                              help="Most parallel streams per bandwidth test.")] = 16,
+    max_tests: Annotated[int, typer.Option("--max-tests", min=0, max=1024,
+                                           help="Bandwidth tests at once (one per source); 0: from CPUs and "
+                                                "NIC speed (docs/capacity.md).")] = 0,
 ) -> None:
     """Run the VPC-side responder: TCP/UDP echo, iperf3 bandwidth endpoint, connect-back."""
     from netcheck.responder import ServeConfig, serve
@@ -394,7 +398,8 @@ def serve_cmd(
     ports = tuple(p for p in (iperf_port if iperf_port is not None else [5201]) if p)
     cfg = ServeConfig(host=listen, port=port, iperf_ports=ports, extra_tcp=tuple(extra_tcp or ()),
                       extra_udp=tuple(extra_udp or ()), token=token or None, no_auth=no_auth,
-                      max_clients=max_clients, max_test_seconds=max_seconds, max_streams=max_streams)
+                      max_clients=max_clients, max_test_seconds=max_seconds, max_streams=max_streams,
+                      max_tests=max_tests)
     try:
         code = serve(cfg)
     except OSError as exc:

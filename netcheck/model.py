@@ -55,6 +55,7 @@ class SkipReason(enum.StrEnum):
     PRIVILEGE = "privilege"  # a privilege or sysctl is missing
     DEPENDENCY = "dependency"  # something it needs (name, TCP, TLS, ruleset) was not there
     INTERRUPTED = "interrupted"  # Ctrl-C before it finished
+    BUSY = "busy"  # a shared server (bandwidth responder) had no free slot before the deadline
 
     @property
     def leaves_verdict_open(self) -> bool:

@@ -27,6 +27,8 @@ START_SERVER = ("run `netcheck serve --token TOKEN` on an EC2 instance in the VP
                 "spec.bandwidth.server to host:5201")
 # Connection failures that mean the network did not carry the test (vs. the server refusing it).
 NETWORK_FAILURES = {"timeout", "unreachable"}
+SLOT_WAIT = 300.0  # longest a test waits for a busy server's slot; the run's --deadline usually ends it first
+TEST_OVERHEAD = 4.0  # handshake and results exchange around a test's seconds
 
 
 @dataclass(frozen=True)
@@ -38,6 +40,7 @@ class Spec:
     streams: int
     token: str | None = None
     source: str = ""  # which setting named the server
+    reserve: float = 0.0  # seconds kept free before the deadline for the test that runs after this one
 
     @property
     def direction(self) -> str:
@@ -53,6 +56,7 @@ class Evidence:
     result: Any = None  # netcheck.net.iperf.IperfResult when the test ran
     error_kind: str | None = None
     error: str | None = None
+    busy: Any = None  # netcheck.net.iperf.ServerBusy when no test slot came free in time
 
 
 def plan(settings: Settings) -> list[Check]:
@@ -72,11 +76,12 @@ def plan(settings: Settings) -> list[Check]:
     directions = (False, True) if bw.reverse else (False,)
     checks = []
     for reverse in directions:
-        spec = Spec(host, port or 0, reverse, bw.seconds, bw.streams, token, source)
+        later = bw.seconds + TEST_OVERHEAD if not reverse and len(directions) > 1 else 0.0
+        spec = Spec(host, port or 0, reverse, bw.seconds, bw.streams, token, source, reserve=later)
         name = "Download (VPC → node)" if reverse else "Upload (node → VPC)"
         checks.append(Check(id=f"bandwidth.{spec.direction}.{subject}", category=Category.BANDWIDTH,
                             title=f"{name} TCP throughput meets the threshold", probe="bandwidth", spec=spec,
-                            timeout=bw.seconds + 20.0, docs=DOCS, exclusive=True))
+                            timeout=bw.seconds + 20.0 + SLOT_WAIT, docs=DOCS, exclusive=True))
     return checks
 
 
@@ -84,10 +89,13 @@ def collect(spec: Spec, net: Net) -> Evidence:
     if spec.host is None:
         raise ProbeSkip(SkipReason.NEEDS_PEER, "No bandwidth server is configured, so throughput to the VPC "
                         "cannot be measured.", fix=START_SERVER[:1].upper() + START_SERVER[1:] + ".")
-    from netcheck.net.iperf import IperfError
+    from netcheck.net.iperf import IperfError, ServerBusy
 
     try:
-        result = net.throughput(spec.host, spec.port, spec.seconds, spec.streams, spec.reverse, spec.token)
+        result = net.throughput(spec.host, spec.port, spec.seconds, spec.streams, spec.reverse, spec.token,
+                                reserve=spec.reserve)
+    except ServerBusy as exc:
+        return Evidence(error_kind=exc.kind, error=str(exc), busy=exc)
     except IperfError as exc:
         return Evidence(error_kind=exc.kind, error=str(exc))
     return Evidence(result=result)
@@ -107,7 +115,11 @@ def evaluate(spec: Spec, ev: Evidence, thresholds: Thresholds) -> Outcome:
     sd = _spread(tuple(r.intervals_mbps))
     lo, hi = mean - sd, mean + sd
     retrans = f", {r.retransmits} retransmits" if r.retransmits else ""
-    measured = f"{mean:.1f} Mbit/s (±{sd:.1f} over {len(r.intervals_mbps)} intervals, {r.streams} streams{retrans})"
+    shared = getattr(r, "server_concurrent", None)
+    crowd = (f", the responder ran {shared} tests at once (of {r.server_slots} slots)" if shared and shared > 1
+             else "")
+    measured = (f"{mean:.1f} Mbit/s (±{sd:.1f} over {len(r.intervals_mbps)} intervals, {r.streams} streams"
+                f"{retrans}{crowd})")
     evidence: dict[str, Any] = {**r.to_evidence(), "spreadMbps": round(sd, 2), "source": spec.source,
                                 "thresholdMbps": limit}
     if r.intervals_mbps:
@@ -117,6 +129,10 @@ def evaluate(spec: Spec, ev: Evidence, thresholds: Thresholds) -> Outcome:
            f"uplink), or remove the shaping or policing on it{' (retransmits point at loss)' if r.retransmits else ''}; "
            f"AWS recommends at least 100 Mbit/s. If {limit:g} Mbit/s is more than this site needs, lower "
            "spec.thresholds.bandwidthMbps.")
+    if shared and shared > 1:
+        fix += (f" The responder ran {shared} tests at once during this one: if they shared its link, repeat "
+                "the test when it is quieter (or give the responder more capacity, docs/capacity.md) before "
+                "blaming the site's path.")
     if hi < limit:
         return Outcome(Status.FAIL, f"{what} measured {measured}, below the {limit:g} Mbit/s threshold.",
                        remediation=fix, **common)
@@ -130,8 +146,19 @@ def evaluate(spec: Spec, ev: Evidence, thresholds: Thresholds) -> Outcome:
 
 def _failed(spec: Spec, ev: Evidence, what: str, limit: float) -> Outcome:
     kind, err = ev.error_kind or "error", ev.error or "unknown error"
-    evidence = {"server": spec.server, "direction": spec.direction, "error": kind, "detail": err,
-                "source": spec.source}
+    evidence: dict[str, Any] = {"server": spec.server, "direction": spec.direction, "error": kind, "detail": err,
+                                "source": spec.source}
+    if kind == "busy":  # the server never had a free slot before the deadline: nothing was measured
+        b = ev.busy
+        if b is not None:
+            evidence.update(attempts=b.attempts, waitedSeconds=round(b.waited, 2), retryAfter=b.retry_after,
+                            responderRunningTests=b.running, responderSlots=b.slots)
+        return Outcome.skip(SkipReason.BUSY, f"{what} was not measured: {err}. The verdict rests on the other "
+                            "checks.", evidence=evidence,
+                            remediation="Spread the fleet's bandwidth tests (the schedules in examples/ add a "
+                                        "random delay and run bandwidth hourly), raise --deadline so a test can "
+                                        "wait for a slot, or give the responder more capacity (netcheck serve "
+                                        "--max-tests, docs/capacity.md).")
     if kind in NETWORK_FAILURES:
         evidence["outcome"] = kind
         return Outcome(Status.FAIL, f"{what}: the test could not reach the server ({err}).",
@@ -139,8 +166,6 @@ def _failed(spec: Spec, ev: Evidence, what: str, limit: float) -> Outcome:
                        remediation=f"Allow TCP from this node to {spec.server} (route, firewall, security group), "
                                    "and check that the server is running.")
     fixes = {
-        "busy": "Wait until the other test on that server ends, or point spec.bandwidth.server at a server "
-                "only this preflight uses (iperf3 serves one test at a time).",
         "unauthorized": "Pass the responder's token with --token or NETCHECK_TOKEN (the responder was started "
                         "with --token, NETCHECK_TOKEN or --token-file).",
         "refused": "Start the server: " + START_SERVER + ".",

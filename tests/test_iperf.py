@@ -81,7 +81,7 @@ def test_busy_stock_server_is_retried_then_reported(iperf3_server: int) -> None:
         with pytest.raises(iperf.ServerBusy) as info:
             iperf.run_client("127.0.0.1", iperf3_server, seconds=1, busy_retries=2, busy_wait=0.2)
         assert time.monotonic() - t0 < 3  # bounded: 0.2 + 0.4 s of waiting
-        assert "busy" in str(info.value) and "3 attempts" in str(info.value)
+        assert "busy" in str(info.value) and info.value.attempts >= 3  # 3, or more if a refusal came between
     finally:
         other.wait(timeout=20)
 
@@ -191,7 +191,7 @@ def test_evaluate_reports_retransmits_and_direction() -> None:
 
 
 @pytest.mark.parametrize(("kind", "status", "fix_words"), [
-    ("busy", Status.ERROR, "one test at a time"),
+    ("busy", Status.SKIP, "--deadline"),
     ("unauthorized", Status.ERROR, "--token"),
     ("refused", Status.ERROR, "netcheck serve"),
     ("timeout", Status.FAIL, "firewall"),

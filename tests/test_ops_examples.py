@@ -45,7 +45,7 @@ def test_kubernetes_manifests_validate(name: str, doc: dict[str, Any]) -> None:
 
 def test_kubernetes_validation_catches_mistakes() -> None:
     kv = pytest.importorskip("kubernetes_validate", reason="kubernetes-validate not installed (test extra)")
-    (doc,) = [d for _, d in _workloads() if d["kind"] == "CronJob"]
+    doc = next(d for _, d in _workloads() if d["kind"] == "CronJob")
     bad = json.loads(json.dumps(doc))
     bad["spec"]["jobTemplate"]["spec"]["template"]["spec"]["hostNetwork"] = "yes"
     with pytest.raises(kv.ValidationError):
@@ -61,7 +61,13 @@ def _pod_spec(doc: dict[str, Any]) -> dict[str, Any]:
 
 @pytest.mark.parametrize("kind", ["CronJob", "DaemonSet"])
 def test_hybrid_workloads_least_privilege(kind: str) -> None:
-    (doc,) = [d for _, d in _workloads() if d["kind"] == kind]
+    docs = [d for _, d in _workloads() if d["kind"] == kind]
+    assert docs
+    for doc in docs:
+        _least_privilege(doc)
+
+
+def _least_privilege(doc: dict[str, Any]) -> None:
     pod = _pod_spec(doc)
     assert pod["nodeSelector"] == {"eks.amazonaws.com/compute-type": "hybrid"}  # a node label, not a host
     assert pod["hostNetwork"] is True
@@ -220,3 +226,62 @@ def test_hook_bad_nodeconfig_is_a_configuration_stop(tmp_path: Path) -> None:
 def test_hook_missing_netcheck(tmp_path: Path) -> None:
     proc = _hook(_hook_env(tmp_path, tmp_path / "nope"), "true")
     assert proc.returncode == 1 and "netcheck not found" in proc.stderr
+
+
+# --- schedules that spread a fleet (issue 17) ----------------------------------------------
+
+def _run_shell(script: str, tmp_path: Path) -> list[str]:
+    """Run an example's shell with `netcheck run` and the start-up sleep replaced by echo; return the lines."""
+    script = script.replace("exec netcheck", "netcheck").replace("netcheck run", "echo netcheck run")
+    proc = subprocess.run(["/bin/sh", "-c", script.replace("sleep $((", "echo sleep $((")],
+                          capture_output=True, text=True, timeout=10, check=False, cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    return proc.stdout.splitlines()
+
+
+def test_daemonset_loop_jitters_its_start_and_measures_bandwidth_every_fourth_round(tmp_path: Path) -> None:
+    (ds,) = [d for _, d in _workloads() if d["kind"] == "DaemonSet"]
+    script = _pod_spec(ds)["containers"][0]["args"][0]
+    loop = script.replace("sleep 900", "[ $round -ge 8 ] && exit 0")  # eight rounds, no waiting
+    lines = _run_shell(loop, tmp_path)
+    sleep = int(lines[0].split()[1])
+    assert lines[0].startswith("sleep") and 0 <= sleep < 900
+    runs = [ln for ln in lines if ln.startswith("netcheck run")]
+    assert len(runs) == 8 and [("--skip bandwidth" in r) for r in runs] == [False, True, True, True] * 2
+
+
+def test_cronjobs_spread_and_split_bandwidth(tmp_path: Path) -> None:
+    jobs = {d["metadata"]["name"]: d for _, d in _workloads() if d["kind"] == "CronJob"}
+    cheap, bw = jobs["netcheck"], jobs["netcheck-bandwidth"]
+    for job in (cheap, bw):
+        assert job["spec"]["concurrencyPolicy"] == "Forbid"
+        (line,) = _run_shell(" ".join(_pod_spec(job)["containers"][0]["args"]).replace("&&", ";"), tmp_path)[:1]
+        assert line.startswith("sleep")
+    cheap_args = " ".join(_pod_spec(cheap)["containers"][0]["args"])
+    bw_args = " ".join(_pod_spec(bw)["containers"][0]["args"])
+    assert "--skip bandwidth" in cheap_args and "--only bandwidth" in bw_args
+    assert bw["spec"]["schedule"].split()[1] == "*" and bw["spec"]["schedule"].split()[0].isdigit()  # hourly
+    assert bw["spec"]["jobTemplate"]["spec"]["activeDeadlineSeconds"] > 2700 + 300
+
+
+def test_systemd_timer_spreads_and_service_measures_bandwidth_hourly(tmp_path: Path) -> None:
+    import re
+
+    timer = (EXAMPLES / "systemd" / "netcheck.timer").read_text()
+    assert "FixedRandomDelay=yes" in timer and "RandomizedDelaySec=14min" in timer and "OnCalendar=*:0/15" in timer
+    service = (EXAMPLES / "systemd" / "netcheck.service").read_text().replace("\\\n", "")
+    m = re.search(r"ExecStart=/bin/sh -c '(.*?)'\n", service, re.S)
+    assert m is not None
+    script = m.group(1).replace("$$", "$").replace("%%", "%")
+    quarters = []
+    for minute in (0, 15, 30, 45):  # a fake `date` per quarter hour: bandwidth in exactly one of the four
+        fake = tmp_path / "bin"
+        fake.mkdir(exist_ok=True)
+        (fake / "date").write_text(f"#!/bin/sh\necho {minute + 7}\n")
+        (fake / "date").chmod(0o755)
+        proc = subprocess.run(["/bin/sh", "-c", script.replace("exec /usr/local/bin/netcheck", "echo netcheck")],
+                              capture_output=True, text=True, timeout=10, check=False,
+                              env={**os.environ, "PATH": f"{fake}:{os.environ['PATH']}"})
+        assert proc.returncode == 0, proc.stderr
+        quarters.append("--skip bandwidth" not in proc.stdout)
+    assert quarters.count(True) == 1

@@ -159,11 +159,16 @@ class Net:
 
     # -- bandwidth (netcheck.net.iperf) ----------------------------------------------
     def throughput(self, host: str, port: int, seconds: float = 5.0, streams: int = 4, reverse: bool = False,
-                   token: str | None = None, timeout: float = 5.0) -> IperfResult:
-        """One iperf3 TCP test to host:port (upload, or download when `reverse`); raises IperfError."""
+                   token: str | None = None, timeout: float = 5.0, reserve: float = 0.0) -> IperfResult:
+        """One iperf3 TCP test to host:port (upload, or download when `reverse`); raises IperfError.
+
+        A busy server is waited for until the deadline, less `reserve` seconds kept for
+        what runs after this test (the other direction).
+        """
         from netcheck.net.iperf import run_client
 
-        deadline = time.monotonic() + self.budget(seconds + 15.0)
+        self.budget(seconds)
+        deadline = (self.deadline if self.deadline is not None else time.monotonic() + seconds + 15.0) - reserve
         return run_client(host, port, seconds=seconds, streams=streams, reverse=reverse, token=token,
                           timeout=self.budget(timeout), deadline=deadline)
 

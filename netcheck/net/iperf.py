@@ -73,10 +73,43 @@ class IperfError(Exception):
 
 
 class ServerBusy(IperfError):
-    """The server answered ACCESS_DENIED: it is running another test."""
+    """The server answered ACCESS_DENIED: it is running another test.
 
-    def __init__(self, message: str = "the server is busy running another test") -> None:
+    `retry_after` (seconds), `running` and `slots` come from a `netcheck serve` retry-after
+    trailer; a stock iperf3 server sends a plain busy and leaves them None.
+    """
+
+    def __init__(self, message: str = "the server is busy running another test", retry_after: int | None = None,
+                 running: int | None = None, slots: int | None = None, waited: float = 0.0,
+                 attempts: int = 1) -> None:
         super().__init__("busy", message)
+        self.retry_after, self.running, self.slots = retry_after, running, slots
+        self.waited, self.attempts = waited, attempts
+
+
+RETRY_TRAILER = struct.Struct("!4sHHH")  # b"NCRA", retry-after s, running tests, slots (netcheck serve)
+TEST_OVERHEAD = 3.0  # seconds a test needs beyond its duration: handshake and results exchange
+BUSY_WAIT_CAP = 30.0  # longest backoff between attempts when the server gives no retry-after
+
+
+def _read_retry_trailer(sock: socket.socket) -> ServerBusy:
+    """After ACCESS_DENIED: the responder's retry-after trailer, if one follows (stock iperf3 closes)."""
+    buf = b""
+    try:
+        sock.settimeout(1.0)
+        while len(buf) < RETRY_TRAILER.size:
+            chunk = sock.recv(RETRY_TRAILER.size - len(buf))
+            if not chunk:
+                break
+            buf += chunk
+    except OSError:
+        pass
+    if len(buf) == RETRY_TRAILER.size:
+        magic, after, running, slots = RETRY_TRAILER.unpack(buf)
+        if magic == b"NCRA":
+            return ServerBusy(f"the server is busy ({running} of {slots} test slots in use); it asked to retry "
+                              f"after {after} s", retry_after=after, running=running, slots=slots)
+    return ServerBusy()
 
 
 # -- framing (shared with the responder) --------------------------------------------------
@@ -121,6 +154,8 @@ def recv_json(sock: socket.socket, limit: int = MAX_JSON) -> dict[str, Any]:
         obj = json.loads(recv_exact(sock, length))
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise IperfError("protocol", f"malformed JSON message: {exc}") from None
+    except RecursionError:
+        raise IperfError("protocol", "malformed JSON message: nested too deeply") from None
     if not isinstance(obj, dict):
         raise IperfError("protocol", "JSON message is not an object")
     return obj
@@ -343,6 +378,9 @@ class IperfResult:
     attempts: int = 1  # >1 when the server was busy at first
     blksize: int = DEFAULT_BLKSIZE
     warnings: tuple[str, ...] = field(default=())
+    waited: float = 0.0  # seconds spent waiting for a free test slot
+    server_concurrent: int | None = None  # most tests the responder ran at once during this one
+    server_slots: int | None = None  # the responder's concurrent-test limit
 
     @property
     def direction(self) -> str:
@@ -357,7 +395,9 @@ class IperfResult:
                 "seconds": round(self.seconds, 3), "bytesReceived": self.bytes_received,
                 "bytesSent": self.bytes_sent, "mbps": round(self.mbps, 2),
                 "intervalsMbps": [round(x, 2) for x in self.intervals_mbps],
-                "retransmits": self.retransmits, "attempts": self.attempts}
+                "retransmits": self.retransmits, "attempts": self.attempts,
+                "waitedSeconds": round(self.waited, 2), "responderConcurrentTests": self.server_concurrent,
+                "responderSlots": self.server_slots}
 
 
 def _expect(sock: socket.socket, want: int, phase: str) -> None:
@@ -372,7 +412,7 @@ def _expect(sock: socket.socket, want: int, phase: str) -> None:
 
 def _raise_for_state(sock: socket.socket, state: int, phase: str) -> None:
     if state == ACCESS_DENIED:
-        raise ServerBusy()
+        raise _read_retry_trailer(sock)
     if state == SERVER_ERROR:
         codes: list[int] = []
         try:
@@ -408,34 +448,61 @@ def run_client(host: str, port: int, *, seconds: float = 5.0, streams: int = 1, 
                token: str | None = None, interval: float = 1.0, timeout: float = 5.0,
                busy_retries: int = 2, busy_wait: float = 1.0, blksize: int = DEFAULT_BLKSIZE,
                deadline: float | None = None, pump_factory: PumpFactory | None = None) -> IperfResult:
-    """Run one iperf3 TCP test; retry a busy server `busy_retries` times, then raise ServerBusy.
+    """Run one iperf3 TCP test, waiting for a free slot while the server is busy.
 
-    `deadline` (time.monotonic()) bounds the whole call including retries.
+    With a `deadline` (time.monotonic()), a busy server is retried for as long as a test
+    still fits before it: after the server's retry-after (netcheck serve) or an
+    exponential backoff from `busy_wait` (stock iperf3), each with random jitter so a
+    fleet does not come back in step. Without one, `busy_retries` retries. When no test
+    fits any more, ServerBusy says how long it waited and why it stopped.
     """
     if not 1 <= streams <= 128:
         raise ValueError("streams must be between 1 and 128")
     if not 0 < seconds <= 3600:
         raise ValueError("seconds must be between 0 and 3600")
-    attempt = 0
+    jitter = secrets.SystemRandom()
+    attempt, waited, refused = 0, 0.0, 0
     while True:
         attempt += 1
         try:
             res = _one_test(host, port, seconds, streams, reverse, token, interval, timeout, blksize, pump_factory)
-            return res if attempt == 1 else _with_attempts(res, attempt)
-        except ServerBusy:
-            wait = busy_wait * attempt
-            late = deadline is not None and time.monotonic() + wait + seconds + 2 > deadline
-            if attempt > busy_retries or late:
-                raise ServerBusy(f"the server {host}:{port} was busy running another test "
-                                 f"({attempt} attempt{'s' if attempt > 1 else ''}); iperf3 serves one test "
-                                 "at a time") from None
-            time.sleep(wait)
+            return res if attempt == 1 else _with_attempts(res, attempt, waited)
+        except ServerBusy as exc:
+            busy, refusal = exc, None
+        except IperfError as exc:
+            # A stock iperf3 -s re-creates its listening socket after each test, and a connection in
+            # that moment is refused: retry up to 3 refusals quickly; a server that is down stays refused.
+            if exc.kind != "refused" or refused >= 3:
+                raise
+            refused += 1
+            busy, refusal = ServerBusy(str(exc)), exc
+        if refusal is not None:
+            wait = jitter.uniform(0.2, 0.6)
+        elif busy.retry_after is not None:  # the responder says when a slot should be free
+            wait = busy.retry_after * jitter.uniform(1.0, 1.25) + jitter.uniform(0.0, 0.5)
+        else:  # stock iperf3: plain busy
+            wait = min(BUSY_WAIT_CAP, busy_wait * 2 ** (attempt - 1)) * jitter.uniform(0.5, 1.5)
+        room = None if deadline is None else deadline - time.monotonic() - seconds - TEST_OVERHEAD
+        if room is not None and 0.2 <= room < wait:
+            wait = room  # one last try just before the deadline
+        if (room is None and attempt > busy_retries + refused) or (room is not None and room < 0.2):
+            if refusal is not None:
+                raise refusal
+            why = ("the run's deadline leaves no time for another attempt" if room is not None
+                   else f"gave up after {attempt} attempts")
+            hint = (f"; {busy.running} of {busy.slots} test slots in use, retry after {busy.retry_after} s"
+                    if busy.retry_after is not None else "; a stock iperf3 server runs one test at a time")
+            raise ServerBusy(f"the server {host}:{port} was busy; waited {waited:.1f} s over {attempt} "
+                             f"attempt{'s' if attempt > 1 else ''} and {why}{hint}",
+                             busy.retry_after, busy.running, busy.slots, waited, attempt) from None
+        time.sleep(wait)
+        waited += wait
 
 
-def _with_attempts(res: IperfResult, attempts: int) -> IperfResult:
+def _with_attempts(res: IperfResult, attempts: int, waited: float) -> IperfResult:
     from dataclasses import replace
 
-    return replace(res, attempts=attempts)
+    return replace(res, attempts=attempts, waited=max(0.0, waited))
 
 
 def _one_test(host: str, port: int, seconds: float, streams: int, reverse: bool, token: str | None,
@@ -562,14 +629,21 @@ def _result(host: str, port: int, reverse: bool, streams: int, elapsed: float, c
     warnings: list[str] = []
     if len(their_streams) != streams:
         warnings.append(f"server reported {len(their_streams)} streams, expected {streams}")
+    shared = theirs.get("netcheck")  # netcheck serve: how many tests shared it during this one
+    concurrent = slots = None
+    if isinstance(shared, dict):
+        c, s = shared.get("concurrent_tests"), shared.get("test_slots")
+        concurrent = c if isinstance(c, int) and not isinstance(c, bool) and 0 < c < 1 << 16 else None
+        slots = s if isinstance(s, int) and not isinstance(s, bool) and 0 < s < 1 << 16 else None
     if reverse:
         retrans = sum(their_retrans) if their_retrans and all(r >= 0 for r in their_retrans) else None
         return IperfResult(server, True, streams, elapsed, counted, their_bytes, tuple(intervals), retrans,
-                           blksize=blksize, warnings=tuple(warnings))
+                           blksize=blksize, warnings=tuple(warnings), server_concurrent=concurrent,
+                           server_slots=slots)
     seconds = their_end if their_end > 0 else elapsed
     retrans = sum(r for r in retrans_local if r is not None) if all(r is not None for r in retrans_local) else None
     return IperfResult(server, False, streams, seconds, their_bytes, counted, tuple(intervals), retrans,
-                       blksize=blksize, warnings=tuple(warnings))
+                       blksize=blksize, warnings=tuple(warnings), server_concurrent=concurrent, server_slots=slots)
 
 
 def close_quietly(sock: socket.socket) -> None:

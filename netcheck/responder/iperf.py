@@ -1,0 +1,351 @@
+"""iperf3 tests on the responder: several at once, one per source, each told how crowded it was.
+
+Order on a control connection: cookie, PARAM_EXCHANGE, parameters (all within the
+handshake timeout in total), token check, parameter check, and only then a test slot.
+Slots: `Responder.capacity.max_tests` tests at once, one per source address. A client
+beyond that gets ACCESS_DENIED (stock clients print "the server is busy") followed by a
+retry-after trailer that netcheck clients read: b"NCRA" + u16 seconds + u16 running
+tests + u16 slots (big-endian). Each test's results JSON carries
+`"netcheck": {"concurrent_tests": N, "test_slots": L}`: the most tests that ran at once
+while it ran, so a slow result can be told from a saturated responder.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import socket
+import struct
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from netcheck.net import iperf as wire
+from netcheck.responder.control import authorized
+from netcheck.responder.core import Conn, recv_exact_until
+
+if TYPE_CHECKING:
+    from netcheck.responder.core import Responder, ServeConfig
+
+COOKIE_CHARS = frozenset(wire.COOKIE_ALPHABET.encode())
+MAX_PARAMS = 8192  # iperf3 3.18+ MAX_PARAMS_JSON_STRING
+RETRY_MAGIC = b"NCRA"
+RETRY_TRAILER = struct.Struct("!4sHHH")
+IEACCESSDENIED = 11
+WAITING_FOR = 120.0  # seconds a denied source counts as waiting in line
+
+
+@dataclass(eq=False)
+class BwTest:
+    """One iperf3 test holding a slot."""
+
+    cookie: bytes
+    source: str
+    seconds: float
+    created: float = field(default_factory=time.monotonic)
+    expected: int = 0
+    accepting: bool = False
+    started: float | None = None
+    peak: int = 1  # most tests running at once while this one ran (itself included)
+    streams: list[socket.socket] = field(default_factory=list)
+    arrived: threading.Condition = field(default_factory=threading.Condition)
+
+    def remaining(self, now: float) -> float:
+        """Seconds until this test should have freed its slot (results exchange included)."""
+        start = self.started if self.started is not None else self.created + 1.0
+        return max(0.5, start + self.seconds + 1.5 - now)
+
+
+@dataclass(frozen=True)
+class Denial:
+    retry_after: int
+    reason: str
+    running: int
+    slots: int
+
+    def trailer(self) -> bytes:
+        return RETRY_TRAILER.pack(RETRY_MAGIC, min(self.retry_after, 65535), min(self.running, 65535),
+                                  min(self.slots, 65535))
+
+
+class SlotTable:
+    """BwTest slots: at most `limit` at once, one per source; retry-after hints for the rest."""
+
+    def __init__(self, limit: int, max_wait: float = 300.0) -> None:
+        self.limit = max(1, limit)
+        self.max_wait = max_wait
+        self._tests: dict[bytes, BwTest] = {}
+        self._waiting: dict[str, tuple[float, float, float]] = {}  # source -> (first denied, last, told to return)
+        self._lock = threading.Lock()
+
+    def active(self) -> int:
+        with self._lock:
+            return len(self._tests)
+
+    def acquire(self, cookie: bytes, source: str, seconds: float) -> BwTest | Denial:
+        now = time.monotonic()
+        with self._lock:
+            self._waiting = {s: w for s, w in self._waiting.items() if now - w[1] < WAITING_FOR}
+            mine = next((t for t in self._tests.values() if t.source == source), None)
+            if mine is not None:
+                return Denial(math.ceil(mine.remaining(now)), "a test from this address is running",
+                              len(self._tests), self.limit)
+            if len(self._tests) < self.limit and not self._held_for_others(source, now):
+                test = self._tests[cookie] = BwTest(cookie, source, seconds)
+                self._waiting.pop(source, None)
+                return test
+            first, _, _ = self._waiting.get(source, (now, now, now))
+            ahead = sum(1 for s, (f, _, _) in self._waiting.items() if f < first and s != source)
+            ends = sorted(t.remaining(now) for t in self._tests.values()) or [1.0]
+            typical = max(t.seconds + 2.0 for t in self._tests.values()) if self._tests else seconds + 2.0
+            wave, slot = divmod(ahead, self.limit)
+            wait = max(1, math.ceil(min(self.max_wait, ends[min(slot, len(ends) - 1)] + wave * typical)))
+            self._waiting[source] = (first, now, now + wait)
+            return Denial(wait, "all test slots are in use", len(self._tests), self.limit)
+
+    def _held_for_others(self, source: str, now: float) -> bool:
+        """True when every free slot is promised to sources told to come back about now.
+
+        Sources that were told to wait earlier and are due within the next second (and are
+        not more than 3 s late) keep their turn; otherwise a free slot goes to whoever asks,
+        so no slot idles while clients sleep.
+        """
+        free = self.limit - len(self._tests)
+        mine = self._waiting.get(source)
+        due = sum(1 for s, (f, _, at) in self._waiting.items()
+                  if s != source and now - 3.0 <= at <= now + 1.0 and (mine is None or f < mine[0]))
+        return due >= free
+
+    def attach(self, cookie: bytes, source: str, sock: socket.socket) -> bool | None:
+        """Join a data connection to its test: True; None when the cookie names no test."""
+        with self._lock:
+            test = self._tests.get(cookie)
+        if test is None:
+            return None
+        with test.arrived:
+            if test.source != source or not test.accepting or len(test.streams) >= test.expected:
+                return False
+            test.streams.append(sock)
+            test.arrived.notify_all()
+        return True
+
+    def running(self, test: BwTest) -> None:
+        with self._lock:
+            test.started = time.monotonic()
+            live = [t for t in self._tests.values() if t.started is not None]
+            for t in live:
+                t.peak = max(t.peak, len(live))
+
+    def release(self, test: BwTest) -> None:
+        with self._lock:
+            self._tests.pop(test.cookie, None)
+
+
+def valid_cookie(cookie: bytes) -> bool:
+    return len(cookie) == wire.COOKIE_SIZE and cookie[-1] == 0 and all(c in COOKIE_CHARS for c in cookie[:-1])
+
+
+def connection(r: Responder, c: Conn, first: bytes, deadline: float) -> bool:
+    """Handle an iperf3 control or data connection; True when a test took the socket."""
+    sock = c.sock
+    try:
+        cookie = first + recv_exact_until(sock, wire.COOKIE_SIZE - 1, deadline)
+    except (TimeoutError, wire.IperfError):
+        r.log("bad-cookie", level="debug", client=c.source, reason="incomplete")
+        return False
+    if not valid_cookie(cookie):
+        r.log("bad-cookie", level="debug", client=c.source)
+        return False
+    joined = r.tests.attach(cookie, c.source, sock)
+    if joined is not None:
+        if joined:
+            r.uncount(c)
+            c.set_phase("test")
+            return True  # the test owns it now
+        with contextlib.suppress(OSError):
+            wire.send_state(sock, wire.ACCESS_DENIED)
+        return False
+    if r.stopping:
+        with contextlib.suppress(OSError):
+            wire.send_state(sock, wire.ACCESS_DENIED)
+        return False
+    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)  # phase stays "new" (evictable) until the token
+    wire.send_state(sock, wire.PARAM_EXCHANGE)
+    try:
+        params = recv_params(sock, deadline)
+    except TimeoutError:
+        refuse(r, sock, c.source, 1000, "parameters not received in time")
+        return False
+    if isinstance(params, str):
+        refuse(r, sock, c.source, 1000, params)
+        return False
+    if not authorized(r, params.get("extra_data")):
+        refuse(r, sock, c.source, wire.IEAUTHTEST, "unauthorized: extra_data does not match the token")
+        return False
+    checked = check_params(params, r.cfg)
+    if isinstance(checked, tuple):
+        refuse(r, sock, c.source, checked[0], checked[1])
+        return False
+    got = r.tests.acquire(cookie, c.source, checked.seconds)
+    if isinstance(got, Denial):
+        r.count("busy")
+        r.log("iperf-busy", client=c.source, reason=got.reason, retry_after=got.retry_after,
+              running=got.running, slots=got.slots)
+        with contextlib.suppress(OSError):
+            sock.sendall(struct.pack("b", wire.ACCESS_DENIED) + got.trailer())
+        return False
+    r.uncount(c)
+    c.set_phase("test")
+    try:
+        run_test(r, sock, c.source, got, checked)
+    finally:
+        r.tests.release(got)
+        for s in got.streams:
+            wire.close_quietly(s)
+    return False
+
+
+def recv_params(sock: socket.socket, deadline: float) -> dict[str, Any] | str:
+    """The parameters JSON, read before `deadline` in all; a string says what was wrong with it."""
+    import json
+
+    (length,) = struct.unpack("!I", recv_exact_until(sock, 4, deadline))
+    if not 0 < length <= MAX_PARAMS:
+        return f"parameters of {length} bytes are out of bounds (1..{MAX_PARAMS})"
+    raw = recv_exact_until(sock, length, deadline)
+    try:
+        obj = json.loads(raw)
+    except (UnicodeDecodeError, json.JSONDecodeError):
+        return "malformed parameters (not JSON)"
+    except RecursionError:
+        return "malformed parameters (nested too deeply)"
+    if not isinstance(obj, dict):
+        return "malformed parameters (not an object)"
+    return obj
+
+
+@dataclass(frozen=True)
+class Params:
+    streams: int
+    seconds: float
+    reverse: bool
+    block: int
+
+
+def _number(value: Any, default: float) -> float | None:
+    if value is None:
+        return default
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    f = float(value)
+    return f if math.isfinite(f) else None
+
+
+def check_params(params: dict[str, Any], cfg: ServeConfig) -> Params | tuple[int, str]:
+    """What the test will be, or (i_errno, reason) when the responder will not run it."""
+    if "tcp" not in params or "udp" in params or "sctp" in params:
+        return 1000, "only TCP tests are supported"
+    if "bidirectional" in params:
+        return 1000, "bidirectional tests are not supported; run two tests (with and without -R)"
+    streams = params.get("parallel", 1)
+    duration, omit = _number(params.get("time"), 0.0), _number(params.get("omit"), 0.0)
+    block = params.get("len", wire.DEFAULT_BLKSIZE) or wire.DEFAULT_BLKSIZE
+    if isinstance(streams, bool) or not isinstance(streams, int) or not 1 <= streams <= cfg.max_streams:
+        return 5, f"parallel must be an integer 1..{cfg.max_streams}"
+    if duration is None or omit is None or omit < 0:
+        return 1000, "malformed parameters (time and omit must be numbers)"
+    if not 0 < duration + omit <= cfg.max_test_seconds:
+        return 4, f"time must be 1..{cfg.max_test_seconds:g} s (byte or block counts are not supported)"
+    if isinstance(block, bool) or not isinstance(block, int) or block <= 0:
+        return 6, "len must be a positive integer"
+    return Params(streams, duration + omit, "reverse" in params, min(cfg.max_block, max(1024, block)))
+
+
+def refuse(r: Responder, ctrl: socket.socket, source: str, ierrno: int, why: str) -> None:
+    r.log("iperf-refused", level="warning", client=source, reason=why[:200])
+    with contextlib.suppress(OSError):
+        ctrl.sendall(struct.pack("!bii", wire.SERVER_ERROR, ierrno, 0))
+
+
+def run_test(r: Responder, ctrl: socket.socket, source: str, test: BwTest, p: Params) -> None:
+    cfg = r.cfg
+    ctrl.settimeout(cfg.handshake_timeout)
+    with test.arrived:
+        test.expected, test.accepting = p.streams, True
+    wire.send_state(ctrl, wire.CREATE_STREAMS)
+    with test.arrived:
+        test.arrived.wait_for(lambda: len(test.streams) >= p.streams or r.stopping,
+                              timeout=cfg.handshake_timeout * 2)
+        test.accepting = False
+    if len(test.streams) < p.streams:
+        r.log("iperf-aborted", level="warning", client=source, reason="data streams did not arrive")
+        return
+    r.tests.running(test)
+    r.count("tests")
+    wire.send_state(ctrl, wire.TEST_START)
+    wire.send_state(ctrl, wire.TEST_RUNNING)
+    r.log("iperf-start", client=source, streams=p.streams, reverse=p.reverse, seconds=p.seconds,
+          running=r.tests.active(), slots=r.tests.limit)
+    for s in test.streams:
+        s.settimeout(None)  # blocking data plane; closing the socket ends a stuck stream
+    clock = wire.CpuClock()
+    pump = wire.AsyncioPump(test.streams, sending=p.reverse, block=p.block)
+    t0 = time.monotonic()
+    pump.start()
+    try:
+        state = wait_for_end(r, ctrl, t0 + p.seconds + 10)
+        pump.stop_counting()
+        elapsed = time.monotonic() - t0
+        pump.stop()
+        retrans = [wire.tcp_counters(s)[0] for s in test.streams] if p.reverse else []
+        for s in test.streams:
+            wire.close_quietly(s)
+        pump.join(2.0)
+        if state != wire.TEST_END:
+            why = {wire.CLIENT_TERMINATE: "client terminated the test", -100: "server is stopping",
+                   -101: "client disconnected mid-test", -102: "test ran past its duration"}.get(state, "protocol")
+            if state == -100:
+                with contextlib.suppress(OSError):
+                    wire.send_state(ctrl, wire.SERVER_TERMINATE)
+            r.log("iperf-aborted", level="warning", client=source, reason=why, bytes=pump.total())
+            return
+        ctrl.settimeout(cfg.handshake_timeout * 2)
+        wire.send_state(ctrl, wire.EXCHANGE_RESULTS)
+        wire.recv_json(ctrl)
+        results = {**clock.util(), "sender_has_retransmits": 1 if p.reverse else -1,
+                   "streams": [{"id": wire.stream_id(i), "bytes": pump.counts[i],
+                                "retransmits": (retrans[i] if p.reverse and retrans[i] is not None else -1),
+                                "jitter": 0, "errors": 0, "packets": 0, "start_time": 0,
+                                "end_time": round(elapsed, 6)} for i in range(p.streams)],
+                   "netcheck": {"concurrent_tests": test.peak, "test_slots": r.tests.limit}}
+        wire.send_json(ctrl, results)
+        r.tests.release(test)  # free the slot before the client's next test (download after upload) can ask
+        wire.send_state(ctrl, wire.DISPLAY_RESULTS)
+        with contextlib.suppress(OSError, wire.IperfError):
+            wire.recv_state(ctrl)  # IPERF_DONE
+        mbps = pump.total() * 8 / max(elapsed, 1e-9) / 1e6
+        r.log("iperf-done", client=source, streams=p.streams, reverse=p.reverse, seconds=round(elapsed, 3),
+              bytes=pump.total(), mbps=round(mbps, 1), concurrent_tests=test.peak, slots=r.tests.limit)
+    finally:
+        pump.stop(0.5)
+
+
+def wait_for_end(r: Responder, ctrl: socket.socket, hard_end: float) -> int:
+    """The next control byte from the client, or a negative code: stopping / gone / overdue."""
+    while True:
+        if r.stopping:
+            return -100
+        left = hard_end - time.monotonic()
+        if left <= 0:
+            return -102
+        ctrl.settimeout(min(0.5, left))
+        try:
+            data = ctrl.recv(1)
+        except TimeoutError:
+            continue
+        except OSError:
+            return -101
+        if not data:
+            return -101
+        return int(struct.unpack("b", data)[0])

@@ -1,0 +1,167 @@
+"""Budgets and capacity: per-source token buckets, descriptor and bandwidth-test limits.
+
+Everything here is pure bookkeeping (no sockets), so the numbers the responder runs
+with can be logged at start and tested directly.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import resource
+import threading
+import time
+from collections import OrderedDict
+from dataclasses import dataclass
+from pathlib import Path
+
+FDS_RESERVED = 64  # listeners, log, selector, headroom (an eighth of a small limit, at least 16)
+FDS_PER_TEST = 4  # an asyncio pump: epoll + self-pipe pair, plus slack
+MBPS_PER_TEST = 250  # NIC share each concurrent test should be able to get (2.5x AWS's 100 Mbit/s)
+TESTS_PER_CPU = 2  # measured: bench/bench_fleet.py, docs/capacity.md
+MAX_AUTO_TESTS = 32
+
+
+class RateLimiter:
+    """Token buckets per source address, in a bounded LRU table.
+
+    `allow(source, cost)` takes `cost` tokens when the bucket has them. The bucket
+    refills at `rate` per second up to `burst`.
+    """
+
+    def __init__(self, rate: float, burst: float, size: int) -> None:
+        self.rate, self.burst, self.size = rate, burst, size
+        self._buckets: OrderedDict[str, tuple[float, float]] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def allow(self, source: str, cost: float = 1.0) -> bool:
+        now = time.monotonic()
+        with self._lock:
+            tokens, last = self._buckets.pop(source, (self.burst, now))
+            tokens = min(self.burst, tokens + (now - last) * self.rate)
+            ok = tokens >= cost
+            self._buckets[source] = (tokens - cost if ok else tokens, now)
+            while len(self._buckets) > self.size:
+                self._buckets.popitem(last=False)
+            return ok
+
+    def available(self, source: str) -> float:
+        """Tokens `source` could spend now (without taking any)."""
+        now = time.monotonic()
+        with self._lock:
+            tokens, last = self._buckets.get(source, (self.burst, now))
+            return min(self.burst, tokens + (now - last) * self.rate)
+
+    def take_up_to(self, source: str, want: float) -> float:
+        """Take as many tokens as are there, up to `want`; return how many were taken."""
+        now = time.monotonic()
+        with self._lock:
+            tokens, last = self._buckets.pop(source, (self.burst, now))
+            tokens = min(self.burst, tokens + (now - last) * self.rate)
+            got = max(0.0, min(want, tokens))
+            self._buckets[source] = (tokens - got, now)
+            while len(self._buckets) > self.size:
+                self._buckets.popitem(last=False)
+            return got
+
+
+def raise_nofile() -> tuple[int, int]:
+    """Raise the soft RLIMIT_NOFILE to the hard limit where allowed; return (soft, hard)."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    want = hard if hard != resource.RLIM_INFINITY else 1 << 20
+    if soft != resource.RLIM_INFINITY and soft < want:
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (want, hard))
+            soft = want
+        except (OSError, ValueError):
+            pass
+    return soft, hard
+
+
+def clients_for_nofile(soft: int, max_tests: int) -> int:
+    """How many TCP connections fit in `soft` descriptors, after the reserve."""
+    if soft == resource.RLIM_INFINITY:
+        return 1 << 20
+    reserve = max(16, min(FDS_RESERVED, soft // 8))
+    return max(1, soft - reserve - FDS_PER_TEST * max_tests)
+
+
+def nic_speed_mbps(root: Path = Path("/sys/class/net")) -> int | None:
+    """Fastest link speed (Mbit/s) of the non-loopback interfaces that report one, else None.
+
+    Virtual interfaces (veth, bridges, many cloud NICs) report -1 or nothing: unknown.
+    """
+    best: int | None = None
+    try:
+        entries = sorted(root.iterdir())
+    except OSError:
+        return None
+    for dev in entries:
+        if dev.name == "lo":
+            continue
+        try:
+            speed = int((dev / "speed").read_text().strip())
+        except (OSError, ValueError):
+            continue
+        if speed > 0 and speed < 10_000_000:
+            best = max(best or 0, speed)
+    return best
+
+
+def cgroup_cpus(root: Path = Path("/sys/fs/cgroup")) -> float | None:
+    """CPUs the cgroup quota allows this process (cgroup v2 cpu.max, v1 cfs quota), None when unlimited."""
+    try:
+        quota, period = (root / "cpu.max").read_text().split()[:2]
+        if quota != "max":
+            return int(quota) / int(period)
+        return None
+    except (OSError, ValueError):
+        pass
+    try:
+        q = int((root / "cpu" / "cpu.cfs_quota_us").read_text())
+        p = int((root / "cpu" / "cpu.cfs_period_us").read_text())
+    except (OSError, ValueError):
+        return None
+    return q / p if q > 0 and p > 0 else None
+
+
+def usable_cpus() -> int:
+    """CPUs this process may use: affinity, then a cgroup quota (a container's CPU limit), at least 1."""
+    n = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    quota = cgroup_cpus()
+    if quota is not None:
+        n = min(n, max(1, math.ceil(quota)))
+    return max(1, n)
+
+
+@dataclass(frozen=True)
+class Capacity:
+    """How many bandwidth tests run at once, and where the number came from."""
+
+    max_tests: int
+    cpus: int
+    nic_mbps: int | None
+    reason: str
+
+
+def auto_capacity(cpus: int | None = None, nic_mbps: int | None = None, *, probe_nic: bool = True) -> Capacity:
+    """Concurrent bandwidth tests this machine can carry without starving each test.
+
+    CPU: `TESTS_PER_CPU` tests per usable core (affinity and cgroup quota; docs/capacity.md
+    has the per-test CPU cost).
+    NIC: each test should be able to get `MBPS_PER_TEST` Mbit/s of the link, where the
+    link speed is known. The smaller bound wins; at least 1, at most `MAX_AUTO_TESTS`.
+    """
+    n_cpu = cpus if cpus is not None else usable_cpus()
+    nic = nic_mbps if nic_mbps is not None else (nic_speed_mbps() if probe_nic else None)
+    by_cpu = max(1, TESTS_PER_CPU * n_cpu)
+    parts = [f"{by_cpu} from {n_cpu} CPU{'s' if n_cpu != 1 else ''}"]
+    limit = by_cpu
+    if nic:
+        by_nic = max(1, nic // MBPS_PER_TEST)
+        parts.append(f"{by_nic} from a {nic} Mbit/s NIC at {MBPS_PER_TEST} Mbit/s per test")
+        limit = min(limit, by_nic)
+    else:
+        parts.append("NIC speed unknown")
+    limit = max(1, min(limit, MAX_AUTO_TESTS))
+    return Capacity(limit, n_cpu, nic, "; ".join(parts))

@@ -1,0 +1,65 @@
+"""UDP echo of `NCE1` datagrams: mode 0 echoes the datagram, mode 1 acknowledges its size.
+
+No token: a reply is never larger than its request (mode 1 answers only requests of at
+least 11 bytes, its reply's size), datagrams are rate-limited per source, and mode 0
+replies spend the same per-source byte budget as the TCP echo.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import selectors
+import socket
+import struct
+from typing import TYPE_CHECKING, Any
+
+from netcheck.responder.core import plain_ip
+
+if TYPE_CHECKING:
+    from netcheck.responder.core import Responder
+
+UDP_MAGIC = b"NCE1"
+UDP_HEADER = 9  # magic, u8 mode, u32 seq
+SIZED_REPLY = UDP_HEADER + 2
+
+
+def loop(r: Responder, socks: list[socket.socket]) -> None:
+    sel = selectors.DefaultSelector()
+    for s in socks:
+        s.setblocking(False)
+        sel.register(s, selectors.EVENT_READ)
+    buf = bytearray(65536)
+    try:
+        while not r.stopping:
+            for key, _ in sel.select(0.5):
+                sock = key.fileobj
+                assert isinstance(sock, socket.socket)
+                for _ in range(64):  # drain a burst, then look at the others
+                    try:
+                        n, peer = sock.recvfrom_into(buf)
+                    except OSError:  # nothing left, or the socket is closing
+                        break
+                    answer = reply_for(r, memoryview(buf)[:n], peer)
+                    if answer is not None:
+                        with contextlib.suppress(OSError):
+                            sock.sendto(answer, peer)
+    finally:
+        sel.close()
+
+
+def reply_for(r: Responder, data: memoryview, peer: Any) -> bytes | None:
+    """The answer to one datagram, or None to stay silent."""
+    if len(data) < UDP_HEADER or data[:4] != UDP_MAGIC:
+        return None
+    mode = data[4]
+    if mode not in (0, 1) or (mode == 1 and len(data) < SIZED_REPLY):
+        return None
+    source = plain_ip(str(peer[0]))
+    if not r.allow_datagram(source):
+        return None
+    if mode == 0 and not r.echo_budget.allow(source, len(data)):
+        return None
+    r.stats["datagrams"] += 1
+    if mode == 0:
+        return bytes(data)
+    return bytes(data[:UDP_HEADER]) + struct.pack("!H", min(len(data), 65535))
