@@ -334,6 +334,9 @@ def evaluate(spec: Spec, ev: Evidence, thresholds: Thresholds) -> Outcome:
         placed.append(where["rate-limit"])
     if placed:
         reasons += ". Where: " + "; ".join(placed)
+    if path is not None:
+        main = path["attribution"].get(found, {}).get("mainSegment")
+        path["finding"] = {"metric": found, "segment": main}
     return Outcome(worst[0], f"Round trip to {target_text}{via}: {figures}; {reasons}.",
                    measured=round(worst[2], 3), threshold=worst[3], unit=worst[4], remediation=fixes,
                    evidence=evidence)
