@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import ipaddress
 import itertools
+import math
 import statistics
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -130,8 +131,12 @@ def hop_stats(hops: Sequence[tuple[int, str | None, Sequence[float | None]]], ta
 
 
 def attribute(hops: Sequence[HopStat], metric: Metric, destination: float | None,
-              target: str) -> Attribution | None:
-    """Place the destination's figure for `metric` on the links of the path (see the module doc)."""
+              target: str, samples: int = 0) -> Attribution | None:
+    """Place the destination's figure for `metric` on the links of the path (see the module doc).
+
+    `samples` is the size of the end-to-end series: a hop's loss counts as inflated only when
+    it is above the persistent loss by more than sampling noise (2.5 standard errors, ≥ 10 points).
+    """
     answered = [h for h in hops if h.addr is not None and h.value(metric) is not None]
     if destination is None or not answered:
         return None
@@ -153,7 +158,12 @@ def attribute(hops: Sequence[HopStat], metric: Metric, destination: float | None
     for i, p in enumerate(persistent):
         pending += p - prev_p
         prev_p = p
-        clean = i == len(vals) - 1 or vals[i] <= p + max(absolute, relative * p)
+        tol = max(absolute, relative * p)
+        if metric == "loss" and i < len(answered) and samples > 0 and answered[i].sent > 0:
+            n1, n2 = answered[i].sent, samples
+            pooled = (vals[i] * n1 + p * n2) / (n1 + n2) / 100.0
+            tol = max(tol, 250.0 * math.sqrt(max(0.0, pooled * (1 - pooled)) * (1 / n1 + 1 / n2)))
+        clean = i == len(vals) - 1 or vals[i] <= p + tol
         if not clean:
             continue  # this hop's own figure is inflated: what appears here is only known up to the next clean hop
         if pending > 0:
@@ -192,10 +202,18 @@ def describe(att: Attribution, unit: str, edge: str | None) -> str:
     return text
 
 
-def rate_limited(hops: Sequence[HopStat], destination_loss: float | None) -> list[str]:
+def rate_limited(hops: Sequence[HopStat], destination_loss: float | None, samples: int = 0) -> list[str]:
     """Hops whose unanswered probes do not persist to the destination: ICMP rate limits, not loss."""
     if destination_loss is None:
         return []
-    absolute, _ = TOLERANCE["loss"]
-    return [f"{h.addr} ({h.loss_pct:.0f} %)" for h in hops[:-1]
-            if h.addr is not None and h.loss_pct > destination_loss + absolute]
+    out = []
+    for h in hops[:-1]:
+        if h.addr is None or h.sent == 0:
+            continue
+        tol = TOLERANCE["loss"][0]
+        if samples > 0:
+            pooled = (h.loss_pct * h.sent + destination_loss * samples) / (h.sent + samples) / 100.0
+            tol = max(tol, 250.0 * math.sqrt(max(0.0, pooled * (1 - pooled)) * (1 / h.sent + 1 / samples)))
+        if h.loss_pct > destination_loss + tol:
+            out.append(f"{h.addr} ({h.loss_pct:.0f} %)")
+    return out

@@ -27,8 +27,8 @@ DOCS = "https://docs.aws.amazon.com/eks/latest/userguide/hybrid-nodes-networking
 METHOD_NAMES = {"icmp": "ICMP echo", "icmp-raw": "ICMP echo (raw socket)", "udp-echo": "UDP echo via the responder"}
 GIVE_UP_TCP = 3  # handshakes that all time out before the TCP series stops early
 ORDER = {Status.PASS: 0, Status.WARN: 1, Status.FAIL: 2}
-HOP_ROUNDS = 20  # per-hop probes per TTL, HOP_INTERVAL s apart: ~1 s plus stragglers, bounded by HOP_SECONDS
-HOP_INTERVAL = 0.05
+HOP_ROUNDS = 40  # per-hop probes per TTL, HOP_INTERVAL s apart: ~1 s plus stragglers, bounded by HOP_SECONDS
+HOP_INTERVAL = 0.025
 HOP_SECONDS = 6.0
 HOP_MAX = 16
 
@@ -228,7 +228,7 @@ def path_segments(spec: Spec, ev: Evidence, st: Stats) -> tuple[dict[str, Any] |
     where: dict[str, str] = {}
     attributions: dict[str, Any] = {}
     for metric in ("rtt", "jitter", "loss"):
-        att = sg.attribute(hops, metric, dest[metric], ev.ip)  # type: ignore[arg-type]
+        att = sg.attribute(hops, metric, dest[metric], ev.ip, st.sent)  # type: ignore[arg-type]
         if att is None:
             continue
         main = att.main
@@ -241,7 +241,7 @@ def path_segments(spec: Spec, ev: Evidence, st: Stats) -> tuple[dict[str, Any] |
         text = sg.describe(att, units[metric], edge)
         if text:
             where[metric] = text
-    limited = sg.rate_limited(hops, st.loss_pct)
+    limited = sg.rate_limited(hops, st.loss_pct, st.sent)
     path: dict[str, Any] = {
         "method": ev.hops.proto, "rounds": ev.hops.rounds, "reached": ev.hops.reached, "gateway": ev.gateway,
         "siteEdge": edge, "seconds": round(ev.hops.seconds, 3),
