@@ -31,6 +31,14 @@ HOP_ROUNDS = 40  # per-hop probes per TTL, HOP_INTERVAL s apart: ~1 s plus strag
 HOP_INTERVAL = 0.025
 HOP_SECONDS = 6.0
 HOP_MAX = 16
+SEGMENT_FIX = {
+    "lan": "It is on the site's side: look at the LAN up to the site edge router (switch ports and errors, "
+           "congested uplinks, Wi-Fi, the edge router's CPU).",
+    "wan": "It is on the WAN hop: look at the VPN/DX link (tunnel or port utilisation and errors, the ISP path, "
+           "the edge router's encryption load); raise it with the carrier or the AWS Direct Connect partner.",
+    "aws": "It appears inside AWS: look at the target (instance/ENI load, security group, Transit Gateway or "
+           "virtual private gateway attachment); raise an AWS support case with this report.",
+}
 
 
 @dataclass(frozen=True)
@@ -337,6 +345,8 @@ def evaluate(spec: Spec, ev: Evidence, thresholds: Thresholds) -> Outcome:
     if path is not None:
         main = path["attribution"].get(found, {}).get("mainSegment")
         path["finding"] = {"metric": found, "segment": main}
+        if main in SEGMENT_FIX:
+            fixes = SEGMENT_FIX[main] + " " + fixes
     return Outcome(worst[0], f"Round trip to {target_text}{via}: {figures}; {reasons}.",
                    measured=round(worst[2], 3), threshold=worst[3], unit=worst[4], remediation=fixes,
                    evidence=evidence)
