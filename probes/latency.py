@@ -230,12 +230,13 @@ def path_segments(spec: Spec, ev: Evidence, st: Stats) -> tuple[dict[str, Any] |
     if ev.hops is None or not ev.hops.hops:
         return None, {}
     hops = sg.hop_stats(ev.hops.hops, ev.ip, spec.vpc_cidrs, spec.site_cidrs, ev.gateway)
+    direct = len(hops) == 1 and hops[0].addr == ev.ip  # on-link target (a lab, loopback): no segments to tell apart
     edge = sg.edge_of(hops)
     dest = {"rtt": st.median, "jitter": st.jitter, "loss": st.loss_pct}
     units = {"rtt": "ms", "jitter": "ms", "loss": "%"}
     where: dict[str, str] = {}
     attributions: dict[str, Any] = {}
-    for metric in ("rtt", "jitter", "loss"):
+    for metric in () if direct else ("rtt", "jitter", "loss"):
         att = sg.attribute(hops, metric, dest[metric], ev.ip, st.sent)  # type: ignore[arg-type]
         if att is None:
             continue
@@ -262,8 +263,11 @@ def path_segments(spec: Spec, ev: Evidence, st: Stats) -> tuple[dict[str, Any] |
         path["rateLimited"] = limited
         where["rate-limit"] = ("unanswered probes at " + ", ".join(limited) + " do not persist to the target: "
                                "those routers rate-limit ICMP and are not the culprit")
-    if ev.hops.notes:
-        path["notes"] = list(ev.hops.notes)
+    notes = list(ev.hops.notes)
+    if direct:
+        notes.append(f"{ev.ip} is the first hop (on-link): there is no router in between to place figures on")
+    if notes:
+        path["notes"] = notes
     return path, where
 
 

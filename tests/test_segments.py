@@ -158,3 +158,17 @@ def test_rate_limiting_routers_are_not_the_culprit(tmp_path: Path) -> None:
         path = c["evidence"]["path"]
         assert path["attribution"]["loss"]["links"] == [] and c["evidence"]["lossPct"] == 0.0
         assert any(h["lossPct"] > 0 for h in path["hops"][:-1]) and path["rateLimited"]
+
+
+def test_an_on_link_target_has_no_segments_to_place() -> None:
+    from netcheck.net.rtt import RttSeries
+    from netcheck.net.trace import HopSeries
+    from netcheck.settings import Thresholds
+    from probes import latency
+
+    series = RttSeries("127.0.0.1", "icmp", (0.05,) * 10, 0.05)
+    hops = HopSeries("127.0.0.1", "icmp", 10, 0.025, ((1, "127.0.0.1", (0.04,) * 10),), True)
+    spec = latency.Spec("127.0.0.1", "latency target", vpc_cidrs=VPC, site_cidrs=SITE)
+    out = latency.evaluate(spec, latency.Evidence("127.0.0.1", series, hops=hops), Thresholds())
+    path = out.evidence["path"]
+    assert path["attribution"] == {} and "on-link" in path["notes"][0]
