@@ -82,6 +82,9 @@ def test_full_runs_on_a_1400_byte_path_with_pmtud_have_no_error(bed: Site, icmp:
             assert lat["evidence"]["received"] == lat["evidence"]["sent"] == 20
         method = check(doc, f"latency.rtt.{OTHER_IP}")["evidence"]["method"]
         assert method == ("icmp-raw" if icmp == "raw" else "icmp")
+        # the per-hop series runs beside everything else too: UDP where ICMP sockets are closed
+        path = check(doc, f"latency.rtt.{OTHER_IP}")["evidence"]["path"]
+        assert path["method"] == ("udp" if icmp == "raw" else "icmp") and path["hops"][0]["addr"] == "192.168.50.1"
 
 
 def test_full_run_with_loss_reports_loss_not_errors(bed: Site) -> None:
