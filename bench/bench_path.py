@@ -3,7 +3,11 @@
 Builds node — router — vpc namespaces (tests/testbed), adds a TUN delay line, random loss
 or an MTU-limited hop on the router, and prints one table. Needs root.
 
-    sudo python bench/bench_path.py [--samples 100]
+    sudo python bench/bench_path.py [--samples 100] [--only series|full|segments] [--full-runs 10]
+
+`full`: full `netcheck run`s on a 1400-byte hop with working PMTUD (ICMP datagram, raw ICMP,
++50 ms): runs without ERROR and every latency check beside iputils ping on the same path.
+`segments`: delay or loss moved between the routers of Lab.wan_path(); the segment named.
 """
 
 from __future__ import annotations

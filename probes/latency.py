@@ -5,6 +5,8 @@ A paced series by the best method available: UDP echo through the responder, ICM
 443 (the kernel's SYN/SYN-ACK RTT), which works where EKS ENIs ignore ping. The median
 is judged against thresholds.rttMs, loss against lossPct, jitter (mean absolute
 difference of consecutive samples) against jitterMs; an uncertain call is a WARN.
+When the target answered, an mtr-style per-hop series (netcheck/net/trace.hop_series) places
+RTT, jitter and loss on the on-prem LAN, the WAN hop or inside AWS (netcheck/segments.py).
 """
 
 from __future__ import annotations
