@@ -5,6 +5,8 @@ A paced series by the best method available: UDP echo through the responder, ICM
 443 (the kernel's SYN/SYN-ACK RTT), which works where EKS ENIs ignore ping. The median
 is judged against thresholds.rttMs, loss against lossPct, jitter (mean absolute
 difference of consecutive samples) against jitterMs; an uncertain call is a WARN.
+When the target answered, an mtr-style per-hop series (netcheck/net/trace.hop_series) places
+RTT, jitter and loss on the on-prem LAN, the WAN hop or inside AWS (netcheck/segments.py).
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from typing import Any
 from netcheck.model import Category, Check, Outcome, SkipReason, Status
 from netcheck.net import Net
 from netcheck.net.rtt import RttSeries
+from netcheck.net.trace import HopSeries
 from netcheck.settings import Settings, Thresholds, split_hostport
 from probes.base import ProbeSkip
 
@@ -26,6 +29,18 @@ DOCS = "https://docs.aws.amazon.com/eks/latest/userguide/hybrid-nodes-networking
 METHOD_NAMES = {"icmp": "ICMP echo", "icmp-raw": "ICMP echo (raw socket)", "udp-echo": "UDP echo via the responder"}
 GIVE_UP_TCP = 3  # handshakes that all time out before the TCP series stops early
 ORDER = {Status.PASS: 0, Status.WARN: 1, Status.FAIL: 2}
+HOP_ROUNDS = 40  # per-hop probes per TTL, HOP_INTERVAL s apart: ~1 s plus stragglers, bounded by HOP_SECONDS
+HOP_INTERVAL = 0.025
+HOP_SECONDS = 6.0
+HOP_MAX = 16
+SEGMENT_FIX = {
+    "lan": "It is on the site's side: look at the LAN up to the site edge router (switch ports and errors, "
+           "congested uplinks, Wi-Fi, the edge router's CPU).",
+    "wan": "It is on the WAN hop: look at the VPN/DX link (tunnel or port utilisation and errors, the ISP path, "
+           "the edge router's encryption load); raise it with the carrier or the AWS Direct Connect partner.",
+    "aws": "It appears inside AWS: look at the target (instance/ENI load, security group, Transit Gateway or "
+           "virtual private gateway attachment); raise an AWS support case with this report.",
+}
 
 
 @dataclass(frozen=True)
@@ -37,6 +52,9 @@ class Spec:
     tcp_port: int = 443
     udp_port: int | None = None  # the responder's UDP echo, when the target is the responder
     dns_servers: tuple[str, ...] = ()
+    vpc_cidrs: tuple[str, ...] = ()  # hops inside these are AWS (segment attribution)
+    site_cidrs: tuple[str, ...] = ()  # node and pod CIDRs: hops inside are the on-prem LAN
+    hop_rounds: int = HOP_ROUNDS  # per-hop (mtr-style) probes per TTL; 0 turns the per-hop series off
 
 
 @dataclass(frozen=True)
@@ -46,6 +64,9 @@ class Evidence:
     tried: tuple[tuple[str, str], ...] = ()  # (method, why it was not used) before `series`
     icmp_fix: str | None = None  # how to enable ICMP when it was not allowed
     extra: dict[str, Any] = field(default_factory=dict)
+    hops: HopSeries | None = None  # per-hop series toward ip (segment attribution)
+    gateway: str | None = None  # the node's next hop toward ip
+    hop_note: str | None = None  # why there is no per-hop series
 
 
 @dataclass(frozen=True)
@@ -78,12 +99,14 @@ def targets(settings: Settings) -> list[tuple[str, str, int | None, int]]:
 
 def plan(settings: Settings) -> list[Check]:
     lat = settings.spec.latency
+    s = settings.spec
     checks = []
     for host, label, udp, tcp in targets(settings):
         spec = Spec(host, label, lat.samples, lat.interval, tcp, udp,
-                    tuple(str(x) for x in settings.spec.dns.servers))
-        # Worst case: a full ICMP or UDP series, then a TCP series at one handshake per RTT.
-        timeout = 6.0 + 2 * lat.samples * lat.interval + lat.samples * 0.3 + GIVE_UP_TCP * 3.5
+                    tuple(str(x) for x in settings.spec.dns.servers), tuple(str(c) for c in s.vpc.cidrs),
+                    tuple(str(c) for c in (*s.remote_network.node_cidrs, *s.remote_network.pod_cidrs)))
+        # Worst case: a full ICMP or UDP series, then a TCP series at one handshake per RTT, then per-hop.
+        timeout = 6.0 + 2 * lat.samples * lat.interval + lat.samples * 0.3 + GIVE_UP_TCP * 3.5 + HOP_SECONDS
         checks.append(Check(id=f"latency.rtt.{host}", category=Category.LATENCY,
                             title=f"Round trip, loss and jitter to {host} ({label})", probe="latency",
                             spec=spec, timeout=min(120.0, timeout), docs=DOCS))
@@ -106,6 +129,41 @@ def _address(spec: Spec, net: Net) -> str:
 
 
 def collect(spec: Spec, net: Net) -> Evidence:
+    ev = _series(spec, net)
+    if spec.hop_rounds <= 0 or not ev.series.received:
+        return ev
+    return _with_hops(spec, net, ev)
+
+
+def _with_hops(spec: Spec, net: Net, ev: Evidence) -> Evidence:
+    """Add the mtr-style per-hop series (ICMP echo, else UDP) and the node's gateway toward the target."""
+    import dataclasses
+
+    got = [r for r in ev.series.rtts if r is not None]
+    rtt_s = statistics.median(got) / 1000.0 if got else 0.0
+    timeout = min(HOP_SECONDS, spec.hop_rounds * HOP_INTERVAL + max(1.0, 3 * rtt_s) + 0.5)
+    from netcheck.net import DeadlineExceeded
+
+    hops, note, gateway = None, None, None
+    for proto in ("icmp", "udp"):
+        try:
+            gateway = gateway or net.route_lookup(ev.ip).gateway
+            hops = net.hop_series(ev.ip, proto, max_hops=HOP_MAX, rounds=spec.hop_rounds,
+                                  interval=HOP_INTERVAL, timeout=timeout)
+            break
+        except DeadlineExceeded:  # the series above is the finding; the per-hop view is extra
+            note = "no time left before the deadline for the per-hop series"
+            break
+        except PermissionError:
+            note = "ICMP echo sockets are not allowed here (ping_group_range); per-hop series by UDP"
+            continue
+        except OSError as exc:
+            note = f"per-hop series failed: {exc.strerror or exc}"
+            break
+    return dataclasses.replace(ev, hops=hops, gateway=gateway, hop_note=None if hops else note)
+
+
+def _series(spec: Spec, net: Net) -> Evidence:
     from netcheck.net.icmp import IcmpUnavailable
 
     ip = _address(spec, net)
@@ -167,6 +225,54 @@ def _method(ev: Evidence) -> str:
     return METHOD_NAMES.get(m, m)
 
 
+def path_segments(spec: Spec, ev: Evidence, st: Stats) -> tuple[dict[str, Any] | None, dict[str, str]]:
+    """(evidence.path, {metric: where it appears}) from the per-hop series; (None, {}) without one."""
+    from netcheck import segments as sg
+
+    if ev.hops is None or not ev.hops.hops:
+        return None, {}
+    hops = sg.hop_stats(ev.hops.hops, ev.ip, spec.vpc_cidrs, spec.site_cidrs, ev.gateway)
+    direct = len(hops) == 1 and hops[0].addr == ev.ip  # on-link target (a lab, loopback): no segments to tell apart
+    edge = sg.edge_of(hops)
+    dest = {"rtt": st.median, "jitter": st.jitter, "loss": st.loss_pct}
+    units = {"rtt": "ms", "jitter": "ms", "loss": "%"}
+    where: dict[str, str] = {}
+    attributions: dict[str, Any] = {}
+    for metric in () if direct else ("rtt", "jitter", "loss"):
+        att = sg.attribute(hops, metric, dest[metric], ev.ip, st.sent)  # type: ignore[arg-type]
+        if att is None:
+            continue
+        main = att.main
+        attributions[metric] = {
+            "totalAtTarget": round(att.total, 3),
+            "bySegment": {k: round(v, 3) for k, v in att.by_segment.items()},
+            "links": [{"from": x.from_addr, "to": x.to_addr, "segment": x.segment, "amount": round(x.amount, 3),
+                       "exact": x.exact} for x in att.shares],
+            "mainSegment": main.segment if main else None}
+        text = sg.describe(att, units[metric], edge)
+        if text:
+            where[metric] = text
+    limited = sg.rate_limited(hops, st.loss_pct, st.sent)
+    path: dict[str, Any] = {
+        "method": ev.hops.proto, "rounds": ev.hops.rounds, "reached": ev.hops.reached, "gateway": ev.gateway,
+        "siteEdge": edge, "seconds": round(ev.hops.seconds, 3),
+        "hops": [{"ttl": h.ttl, "addr": h.addr, "segment": h.segment, "sent": h.sent, "received": h.received,
+                  "lossPct": round(h.loss_pct, 1),
+                  "medianMs": None if h.median_ms is None else round(h.median_ms, 3),
+                  "jitterMs": None if h.jitter_ms is None else round(h.jitter_ms, 3)} for h in hops],
+        "attribution": attributions}
+    if limited:
+        path["rateLimited"] = limited
+        where["rate-limit"] = ("unanswered probes at " + ", ".join(limited) + " do not persist to the target: "
+                               "those routers rate-limit ICMP and are not the culprit")
+    notes = list(ev.hops.notes)
+    if direct:
+        notes.append(f"{ev.ip} is the first hop (on-link): there is no router in between to place figures on")
+    if notes:
+        path["notes"] = notes
+    return path, where
+
+
 def evaluate(spec: Spec, ev: Evidence, thresholds: Thresholds) -> Outcome:
     st = stats(ev.series)
     method = _method(ev)
@@ -175,14 +281,19 @@ def evaluate(spec: Spec, ev: Evidence, thresholds: Thresholds) -> Outcome:
                                 "methodUsed": method, "lossPct": round(st.loss_pct, 2)}
     if ev.tried:
         evidence["fallbacks"] = [{"method": m, "reason": why} for m, why in ev.tried]
+    path, where = path_segments(spec, ev, st)
+    if path is not None:
+        evidence["path"] = path
+    elif ev.hop_note:
+        evidence["pathNote"] = ev.hop_note
     for key in ("min", "median", "p95", "max", "jitter"):
         val = getattr(st, key)
         evidence[f"{key}Ms"] = None if val is None else round(val, 3)
     via = f" by {method}" + (f" ({fallback})" if fallback else "")
-    where = f"{spec.target}" + (f" ({ev.ip})" if ev.ip != spec.target else "")
+    target_text = f"{spec.target}" + (f" ({ev.ip})" if ev.ip != spec.target else "")
 
     if st.received == 0:
-        return Outcome(Status.FAIL, f"No reply from {where} to {st.sent} probes{via}; latency cannot be measured.",
+        return Outcome(Status.FAIL, f"No reply from {target_text} to {st.sent} probes{via}; latency cannot be measured.",
                        measured=100.0, threshold=thresholds.loss_pct, unit="%",
                        remediation=f"Check the reachability checks for {ev.ip}: allow TCP {spec.tcp_port} "
                                    "(and ICMP echo) from the node subnet through the firewall, VPN/DX and "
@@ -223,12 +334,25 @@ def evaluate(spec: Spec, ev: Evidence, thresholds: Thresholds) -> Outcome:
                          thresholds.jitter_ms, "ms", "Look for congestion or bufferbloat on the path; give "
                          "control-plane traffic priority (QoS) on the VPN/DX link."))
     if not verdicts:
-        return Outcome(Status.PASS, f"Round trip to {where}{via}: {figures}; within the {rtt_limit:g} ms, "
+        return Outcome(Status.PASS, f"Round trip to {target_text}{via}: {figures}; within the {rtt_limit:g} ms, "
                        f"{thresholds.loss_pct:g} % and {thresholds.jitter_ms:g} ms limits.",
                        measured=round(st.median, 3), threshold=rtt_limit, unit="ms", evidence=evidence)
     worst = max(verdicts, key=lambda v: ORDER[v[0]])
     reasons = "; ".join(v[1] for v in verdicts)
     fixes = " ".join(dict.fromkeys(v[5] for v in verdicts))
-    return Outcome(worst[0], f"Round trip to {where}{via}: {figures}; {reasons}.",
+    found = {"ms": "jitter" if worst[1].startswith("jitter") else "rtt", "%": "loss"}[worst[4]]
+    placed = [where[m] for m in dict.fromkeys((found, *(("loss",) if st.loss_pct > thresholds.loss_pct else ()),
+                                                *(("jitter",) if st.jitter > thresholds.jitter_ms else ())))
+              if m in where]
+    if "rate-limit" in where and found == "loss":
+        placed.append(where["rate-limit"])
+    if placed:
+        reasons += ". Where: " + "; ".join(placed)
+    if path is not None:
+        main = path["attribution"].get(found, {}).get("mainSegment")
+        path["finding"] = {"metric": found, "segment": main}
+        if main in SEGMENT_FIX:
+            fixes = SEGMENT_FIX[main] + " " + fixes
+    return Outcome(worst[0], f"Round trip to {target_text}{via}: {figures}; {reasons}.",
                    measured=round(worst[2], 3), threshold=worst[3], unit=worst[4], remediation=fixes,
                    evidence=evidence)

@@ -208,12 +208,18 @@ def _path(spec: Spec, ev: Evidence) -> Outcome:
     pmtu = r.path_mtu
     dev = r.interface or "the node interface"
     if_mtu = r.interface_mtu or r.ceiling
+    # The threshold is what the search could confirm at most: the interface MTU, or the
+    # configured maximum (spec.mtu.max) when that is lower (lo's 65536 is never searched).
+    top = min(if_mtu, r.ceiling)
+    capped = r.ceiling < if_mtu
+    top_words = (f"the configured search maximum (spec.mtu.max {r.ceiling}; {dev} has MTU {if_mtu})" if capped
+                 else f"the {if_mtu}-byte MTU of {dev}")
     if r.black_hole:
         mss = pmtu - 40
         return Outcome(Status.FAIL,
                        f"Path MTU to {target.host} is {pmtu} bytes; {dev} sends {if_mtu} and ICMP 'fragmentation "
                        f"needed' never came back (DF packets of {r.smallest_silent}+ bytes vanish): a PMTU black hole.",
-                       measured=pmtu, threshold=if_mtu, unit="bytes",
+                       measured=pmtu, threshold=top, unit="bytes",
                        remediation=f"Allow ICMP type 3 code 4 (fragmentation needed) back to the node on every "
                                    f"firewall and router of the path; or clamp TCP MSS to {mss} on the VPN/DX gateway "
                                    f"(iptables -t mangle -A FORWARD -p tcp --tcp-flags SYN,RST SYN -j TCPMSS "
@@ -223,15 +229,15 @@ def _path(spec: Spec, ev: Evidence) -> Outcome:
     if pmtu < if_mtu and pmtu < r.ceiling:
         who = f" ({r.icmp_from} sends 'fragmentation needed' with MTU {r.icmp_mtu})" if r.icmp_from else ""
         return Outcome(Status.WARN,
-                       f"Path MTU to {target.host} is {pmtu} bytes, below the {if_mtu}-byte MTU of {dev}; "
+                       f"Path MTU to {target.host} is {pmtu} bytes, below {top_words}; "
                        f"PMTU discovery works{who}, but encapsulated pod traffic must fit the path.",
-                       measured=pmtu, threshold=if_mtu, unit="bytes",
+                       measured=pmtu, threshold=top, unit="bytes",
                        remediation=f"Set the CNI MTU to {pmtu - extra} ({ENCAP_NAMES.get(encap, encap)} adds {extra} bytes), "
                                    f"or lower the MTU of {dev} to {pmtu}; clamping TCP MSS to {pmtu - 40} on the "
                                    "gateway avoids relying on PMTU discovery.", evidence=evidence)
-    bound = "" if r.ceiling >= if_mtu else f" (searched up to the configured maximum {r.ceiling})"
-    return Outcome(Status.PASS, f"Path MTU to {target.host} is {pmtu} bytes, the full MTU of {dev}{bound}, "
-                   f"found with {r.probes} DF probes by {r.method}.", measured=pmtu, threshold=if_mtu, unit="bytes",
+    reached = (f"{top_words}, as far as the search goes" if capped else f"the full MTU of {dev}")
+    return Outcome(Status.PASS, f"Path MTU to {target.host} is {pmtu} bytes, {reached}, "
+                   f"found with {r.probes} DF probes by {r.method}.", measured=pmtu, threshold=top, unit="bytes",
                    evidence=evidence)
 
 

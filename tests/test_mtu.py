@@ -35,6 +35,18 @@ def test_warn_when_pmtud_works_below_interface_mtu() -> None:
     assert "192.168.50.1" in out.message and "1350" in (out.remediation or "")
 
 
+def test_threshold_is_the_search_ceiling_when_it_is_below_the_interface_mtu() -> None:
+    """On lo (MTU 65536) the search stops at spec.mtu.max (9001): a PASS must not read 'threshold 65536'."""
+    r = PmtuResult("127.0.0.1", "icmp", "lo", 65536, 9001, True, path_mtu=9001, probes=3)
+    out = mtu.evaluate(mtu.Spec("path", (CP,)), mtu.Evidence((r,)), TH)
+    assert out.status is Status.PASS and out.measured == 9001 and out.threshold == 9001
+    assert "spec.mtu.max 9001" in out.message and "65536" in out.message
+    low = PmtuResult("127.0.0.1", "icmp", "lo", 65536, 9001, True, path_mtu=1400, icmp_mtu=1400,
+                     icmp_from="192.168.50.1", probes=5)
+    out = mtu.evaluate(mtu.Spec("path", (CP,)), mtu.Evidence((low,)), TH)
+    assert out.status is Status.WARN and out.threshold == 9001 and "below the configured search maximum" in out.message
+
+
 def test_black_hole_fails_with_the_three_remedies() -> None:
     out = mtu.evaluate(mtu.Spec("path", (CP,)), mtu.Evidence((_r(1400, silent=1401),)), TH)
     assert out.status is Status.FAIL and "black hole" in out.message

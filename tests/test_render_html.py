@@ -87,3 +87,19 @@ def test_html_rendered_in_headless_chromium(tmp_path: Path) -> None:
     assert "<dt>Measured</dt><dd>1400 bytes</dd><dt>Threshold</dt><dd>1500 bytes</dd>" in html
     assert re.search(r'<svg class="latency".*?20 samples', html, re.S), "latency chart missing"
     assert "REGRESSION: mtu.path.10.20.1.10: PASS → FAIL" in html
+
+
+def test_segments_in_the_path_picture_the_hop_table_and_the_terminal_table() -> None:
+    """A real report (two-router namespace path, 30 ms each way on the site edge): the WAN is named."""
+    report = report_from_json(json.loads((Path(__file__).parent / "fixtures" / "segments" / "wan-delay.json")
+                                         .read_text()))
+    _, _, gateway, _, targets = path_model(report)
+    assert gateway == "192.168.50.1"
+    assert targets[0].culprit == "rtt on WAN" and targets[0].segments.startswith("RTT by segment: LAN")
+    page = render("html", report, RenderOptions())
+    svg = re.search(r'<svg id="path".*?</svg>', page, re.S)
+    assert svg and "rtt on WAN" in svg.group(0)
+    hops = re.search(r'<div id="hops">.*?</div>', page, re.S)
+    assert hops and "192.168.50.1 (site edge)" in hops.group(0) and "169.254.100.2" in hops.group(0)
+    text = render("table", report, RenderOptions())
+    assert "path by segment: rtt LAN" in text and "WAN" in text and "192.168.50.1 › 169.254.100.2 › 10.20.1.10" in text

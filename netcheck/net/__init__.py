@@ -30,7 +30,7 @@ if TYPE_CHECKING:
     from netcheck.net.rtt import RttSeries
     from netcheck.net.sntp import SntpResult
     from netcheck.net.tls import ProxyAnswer, TlsResult
-    from netcheck.net.trace import TraceResult
+    from netcheck.net.trace import HopSeries, TraceResult
 
 
 class DeadlineExceeded(Exception):
@@ -277,6 +277,13 @@ class Net:
         from netcheck.net.pmtu import discover
 
         return discover(ip, self.budget(timeout), ceiling, responder_port)
+
+    def hop_series(self, ip: str, proto: str = "icmp", port: int = 33434, max_hops: int = 16, rounds: int = 20,
+                   interval: float = 0.05, timeout: float = 5.0) -> HopSeries:
+        """mtr-style per-hop RTT and loss (ICMP or UDP, one socket per TTL); PermissionError without ICMP."""
+        from netcheck.net.trace import hop_series
+
+        return hop_series(ip, proto, port, max_hops, rounds, interval, self.budget(timeout))  # type: ignore[arg-type]
 
     def trace(self, ip: str, port: int = 443, proto: str = "tcp", max_hops: int = 16,
               timeout: float = 3.0) -> TraceResult:

@@ -45,6 +45,7 @@ class IcmpError:
     code: int
     info: int
     offender: str | None
+    quoted: bytes = field(default=b"", repr=False)  # the start of the packet the ICMP error quotes (L4 header on)
 
 
 @dataclass(frozen=True)
@@ -79,7 +80,7 @@ class DialResult:
 def read_errqueue(sock: socket.socket) -> IcmpError | None:
     """Read one sock_extended_err from MSG_ERRQUEUE, or None when empty."""
     try:
-        _, ancdata, _, _ = sock.recvmsg(2048, 512, socket.MSG_ERRQUEUE | socket.MSG_DONTWAIT)
+        quoted, ancdata, _, _ = sock.recvmsg(2048, 512, socket.MSG_ERRQUEUE | socket.MSG_DONTWAIT)
     except (BlockingIOError, InterruptedError, OSError):
         return None
     for level, ctype, data in ancdata:
@@ -95,7 +96,7 @@ def read_errqueue(sock: socket.socket) -> IcmpError | None:
                     offender = socket.inet_ntop(socket.AF_INET6, data[24:40])
             if offender in ("0.0.0.0", "::"):
                 offender = None
-            return IcmpError(ee_errno, origin, ee_type, ee_code, info, offender)
+            return IcmpError(ee_errno, origin, ee_type, ee_code, info, offender, quoted[:64])
     return None
 
 

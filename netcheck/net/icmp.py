@@ -16,6 +16,7 @@ import socket
 import struct
 import time
 
+from netcheck.net.dial import IcmpError
 from netcheck.net.rtt import IP_RECVERR, SO_TIMESTAMPNS, RttSeries, kernel_rx_ns, paced_echo
 
 IP_MTU_DISCOVER = 10
@@ -117,6 +118,18 @@ class IcmpSocket:
         self.sock.send(header + payload)
         return sent
 
+    def ours(self, err: IcmpError) -> bool:
+        """Whether an error-queue entry is about one of this socket's echo requests.
+
+        A raw ICMP socket is told about every ICMP error toward its peer that quotes an ICMP
+        packet (another probe's 'fragmentation needed', a traceroute's 'time exceeded');
+        the quoted echo header's id says whose packet it was. Local errors quote nothing.
+        """
+        if len(err.quoted) < 8:
+            return True
+        icmp_type, _, _, ident = struct.unpack_from("!BBHH", err.quoted)
+        return bool(icmp_type == ICMP_ECHO and ident == self.ident)
+
     def recv(self) -> tuple[int, int, int] | None:
         """One pending echo reply as (seq, kernel receive ns, IP length), or None if it is not ours."""
         data, anc, _, _ = self.sock.recvmsg(65535, 256)
@@ -146,8 +159,10 @@ def ping(ip: str, count: int, interval: float, timeout: float, wait: float = 1.0
             got = s.recv()
             return None if got is None else (got[0], got[1])
 
-        res = paced_echo(s.sock, count, interval, timeout, wait, lambda i: s.send(i, size), recv)
+        res = paced_echo(s.sock, count, interval, timeout, wait, lambda i: s.send(i, size), recv, s.ours)
         method = s.method
     series = tuple(res.rtts.get(i) for i in range(res.sent))
-    notes = (f"ran out of time after {res.sent} of {count} requests",) if res.sent < count else ()
+    notes: tuple[str, ...] = (f"ran out of time after {res.sent} of {count} requests",) if res.sent < count else ()
+    if res.foreign:
+        notes += (f"ignored {res.foreign} ICMP error(s) about other probes' packets to {ip}",)
     return RttSeries(ip, method, series, interval, notes, 0, res.offender, res.errors)

@@ -19,6 +19,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Literal, Protocol
 
+from netcheck.net.dial import IcmpError
 from netcheck.net.icmp import IP_MTU_DISCOVER, IP_PMTUDISC_PROBE, IcmpSocket
 
 SO_EE_ORIGIN_LOCAL, SO_EE_ORIGIN_ICMP = 1, 2
@@ -96,6 +97,8 @@ class _Prober(Protocol):
 
     def recv(self) -> tuple[int, int] | None: ...  # (seq, size it answers for)
 
+    def ours(self, err: IcmpError) -> bool: ...  # the error is about this prober's packet
+
     def close(self) -> None: ...
 
 
@@ -110,6 +113,9 @@ class _IcmpProber:
     def recv(self) -> tuple[int, int] | None:
         got = self.icmp.recv()
         return (got[0], got[2]) if got else None
+
+    def ours(self, err: IcmpError) -> bool:
+        return self.icmp.ours(err)
 
     def close(self) -> None:
         self.icmp.close()
@@ -140,6 +146,9 @@ class _UdpProber:
             return None
         return got[1], got[2] + UDP_HEADERS
 
+    def ours(self, err: IcmpError) -> bool:
+        return True  # UDP errors are demultiplexed by port: only this socket's packets
+
     def close(self) -> None:
         self.sock.close()
 
@@ -156,6 +165,7 @@ class _Search:
         self.icmp_from: str | None = None
         self.rtts: list[float] = []
         self.other_errors: dict[str, int] = {}
+        self.foreign = 0  # errors about other probes' packets (raw ICMP sockets see them): ignored
         self.steps: list[tuple[int, str]] = []
         self.poller = select.poll()
         self.poller.register(prober.sock, select.POLLIN | select.POLLERR)
@@ -169,6 +179,9 @@ class _Search:
             e = read_errqueue(self.p.sock)
             if e is None:
                 break
+            if not self.p.ours(e):
+                self.foreign += 1
+                continue
             if e.errno == errno.EMSGSIZE and e.info:
                 frag = e.info
                 if e.origin == SO_EE_ORIGIN_ICMP:
@@ -178,6 +191,18 @@ class _Search:
                 name = errno.errorcode.get(e.errno, str(e.errno)).lower()
                 self.other_errors[name] = self.other_errors.get(name, 0) + 1
         return frag
+
+    def _send(self, size: int) -> None:
+        """Send one probe. A pending socket error fails the first send even when it is about
+        another probe's packet; the queue is read then and the send tried once more, so only a
+        size this socket really may not send (local EMSGSIZE) is reported."""
+        try:
+            self.p.send(self.seq, size)
+        except BlockingIOError:
+            raise
+        except OSError:
+            self._errqueue()
+            self.p.send(self.seq, size)
 
     def test(self, size: int) -> tuple[Answer, int | None]:
         """Send `size` up to `copies` times, spaced; answer ok / silent / (frag, announced MTU)."""
@@ -193,7 +218,7 @@ class _Search:
             if sent < self.copies and now >= next_send:
                 self.seq += 1
                 try:
-                    self.p.send(self.seq, size)
+                    self._send(size)
                 except OSError as exc:
                     if exc.errno == errno.EMSGSIZE:
                         frag = self._errqueue()
@@ -220,6 +245,9 @@ class _Search:
                     try:
                         got = self.p.recv()
                     except BlockingIOError:
+                        continue
+                    except OSError:  # a pending ICMP error (maybe another probe's) surfaced on recv
+                        self._errqueue()
                         continue
                     if got is not None and got[0] in mine and got[1] >= size:
                         self.rtts.append((time.monotonic() - mine[got[0]]) * 1000.0)
@@ -271,6 +299,8 @@ def discover(ip: str, timeout: float, ceiling: int | None = None, responder_port
                 smallest_silent = size if smallest_silent is None else min(smallest_silent, size)
         if s.other_errors:
             notes.append("errors seen: " + ", ".join(f"{k} ×{v}" for k, v in s.other_errors.items()))
+        if s.foreign:
+            notes.append(f"ignored {s.foreign} ICMP error(s) about other probes' packets to {ip}")
         return PmtuResult(**base, reachable=True, path_mtu=lo, icmp_mtu=s.icmp_mtu,  # type: ignore[arg-type]
                           icmp_from=s.icmp_from, smallest_silent=smallest_silent, probes=s.probes,
                           rtt_ms=rtt, seconds=time.monotonic() - start, notes=tuple(notes),

@@ -14,6 +14,10 @@ import struct
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from netcheck.net.dial import IcmpError
 
 IP_RECVERR = 11
 SO_TIMESTAMPNS = 35
@@ -75,22 +79,47 @@ class Paced:
     sent: int = 0
     errors: dict[str, int] = field(default_factory=dict)
     offender: str | None = None
+    foreign: int = 0  # ICMP errors about other sockets' packets (raw sockets see them all): ignored
 
     def count_error(self, err: int) -> None:
         reason = errno.errorcode.get(err, str(err)).lower()
         self.errors[reason] = self.errors.get(reason, 0) + 1
 
 
+def drain_errors(sock: socket.socket, out: Paced, ours: Callable[[IcmpError], bool] | None) -> None:
+    """Read the whole error queue (which also clears the socket's pending error, sk_err).
+
+    Errors about this socket's own probes are counted with the hop that sent them; errors
+    about packets of other probes (a raw ICMP socket is told about every ICMP error toward
+    its peer, e.g. another probe's 'fragmentation needed' or 'time exceeded') are not
+    evidence about this series and are only tallied.
+    """
+    from netcheck.net.dial import read_errqueue
+
+    for _ in range(64):
+        icmp = read_errqueue(sock)
+        if icmp is None:
+            return
+        if ours is not None and not ours(icmp):
+            out.foreign += 1
+            continue
+        out.count_error(icmp.errno)
+        out.offender = out.offender or icmp.offender
+
+
 def paced_echo(sock: socket.socket, count: int, interval: float, timeout: float, wait: float,
-               send: Callable[[int], int], recv: Callable[[], tuple[int, int] | None]) -> Paced:
+               send: Callable[[int], int], recv: Callable[[], tuple[int, int] | None],
+               ours: Callable[[IcmpError], bool] | None = None) -> Paced:
     """Send probe i with send(i) (returns its send time in ns) every `interval` s; match replies.
 
     recv() reads one pending datagram and returns (probe index, receive time in ns) or None
     when it is not ours. Stops once every reply is in, `wait` s after the last send, or at
-    `timeout`. ICMP errors on the socket (IP_RECVERR) are counted with the hop that sent them.
+    `timeout`. ICMP errors on the socket (IP_RECVERR) are counted with the hop that sent them
+    when `ours` accepts them. A pending socket error surfaces on the next send or recv as an
+    OSError even when it is about another probe's packet: the error queue is read then, the
+    send is retried once, and a recv simply continues, so ICMP traffic caused by concurrent
+    probes never ends the series.
     """
-    from netcheck.net.dial import read_errqueue
-
     end = time.monotonic() + timeout
     out = Paced()
     sent_at: dict[int, int] = {}
@@ -102,10 +131,17 @@ def paced_echo(sock: socket.socket, count: int, interval: float, timeout: float,
         if now >= end:
             break
         if out.sent < count and now >= next_send:
-            try:
-                sent_at[out.sent] = send(out.sent)
-            except OSError as exc:
-                out.count_error(exc.errno or 0)
+            for attempt in (1, 2):
+                try:
+                    sent_at[out.sent] = send(out.sent)
+                    break
+                except BlockingIOError:
+                    out.count_error(errno.EAGAIN)
+                    break
+                except OSError as exc:
+                    drain_errors(sock, out, ours)
+                    if attempt == 2:
+                        out.count_error(exc.errno or 0)
             out.sent += 1
             last_send = now
             next_send += interval
@@ -115,14 +151,14 @@ def paced_echo(sock: socket.socket, count: int, interval: float, timeout: float,
         until = next_send if out.sent < count else last_send + wait
         for _, ev in poller.poll(max(0, int((min(until, end) - now) * 1000) + 1)):
             if ev & select.POLLERR:
-                icmp = read_errqueue(sock)
-                if icmp is not None:
-                    out.count_error(icmp.errno)
-                    out.offender = out.offender or icmp.offender
+                drain_errors(sock, out, ours)
             if ev & select.POLLIN:
                 try:
                     got = recv()
-                except (BlockingIOError, ConnectionRefusedError):
+                except BlockingIOError:
+                    continue
+                except OSError:  # a pending ICMP error (sk_err) surfaced here; the datagram is still queued
+                    drain_errors(sock, out, ours)
                     continue
                 if got is not None and got[0] in sent_at and got[0] not in out.rtts:
                     out.rtts[got[0]] = (got[1] - sent_at[got[0]]) / 1e6

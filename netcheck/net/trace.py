@@ -208,3 +208,156 @@ def trace(ip: str, port: int, proto: Proto, max_hops: int = 16, timeout: float =
         if os.geteuid() != 0:
             raise
         return trace_scapy(ip, port, proto, max_hops, timeout)
+
+
+# --- per-hop series (mtr-style) ---------------------------------------------------------
+
+HOP_MAGIC = b"NCHP"
+
+
+@dataclass(frozen=True)
+class HopSeries:
+    """Per-hop RTT samples from repeated TTL-limited probes: hop → one entry per round (None = lost)."""
+
+    target: str
+    proto: str  # icmp | udp | tcp
+    rounds: int
+    interval: float
+    hops: tuple[tuple[int, str | None, tuple[float | None, ...]], ...]  # (ttl, address, rtts per round)
+    reached: bool
+    seconds: float = 0.0
+    notes: tuple[str, ...] = ()
+
+
+def _hop_socket(ip: str, proto: Proto, port: int, ttl: int) -> socket.socket:
+    if proto == "icmp":
+        sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM, socket.IPPROTO_ICMP)
+    else:
+        sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    try:
+        sock.setblocking(False)
+        sock.setsockopt(socket.IPPROTO_IP, socket.IP_TTL, ttl)
+        sock.setsockopt(socket.IPPROTO_IP, IP_RECVERR, 1)
+        sock.setsockopt(socket.IPPROTO_IP, 10, 0)  # IP_MTU_DISCOVER = DONT: small probes, no PMTU coupling
+        sock.connect((ip, port if proto == "udp" else 0))
+    except BaseException:
+        sock.close()
+        raise
+    return sock
+
+
+def _hop_payload(proto: Proto, seq: int) -> bytes:
+    if proto == "icmp":
+        return struct.pack("!BBHHH", 8, 0, 0, 0, seq & 0xFFFF) + HOP_MAGIC
+    return HOP_MAGIC + struct.pack("!I", seq)
+
+
+def _quoted_seq(proto: Proto, quoted: bytes) -> int | None:
+    """The probe sequence an ICMP error quotes (ICMP: echo header; UDP: our payload), if quoted."""
+    if proto == "icmp" and len(quoted) >= 8 and quoted[0] == 8:
+        return int(struct.unpack_from("!H", quoted, 6)[0])
+    if proto == "udp" and len(quoted) >= 8 and quoted[:4] == HOP_MAGIC:
+        return int(struct.unpack_from("!I", quoted, 4)[0]) & 0xFFFF
+    return None
+
+
+def hop_series(ip: str, proto: Proto, port: int = 33434, max_hops: int = 16, rounds: int = 20,
+               interval: float = 0.05, timeout: float = 5.0) -> HopSeries:
+    """`rounds` probes at every TTL 1..(hops to ip), `interval` s apart: per-hop RTT and loss, like mtr.
+
+    ICMP echo (datagram socket) or UDP datagrams, one socket per TTL so each hop's ICMP
+    'time exceeded' lands in its own error queue and names the hop; no privilege needed.
+    TTLs beyond the one where the target answered stop being probed. Bounded by `timeout`;
+    a hop's last-answering address wins when a path flaps between routers.
+    Raises PermissionError when ICMP datagram sockets are not allowed (use UDP then).
+    """
+    from netcheck.net.dial import read_errqueue
+
+    if proto not in ("icmp", "udp"):
+        raise ValueError(f"per-hop series need icmp or udp, not {proto!r}")
+    start = time.monotonic()
+    end = start + timeout
+    socks: dict[int, socket.socket] = {}
+    sent: dict[tuple[int, int], int] = {}  # (ttl, seq) → send time ns
+    rtts: dict[tuple[int, int], float] = {}
+    addrs: dict[int, str] = {}
+    top = max_hops  # lowest TTL at which the target answered so far
+    poller = select.poll()
+    try:
+        for ttl in range(1, max_hops + 1):
+            socks[ttl] = _hop_socket(ip, proto, port, ttl)
+            poller.register(socks[ttl], select.POLLIN | select.POLLERR)
+        by_fd = {s.fileno(): t for t, s in socks.items()}
+        wait = 1.0
+        seq = 0
+        next_send = start
+        last_send = start
+
+        def answer(ttl: int, q: int | None, addr: str | None, now_ns: int) -> None:
+            if q is None:  # nothing quoted: the oldest unanswered probe of this TTL
+                pending = sorted(k[1] for k in sent if k[0] == ttl and k not in rtts)
+                q = pending[0] if pending else None
+            if q is not None and (ttl, q) in sent and (ttl, q) not in rtts:
+                rtts[(ttl, q)] = (now_ns - sent[(ttl, q)]) / 1e6
+                if addr:
+                    addrs[ttl] = addr
+
+        while True:
+            now = time.monotonic()
+            if now >= end:
+                break
+            if seq < rounds and now >= next_send:
+                seq += 1
+                for ttl in range(1, top + 1):
+                    try:
+                        t0 = time.time_ns()
+                        socks[ttl].send(_hop_payload(proto, seq))
+                        sent[(ttl, seq)] = t0
+                    except OSError:  # a pending error surfaced: it is read from the queue below
+                        continue
+                last_send = now
+                next_send += interval
+                continue
+            done = seq >= rounds and all(k in rtts for k in sent if k[0] <= top)
+            if done or (seq >= rounds and now >= last_send + wait):
+                break
+            until = next_send if seq < rounds else last_send + wait
+            for fd, ev in poller.poll(max(1, int((min(until, end) - now) * 1000))):
+                ttl = by_fd[fd]
+                now_ns = time.time_ns()
+                if ev & select.POLLERR:
+                    for _ in range(16):
+                        e = read_errqueue(socks[ttl])
+                        if e is None:
+                            break
+                        q = _quoted_seq(proto, e.quoted)
+                        at_target = e.offender == ip
+                        if e.type == ICMP_TIME_EXCEEDED or at_target:
+                            answer(ttl, q, e.offender, now_ns)
+                            if at_target and ttl < top:
+                                top = ttl
+                if ev & select.POLLIN:
+                    for _ in range(16):
+                        try:
+                            data = socks[ttl].recv(2048)
+                        except BlockingIOError:
+                            break
+                        except OSError:
+                            continue
+                        q = int(struct.unpack_from("!H", data, 6)[0]) if proto == "icmp" and len(data) >= 8 else None
+                        answer(ttl, q, ip, now_ns)
+                        if ttl < top:
+                            top = ttl
+                if rtts:  # stragglers: allow a few times the slowest answer, at least 1 s
+                    wait = max(1.0, 3 * max(rtts.values()) / 1000.0)
+    finally:
+        for s in socks.values():
+            s.close()
+    hops: list[tuple[int, str | None, tuple[float | None, ...]]] = []
+    reached = top < max_hops or any(a == ip for a in addrs.values())
+    last = top if reached else max(addrs, default=0)
+    for ttl in range(1, max(1, last) + 1):
+        series = tuple(rtts.get((ttl, k)) for k in range(1, seq + 1) if (ttl, k) in sent)
+        hops.append((ttl, addrs.get(ttl), series))
+    notes = (f"ran out of time after {seq} of {rounds} rounds",) if seq < rounds else ()
+    return HopSeries(ip, proto, seq, interval, tuple(hops), reached, time.monotonic() - start, notes)

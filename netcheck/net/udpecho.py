@@ -54,6 +54,7 @@ def udp_echo(ip: str, port: int, count: int, interval: float, timeout: float, wa
     """`count` mode-0 echoes to the responder at ip:port, paced by `interval`; RTT per sample."""
     base = int(time.monotonic_ns() & 0x7FFF0000)  # distinct seq space per series
     sock = open_socket(ip, port)
+    sock.setsockopt(socket.IPPROTO_IP, 10, 0)  # IP_MTU_DISCOVER = DONT: a PMTU another probe learned never fails a send
 
     def send(i: int) -> int:
         t = time.time_ns()

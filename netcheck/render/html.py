@@ -60,6 +60,8 @@ class Target:
     rtt: str = ""
     mtu: str = ""
     throughput: list[str] = field(default_factory=list)
+    segments: str = ""  # where the RTT appears: "LAN 0.2 · WAN 40.1 · AWS 0.3 ms"
+    culprit: str = ""  # the segment a latency/jitter/loss finding was placed on
 
     @property
     def status(self) -> Status | None:
@@ -98,6 +100,26 @@ def _subject(r: CheckResult) -> str:
     return parts[2] if len(parts) == 3 else parts[-1]
 
 
+SEGMENT_LABELS = {"lan": "LAN", "wan": "WAN", "aws": "AWS", "unplaced": "unplaced"}
+
+
+def _segments(r: CheckResult) -> tuple[str, str]:
+    """('RTT by segment: LAN 0.2 · WAN 40.1 · AWS 0.3 ms', culprit) from a latency check's evidence.path."""
+    path = r.outcome.evidence.get("path")
+    if not isinstance(path, dict) or not isinstance(path.get("attribution"), dict):
+        return "", ""
+    att = path["attribution"]
+    rtt = att.get("rtt", {}).get("bySegment", {}) if isinstance(att.get("rtt"), dict) else {}
+    text = " · ".join(f"{SEGMENT_LABELS.get(k, k)} {v:.3g}" for k, v in rtt.items()
+                      if isinstance(v, int | float) and v >= 0.05)
+    culprit = ""
+    finding = path.get("finding")
+    if r.status in (Status.WARN, Status.FAIL) and isinstance(finding, dict) and finding.get("segment"):
+        main = str(finding["segment"])
+        culprit = f"{finding.get('metric')} {'inside' if main == 'aws' else 'on'} {SEGMENT_LABELS.get(main, main)}"
+    return (f"RTT by segment: {text} ms" if text else ""), culprit
+
+
 def path_model(report: Report) -> tuple[str, str, str, Status | None, list[Target]]:
     """(node, its source address, gateway, gateway-segment status, targets) from checks and evidence."""
     gateway, source = "", ""
@@ -131,11 +153,18 @@ def path_model(report: Report) -> tuple[str, str, str, Status | None, list[Targe
                 t.rtt = f"connect {rtt:.4g} ms"
         elif cat is Category.LATENCY and o.measured is not None:
             t.rtt = "RTT " + format_value(o.measured, o.unit)
+            t.segments, t.culprit = _segments(r)
         elif cat is Category.MTU and o.measured is not None:
             t.mtu = "MTU " + format_value(o.measured, o.unit)
         elif cat is Category.BANDWIDTH and o.measured is not None:
             direction = r.check.id.split(".")[1]
             t.throughput.append(f"{direction} {format_value(o.measured, o.unit)}")
+    if not gateway:  # no route check ran: the per-hop series names the node's gateway too
+        for r in report.results:
+            path = r.outcome.evidence.get("path") if r.check.category is Category.LATENCY else None
+            if isinstance(path, dict) and isinstance(path.get("gateway") or path.get("siteEdge"), str):
+                gateway = str(path.get("gateway") or path.get("siteEdge"))
+                break
     # Targets with path figures first (they are the picture's point), then plain reachability ones.
     ordered = sorted(targets.values(), key=lambda t: (not (t.rtt or t.mtu or t.throughput), list(targets).index(t.name)))
     return (report.node or "node"), source, gateway, _worst(routing), ordered
@@ -176,6 +205,11 @@ def path_svg(report: Report) -> str:
                      f'stroke-width="4"{dash}/>')
         figures = " · ".join(x for x in (t.rtt, t.mtu, *t.throughput) if x) or "no figure measured"
         parts.append(f'<text x="690" y="{y - 28}" text-anchor="end" font-size="11" fill="#333">{escape(figures)}</text>')
+        if t.segments or t.culprit:
+            seg = escape(t.segments) + (f' · <tspan font-weight="700" fill="{color}">{escape(t.culprit)}</tspan>'
+                                        if t.culprit else "")
+            parts.append(f'<text class="segments" x="690" y="{y + 38}" text-anchor="end" font-size="10" '
+                         f'fill="#555">{seg}</text>')
         aliases = ", ".join(t.aliases[:2]) + (f" +{len(t.aliases) - 2}" if len(t.aliases) > 2 else "")
         label = _short(t.name + (f" ({aliases})" if aliases else ""), 28)
         box(690, y, 240, label, f"VPC target · {status.value if status else 'not measured'}", color)
@@ -238,6 +272,34 @@ def latency_svg(r: CheckResult, bins: int = 12) -> str:
     return "\n".join(parts)
 
 
+def hops_table(report: Report) -> list[str]:
+    """Per-hop RTT and loss (mtr-style) for each latency target that has a per-hop series."""
+    out: list[str] = []
+    for r in report.results:
+        path = r.outcome.evidence.get("path") if r.check.category is Category.LATENCY else None
+        if not isinstance(path, dict) or not isinstance(path.get("hops"), list):
+            continue
+        edge = path.get("siteEdge")
+        out.append(f"<h3><code>{escape(r.check.id)}</code> — per-hop by {escape(str(path.get('method')))}, "
+                   f"{escape(str(path.get('rounds')))} rounds</h3>")
+        out.append('<table class="hops"><tr><th>hop</th><th>address</th><th>segment</th><th>loss</th>'
+                   "<th>median</th><th>jitter</th></tr>")
+        for h in path["hops"]:
+            if not isinstance(h, dict):
+                continue
+            addr = str(h.get("addr") or "no answer") + (" (site edge)" if h.get("addr") and h.get("addr") == edge else "")
+            seg = SEGMENT_LABELS.get(str(h.get("segment")), "-") if h.get("segment") else "-"
+            out.append(f'<tr><td class="num">{escape(str(h.get("ttl")))}</td><td>{escape(addr)}</td>'
+                       f"<td>{escape(seg)}</td><td class=\"num\">{escape(format_value(h.get('lossPct'), '%'))}</td>"
+                       f"<td class=\"num\">{escape(format_value(h.get('medianMs'), 'ms'))}</td>"
+                       f"<td class=\"num\">{escape(format_value(h.get('jitterMs'), 'ms'))}</td></tr>")
+        out.append("</table>")
+        if path.get("rateLimited"):
+            out.append('<p class="muted">Unanswered probes at ' + escape(", ".join(map(str, path["rateLimited"])))
+                       + " do not persist to the target: those routers rate-limit ICMP; not the culprit.</p>")
+    return (['<h2>Per-hop (whose side is it?)</h2>', '<div id="hops">', *out, "</div>"]) if out else []
+
+
 # --- the page -------------------------------------------------------------------------
 
 def _finding(r: CheckResult) -> str:
@@ -289,6 +351,7 @@ def render(report: Report, options: RenderOptions) -> str:
            "</tr></table>"]
     out += _changes(report, options)
     out += ["<h2>Path</h2>", path_svg(report)]
+    out += hops_table(report)
     charts = [c for c in (latency_svg(r) for r in report.results if r.check.category is Category.LATENCY) if c]
     if charts:
         out += ["<h2>Latency distribution</h2>", '<div id="latency">', *charts[:4], "</div>"]

@@ -36,6 +36,21 @@ class NS:
     addrs: dict[str, str] = field(default_factory=dict)  # ifname → address/prefix
 
 
+@dataclass
+class WanPath:
+    """Lab.wan_path(): the node, an optional LAN router, the site edge, the WAN end and the VPC."""
+
+    node: NS
+    lan: NS | None
+    edge: NS
+    wan: NS
+    vpc: NS
+
+    def iface_from(self, router: NS, peer_prefix: str) -> str:
+        """The router's interface whose address starts with `peer_prefix` (e.g. '169.254.')."""
+        return next(i for i, a in router.addrs.items() if a.startswith(peer_prefix))
+
+
 def sh(cmd: Sequence[str], check: bool = True, timeout: float = 30, **kw: object) -> subprocess.CompletedProcess[str]:
     return subprocess.run(list(cmd), check=check, text=True, capture_output=True, timeout=timeout, **kw)  # type: ignore[call-overload, no-any-return]
 
@@ -123,6 +138,39 @@ class Lab:
         self.run(node, ["ip", "route", "add", "default", "via", "192.168.50.1"])
         self.run(vpc, ["ip", "route", "add", "default", "via", "10.20.0.1"])
         return node, router, vpc
+
+    def wan_path(self, lan_router: bool = False) -> WanPath:
+        """A site behind two routers, the site edge and the WAN (VPN/DX) end, in front of the VPC.
+
+            node 192.168.50.10/24 — [lan 192.168.50.1 | 192.168.60.1/24 —]
+            edge 192.168.x.1/2 | 169.254.100.1/30 — wan 169.254.100.2 | 10.20.0.1/16 — vpc 10.20.1.10/16
+
+        The link between edge and wan is a tunnel's inside network (169.254.100.0/30, as AWS
+        VPN tunnels use); the VPC also holds 10.20.1.11 and .12. With `lan_router` an
+        on-prem core router sits between the node and the edge, so the LAN has two hops.
+        Delay or loss on a router's forwarding shows up on the link *after* that router.
+        """
+        node, vpc = self.ns("node"), self.ns("vpc")
+        lan = self.ns("lan") if lan_router else None
+        edge, wan = self.ns("edge"), self.ns("wan")
+        if lan is not None:
+            self.link(node, "192.168.50.10/24", lan, "192.168.50.1/24")
+            self.link(lan, "192.168.60.1/24", edge, "192.168.60.2/24")
+            self.run(lan, ["ip", "route", "add", "default", "via", "192.168.60.2"])
+            self.run(edge, ["ip", "route", "add", "192.168.50.0/24", "via", "192.168.60.1"])
+        else:
+            self.link(node, "192.168.50.10/24", edge, "192.168.50.1/24")
+        self.link(edge, "169.254.100.1/30", wan, "169.254.100.2/30")
+        _, vif = self.link(wan, "10.20.0.1/16", vpc, "10.20.1.10/16")
+        self.run(vpc, ["ip", "addr", "add", "10.20.1.11/16", "dev", vif])
+        self.run(vpc, ["ip", "addr", "add", "10.20.1.12/16", "dev", vif])
+        for r in (x for x in (lan, edge, wan) if x is not None):
+            self.sysctl(r, "net.ipv4.ip_forward", "1")
+        self.run(edge, ["ip", "route", "add", "10.20.0.0/16", "via", "169.254.100.2"])
+        self.run(wan, ["ip", "route", "add", "default", "via", "169.254.100.1"])
+        self.run(node, ["ip", "route", "add", "default", "via", "192.168.50.1"])
+        self.run(vpc, ["ip", "route", "add", "default", "via", "10.20.0.1"])
+        return WanPath(node, lan, edge, wan, vpc)
 
     # -- running --------------------------------------------------------------------------
     def run(self, ns: NS, cmd: Sequence[str], check: bool = True, timeout: float = 30,
