@@ -413,12 +413,25 @@ def version_cmd() -> None:
     typer.echo(f"netcheck {__version__}")
 
 
+def _click_exception() -> type[Exception]:
+    """click's usage-error base class: typer >= 0.2x bundles its own click, older typer depends on click.
+
+    Imported by name so the type checker needs neither layout installed.
+    """
+    import importlib
+
+    for name in ("typer._click.exceptions", "click.exceptions"):
+        try:
+            exc_type: type[Exception] = importlib.import_module(name).ClickException
+        except (ImportError, AttributeError):
+            continue
+        return exc_type
+    return typer.Exit  # unreachable with a working typer; a class no usage error is an instance of
+
+
 def main() -> None:
     """Entry point: the one place where exceptions become exit codes."""
-    try:
-        from typer._click.exceptions import ClickException  # typer >= 0.2x bundles its own click
-    except ImportError:
-        from click.exceptions import ClickException  # type: ignore[assignment,no-redef]
+    ClickException = _click_exception()
 
     try:
         code = app(standalone_mode=False)  # click returns (not raises) the code of a typer.Exit here
@@ -432,7 +445,7 @@ def main() -> None:
     except typer.Exit as exc:
         sys.exit(exc.exit_code)
     except ClickException as exc:
-        exc.show()
+        exc.show()  # type: ignore[attr-defined]
         sys.exit(2)
     except KeyboardInterrupt:
         typer.echo("netcheck: interrupted", err=True)
