@@ -5,13 +5,9 @@ Heavy modules are imported inside the commands so `netcheck --help` stays fast.
 
 from __future__ import annotations
 
-import dataclasses
-import gc
 import os
-import socket
 import sys
 import time
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -21,8 +17,7 @@ import typer
 from netcheck import __version__
 
 if TYPE_CHECKING:
-    from netcheck.model import Report
-    from netcheck.net import Net
+    from netcheck.app import Preflight
     from netcheck.safeio import OutputTarget
     from netcheck.settings import Settings
 
@@ -89,9 +84,6 @@ def _settings(config: Path | None, nodeconfig: Path | None, region: str | None, 
     return build(config, nodeconfig, Overrides(region, endpoint, service_cidr, responder, node_ip), token)
 
 
-EXIT_NOT_WRITTEN = 5  # the run finished, but -o FILE could not be written: the report went to stdout
-
-
 def _token(token: str | None, token_file: Path | None) -> str | None:
     """The responder token from --token/NETCHECK_TOKEN or --token-file/NETCHECK_TOKEN_FILE, checked."""
     from netcheck.safeio import FileProblem, check_token, read_token_file
@@ -106,72 +98,24 @@ def _token(token: str | None, token_file: Path | None) -> str | None:
         raise _fail(2, f"--token-file {exc}" if token_file is not None else str(exc)) from None
 
 
-def execute_run(settings: Settings, *, net: Net | None = None, fmt: str = "table", output: Path | None = None,
-                only: tuple[str, ...] = (), skip: tuple[str, ...] = (), strict: bool = False,
-                deadline: float = 60.0, color: bool = False, clock_start: float | None = None, history: Path | None = None,
-                junit_properties: dict[str, str] | None = None, phase: str | None = None) -> tuple[Report, int]:
-    """Plan, run, decide, render: the one path shared by `run` and `demo`.
-
-    Raises plan.PatternError when an --only/--skip pattern matches no check.
-    """
-    from netcheck import phase as phases
+def _deliver(result: Preflight, fmt: str, target: OutputTarget | None, *, color: bool, deadline: float,
+             junit_properties: dict[str, str] | None = None) -> int:
+    """Render the report, write it (-o or stdout), copy a table to stderr with -o, return the exit code."""
     from netcheck import signals
-    from netcheck.model import CheckResult, Report
-    from netcheck.net import Net
-    from netcheck.plan import build_plan
+    from netcheck.app import exit_code
     from netcheck.render import RenderOptions, render
-    from netcheck.runner import run
-    from netcheck.verdict import ExitCode, decide, exit_code
 
-    started = datetime.now(UTC)
-    t0 = time.monotonic() if clock_start is None else clock_start
-    target = _output_target(output)  # before any probe: a target we cannot write is a usage error
-    net = net or Net()
-    requested, origin = phases.requested_phase(settings, phase)
-    info = phases.resolve(net, requested, origin, settings.spec.inbound.kubelet_port)
-    settings = phases.with_phase(settings, info.phase)
-    plan = build_plan(settings, only, skip)
-    gc.freeze()  # settings and plan live for the whole run: keep the collector from re-walking them
-    observer = None
-    if sys.stderr.isatty() and fmt == "table" and output is None:
-        from netcheck.ui import ProgressObserver
-
-        observer = ProgressObserver(len(plan.checks))
-    # Leave a little of the budget for rendering and exit.
-    budget = max(0.5, deadline - (time.monotonic() - t0) - 0.4)
-    try:
-        with signals.interruptible():  # SIGINT/SIGTERM stop the loop; afterwards they are deferred
-            outcome = run(plan.checks, net, settings.spec.thresholds, budget, observer=observer)
-    finally:
-        if observer is not None:
-            observer.close()
-    if signals.received() and not outcome.interrupted:  # arrived after the loop, before the report
-        outcome = dataclasses.replace(outcome, interrupted=True)
-    disabled = {c.id: CheckResult(c, o) for c, o in plan.disabled}
-    ran = {r.id: r for r in outcome.results}
-    ordered = [c.id for c in plan.checks] + list(disabled)
-    results = tuple(ran.get(i) or disabled[i] for i in ordered)
-    verdict = decide(results, strict=strict, interrupted=outcome.interrupted)
-    report = Report(results=results, verdict=verdict, started_at=started.isoformat(timespec="seconds"),
-                    duration=time.monotonic() - t0, profile_name=settings.name, node=socket.gethostname(),
-                    version=__version__, interrupted=outcome.interrupted, strict=strict, phase=info.phase,
-                    phase_evidence=info.evidence, phase_source=info.source)
-    previous = _remember(report, history) if history is not None else None
+    report, previous = result.report, result.previous
     text = render(fmt, report, RenderOptions(color=color, junit_properties=dict(junit_properties or {}),
                                              previous=previous))
-    written = _write_output(target, text, deadline - (time.monotonic() - t0))
+    written = _write_output(target, text, deadline - (time.monotonic() - result.clock_start))
     if target is not None and written and fmt != "table":
         typer.echo(render("table", report, RenderOptions(color=color, previous=previous)), err=True, nl=False)
-    if fmt == "nagios":  # the Nagios plugin API's codes replace netcheck's for this format alone
-        from netcheck.render.nagios import exit_code as nagios_exit_code
+    return exit_code(report, fmt, written=written, signalled=signals.received() is not None)
 
-        code = nagios_exit_code(report)
-        return report, 3 if not written or signals.received() else code  # UNKNOWN
-    if not written:
-        return report, EXIT_NOT_WRITTEN
-    if signals.received():  # a signal after the report was built: the run was still cut short
-        return report, int(ExitCode.INCONCLUSIVE)
-    return report, int(exit_code(verdict, interrupted=outcome.interrupted))
+
+def _warn(message: str) -> None:
+    typer.echo(f"netcheck: {message}", err=True)
 
 
 def _output_target(output: Path | None) -> OutputTarget | None:
@@ -188,6 +132,7 @@ def _output_target(output: Path | None) -> OutputTarget | None:
 
 def _write_output(target: OutputTarget | None, text: str, time_left: float) -> bool:
     """Write the report to -o's target, or to stdout; False when -o failed and stdout got the report."""
+    from netcheck.app import EXIT_NOT_WRITTEN
     from netcheck.safeio import FileProblem
 
     if target is None:
@@ -200,18 +145,6 @@ def _write_output(target: OutputTarget | None, text: str, time_left: float) -> b
         typer.echo(text, nl=False)
         return False
     return True
-
-
-def _remember(report: Report, directory: Path) -> Report | None:
-    """Store the report in the history directory; return the run before it. A failed store only warns."""
-    from netcheck import history
-
-    previous = history.latest(directory, warn=lambda m: typer.echo(f"netcheck: warning: --history: {m}", err=True))
-    try:
-        history.store(report, directory)
-    except (OSError, history.HistoryError) as exc:
-        typer.echo(f"netcheck: warning: could not store the report in --history {directory}: {exc}", err=True)
-    return previous
 
 
 def _junit_properties(values: list[str] | None) -> dict[str, str]:
@@ -285,12 +218,17 @@ def run_cmd(config: ConfigOpt = None, nodeconfig: NodeConfigOpt = None, fmt: For
     # What nodeadm fetches with eks:DescribeCluster when the NodeConfig lacks it; bounded, counted in --deadline.
     settings = enrich_from_aws(settings, timeout=min(8.0, deadline / 4))
     color = (not no_color) and output is None and sys.stdout.isatty()
+    from netcheck.app import Options, preflight
+
+    target = _output_target(output)  # before any probe: a target we cannot write is a usage error
+    options = Options(only=_split_patterns(only), skip=_split_patterns(skip), strict=strict, deadline=deadline,
+                      clock_start=PROCESS_START, phase=phase, history=history, warn=_warn,
+                      progress=sys.stderr.isatty() and fmt == "table" and output is None)
     try:
-        _, code = execute_run(settings, fmt=fmt, output=output, only=_split_patterns(only),
-                              skip=_split_patterns(skip), strict=strict, deadline=deadline, color=color,
-                              history=history, junit_properties=props, clock_start=PROCESS_START, phase=phase)
+        result = preflight(settings, options)
     except PatternError as exc:
         raise _fail(2, str(exc)) from None
+    code = _deliver(result, fmt, target, color=color, deadline=deadline, junit_properties=props)
     raise typer.Exit(code)
 
 
@@ -335,12 +273,17 @@ def demo_cmd(fmt: FormatOpt = "table", output: OutputOpt = None, strict: StrictO
              deadline: DeadlineOpt = 60.0, no_color: NoColorOpt = False) -> None:
     """Run the whole preflight against stand-ins it starts on loopback; needs nothing else."""
     from netcheck import signals
+    from netcheck.app import Options
     from netcheck.demo import run_demo
 
     signals.install()
     _guard(fmt)
     color = (not no_color) and output is None and sys.stdout.isatty()
-    raise typer.Exit(run_demo(fmt=fmt, output=output, strict=strict, deadline=deadline, color=color))
+    target = _output_target(output)
+    options = Options(strict=strict, deadline=deadline, warn=_warn,
+                      progress=sys.stderr.isatty() and fmt == "table" and output is None)
+    result = run_demo(options)
+    raise typer.Exit(_deliver(result, fmt, target, color=color, deadline=deadline))
 
 
 @app.command("diff")

@@ -9,9 +9,12 @@ unprivileged ports, so the demo needs no root and sends nothing off this machine
 from __future__ import annotations
 
 import contextlib
-from pathlib import Path
+from typing import TYPE_CHECKING
 
 from netcheck.settings import SiteProfile
+
+if TYPE_CHECKING:
+    from netcheck.app import Options, Preflight
 
 DEMO_VPC = "127.20.0.0/16"
 DEMO_API_IP = "127.20.1.10"
@@ -41,10 +44,10 @@ def demo_profile(**spec_extra: object) -> dict[str, object]:
             "spec": spec}
 
 
-def run_demo(fmt: str = "table", output: Path | None = None, strict: bool = False, deadline: float = 60.0,
-             color: bool = False) -> int:
+def run_demo(options: Options | None = None) -> Preflight:
+    """Start the stand-ins, run the preflight against them, stop them; return what it produced."""
     from netcheck import signals
-    from netcheck.cli import execute_run
+    from netcheck.app import preflight
     from netcheck.settings import Settings
 
     # Starting and stopping the stand-ins (temporary directories holding TLS private keys) is never cut
@@ -53,8 +56,7 @@ def run_demo(fmt: str = "table", output: Path | None = None, strict: bool = Fals
         extra, token = start_standins(stack)
         profile = SiteProfile.model_validate(demo_profile(**extra))
         settings = Settings(profile=profile, source="demo", token=token)
-        _, code = execute_run(settings, fmt=fmt, output=output, strict=strict, deadline=deadline, color=color)
-    return code
+        return preflight(settings, options)
 
 
 def start_standins(stack: contextlib.ExitStack) -> tuple[dict[str, object], str | None]:
