@@ -17,14 +17,13 @@ from typing import Any
 
 from netcheck.model import CheckResult, Report, Status, Verdict, report_from_json
 from netcheck.safeio import FileProblem, read_limited, write_atomic
+from netcheck.verdict import regressed
 
 DEFAULT_KEEP = 100  # reports kept per directory; the oldest are removed first
 MAX_REPORT_BYTES = 8 << 20  # a report is tens of KiB (hundreds with long series); refuse anything absurd
 MAX_DEPTH = 64  # JSON nesting a report needs is under 10
 _NAME_RE = re.compile(r"^netcheck-(\d{8}T\d{6}Z)-(\d{3})\.json$")
 
-# How bad a status is, for the direction of a change. SKIP ranks with WARN: coverage was lost.
-_BADNESS = {Status.PASS: 0, Status.SKIP: 1, Status.WARN: 1, Status.ERROR: 2, Status.FAIL: 3}
 _VERDICT_BADNESS = {Verdict.GO: 0, Verdict.INCONCLUSIVE: 1, Verdict.NO_GO: 2}
 # Units whose figures are better when larger (throughput, MTU); the others are better when smaller.
 _HIGHER_IS_BETTER = {"mbps", "mbit/s", "gbps", "bps", "bytes", "b", "bits/s"}
@@ -286,7 +285,7 @@ def diff(previous: Report, current: Report) -> list[Change]:
         p = was.outcome
         if p.status is not o.status:
             changes.append(Change(cid, "flipped", p.status, o.status, p.measured, o.measured, o.threshold, o.unit,
-                                  regression=_BADNESS[o.status] > _BADNESS[p.status], unit_before=p.unit))
+                                  regression=regressed(p.status, o.status), unit_before=p.unit))
             continue
         hib = higher_is_better(now) if higher_is_better(now) is not None else higher_is_better(was)
         threshold = _number(o.threshold) if _number(o.threshold) is not None else _number(p.threshold)

@@ -20,12 +20,26 @@ class Status(enum.StrEnum):
     SKIP = "SKIP"  # not evaluated: not applicable, disabled, or impossible here (reason given)
     ERROR = "ERROR"  # the probe itself broke; says nothing about the network
 
+    @property
+    def rank(self) -> int:
+        """How bad the status is, for "worst first" orderings: PASS 0 < SKIP < WARN < ERROR < FAIL 4."""
+        return _STATUS_RANK[self]
+
+
+# The one ordering of Status; renderers and probes sort and pick "the worst" with Status.rank.
+_STATUS_RANK = {Status.PASS: 0, Status.SKIP: 1, Status.WARN: 2, Status.ERROR: 3, Status.FAIL: 4}
+
 
 class Severity(enum.StrEnum):
     """Whether a check decides the verdict."""
 
     REQUIRED = "required"
     ADVISORY = "advisory"
+
+    @property
+    def required(self) -> bool:
+        """True when a check of this severity decides the verdict."""
+        return self is Severity.REQUIRED
 
 
 class Category(enum.StrEnum):

@@ -1,4 +1,9 @@
-"""Pure rules from check results to GO / NO-GO / INCONCLUSIVE and to exit codes."""
+"""Pure rules from check results to GO / NO-GO / INCONCLUSIVE and to exit codes.
+
+The one place for the verdict rules: which results block (required FAIL), which leave the verdict
+open (required ERROR or a SKIP that hides an answer), the worst of several statuses (Status.rank)
+and when a status change is a regression. Renderers and history use these; they never re-derive them.
+"""
 
 from __future__ import annotations
 
@@ -9,7 +14,7 @@ from netcheck.model import CheckResult, Severity, SkipReason, Status, Verdict
 
 
 class ExitCode(enum.IntEnum):
-    """Process exit codes; a contract other tools rely on (DESIGN.md)."""
+    """Process exit codes; a contract other tools rely on (docs/architecture.md, "Exit codes")."""
 
     GO = 0
     INTERNAL = 1
@@ -24,6 +29,35 @@ def is_open(result: CheckResult) -> bool:
     if o.status is Status.ERROR:
         return True
     return o.status is Status.SKIP and o.skip_reason is not None and o.skip_reason.leaves_verdict_open
+
+
+def is_blocking(result: CheckResult) -> bool:
+    """True for a required FAIL: the check that makes the run NO-GO."""
+    return result.check.severity.required and result.status is Status.FAIL
+
+
+def blocking(results: Iterable[CheckResult]) -> list[CheckResult]:
+    """The required FAILs, in report order."""
+    return [r for r in results if is_blocking(r)]
+
+
+def left_open(results: Iterable[CheckResult]) -> list[CheckResult]:
+    """The required checks that could not give an answer (is_open), in report order."""
+    return [r for r in results if r.check.severity.required and is_open(r)]
+
+
+def worst(statuses: Iterable[Status]) -> Status | None:
+    """The worst status by Status.rank (FAIL > ERROR > WARN > SKIP > PASS); None for none."""
+    return max(statuses, key=lambda s: s.rank, default=None)
+
+
+# For the direction of a change between runs SKIP ranks with WARN: coverage was lost.
+_CHANGE_RANK = {Status.PASS: 0, Status.SKIP: 1, Status.WARN: 1, Status.ERROR: 2, Status.FAIL: 3}
+
+
+def regressed(before: Status, after: Status) -> bool:
+    """True when a check's status got worse between two runs (SKIP counts as bad as WARN)."""
+    return _CHANGE_RANK[after] > _CHANGE_RANK[before]
 
 
 EVALUATED = (Status.PASS, Status.WARN, Status.FAIL)
@@ -64,4 +98,5 @@ def exit_code(verdict: Verdict, *, interrupted: bool = False) -> ExitCode:
     }[verdict]
 
 
-__all__ = ["NO_EVIDENCE", "ExitCode", "SkipReason", "decide", "exit_code", "is_open", "no_evidence"]
+__all__ = ["NO_EVIDENCE", "ExitCode", "SkipReason", "blocking", "decide", "exit_code", "is_blocking", "is_open",
+           "left_open", "no_evidence", "regressed", "worst"]

@@ -28,7 +28,6 @@ from probes.base import ProbeSkip
 DOCS = "https://docs.aws.amazon.com/eks/latest/userguide/hybrid-nodes-networking.html"
 METHOD_NAMES = {"icmp": "ICMP echo", "icmp-raw": "ICMP echo (raw socket)", "udp-echo": "UDP echo via the responder"}
 GIVE_UP_TCP = 3  # handshakes that all time out before the TCP series stops early
-ORDER = {Status.PASS: 0, Status.WARN: 1, Status.FAIL: 2}
 HOP_ROUNDS = 40  # per-hop probes per TTL, HOP_INTERVAL s apart: ~1 s plus stragglers, bounded by HOP_SECONDS
 HOP_INTERVAL = 0.025
 HOP_SECONDS = 6.0
@@ -337,7 +336,7 @@ def evaluate(spec: Spec, ev: Evidence, thresholds: Thresholds) -> Outcome:
         return Outcome(Status.PASS, f"Round trip to {target_text}{via}: {figures}; within the {rtt_limit:g} ms, "
                        f"{thresholds.loss_pct:g} % and {thresholds.jitter_ms:g} ms limits.",
                        measured=round(st.median, 3), threshold=rtt_limit, unit="ms", evidence=evidence)
-    worst = max(verdicts, key=lambda v: ORDER[v[0]])
+    worst = max(verdicts, key=lambda v: v[0].rank)
     reasons = "; ".join(v[1] for v in verdicts)
     fixes = " ".join(dict.fromkeys(v[5] for v in verdicts))
     found = {"ms": "jitter" if worst[1].startswith("jitter") else "rtt", "%": "loss"}[worst[4]]

@@ -208,15 +208,12 @@ def _is_ip(host: str) -> bool:
 
 # --- evaluate (pure) -----------------------------------------------------------------
 
-_RANK = {Status.FAIL: 0, Status.WARN: 1, Status.SKIP: 2, Status.ERROR: 0, Status.PASS: 3}
-
-
 def evaluate(spec: Spec, ev: Evidence, thresholds: Thresholds) -> Outcome:
     if spec.kind == "ca":
         return _ca(spec)
     judge = _handshake if spec.kind == "handshake" else _livez
     outcomes = [judge(spec, r) for r in ev.results]
-    worst = min(outcomes, key=lambda o: _RANK[o.status])
+    worst = max(outcomes, key=lambda o: o.status.rank)  # the first of the worst (Status.rank)
     evidence = ev.to_evidence()
     if spec.api:
         evidence["caSource"] = spec.ca_source if spec.ca_pem else None

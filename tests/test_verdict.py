@@ -79,3 +79,22 @@ def test_is_open() -> None:
 def test_exit_codes(verdict: Verdict, interrupted: bool, code: int) -> None:
     assert exit_code(verdict, interrupted=interrupted) == code
     assert int(ExitCode.USAGE) == 2 and int(ExitCode.INTERNAL) == 1
+
+
+def test_shared_rules_blocking_open_worst_and_regression() -> None:
+    """The rules every renderer and history use: one place, checked here."""
+    from netcheck.verdict import blocking, left_open, regressed, worst
+
+    results = [result(Status.FAIL, cid="a"), result(Status.FAIL, ADV, cid="b"), result(Status.ERROR, cid="c"),
+               result(Status.SKIP, skip=SkipReason.PRIVILEGE, cid="d"), result(Status.SKIP, cid="e",
+                                                                              skip=SkipReason.NOT_APPLICABLE),
+               result(Status.ERROR, ADV, cid="f")]
+    assert [r.id for r in blocking(results)] == ["a"]
+    assert [r.id for r in left_open(results)] == ["c", "d"]
+    assert worst([Status.PASS, Status.SKIP, Status.WARN, Status.ERROR]) is Status.ERROR
+    assert worst([Status.ERROR, Status.FAIL]) is Status.FAIL
+    assert worst([]) is None
+    assert [s.value for s in sorted(Status, key=lambda s: -s.rank)] == ["FAIL", "ERROR", "WARN", "SKIP", "PASS"]
+    assert regressed(Status.PASS, Status.SKIP) and regressed(Status.WARN, Status.ERROR)
+    assert not regressed(Status.WARN, Status.SKIP) and not regressed(Status.SKIP, Status.WARN)
+    assert Severity.REQUIRED.required and not Severity.ADVISORY.required

@@ -15,13 +15,12 @@ from netcheck.history import diff, format_value, verdict_line
 from netcheck.model import Category, CheckResult, Report, Status, Verdict
 from netcheck.render import RenderOptions
 from netcheck.render.markdown import VERDICT_TEXT, findings
-from netcheck.verdict import NO_EVIDENCE, no_evidence
+from netcheck.verdict import NO_EVIDENCE, no_evidence, worst
 
 COLORS = {Status.PASS: "#2e7d32", Status.WARN: "#e0a000", Status.FAIL: "#c62828",
           Status.ERROR: "#7b1fa2", Status.SKIP: "#78909c"}
 VERDICT_COLORS = {"GO": "#2e7d32", "NO-GO": "#c62828", "INCONCLUSIVE": "#e0a000"}
 NOT_MEASURED = "#b0bec5"
-_WORST = [Status.FAIL, Status.ERROR, Status.WARN, Status.SKIP, Status.PASS]
 _SAMPLE_KEYS = ("samplesMs", "rttSamplesMs", "samples")
 MAX_TARGETS = 6
 
@@ -41,7 +40,7 @@ svg text{font-family:system-ui,sans-serif}
 
 
 def _worst(statuses: list[Status]) -> Status | None:
-    return next((s for s in _WORST if s in statuses), None)
+    return worst(statuses)
 
 
 def _badge(status: Status) -> str:
@@ -304,7 +303,7 @@ def hops_table(report: Report) -> list[str]:
 
 def _finding(r: CheckResult) -> str:
     o = r.outcome
-    sev = "" if r.check.severity.value == "required" else ' <span class="muted">(advisory)</span>'
+    sev = "" if r.check.severity.required else ' <span class="muted">(advisory)</span>'
     rows = []
     if o.measured is not None or o.threshold is not None:
         rows.append(f"<dt>Measured</dt><dd>{escape(format_value(o.measured, o.unit))}</dd>")

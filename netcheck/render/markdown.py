@@ -9,7 +9,6 @@ from netcheck.model import Category, CheckResult, Report, Status, Verdict
 from netcheck.render import RenderOptions
 from netcheck.verdict import NO_EVIDENCE, no_evidence
 
-ORDER = {Status.FAIL: 0, Status.ERROR: 1, Status.WARN: 2, Status.SKIP: 3, Status.PASS: 4}
 VERDICT_TEXT = {
     Verdict.GO: "GO — the network meets every required check.",
     Verdict.NO_GO: "NO-GO — at least one required check failed; the changes below are needed before nodes join.",
@@ -24,13 +23,13 @@ def cell(text: object) -> str:
 
 def findings(report: Report) -> list[CheckResult]:
     """Non-passing checks, worst first, then in report order."""
-    ranked = [(ORDER[r.status], i, r) for i, r in enumerate(report.results) if r.status is not Status.PASS]
+    ranked = [(-r.status.rank, i, r) for i, r in enumerate(report.results) if r.status is not Status.PASS]
     return [r for _, _, r in sorted(ranked, key=lambda t: (t[0], t[1]))]
 
 
 def _finding(r: CheckResult) -> list[str]:
     o = r.outcome
-    sev = "" if r.check.severity.value == "required" else " (advisory)"
+    sev = "" if r.check.severity.required else " (advisory)"
     out = [f"### {o.status.value} `{r.check.id}`{sev} — {cell(r.check.title)}", "", cell(o.message), ""]
     if o.measured is not None or o.threshold is not None:
         out.append(f"- **Measured:** {cell(format_value(o.measured, o.unit))}")

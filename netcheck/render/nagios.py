@@ -13,7 +13,7 @@ from netcheck.history import higher_is_better, regressions
 from netcheck.model import CheckResult, Report, Status, Verdict
 from netcheck.render import RenderOptions
 from netcheck.render.markdown import findings
-from netcheck.verdict import no_evidence
+from netcheck.verdict import blocking, left_open, no_evidence
 
 # probe unit → (Nagios UOM, factor); Nagios knows s, ms, us, %, B, KB, MB, TB, c and nothing else.
 UOM: dict[str, tuple[str, float]] = {"ms": ("ms", 1.0), "s": ("s", 1.0), "seconds": ("s", 1.0), "us": ("us", 1.0),
@@ -65,15 +65,13 @@ def _perf(r: CheckResult) -> str | None:
 def render(report: Report, options: RenderOptions) -> str:
     st = state(report)
     s = report.summary()
-    blocking = [r.check.id for r in report.results if r.status is Status.FAIL and r.check.severity.value == "required"]
-    open_ = [r.check.id for r in report.results if r.status in (Status.ERROR, Status.SKIP)
-             and r.check.severity.value == "required" and (r.status is Status.ERROR or (
-                 r.outcome.skip_reason is not None and r.outcome.skip_reason.leaves_verdict_open))]
+    failed = [r.check.id for r in blocking(report.results)]
+    open_ = [r.check.id for r in left_open(report.results)]
     phase = f" ({report.phase})" if report.phase else ""
     parts = [f"{report.verdict.value}{phase}: {s['pass']} pass, {s['warn']} warn, {s['fail']} fail, {s['skip']} skip, "
              f"{s['error']} error in {report.duration:.1f} s"]
-    if blocking:
-        parts.append("failed " + ", ".join(blocking))
+    if failed:
+        parts.append("failed " + ", ".join(failed))
     elif open_:
         parts.append("not evaluated " + ", ".join(open_))
     elif report.verdict is Verdict.INCONCLUSIVE and no_evidence(report.results):

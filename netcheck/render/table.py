@@ -5,7 +5,7 @@ from __future__ import annotations
 from netcheck.history import format_value
 from netcheck.model import Category, CheckResult, Report, Status, Verdict
 from netcheck.render import RenderOptions
-from netcheck.verdict import NO_EVIDENCE, no_evidence
+from netcheck.verdict import NO_EVIDENCE, blocking, no_evidence
 
 _COLORS = {Status.PASS: "32", Status.WARN: "33", Status.FAIL: "31", Status.SKIP: "36",
            Status.ERROR: "35", Verdict.GO: "1;32", Verdict.NO_GO: "1;31", Verdict.INCONCLUSIVE: "1;33"}
@@ -18,7 +18,7 @@ def _paint(text: str, code: str, color: bool) -> str:
 def _result_lines(r: CheckResult, color: bool) -> list[str]:
     o = r.outcome
     tag = _paint(f"[{o.status.value}]", _COLORS[o.status], color)
-    sev = "" if r.check.severity.value == "required" else " (advisory)"
+    sev = "" if r.check.severity.required else " (advisory)"
     lines = [f"  {tag} {r.check.id}{sev}: {o.message}"]
     if o.status is not Status.PASS:
         if o.measured is not None or o.threshold is not None:
@@ -74,8 +74,7 @@ def render(report: Report, options: RenderOptions) -> str:
     if report.verdict is Verdict.INCONCLUSIVE and no_evidence(report.results):
         out.append(NO_EVIDENCE)
     if report.verdict is Verdict.NO_GO:
-        failing = [r.check.id for r in report.results
-                   if r.status is Status.FAIL and r.check.severity.value == "required"]
+        failing = [r.check.id for r in blocking(report.results)]
         if failing:
             out.append("Blocking: " + ", ".join(failing))
     if options.previous is not None:
