@@ -1,6 +1,6 @@
 """Address plan: RFC 1918 and size rules, overlaps, node IP, collisions with this host.
 
-Rules from reference/eks-hybrid-network-requirements.md §1. Overlaps are found with one
+Rules from docs/reference/eks-hybrid-network-requirements.md §1. Overlaps are found with one
 sorted sweep over integer ranges, so 100,000 prefixes take well under a second.
 """
 

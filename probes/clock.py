@@ -1,5 +1,5 @@
 """Clock offset: SigV4 requests and IAM Roles Anywhere certificates fail when this host's clock
-is more than 5 minutes off (reference/eks-hybrid-network-requirements.md §7); nodeadm only asks
+is more than 5 minutes off (docs/reference/eks-hybrid-network-requirements.md §7); nodeadm only asks
 whether the clock is "synchronized", not by how much it is off.
 
 Two measurements: an SNTP exchange with the site's NTP servers (sub-millisecond), and the Date

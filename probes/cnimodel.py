@@ -5,7 +5,7 @@ For a (plugin, mode, WireGuard, Typha) it gives the node ↔ node ports and prot
 the wire (for `mtu.cni`), and whether pod IPs must be routable outside the node.
 Defaults are each CNI's defaults for EKS Hybrid Nodes (the EKS user guide's Cilium and Calico
 set-ups: Cilium VXLAN; Calico VXLAN with BGP off and the operator's Typha).
-Sources (reference/eks-hybrid-network-requirements.md §2 rows 11–16, §4): Cilium firewall
+Sources (docs/reference/eks-hybrid-network-requirements.md §2 rows 11–16, §4): Cilium firewall
 rules and pkg/mtu (TunnelOverhead 50, WireguardOverhead 80); Calico network requirements and
 MTU guide (IP-in-IP 20, VXLAN 50, WireGuard 60; the largest enabled overhead applies).
 Nothing here does I/O.

@@ -4,7 +4,7 @@
 system resolver and keeps NXDOMAIN, SERVFAIL, REFUSED, timeout and no-answer apart.
 `dns.eks-api.endpoint-access` classifies the API endpoint's addresses as private (VPC,
 control-plane ENIs) or public and judges them against the cluster's endpoint access mode
-(reference/eks-hybrid-network-requirements.md §5).
+(docs/reference/eks-hybrid-network-requirements.md §5).
 """
 
 from __future__ import annotations

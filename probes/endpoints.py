@@ -1,7 +1,7 @@
 """Which endpoints a hybrid node needs, for its credential mode and features.
 
 One catalog shared by the dns, reachability, tls and proxy probes
-(reference/eks-hybrid-network-requirements.md §2–§3). Nothing here does I/O.
+(docs/reference/eks-hybrid-network-requirements.md §2–§3). Nothing here does I/O.
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """HTTPS proxy: does it let each endpoint through, does NO_PROXY exempt the cluster's own networks,
 and do the upper- and lower-case variables agree?
 
-Hybrid nodes take the proxy from HTTPS_PROXY/NO_PROXY (reference/eks-hybrid-network-requirements.md
+Hybrid nodes take the proxy from HTTPS_PROXY/NO_PROXY (docs/reference/eks-hybrid-network-requirements.md
 §6 item 11, D10); nodeadm never checks what NO_PROXY contains (kubeadm's HTTPProxyCIDRCheck is the
 precedent here). The environment is read at plan time, so collect and evaluate see a fixed snapshot.
 """

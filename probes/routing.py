@@ -10,7 +10,7 @@ Check ids (stable):
 A route FAILs when there is none (or it is unreachable/prohibit/blackhole) and when its source
 address lies outside the remote node CIDRs (the VPC could not answer it); it WARNs when only
 the default route serves a private address. Pod-CIDR collisions with host routes are
-`cidr.pod.host-collision`. Facts: reference/linux-probing-facts.md §6.
+`cidr.pod.host-collision`. Facts: docs/reference/linux-probing-facts.md §6.
 """
 
 from __future__ import annotations

@@ -2,7 +2,7 @@
 
 A TCP connect (or a proxy's CONNECT 200) does not prove TLS works: an inspecting proxy
 or firewall re-signs the chain, and kubelet, which trusts only the cluster CA, then fails
-with "x509: certificate signed by unknown authority" (reference/eks-hybrid-network-requirements.md
+with "x509: certificate signed by unknown authority" (docs/reference/eks-hybrid-network-requirements.md
 §6 item 6). Each handshake is verified as a client would verify it, and a failure names the issuer,
 the expiry or the names presented. SSL_CERT_FILE/SSL_CERT_DIR and the proxy are read at plan time.
 """

@@ -16,7 +16,7 @@ Check ids (stable):
   vpc.sg.ingress-tcp-443.<cidr>         cluster security groups admit TCP 443 from node/pod CIDRs
   vpc.sg.egress-tcp-<port>.<cidr>       ... and let the kubelet port out to node CIDRs and the
                                         webhook ports out to pod CIDRs
-Rules from reference/eks-hybrid-network-requirements.md §2 and §5.
+Rules from docs/reference/eks-hybrid-network-requirements.md §2 and §5.
 """
 
 from __future__ import annotations

@@ -3,7 +3,7 @@
 A plain connect() tells a RST and an ICMP port-unreachable apart from nothing, and
 waits two minutes on a DROP. Here the socket is non-blocking with IP_RECVERR, so the
 kernel's error queue names the ICMP type, code and the hop that sent it
-(reference/linux-probing-facts.md §4).
+(docs/reference/linux-probing-facts.md §4).
 """
 
 from __future__ import annotations

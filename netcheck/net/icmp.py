@@ -4,7 +4,7 @@ Datagram ICMP sockets (`SOCK_DGRAM, IPPROTO_ICMP`) are gated only by the namespa
 `net.ipv4.ping_group_range` — root gets no exemption — so a raw socket is the fallback
 when CAP_NET_RAW is held. Receive times are kernel timestamps (SO_TIMESTAMPNS); errors
 come from the error queue (IP_RECVERR) so unreachables name the hop that sent them.
-See reference/linux-probing-facts.md §1–§3.
+See docs/reference/linux-probing-facts.md §1–§3.
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """iperf3 protocol (TCP tests) in pure Python: the client, and the framing the responder shares.
 
-Wire format and state machine: reference/iperf3-protocol.md. Works against a stock
+Wire format and state machine: docs/reference/iperf3-protocol.md. Works against a stock
 `iperf3 -s` (3.12 verified) and against `netcheck serve`. The data plane uses one
 thread per stream with blocking `send` / `recv_into` on large preallocated buffers;
 the GIL is released in each system call, so two cores fill a multi-gigabit path
@@ -47,7 +47,7 @@ RECV_BUF = 1 << 20  # one recv_into may return up to this much
 SEND_BUF_DEFAULT = 1 << 20  # we send in 1 MiB writes (TCP has no framing; `len` is advisory)
 IESTREAMID = 45  # "stream has an invalid id"
 IEAUTHTEST = 142
-# tcp_info offsets (reference/linux-probing-facts.md §5; bytes_acked from linux/tcp.h)
+# tcp_info offsets (docs/reference/linux-probing-facts.md §5; bytes_acked from linux/tcp.h)
 TCPI_TOTAL_RETRANS = 100
 TCPI_BYTES_ACKED = 120
 TCPI_BYTES_RECEIVED = 128

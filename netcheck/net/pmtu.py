@@ -1,12 +1,12 @@
 """Path MTU by binary search with DF set, exact to the byte, and black-hole detection.
 
 Probes are ICMP echoes (datagram socket, or raw as root) or, when a responder is given,
-UDP mode-1 echoes (RESPONDER.md). Sockets use IP_PMTUDISC_PROBE: every probe leaves
+UDP mode-1 echoes (docs/responder-protocol.md). Sockets use IP_PMTUDISC_PROBE: every probe leaves
 with DF at its real size and the kernel's cached PMTU (shared by the namespace for
 10 min) is ignored, so a black hole is seen afresh each run. ICMP "fragmentation needed"
 still reaches the error queue (IP_RECVERR) with the hop's MTU. Each size is sent up to
 `copies` times, so random loss is not mistaken for a size limit.
-See reference/linux-probing-facts.md §3.
+See docs/reference/linux-probing-facts.md §3.
 """
 
 from __future__ import annotations

@@ -2,7 +2,7 @@
 
 `route get` is asked with RTM_F_LOOKUP_TABLE so RTA_TABLE names the table really used,
 and the matching prefix and policy rule are recovered from the table and rule dumps
-(reference/linux-probing-facts.md §6). Sysctls are read in the caller's namespace.
+(docs/reference/linux-probing-facts.md §6). Sysctls are read in the caller's namespace.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Client side of the responder's UDP echo (RESPONDER.md): RTT series and DF size probes.
+"""Client side of the responder's UDP echo (docs/responder-protocol.md): RTT series and DF size probes.
 
 Datagram: b"NCE1" + u8 mode + u32 seq (big-endian) + payload. Mode 0 echoes the whole
 datagram; mode 1 answers with the 9-byte header + u16 received length, so a large DF

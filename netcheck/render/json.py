@@ -1,4 +1,4 @@
-"""The JSON report: the contract (DESIGN.md) every other format derives from."""
+"""The JSON report: the contract (docs/architecture.md) every other format derives from."""
 
 from __future__ import annotations
 
