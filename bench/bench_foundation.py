@@ -87,6 +87,7 @@ def bench_cidr(total: int = 100_000, repeat: int = 3) -> list[Row]:
 
 
 def _namespace_rows() -> list[Row]:
+    from netcheck.protocol import RESPONDER_PORT
     from tests.testbed.lab import Lab
     from tests.testbed.services import API_IP, Site
 
@@ -110,7 +111,8 @@ def _namespace_rows() -> list[Row]:
         with Lab(prefix="ncb") as lab, tempfile.TemporaryDirectory() as tmp:
             site = Site.build(lab, Path(tmp))
             args = setup(site)
-            profile = site.profile(responder=f"{API_IP}:7447", bandwidth={"server": f"{API_IP}:7447", "seconds": 2})
+            profile = site.profile(responder=f"{API_IP}:{RESPONDER_PORT}",
+                                   bandwidth={"server": f"{API_IP}:{RESPONDER_PORT}", "seconds": 2})
             out, wall = site.netcheck("run", "-c", str(profile), "--format", "json", *args, timeout=180)
         try:
             doc = json.loads(out.stdout)

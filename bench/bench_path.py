@@ -23,6 +23,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from netcheck.net import Net
+from netcheck.protocol import RESPONDER_PORT
 from tests.testbed.delay import (
     REPO,
     add_delay,
@@ -90,7 +91,7 @@ def main() -> int:
             with in_netns(node):
                 series = {"icmp": Net().ping(vpc.ip, n, gap, timeout=60),
                           "tcp-443": Net().tcp_rtt(vpc.ip, 443, n, gap, timeout=120),
-                          "udp-echo": Net().udp_rtt(vpc.ip, 7447, n, gap, timeout=60)}
+                          "udp-echo": Net().udp_rtt(vpc.ip, RESPONDER_PORT, n, gap, timeout=60)}
             for method, s in series.items():
                 got = [r for r in s.rtts if r is not None]
                 med = statistics.median(got) if got else float("nan")
@@ -107,7 +108,7 @@ def main() -> int:
         p_med, p_loss = ping(lab, node, vpc.ip, m, 0.01)
         with in_netns(node):
             s_icmp = Net().ping(vpc.ip, m, 0.01, timeout=60)
-            s_udp = Net().udp_rtt(vpc.ip, 7447, m, 0.01, timeout=60)
+            s_udp = Net().udp_rtt(vpc.ip, RESPONDER_PORT, m, 0.01, timeout=60)
             s_tcp = Net().tcp_rtt(vpc.ip, 443, 100, 0.01, timeout=300)
             dials = [Net().dial(vpc.ip, 443, timeout=8).outcome for _ in range(20)]
         for method, s in (("icmp", s_icmp), ("udp-echo", s_udp), ("tcp-443 (SYN retrans)", s_tcp)):
@@ -126,7 +127,7 @@ def main() -> int:
                 limit_mtu(lab, router, 1400)
             if hole:
                 block_frag_needed(lab, router)
-            for method, port in (("icmp", None), ("udp-echo", 7447)):
+            for method, port in (("icmp", None), ("udp-echo", RESPONDER_PORT)):
                 flush_pmtu(lab, node)
                 with in_netns(node):
                     t0 = time.monotonic()
@@ -176,8 +177,8 @@ def full_runs(count: int, scenarios: tuple[tuple[str, bool, int], ...] = ()) -> 
                 add_delay(lab, site.router, delay)
             cluster = yaml.safe_load(site.profile().read_text())["spec"]["cluster"]
             profile = site.profile(cluster={**cluster, "controlPlaneIps": [API_IP, OTHER_IP]},
-                                   responder=f"{API_IP}:7447", latency={"samples": 20},
-                                   bandwidth={"server": f"{API_IP}:7447", "seconds": 2, "streams": 2})
+                                   responder=f"{API_IP}:{RESPONDER_PORT}", latency={"samples": 20},
+                                   bandwidth={"server": f"{API_IP}:{RESPONDER_PORT}", "seconds": 2, "streams": 2})
             clean, walls, worst, worst_what = 0, [], -1e9, ""
             errors: dict[str, int] = {}
             diffs: list[str] = []

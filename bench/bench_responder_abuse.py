@@ -19,7 +19,6 @@ import json
 import os
 import signal
 import socket
-import struct
 import subprocess
 import sys
 import threading
@@ -31,6 +30,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from netcheck.net import iperf  # noqa: E402
+from netcheck.protocol import echo_request  # noqa: E402
 
 TOKEN = "bench-abuse-token"
 
@@ -85,7 +85,7 @@ def echo_flood(port: int, source: str, seconds: float) -> dict[str, int]:
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as u:
         u.bind((source, 0))
         u.settimeout(0.01)
-        dgram = b"NCE1" + struct.pack("!BI", 0, 1) + os.urandom(8000)
+        dgram = echo_request(0, 1, payload=os.urandom(8000))
         while time.monotonic() < end:
             with contextlib.suppress(OSError), \
                     socket.create_connection(("127.0.0.1", port), timeout=2, source_address=(source, 0)) as s:

@@ -15,6 +15,7 @@ os.environ.setdefault("TYPER_USE_RICH", "0")  # plain help: rich costs 0.2 s at 
 import typer
 
 from netcheck import __version__
+from netcheck.protocol import RESPONDER_PORT
 
 if TYPE_CHECKING:
     from netcheck.app import Preflight
@@ -308,7 +309,7 @@ def serve_cmd(
     listen: Annotated[str, typer.Option("--listen", "-l", envvar="NETCHECK_LISTEN",
                                         help="Address to listen on (0.0.0.0, :: or one address).")] = "0.0.0.0",
     port: Annotated[int, typer.Option("--port", "-p", min=0, max=65535, envvar="NETCHECK_PORT",
-                                      help="TCP and UDP port (control, echo, iperf3).")] = 7447,
+                                      help="TCP and UDP port (control, echo, iperf3).")] = RESPONDER_PORT,
     iperf_port: Annotated[list[int] | None, typer.Option("--iperf-port", min=0, max=65535,
                                                          help="Extra TCP port(s) for iperf3 clients; 0 for none. "
                                                               "Default 5201.")] = None,

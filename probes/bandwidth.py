@@ -17,11 +17,11 @@ from typing import Any
 
 from netcheck.model import Category, Check, Outcome, SkipReason, Status
 from netcheck.net import Net
+from netcheck.protocol import RESPONDER_PORT
 from netcheck.settings import Settings, Thresholds, split_hostport
 from probes.base import ProbeSkip
 
 DOCS = "https://docs.aws.amazon.com/eks/latest/userguide/hybrid-nodes-networking.html"
-RESPONDER_PORT = 7447
 START_SERVER = ("run `netcheck serve --token TOKEN` on an EC2 instance in the VPC and set spec.responder "
                 "to its address (and pass the same --token here), or run `iperf3 -s` there and set "
                 "spec.bandwidth.server to host:5201")

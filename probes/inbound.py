@@ -24,13 +24,14 @@ from typing import Any
 
 from netcheck.model import Category, Check, Outcome, Severity, SkipReason, Status
 from netcheck.net import Net
+from netcheck.protocol import RESPONDER_PORT
 from netcheck.settings import Settings, Thresholds, split_hostport
 from probes.base import ProbeSkip
 from probes.cnimodel import pod_routing
 
 DOCS_NET = "https://docs.aws.amazon.com/eks/latest/userguide/hybrid-nodes-networking.html"
 DOCS_WEBHOOKS = "https://docs.aws.amazon.com/eks/latest/userguide/hybrid-nodes-webhooks.html"
-DEFAULT_RESPONDER_PORT = 7447
+DEFAULT_RESPONDER_PORT = RESPONDER_PORT
 SERVE_CMD = "netcheck serve --token <TOKEN>"
 
 

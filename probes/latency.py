@@ -22,6 +22,7 @@ from netcheck.model import Category, Check, Outcome, SkipReason, Status
 from netcheck.net import Net
 from netcheck.net.rtt import RttSeries
 from netcheck.net.trace import HopSeries
+from netcheck.protocol import RESPONDER_PORT
 from netcheck.settings import Settings, Thresholds, split_hostport
 from probes.base import ProbeSkip
 
@@ -87,8 +88,8 @@ def targets(settings: Settings) -> list[tuple[str, str, int | None, int]]:
     s = settings.spec
     out: dict[str, tuple[str, str, int | None, int]] = {}
     if s.responder:
-        host, port = split_hostport(s.responder, 7447)
-        out[host] = (host, "responder", port, port or 7447)
+        host, port = split_hostport(s.responder, RESPONDER_PORT)
+        out[host] = (host, "responder", port, port or RESPONDER_PORT)
     for ip in s.cluster.control_plane_ips:
         out.setdefault(ip, (ip, "EKS control plane ENI", None, 443))
     for host in s.latency.targets:

@@ -21,6 +21,7 @@ from typing import Any
 from netcheck.model import Category, Check, Outcome, SkipReason, Status
 from netcheck.net import Net
 from netcheck.net.pmtu import PmtuResult
+from netcheck.protocol import RESPONDER_PORT
 from netcheck.settings import Settings, Thresholds, split_hostport
 from probes.base import MissingPrivilege, ProbeSkip
 from probes.cnimodel import for_settings as cni_model
@@ -74,7 +75,7 @@ def mtu_targets(settings: Settings) -> tuple[Target, ...]:
         for ip in s.cluster.control_plane_ips:
             out.setdefault(ip, Target(ip, "EKS control plane ENI"))
     if s.responder:
-        host, port = split_hostport(s.responder, 7447)
+        host, port = split_hostport(s.responder, RESPONDER_PORT)
         if host in out or not s.mtu.targets:
             out[host] = Target(host, "responder", port)
     return tuple(out.values())

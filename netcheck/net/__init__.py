@@ -15,6 +15,8 @@ import os
 import time
 from typing import TYPE_CHECKING
 
+from netcheck.protocol import RESPONDER_PORT
+
 if TYPE_CHECKING:
     from netcheck.aws import VpcDocuments
     from netcheck.net.dial import DialResult
@@ -264,7 +266,7 @@ class Net:
 
         return tcp_rtt(ip, port, count, interval, self.budget(timeout))
 
-    def udp_rtt(self, ip: str, port: int = 7447, count: int = 20, interval: float = 0.05,
+    def udp_rtt(self, ip: str, port: int = RESPONDER_PORT, count: int = 20, interval: float = 0.05,
                 timeout: float = 10.0, wait: float = 1.0) -> RttSeries:
         """UDP echo series through the responder (mode 0): RTT, loss and jitter."""
         from netcheck.net.udpecho import udp_echo

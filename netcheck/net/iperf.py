@@ -25,28 +25,31 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-# -- protocol constants (reference §2) ----------------------------------------------------
-TEST_START = 1
-TEST_RUNNING = 2
-TEST_END = 4
-PARAM_EXCHANGE = 9
-CREATE_STREAMS = 10
-SERVER_TERMINATE = 11
-CLIENT_TERMINATE = 12
-EXCHANGE_RESULTS = 13
-DISPLAY_RESULTS = 14
-IPERF_DONE = 16
-ACCESS_DENIED = -1
-SERVER_ERROR = -2
+# -- protocol constants: netcheck/protocol.py ------------------------------------------------
+from netcheck.protocol import (
+    ACCESS_DENIED,
+    COOKIE_ALPHABET,
+    COOKIE_SIZE,
+    CREATE_STREAMS,
+    DISPLAY_RESULTS,
+    EXCHANGE_RESULTS,
+    IEAUTHTEST,
+    IESTREAMID,
+    IPERF_DONE,
+    PARAM_EXCHANGE,
+    RETRY_MAGIC,
+    RETRY_TRAILER,
+    SERVER_ERROR,
+    SERVER_TERMINATE,
+    TEST_END,
+    TEST_RUNNING,
+    TEST_START,
+)
 
-COOKIE_ALPHABET = "abcdefghijklmnopqrstuvwxyz234567"
-COOKIE_SIZE = 37
 MAX_JSON = 65536  # results JSON grows with streams; parameters are capped tighter by the server
 DEFAULT_BLKSIZE = 131072
 RECV_BUF = 1 << 20  # one recv_into may return up to this much
 SEND_BUF_DEFAULT = 1 << 20  # we send in 1 MiB writes (TCP has no framing; `len` is advisory)
-IESTREAMID = 45  # "stream has an invalid id"
-IEAUTHTEST = 142
 # tcp_info offsets (docs/reference/linux-probing-facts.md §5; bytes_acked from linux/tcp.h)
 TCPI_TOTAL_RETRANS = 100
 TCPI_BYTES_ACKED = 120
@@ -87,7 +90,6 @@ class ServerBusy(IperfError):
         self.waited, self.attempts = waited, attempts
 
 
-RETRY_TRAILER = struct.Struct("!4sHHH")  # b"NCRA", retry-after s, running tests, slots (netcheck serve)
 TEST_OVERHEAD = 3.0  # seconds a test needs beyond its duration: handshake and results exchange
 BUSY_WAIT_CAP = 30.0  # longest backoff between attempts when the server gives no retry-after
 
@@ -106,7 +108,7 @@ def _read_retry_trailer(sock: socket.socket) -> ServerBusy:
         pass
     if len(buf) == RETRY_TRAILER.size:
         magic, after, running, slots = RETRY_TRAILER.unpack(buf)
-        if magic == b"NCRA":
+        if magic == RETRY_MAGIC:
             return ServerBusy(f"the server is busy ({running} of {slots} test slots in use); it asked to retry "
                               f"after {after} s", retry_after=after, running=running, slots=slots)
     return ServerBusy()

@@ -12,7 +12,6 @@ import errno
 import json
 import select
 import socket
-import struct
 import threading
 import time
 from dataclasses import dataclass, field
@@ -20,9 +19,7 @@ from types import TracebackType
 from typing import Any
 
 from netcheck.net.dial import IP_RECVERR, Outcome, _classify_errno, read_errqueue
-
-MAX_LINE = 4096
-UDP_MAGIC = b"NCE1"
+from netcheck.protocol import MAX_LINE, control_line, echo_request
 
 
 class TempListener:
@@ -167,7 +164,7 @@ def request(host: str, port: int, message: dict[str, Any], timeout: float, reply
         sock.settimeout(reply_timeout if reply_timeout is not None else timeout)
         buf = b""
         try:
-            sock.sendall(json.dumps({"v": 1, **message}).encode() + b"\n")
+            sock.sendall(control_line(message))
             while b"\n" not in buf and len(buf) <= MAX_LINE:
                 chunk = sock.recv(MAX_LINE)
                 if not chunk:
@@ -257,7 +254,7 @@ def udp_echo(ip: str, port: int, count: int, timeout: float, interval: float = 0
         next_send = start
         while (now := time.monotonic()) < end:
             if sent < count and now >= next_send:
-                packet = UDP_MAGIC + struct.pack("!BI", 0, sent) + b"netcheck-cni"
+                packet = echo_request(0, sent, payload=b"netcheck-cni")
                 try:
                     sock.send(packet)
                 except OSError as exc:

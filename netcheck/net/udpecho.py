@@ -1,38 +1,25 @@
 """Client side of the responder's UDP echo (docs/responder-protocol.md): RTT series and DF size probes.
 
-Datagram: b"NCE1" + u8 mode + u32 seq (big-endian) + payload. Mode 0 echoes the whole
-datagram; mode 1 answers with the 9-byte header + u16 received length, so a large DF
-datagram can go out and only a small acknowledgement comes back (path MTU).
+The datagram format lives in netcheck/protocol.py. Mode 0 echoes the whole datagram; mode 1
+answers with the 9-byte header + u16 received length, so a large DF datagram can go out and
+only a small acknowledgement comes back (path MTU).
 """
 
 from __future__ import annotations
 
 import socket
-import struct
 import time
 
 from netcheck.net.rtt import IP_RECVERR, SO_TIMESTAMPNS, RttSeries, kernel_rx_ns, paced_echo
+from netcheck.protocol import IP_UDP_HEADERS, echo_request, parse_echo_reply
 
-MAGIC = b"NCE1"
-HEADER = struct.Struct("!4sBI")  # 9 bytes
-UDP_HEADERS = 28  # IPv4 20 + UDP 8
+UDP_HEADERS = IP_UDP_HEADERS
+parse_reply = parse_echo_reply
 
 
 def datagram(mode: int, seq: int, size: int) -> bytes:
     """An echo request whose IP packet is `size` bytes (at least the header)."""
-    head = HEADER.pack(MAGIC, mode, seq & 0xFFFFFFFF)
-    return head + bytes(max(0, size - UDP_HEADERS - HEADER.size))
-
-
-def parse_reply(data: bytes) -> tuple[int, int, int | None] | None:
-    """(mode, seq, received length for mode 1) of a responder reply, or None when it is not one."""
-    if len(data) < HEADER.size:
-        return None
-    magic, mode, seq = HEADER.unpack_from(data)
-    if magic != MAGIC:
-        return None
-    length = struct.unpack_from("!H", data, HEADER.size)[0] if mode == 1 and len(data) >= HEADER.size + 2 else None
-    return mode, seq, length
+    return echo_request(mode, seq, size)
 
 
 def open_socket(ip: str, port: int) -> socket.socket:

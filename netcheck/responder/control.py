@@ -15,12 +15,12 @@ import time
 from typing import TYPE_CHECKING, Any
 
 from netcheck import __version__
+from netcheck.protocol import MAX_LINE
 from netcheck.responder.core import Conn, family, plain_ip
 
 if TYPE_CHECKING:
     from netcheck.responder.core import Responder
 
-MAX_LINE = 4096
 FEATURES = ["hello", "echo", "udp-echo", "udp-sized-echo", "iperf3", "connect-back", "iperf3-retry-after"]
 
 

@@ -34,10 +34,11 @@ from typing import Any, TextIO
 
 from netcheck import __version__
 from netcheck.net import iperf as wire
+from netcheck.protocol import IPERF3_PORT, RESPONDER_PORT
 from netcheck.responder import limits
 
-DEFAULT_PORT = 7447
-IPERF_PORT = 5201
+DEFAULT_PORT = RESPONDER_PORT
+IPERF_PORT = IPERF3_PORT
 
 Log = Callable[..., None]
 RESOURCE_ERRNOS = frozenset({errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM})

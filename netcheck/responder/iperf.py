@@ -4,7 +4,7 @@ Order on a control connection: cookie, PARAM_EXCHANGE, parameters (all within th
 handshake timeout in total), token check, parameter check, and only then a test slot.
 Slots: `Responder.capacity.max_tests` tests at once, one per source address. A client
 beyond that gets ACCESS_DENIED (stock clients print "the server is busy") followed by a
-retry-after trailer that netcheck clients read: b"NCRA" + u16 seconds + u16 running
+retry-after trailer that netcheck clients read (netcheck/protocol.py): magic + u16 seconds + u16 running
 tests + u16 slots (big-endian). Each test's results JSON carries
 `"netcheck": {"concurrent_tests": N, "test_slots": L}`: the most tests that ran at once
 while it ran, so a slow result can be told from a saturated responder.
@@ -21,17 +21,17 @@ import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from netcheck import protocol as proto
 from netcheck.net import iperf as wire
+from netcheck.protocol import RETRY_MAGIC, RETRY_TRAILER
 from netcheck.responder.control import authorized
 from netcheck.responder.core import Conn, recv_exact_until
 
 if TYPE_CHECKING:
     from netcheck.responder.core import Responder, ServeConfig
 
-COOKIE_CHARS = frozenset(wire.COOKIE_ALPHABET.encode())
+COOKIE_CHARS = frozenset(proto.COOKIE_ALPHABET.encode())
 MAX_PARAMS = 8192  # iperf3 3.18+ MAX_PARAMS_JSON_STRING
-RETRY_MAGIC = b"NCRA"
-RETRY_TRAILER = struct.Struct("!4sHHH")
 IEACCESSDENIED = 11
 WAITING_FOR = 120.0  # seconds a denied source counts as waiting in line
 
@@ -143,14 +143,14 @@ class SlotTable:
 
 
 def valid_cookie(cookie: bytes) -> bool:
-    return len(cookie) == wire.COOKIE_SIZE and cookie[-1] == 0 and all(c in COOKIE_CHARS for c in cookie[:-1])
+    return len(cookie) == proto.COOKIE_SIZE and cookie[-1] == 0 and all(c in COOKIE_CHARS for c in cookie[:-1])
 
 
 def connection(r: Responder, c: Conn, first: bytes, deadline: float) -> bool:
     """Handle an iperf3 control or data connection; True when a test took the socket."""
     sock = c.sock
     try:
-        cookie = first + recv_exact_until(sock, wire.COOKIE_SIZE - 1, deadline)
+        cookie = first + recv_exact_until(sock, proto.COOKIE_SIZE - 1, deadline)
     except (TimeoutError, wire.IperfError):
         r.log("bad-cookie", level="debug", client=c.source, reason="incomplete")
         return False
@@ -164,14 +164,14 @@ def connection(r: Responder, c: Conn, first: bytes, deadline: float) -> bool:
             c.set_phase("test")
             return True  # the test owns it now
         with contextlib.suppress(OSError):
-            wire.send_state(sock, wire.ACCESS_DENIED)
+            wire.send_state(sock, proto.ACCESS_DENIED)
         return False
     if r.stopping:
         with contextlib.suppress(OSError):
-            wire.send_state(sock, wire.ACCESS_DENIED)
+            wire.send_state(sock, proto.ACCESS_DENIED)
         return False
     sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)  # phase stays "new" (evictable) until the token
-    wire.send_state(sock, wire.PARAM_EXCHANGE)
+    wire.send_state(sock, proto.PARAM_EXCHANGE)
     try:
         params = recv_params(sock, deadline)
     except TimeoutError:
@@ -181,7 +181,7 @@ def connection(r: Responder, c: Conn, first: bytes, deadline: float) -> bool:
         refuse(r, sock, c.source, 1000, params)
         return False
     if not authorized(r, params.get("extra_data")):
-        refuse(r, sock, c.source, wire.IEAUTHTEST, "unauthorized: extra_data does not match the token")
+        refuse(r, sock, c.source, proto.IEAUTHTEST, "unauthorized: extra_data does not match the token")
         return False
     checked = check_params(params, r.cfg)
     if isinstance(checked, tuple):
@@ -193,7 +193,7 @@ def connection(r: Responder, c: Conn, first: bytes, deadline: float) -> bool:
         r.log("iperf-busy", client=c.source, reason=got.reason, retry_after=got.retry_after,
               running=got.running, slots=got.slots)
         with contextlib.suppress(OSError):
-            sock.sendall(struct.pack("b", wire.ACCESS_DENIED) + got.trailer())
+            sock.sendall(struct.pack("b", proto.ACCESS_DENIED) + got.trailer())
         return False
     r.uncount(c)
     c.set_phase("test")
@@ -265,7 +265,7 @@ def check_params(params: dict[str, Any], cfg: ServeConfig) -> Params | tuple[int
 def refuse(r: Responder, ctrl: socket.socket, source: str, ierrno: int, why: str) -> None:
     r.log("iperf-refused", level="warning", client=source, reason=why[:200])
     with contextlib.suppress(OSError):
-        ctrl.sendall(struct.pack("!bii", wire.SERVER_ERROR, ierrno, 0))
+        ctrl.sendall(struct.pack("!bii", proto.SERVER_ERROR, ierrno, 0))
 
 
 def run_test(r: Responder, ctrl: socket.socket, source: str, test: BwTest, p: Params) -> None:
@@ -273,7 +273,7 @@ def run_test(r: Responder, ctrl: socket.socket, source: str, test: BwTest, p: Pa
     ctrl.settimeout(cfg.handshake_timeout)
     with test.arrived:
         test.expected, test.accepting = p.streams, True
-    wire.send_state(ctrl, wire.CREATE_STREAMS)
+    wire.send_state(ctrl, proto.CREATE_STREAMS)
     with test.arrived:
         test.arrived.wait_for(lambda: len(test.streams) >= p.streams or r.stopping,
                               timeout=cfg.handshake_timeout * 2)
@@ -283,8 +283,8 @@ def run_test(r: Responder, ctrl: socket.socket, source: str, test: BwTest, p: Pa
         return
     r.tests.running(test)
     r.count("tests")
-    wire.send_state(ctrl, wire.TEST_START)
-    wire.send_state(ctrl, wire.TEST_RUNNING)
+    wire.send_state(ctrl, proto.TEST_START)
+    wire.send_state(ctrl, proto.TEST_RUNNING)
     r.log("iperf-start", client=source, streams=p.streams, reverse=p.reverse, seconds=p.seconds,
           running=r.tests.active(), slots=r.tests.limit)
     for s in test.streams:
@@ -302,16 +302,16 @@ def run_test(r: Responder, ctrl: socket.socket, source: str, test: BwTest, p: Pa
         for s in test.streams:
             wire.close_quietly(s)
         pump.join(2.0)
-        if state != wire.TEST_END:
-            why = {wire.CLIENT_TERMINATE: "client terminated the test", -100: "server is stopping",
+        if state != proto.TEST_END:
+            why = {proto.CLIENT_TERMINATE: "client terminated the test", -100: "server is stopping",
                    -101: "client disconnected mid-test", -102: "test ran past its duration"}.get(state, "protocol")
             if state == -100:
                 with contextlib.suppress(OSError):
-                    wire.send_state(ctrl, wire.SERVER_TERMINATE)
+                    wire.send_state(ctrl, proto.SERVER_TERMINATE)
             r.log("iperf-aborted", level="warning", client=source, reason=why, bytes=pump.total())
             return
         ctrl.settimeout(cfg.handshake_timeout * 2)
-        wire.send_state(ctrl, wire.EXCHANGE_RESULTS)
+        wire.send_state(ctrl, proto.EXCHANGE_RESULTS)
         wire.recv_json(ctrl)
         results = {**clock.util(), "sender_has_retransmits": 1 if p.reverse else -1,
                    "streams": [{"id": wire.stream_id(i), "bytes": pump.counts[i],
@@ -321,7 +321,7 @@ def run_test(r: Responder, ctrl: socket.socket, source: str, test: BwTest, p: Pa
                    "netcheck": {"concurrent_tests": test.peak, "test_slots": r.tests.limit}}
         wire.send_json(ctrl, results)
         r.tests.release(test)  # free the slot before the client's next test (download after upload) can ask
-        wire.send_state(ctrl, wire.DISPLAY_RESULTS)
+        wire.send_state(ctrl, proto.DISPLAY_RESULTS)
         with contextlib.suppress(OSError, wire.IperfError):
             wire.recv_state(ctrl)  # IPERF_DONE
         mbps = pump.total() * 8 / max(elapsed, 1e-9) / 1e6

@@ -10,17 +10,13 @@ from __future__ import annotations
 import contextlib
 import selectors
 import socket
-import struct
 from typing import TYPE_CHECKING, Any
 
+from netcheck.protocol import ECHO_MODE_ECHO, echo_mode, echo_reply
 from netcheck.responder.core import plain_ip
 
 if TYPE_CHECKING:
     from netcheck.responder.core import Responder
-
-UDP_MAGIC = b"NCE1"
-UDP_HEADER = 9  # magic, u8 mode, u32 seq
-SIZED_REPLY = UDP_HEADER + 2
 
 
 def loop(r: Responder, socks: list[socket.socket]) -> None:
@@ -49,17 +45,13 @@ def loop(r: Responder, socks: list[socket.socket]) -> None:
 
 def reply_for(r: Responder, data: memoryview, peer: Any) -> bytes | None:
     """The answer to one datagram, or None to stay silent."""
-    if len(data) < UDP_HEADER or data[:4] != UDP_MAGIC:
-        return None
-    mode = data[4]
-    if mode not in (0, 1) or (mode == 1 and len(data) < SIZED_REPLY):
+    mode = echo_mode(data)
+    if mode is None:
         return None
     source = plain_ip(str(peer[0]))
     if not r.allow_datagram(source):
         return None
-    if mode == 0 and not r.echo_budget.allow(source, len(data)):
+    if mode == ECHO_MODE_ECHO and not r.echo_budget.allow(source, len(data)):
         return None
     r.stats["datagrams"] += 1
-    if mode == 0:
-        return bytes(data)
-    return bytes(data[:UDP_HEADER]) + struct.pack("!H", min(len(data), 65535))
+    return echo_reply(data)

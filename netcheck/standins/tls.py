@@ -125,6 +125,12 @@ def _tempdir(stack: contextlib.ExitStack) -> Path:
     return path
 
 
+NOT_FOUND = (404, "application/json", '{"kind":"Status","code":404}')
+# What an EKS API server answers an anonymous client on any path it does not let it read.
+UNAUTHORIZED = (401, "application/json", '{"kind":"Status","apiVersion":"v1","status":"Failure",'
+                '"message":"Unauthorized","reason":"Unauthorized","code":401}')
+
+
 class _Handler(BaseHTTPRequestHandler):
     server_version = "netcheck-standin"
     sys_version = ""
@@ -141,7 +147,7 @@ class _Handler(BaseHTTPRequestHandler):
     def do_GET(self) -> None:
         routes: dict[str, tuple[int, str, str]] = getattr(self.server, "routes", {})
         getattr(self.server, "seen", []).append(self.path)
-        status, ctype, body = routes.get(self.path, (404, "application/json", '{"kind":"Status","code":404}'))
+        status, ctype, body = routes.get(self.path, getattr(self.server, "fallback", NOT_FOUND))
         data = body.encode()
         self.send_response(status)
         self.send_header("Content-Type", ctype)
@@ -167,14 +173,24 @@ def _serve(stack: contextlib.ExitStack, ip: str, port: int, cert: x509.Certifica
                                            serialization.NoEncryption()))
     os.chmod(key_file, 0o600)
     ca_file.write_text(expected.pem)
+    bound, seen = serve_files(stack, ip, port, cert_file, key_file, routes, date_offset=date_offset)
+    return Server(ip, bound, expected.pem, str(ca_file), tuple(names), seen)
+
+
+def serve_files(stack: contextlib.ExitStack, ip: str, port: int, cert_file: Path, key_file: Path,
+                routes: dict[str, tuple[int, str, str]], *, fallback: tuple[int, str, str] = NOT_FOUND,
+                date_offset: float = 0.0) -> tuple[int, list[str]]:
+    """HTTPS on ip:port with the certificate chain and key in PEM files; (bound port, paths requested)."""
     ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     ctx.load_cert_chain(str(cert_file), str(key_file))
+    ctx.set_alpn_protocols(["http/1.1"])
     httpd = _Quiet((ip, port), _Handler)
     httpd.socket = ctx.wrap_socket(httpd.socket, server_side=True, do_handshake_on_connect=False)
     seen: list[str] = []
     httpd.routes = routes  # type: ignore[attr-defined]
     httpd.seen = seen  # type: ignore[attr-defined]
     httpd.date_offset = date_offset  # type: ignore[attr-defined]
+    httpd.fallback = fallback  # type: ignore[attr-defined]
     thread = threading.Thread(target=httpd.serve_forever, kwargs={"poll_interval": 0.1}, daemon=True,
                               name=f"standin-https-{ip}")
     thread.start()
@@ -185,7 +201,14 @@ def _serve(stack: contextlib.ExitStack, ip: str, port: int, cert: x509.Certifica
         thread.join(5)
 
     stack.callback(stop)
-    return Server(ip, int(httpd.server_address[1]), expected.pem, str(ca_file), tuple(names), seen)
+    return int(httpd.server_address[1]), seen
+
+
+def api_routes(git_version: str = GIT_VERSION) -> dict[str, tuple[int, str, str]]:
+    """What an EKS API server lets an anonymous client read: /version, /livez, /healthz, /readyz."""
+    version = json.dumps({"major": "1", "minor": "31", "gitVersion": git_version, "platform": "linux/amd64"})
+    ok = (200, "text/plain", "ok")
+    return {"/version": (200, "application/json", version), "/livez": ok, "/healthz": ok, "/readyz": ok}
 
 
 def start_api_server(stack: contextlib.ExitStack, ip: str, port: int = 0, names: Iterable[str] = (),

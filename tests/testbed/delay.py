@@ -13,7 +13,7 @@ Run standalone (what add_delay starts inside the router namespace):
     python -m tests.testbed.delay --dev dly0 --ms 50
 
 Also here, for the path-quality tests: random loss, an MTU-limited hop, a PMTU black
-hole, an echo server (TCP accept + the responder's UDP echo modes 0/1) and `in_netns`.
+hole, `serve_echo` (the real responder: TCP accept, UDP echo modes 0/1) and `in_netns`.
 """
 
 from __future__ import annotations
@@ -32,6 +32,7 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
+from netcheck.protocol import RESPONDER_PORT
 from tests.testbed.lab import NS, Lab
 
 TUNSETIFF = 0x400454CA
@@ -161,11 +162,15 @@ def flush_pmtu(lab: Lab, *namespaces: NS) -> None:
         lab.run(ns, ["ip", "route", "flush", "cache"])
 
 
-def serve_echo(lab: Lab, ns: NS, tcp_ports: tuple[int, ...] = (443,), udp_port: int | None = 7447) -> None:
-    """TCP listeners that accept and close, plus the responder's UDP echo (modes 0 and 1), in `ns`."""
-    args = [sys.executable, "-m", "tests.testbed.delay", "--echo", "--udp", str(udp_port or 0)]
+def serve_echo(lab: Lab, ns: NS, tcp_ports: tuple[int, ...] = (443,), udp_port: int | None = RESPONDER_PORT) -> None:
+    """The real responder (`netcheck serve --no-auth`) in `ns`: TCP on `tcp_ports`, UDP echo on `udp_port`.
+
+    With udp_port None nothing answers UDP on the responder port (it listens on an ephemeral one).
+    """
+    args = [sys.executable, "-m", "netcheck", "serve", "--no-auth", "--listen", "0.0.0.0", "--iperf-port", "0",
+            "--port", str(udp_port or 0)]
     for p in tcp_ports:
-        args += ["--tcp", str(p)]
+        args += ["--extra-tcp", str(p)]
     lab.popen(ns, args, cwd=str(REPO))
     for p in tcp_ports:
         lab.wait_port(ns, "0.0.0.0", p)
@@ -191,58 +196,15 @@ def in_netns(ns: NS) -> Iterator[None]:
         netns.popns()
 
 
-def _echo_server(tcp_ports: list[int], udp_port: int, stop: threading.Event) -> None:
-    """Accept-and-close on TCP; NCE1 UDP echo: mode 0 echoes, mode 1 acknowledges the length."""
-    import selectors
-    import socket
-
-    sel = selectors.DefaultSelector()
-    for port in tcp_ports:
-        t = socket.socket()
-        t.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        t.bind(("0.0.0.0", port))
-        t.listen(128)
-        sel.register(t, selectors.EVENT_READ, "tcp")
-    if udp_port:
-        u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-        u.bind(("0.0.0.0", udp_port))
-        sel.register(u, selectors.EVENT_READ, "udp")
-    while not stop.is_set():
-        for key, _ in sel.select(0.2):
-            sock = key.fileobj
-            assert isinstance(sock, socket.socket)
-            if key.data == "tcp":
-                conn, _ = sock.accept()
-                conn.close()
-                continue
-            data, peer = sock.recvfrom(65535)
-            if len(data) < 9 or data[:4] != b"NCE1":
-                continue
-            if data[4] == 0:
-                sock.sendto(data, peer)
-            elif data[4] == 1:
-                sock.sendto(data[:9] + struct.pack("!H", len(data)), peer)
-
-
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description="TUN delay line / echo server (run inside a lab namespace)")
+    parser = argparse.ArgumentParser(description="TUN delay line (run inside a lab namespace)")
     parser.add_argument("--dev", default="dly0")
     parser.add_argument("--ms", type=float, default=0.0)
-    parser.add_argument("--echo", action="store_true", help="run the echo server instead of a delay line")
-    parser.add_argument("--tcp", type=int, action="append", default=[])
-    parser.add_argument("--udp", type=int, default=7447)
     parser.add_argument("--seconds", type=float, default=3600, help="stop by itself after this long")
     args = parser.parse_args(argv)
     done = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: done.set())
     signal.signal(signal.SIGINT, lambda *_: done.set())
-    if args.echo:
-        worker = threading.Thread(target=_echo_server, args=(args.tcp, args.udp, done), daemon=True)
-        worker.start()
-        done.wait(args.seconds)
-        done.set()
-        worker.join(timeout=2)
-        return 0
     line = DelayLine(args.dev, args.ms).start()
     done.wait(args.seconds)
     line.stop()

@@ -13,6 +13,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+from netcheck.protocol import RESPONDER_PORT
 from tests.testbed import services
 from tests.testbed.delay import add_loss
 from tests.testbed.lab import NETNS_ETC, Lab
@@ -49,11 +50,11 @@ def ntp_server(site: Site, ip: str = RESOLVER, port: int = NTP_PORT) -> None:
 
 
 def cni_peer(site: Site, ip: str = OTHER_IP) -> None:
-    """`netcheck serve` on ip:7447 with the cilium ports: UDP 8472 echo and TCP 4240."""
-    proc = site.lab.popen(site.vpc, [sys.executable, "-m", "netcheck", "serve", "--listen", ip, "--port", "7447",
+    """`netcheck serve` on ip:RESPONDER_PORT with the cilium ports: UDP 8472 echo and TCP 4240."""
+    proc = site.lab.popen(site.vpc, [sys.executable, "-m", "netcheck", "serve", "--listen", ip, "--port", str(RESPONDER_PORT),
                                      "--iperf-port", "0", "--extra-udp", "8472", "--extra-tcp", "4240",
                                      "--no-auth"], cwd=str(REPO), stderr=subprocess.PIPE)
-    services._ready(site.lab, site.vpc, proc, ip, 7447)
+    services._ready(site.lab, site.vpc, proc, ip, RESPONDER_PORT)
     services._ready(site.lab, site.vpc, proc, ip, 8472, "udp")
 
 
@@ -82,7 +83,7 @@ def build(lab: Lab, workdir: Path, loss_pct: int = 5, resolv_options: str = "") 
     profile = site.profile(cluster={"name": "lab", "region": REGION, "endpoint": f"https://{API_HOST}",
                                     "certificateAuthority": site.ca.b64, "serviceCidr": "172.20.0.0/16",
                                     "endpointAccess": "private", "controlPlaneIps": [API_IP]},
-                           credentials="ssm", responder=f"{API_IP}:7447", peers=[OTHER_IP],
+                           credentials="ssm", responder=f"{API_IP}:{RESPONDER_PORT}", peers=[OTHER_IP],
                            ntp={"servers": [f"{RESOLVER}:{NTP_PORT}"]},
-                           bandwidth={"server": f"{API_IP}:7447", "seconds": 2}, dns={})
+                           bandwidth={"server": f"{API_IP}:{RESPONDER_PORT}", "seconds": 2}, dns={})
     return site, profile

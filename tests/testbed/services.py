@@ -1,4 +1,4 @@
-"""Peers for a Lab namespace: dnsmasq, the dnspython DNS stand-in, a TLS API server, a TCP listener.
+"""Peers for a Lab namespace: dnsmasq, the DNS and TLS stand-ins (`python -m netcheck.standins`), a TCP listener.
 
 Each helper starts a process inside a namespace with `lab.popen` (so the Lab ends it by
 PID at teardown) and waits until it listens. Certificates come from `make_ca`/`issue`
@@ -23,6 +23,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
+from netcheck.protocol import RESPONDER_PORT
 from netcheck.standins import tls as tls_standin
 from tests.testbed.lab import NS, Lab
 
@@ -71,6 +72,12 @@ def _python(lab: Lab, ns: NS, code: str, *args: str) -> subprocess.Popen[bytes]:
     return lab.popen(ns, [sys.executable, "-c", code, *args], cwd=str(REPO), stderr=subprocess.PIPE)
 
 
+def _standin(lab: Lab, ns: NS, kind: str, *args: str) -> subprocess.Popen[bytes]:
+    """`python -m netcheck.standins KIND args...` inside ns (the real stand-in, not a copy of it)."""
+    return lab.popen(ns, [sys.executable, "-m", "netcheck.standins", kind, *args, "--seconds", str(MAX_LIFETIME_S)],
+                     cwd=str(REPO), stderr=subprocess.PIPE)
+
+
 def _ready(lab: Lab, ns: NS, proc: subprocess.Popen[bytes], ip: str, port: int, proto: str = "tcp") -> None:
     try:
         lab.wait_port(ns, ip, port, proto, timeout=10)
@@ -105,74 +112,14 @@ def dnsmasq(lab: Lab, ns: NS, ip: str, records: Mapping[str, str | Sequence[str]
     return proc
 
 
-_DNS_STANDIN = f"""
-import contextlib, json, sys, time
-from netcheck.standins.dns import start
-with contextlib.ExitStack() as stack:
-    start(stack, json.loads(sys.argv[1]), json.loads(sys.argv[2]), sys.argv[3], int(sys.argv[4]))
-    end = time.monotonic() + {MAX_LIFETIME_S}
-    while time.monotonic() < end:
-        time.sleep(0.5)
-"""
-
-
 def dns_standin(lab: Lab, ns: NS, ip: str, records: Mapping[str, Sequence[str]],
                 faults: Mapping[str, str] | None = None, port: int = 53) -> subprocess.Popen[bytes]:
     """The dnspython stand-in (netcheck.standins.dns) in ns; faults: name → nxdomain|servfail|refused|drop|noanswer."""
-    proc = _python(lab, ns, _DNS_STANDIN, json.dumps({k: list(v) for k, v in records.items()}),
-                   json.dumps(dict(faults or {})), ip, str(port))
+    proc = _standin(lab, ns, "dns", "--listen", ip, "--port", str(port),
+                    "--records", json.dumps({k: list(v) for k, v in records.items()}),
+                    "--faults", json.dumps(dict(faults or {})))
     _ready(lab, ns, proc, ip, port, "udp")
     return proc
-
-
-_TLS_SERVER = f"""
-import email.utils, json, socket, ssl, sys, threading, time
-ip, port, cert, key = sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4]
-ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-ctx.load_cert_chain(cert, key)
-ctx.set_alpn_protocols(["http/1.1"])
-version = json.dumps({{"major": "1", "minor": "31", "gitVersion": "v1.31.2-eks-lab", "platform": "linux/amd64"}})
-denied = json.dumps({{"kind": "Status", "apiVersion": "v1", "status": "Failure", "message": "Unauthorized",
-                      "reason": "Unauthorized", "code": 401}})
-
-def reply(head):
-    path = head.split(b" ", 2)[1].split(b"?")[0] if head.count(b" ") >= 2 else b"/"
-    code, ctype, body = {{b"/version": (b"200 OK", b"application/json", version.encode()),
-                          b"/livez": (b"200 OK", b"text/plain", b"ok"),
-                          b"/healthz": (b"200 OK", b"text/plain", b"ok"),
-                          b"/readyz": (b"200 OK", b"text/plain", b"ok")}}.get(
-        path, (b"401 Unauthorized", b"application/json", denied.encode()))
-    date = email.utils.formatdate(usegmt=True).encode()
-    return (b"HTTP/1.1 " + code + b"\\r\\nDate: " + date + b"\\r\\nContent-Type: " + ctype +
-            b"\\r\\nConnection: close\\r\\n"
-            b"Content-Length: " + str(len(body)).encode() + b"\\r\\n\\r\\n" + body)
-
-def serve(conn):
-    conn.settimeout(5)
-    try:
-        with ctx.wrap_socket(conn, server_side=True) as tls:
-            data = b""
-            while b"\\r\\n\\r\\n" not in data and len(data) < 65536:
-                chunk = tls.recv(4096)
-                if not chunk:
-                    return
-                data += chunk
-            tls.sendall(reply(data))
-    except (OSError, ssl.SSLError):
-        pass
-    finally:
-        conn.close()
-
-srv = socket.create_server((ip, port))
-srv.settimeout(0.5)
-end = time.monotonic() + {MAX_LIFETIME_S}
-while time.monotonic() < end:
-    try:
-        conn, _ = srv.accept()
-    except TimeoutError:
-        continue
-    threading.Thread(target=serve, args=(conn,), daemon=True).start()
-"""
 
 
 def tls_server(lab: Lab, ns: NS, ip: str, port: int, ca: CA, names: Sequence[str], workdir: Path,
@@ -187,7 +134,8 @@ def tls_server(lab: Lab, ns: NS, ip: str, port: int, ca: CA, names: Sequence[str
     cert_file.write_text(cert)
     key_file.write_text(key)
     key_file.chmod(0o600)
-    proc = _python(lab, ns, _TLS_SERVER, ip, str(port), str(cert_file), str(key_file))
+    proc = _standin(lab, ns, "tls", "--listen", ip, "--port", str(port), "--cert", str(cert_file),
+                    "--key", str(key_file))
     _ready(lab, ns, proc, ip, port)
     return proc
 
@@ -269,7 +217,7 @@ class Site:
         self.lab.run(self.node, ["ip", "route", "add", "10.20.0.0/16", "via", "192.168.50.1"])
         self.lab.sysctl(self.node, "net.ipv4.ip_forward", "1")
 
-    def responder(self, ip: str = API_IP, port: int = 7447) -> None:
+    def responder(self, ip: str = API_IP, port: int = RESPONDER_PORT) -> None:
         """`netcheck serve` in the VPC (no token: the lab is a closed network)."""
         proc = self.lab.popen(self.vpc, [sys.executable, "-m", "netcheck", "serve", "--listen", ip, "--port",
                                          str(port), "--no-auth"], cwd=str(REPO), stderr=subprocess.PIPE)
