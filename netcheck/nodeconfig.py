@@ -63,12 +63,20 @@ def _go_float32_g(value: float) -> str:
 
     if math.isnan(value) or math.isinf(value):
         return "NaN" if math.isnan(value) else ("+Inf" if value > 0 else "-Inf")
-    f32 = struct.unpack("f", struct.pack("f", value))[0]
+    def to_f32(v: float) -> float:
+        try:
+            return float(struct.unpack("f", struct.pack("f", v))[0])
+        except OverflowError:  # beyond float32: Go's conversion gives ±Inf
+            return math.copysign(math.inf, v)
+
+    f32 = to_f32(value)
+    if math.isinf(f32):
+        return "+Inf" if f32 > 0 else "-Inf"
     if f32 == 0:
         return "0"
     for digits in range(1, 10):  # the shortest decimal that reads back as the same float32
         text = f"{f32:.{digits - 1}e}"
-        if struct.unpack("f", struct.pack("f", float(text)))[0] == f32:
+        if to_f32(float(text)) == f32:
             break
     exp = int(text.split("e")[1])
     if exp < -4 or exp >= 6:  # Go's %e/%f switch for the shortest form ('g' with precision 6)

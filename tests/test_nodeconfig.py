@@ -424,3 +424,15 @@ def test_credentials_that_cannot_load_are_a_warning_not_a_crash(tmp_path: Path) 
     details = by_id(report_of(proc))["config.cluster.details"]
     assert details["status"] == "WARN" and "no-such-profile" in details["message"]
     assert proc.returncode == 0
+
+
+@pytest.mark.parametrize(("value", "text"), [
+    (1.5, "1.5"), (1e-7, "1e-07"), (123456789.0, "1.2345679e+08"),
+    (3.4028234663852886e+38, "3.4028235e+38"),  # float32's largest value
+    (3.4028235677973366e+38, "+Inf"), (1e39, "+Inf"), (-1e39, "-Inf"),  # round past float32: Go gives ±Inf
+])
+def test_number_given_as_text_reads_as_go_float32(value: float, text: str) -> None:
+    """A number where nodeadm expects text is formatted as sigs.k8s.io/yaml does; beyond float32 is ±Inf, no crash."""
+    from netcheck.nodeconfig import _go_float32_g
+
+    assert _go_float32_g(value) == text
