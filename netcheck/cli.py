@@ -269,6 +269,16 @@ def plan_cmd(config: ConfigOpt = None, nodeconfig: NodeConfigOpt = None, only: O
     typer.echo(f"{len(plan.checks)} checks to run, {len(plan.disabled)} skipped by pattern.")
 
 
+@app.command("checks")
+def checks_cmd(fmt: Annotated[str, typer.Option("--format", "-f", help="Output: markdown|json.")] = "markdown") -> None:
+    """List every check netcheck can plan (the catalogue in docs/checks.md); nothing is sent."""
+    from netcheck import catalogue
+
+    if fmt not in ("markdown", "json"):
+        raise _fail(2, f"--format: unknown format {fmt!r}; choose one of markdown, json")
+    typer.echo(catalogue.markdown() if fmt == "markdown" else catalogue.as_json(), nl=False)
+
+
 @app.command("demo")
 def demo_cmd(fmt: FormatOpt = "table", output: OutputOpt = None, strict: StrictOpt = False,
              deadline: DeadlineOpt = 60.0, no_color: NoColorOpt = False) -> None:

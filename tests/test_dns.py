@@ -17,9 +17,9 @@ import pytest
 from netcheck.model import Severity, SkipReason, Status
 from netcheck.net import Net
 from netcheck.net.lookup import DnsAnswer, hosts_file_lookup, resolve, split_server
+from netcheck.probes import dns as probe
 from netcheck.settings import Settings, SiteProfile, Thresholds
 from netcheck.standins import dns as standin
-from probes import dns as probe
 
 API = "abc123.gr7.us-west-2.eks.amazonaws.com"  # fake name: stand-ins or recorded evidence only
 TH = Thresholds()

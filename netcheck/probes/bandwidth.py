@@ -17,9 +17,10 @@ from typing import Any
 
 from netcheck.model import Category, Check, Outcome, SkipReason, Status
 from netcheck.net import Net
+from netcheck.probes import CheckKind
+from netcheck.probes.base import ProbeSkip
 from netcheck.protocol import RESPONDER_PORT
 from netcheck.settings import Settings, Thresholds, split_hostport
-from probes.base import ProbeSkip
 
 DOCS = "https://docs.aws.amazon.com/eks/latest/userguide/hybrid-nodes-networking.html"
 START_SERVER = ("run `netcheck serve --token TOKEN` on an EC2 instance in the VPC and set spec.responder "
@@ -57,6 +58,14 @@ class Evidence:
     error_kind: str | None = None
     error: str | None = None
     busy: Any = None  # netcheck.net.iperf.ServerBusy when no test slot came free in time
+
+
+CHECKS: tuple[CheckKind, ...] = (
+    CheckKind('bandwidth.upload.*', 'Upload (node → VPC) TCP throughput meets the threshold', Category.BANDWIDTH,
+              docs='https://docs.aws.amazon.com/eks/latest/userguide/hybrid-nodes-networking.html'),
+    CheckKind('bandwidth.download.*', 'Download (VPC → node) TCP throughput meets the threshold', Category.BANDWIDTH,
+              docs='https://docs.aws.amazon.com/eks/latest/userguide/hybrid-nodes-networking.html'),
+)
 
 
 def plan(settings: Settings) -> list[Check]:

@@ -20,9 +20,10 @@ from netcheck.net import Net
 from netcheck.net.proxyenv import proxy_for
 from netcheck.net.tls import TlsResult
 from netcheck.nodeconfig import Finding
+from netcheck.probes import CheckKind
+from netcheck.probes.base import ProbeSkip
+from netcheck.probes.endpoints import DOCS_NETWORKING, Target, api_endpoint, aws_targets, extra_targets
 from netcheck.settings import Settings, Thresholds, cluster_lookup_needed
-from probes.base import ProbeSkip
-from probes.endpoints import DOCS_NETWORKING, Target, api_endpoint, aws_targets, extra_targets
 
 DOCS_TROUBLE = "https://docs.aws.amazon.com/eks/latest/userguide/hybrid-nodes-troubleshooting.html"
 DOCS_PROXY = "https://docs.aws.amazon.com/eks/latest/userguide/hybrid-nodes-proxy.html"
@@ -77,6 +78,16 @@ class Evidence:
 
 _SOURCE = {"nodeconfig": "from the NodeConfig", "profile": "from the site profile", "override": "from a flag",
            "describe-cluster": "from eks:DescribeCluster"}
+
+
+CHECKS: tuple[CheckKind, ...] = (
+    CheckKind('tls.eks-api.ca', 'The cluster CA is a valid certificate', Category.TLS,
+              docs='https://docs.aws.amazon.com/eks/latest/userguide/hybrid-nodes-troubleshooting.html'),
+    CheckKind('tls.eks-api.livez', 'The API server answers /livez', Category.TLS,
+              docs='https://docs.aws.amazon.com/eks/latest/userguide/hybrid-nodes-troubleshooting.html'),
+    CheckKind('tls.*.handshake', 'TLS to an endpoint verifies against its trust store', Category.TLS,
+              docs='https://docs.aws.amazon.com/eks/latest/userguide/hybrid-nodes-networking.html', phased=True),
+)
 
 
 def plan(settings: Settings) -> list[Check]:

@@ -22,9 +22,10 @@ from typing import TYPE_CHECKING, Any
 from netcheck.model import Category, Check, Outcome, Severity, SkipReason, Status
 from netcheck.net import Net
 from netcheck.phase import JOINED, NODEADM_PORTS, PRE_JOIN, effective
+from netcheck.probes import CheckKind
+from netcheck.probes.base import MissingPrivilege, ProbeSkip
+from netcheck.probes.cnimodel import for_settings as cni_model
 from netcheck.settings import Settings, Thresholds
-from probes.base import MissingPrivilege, ProbeSkip
-from probes.cnimodel import for_settings as cni_model
 
 if TYPE_CHECKING:
     from netcheck.net.nft import Ruleset
@@ -45,6 +46,12 @@ class Spec:
 @dataclass(frozen=True)
 class Evidence:
     ruleset: dict[str, Any]
+
+
+CHECKS: tuple[CheckKind, ...] = (
+    CheckKind('firewall.local.*', "This host's firewall admits a port nodes need (kubelet, webhooks, CNI)", Category.HOST,
+              docs='https://docs.aws.amazon.com/eks/latest/userguide/hybrid-nodes-networking.html', phased=True),
+)
 
 
 def plan(settings: Settings) -> list[Check]:

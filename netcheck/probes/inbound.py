@@ -24,10 +24,11 @@ from typing import Any
 
 from netcheck.model import Category, Check, Outcome, Severity, SkipReason, Status
 from netcheck.net import Net
+from netcheck.probes import CheckKind
+from netcheck.probes.base import ProbeSkip
+from netcheck.probes.cnimodel import pod_routing
 from netcheck.protocol import RESPONDER_PORT
 from netcheck.settings import Settings, Thresholds, split_hostport
-from probes.base import ProbeSkip
-from probes.cnimodel import pod_routing
 
 DOCS_NET = "https://docs.aws.amazon.com/eks/latest/userguide/hybrid-nodes-networking.html"
 DOCS_WEBHOOKS = "https://docs.aws.amazon.com/eks/latest/userguide/hybrid-nodes-webhooks.html"
@@ -56,6 +57,16 @@ class Evidence:
 
 
 # --- plan --------------------------------------------------------------------------
+
+CHECKS: tuple[CheckKind, ...] = (
+    CheckKind('inbound.kubelet.tcp-*', "The VPC can reach this node's kubelet", Category.INBOUND,
+              docs='https://docs.aws.amazon.com/eks/latest/userguide/hybrid-nodes-networking.html'),
+    CheckKind('inbound.webhook.tcp-*', 'The VPC can reach a webhook port on this node', Category.INBOUND,
+              docs='https://docs.aws.amazon.com/eks/latest/userguide/hybrid-nodes-webhooks.html'),
+    CheckKind('inbound.pod-network', 'The VPC can reach an address of the remote pod network', Category.INBOUND, Severity.ADVISORY,
+              docs='https://docs.aws.amazon.com/eks/latest/userguide/hybrid-nodes-webhooks.html'),
+)
+
 
 def plan(settings: Settings) -> list[Check]:
     s = settings.spec

@@ -21,10 +21,11 @@ from typing import Any
 from netcheck.model import Category, Check, Outcome, SkipReason, Status
 from netcheck.net import Net
 from netcheck.net.pmtu import PmtuResult
+from netcheck.probes import CheckKind
+from netcheck.probes.base import MissingPrivilege, ProbeSkip
+from netcheck.probes.cnimodel import for_settings as cni_model
 from netcheck.protocol import RESPONDER_PORT
 from netcheck.settings import Settings, Thresholds, split_hostport
-from probes.base import MissingPrivilege, ProbeSkip
-from probes.cnimodel import for_settings as cni_model
 
 DOCS = "https://docs.aws.amazon.com/vpn/latest/s2svpn/cgw-best-practice.html"
 DOCS_CNI = "https://docs.tigera.io/calico/latest/networking/configuring/mtu"
@@ -79,6 +80,14 @@ def mtu_targets(settings: Settings) -> tuple[Target, ...]:
         if host in out or not s.mtu.targets:
             out[host] = Target(host, "responder", port)
     return tuple(out.values())
+
+
+CHECKS: tuple[CheckKind, ...] = (
+    CheckKind('mtu.path.*', 'Path MTU to a target and PMTU discovery', Category.MTU,
+              docs='https://docs.aws.amazon.com/vpn/latest/s2svpn/cgw-best-practice.html'),
+    CheckKind('mtu.cni', 'CNI MTU fits the path between the nodes', Category.MTU,
+              docs='https://docs.tigera.io/calico/latest/networking/configuring/mtu'),
+)
 
 
 def plan(settings: Settings) -> list[Check]:

@@ -23,9 +23,10 @@ from netcheck.net import Net
 from netcheck.net.proxyenv import proxy_for
 from netcheck.net.sntp import SntpResult
 from netcheck.net.tls import TlsResult
+from netcheck.probes import CheckKind
+from netcheck.probes.base import LOSS_HINT, ProbeSkip, probe_path
+from netcheck.probes.endpoints import api_endpoint
 from netcheck.settings import Settings, Thresholds, split_hostport
-from probes.base import LOSS_HINT, ProbeSkip, probe_path
-from probes.endpoints import api_endpoint
 
 DOCS = "https://docs.aws.amazon.com/eks/latest/userguide/hybrid-nodes-troubleshooting.html"
 CONFIG_FILES = ("/etc/chrony/chrony.conf", "/etc/chrony.conf", "/etc/ntp.conf", "/etc/systemd/timesyncd.conf")
@@ -85,6 +86,14 @@ def servers_from_config(paths: tuple[str, ...] = CONFIG_FILES,
         if found:
             return tuple(dict.fromkeys(found)), str(path)
     return (), ""
+
+
+CHECKS: tuple[CheckKind, ...] = (
+    CheckKind('clock.ntp.offset', "This host's clock agrees with its NTP server", Category.CLOCK,
+              docs='https://docs.aws.amazon.com/eks/latest/userguide/hybrid-nodes-troubleshooting.html'),
+    CheckKind('clock.https.offset', "This host's clock agrees with the API server's Date header", Category.CLOCK,
+              docs='https://docs.aws.amazon.com/eks/latest/userguide/hybrid-nodes-troubleshooting.html'),
+)
 
 
 def plan(settings: Settings) -> list[Check]:

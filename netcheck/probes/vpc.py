@@ -29,10 +29,11 @@ from typing import Any
 from netcheck.aws import EXPORT_COMMANDS, AwsInputError, AwsUnavailable, VpcDocuments, load_exports
 from netcheck.model import Category, Check, Outcome, Severity, SkipReason, Status
 from netcheck.net import Net
+from netcheck.probes import CheckKind
+from netcheck.probes.base import MissingPrivilege, ProbeSkip
+from netcheck.probes.cnimodel import for_settings as cni_model
+from netcheck.probes.cnimodel import pod_routing
 from netcheck.settings import Settings, Thresholds
-from probes.base import MissingPrivilege, ProbeSkip
-from probes.cnimodel import for_settings as cni_model
-from probes.cnimodel import pod_routing
 
 DOCS_NET = "https://docs.aws.amazon.com/eks/latest/userguide/hybrid-nodes-networking.html"
 DOCS_CREATE = "https://docs.aws.amazon.com/eks/latest/userguide/hybrid-nodes-cluster-create.html"
@@ -67,6 +68,18 @@ def _base_dir(settings: Settings) -> Path:
     first = settings.source.split(" + ")[0]
     path = Path(first)
     return path.parent if path.suffix in (".yaml", ".yml", ".json") else Path.cwd()
+
+
+CHECKS: tuple[CheckKind, ...] = (
+    CheckKind('vpc.describe', 'The VPC configuration is available to check', Category.ROUTING,
+              docs='https://docs.aws.amazon.com/eks/latest/userguide/hybrid-nodes-networking.html'),
+    CheckKind('vpc.cluster.*', "The cluster's endpoint access, IP family and remote networks suit hybrid nodes", Category.ROUTING,
+              docs='https://docs.aws.amazon.com/eks/latest/userguide/hybrid-nodes-cluster-create.html'),
+    CheckKind('vpc.routes.*', 'VPC route tables send a remote CIDR toward on-premises', Category.ROUTING,
+              docs='https://docs.aws.amazon.com/eks/latest/userguide/hybrid-nodes-networking.html'),
+    CheckKind('vpc.sg.*', 'Cluster security groups allow a port to or from a remote CIDR', Category.ROUTING,
+              docs='https://docs.aws.amazon.com/eks/latest/userguide/hybrid-nodes-networking.html'),
+)
 
 
 def plan(settings: Settings) -> list[Check]:

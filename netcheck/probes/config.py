@@ -17,6 +17,7 @@ from netcheck.aws import ClusterLookup, boto3_available
 from netcheck.model import Category, Check, Outcome, Status
 from netcheck.net import Net
 from netcheck.nodeconfig import Finding
+from netcheck.probes import CheckKind
 from netcheck.settings import Settings, Thresholds, cluster_lookup_needed
 
 DOCS_NODEADM = "https://docs.aws.amazon.com/eks/latest/userguide/hybrid-nodes-nodeadm.html"
@@ -50,6 +51,14 @@ class Spec:
 @dataclass(frozen=True)
 class Evidence:
     """Nothing is measured: the judgement is over the inputs carried in the spec."""
+
+
+CHECKS: tuple[CheckKind, ...] = (
+    CheckKind('config.cluster.details', 'The cluster endpoint, CA and service CIDR nodeadm will use are known', Category.CONFIG,
+              docs='https://docs.aws.amazon.com/eks/latest/userguide/hybrid-nodes-nodeadm.html'),
+    CheckKind('config.nodeconfig.*', 'A NodeConfig field is what nodeadm needs (api-version, region, endpoint, service-cidr, node-ip, iam-roles-anywhere)', Category.CONFIG,
+              docs='https://docs.aws.amazon.com/eks/latest/userguide/hybrid-nodes-nodeadm.html'),
+)
 
 
 def plan(settings: Settings) -> list[Check]:

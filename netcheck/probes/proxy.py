@@ -17,9 +17,10 @@ from netcheck.model import Category, Check, Outcome, Severity, SkipReason, Statu
 from netcheck.net import Net
 from netcheck.net.proxyenv import bypasses, configured_proxy, no_proxy_entries, proxy_for, redact
 from netcheck.net.tls import ProxyAnswer, parse_proxy
+from netcheck.probes import CheckKind
+from netcheck.probes.base import ProbeSkip
+from netcheck.probes.endpoints import all_targets, api_endpoint
 from netcheck.settings import Settings, Thresholds
-from probes.base import ProbeSkip
-from probes.endpoints import all_targets, api_endpoint
 
 DOCS_PROXY = "https://docs.aws.amazon.com/eks/latest/userguide/hybrid-nodes-proxy.html"
 ENV_NAMES = ("HTTPS_PROXY", "HTTP_PROXY", "ALL_PROXY", "NO_PROXY")
@@ -53,6 +54,16 @@ def _snapshot() -> dict[str, str]:
 
 
 # --- plan --------------------------------------------------------------------------
+
+CHECKS: tuple[CheckKind, ...] = (
+    CheckKind('proxy.env.*', 'The HTTPS proxy settings are absent or consistent', Category.PROXY,
+              docs='https://docs.aws.amazon.com/eks/latest/userguide/hybrid-nodes-proxy.html'),
+    CheckKind('proxy.no-proxy.coverage', 'NO_PROXY covers the addresses nodes must reach directly', Category.PROXY,
+              docs='https://docs.aws.amazon.com/eks/latest/userguide/hybrid-nodes-proxy.html'),
+    CheckKind('proxy.*.connect', 'The proxy tunnels to an endpoint (CONNECT)', Category.PROXY,
+              docs='https://docs.aws.amazon.com/eks/latest/userguide/hybrid-nodes-proxy.html'),
+)
+
 
 def plan(settings: Settings) -> list[Check]:
     env = _snapshot()

@@ -24,10 +24,11 @@ from typing import Any
 
 from netcheck.model import Category, Check, Outcome, Severity, SkipReason, Status
 from netcheck.net import Net
+from netcheck.probes import CheckKind
+from netcheck.probes.base import LOSS_HINT, MissingPrivilege, probe_path
+from netcheck.probes.cnimodel import for_settings
 from netcheck.protocol import RESPONDER_PORT
 from netcheck.settings import Settings, Thresholds, split_hostport
-from probes.base import LOSS_HINT, MissingPrivilege, probe_path
-from probes.cnimodel import for_settings
 
 UDP_PROBES, UDP_WAIT_S = 5, 3.0  # echo probes (one every 0.5 s) and the time they get in all
 
@@ -46,6 +47,16 @@ class Evidence:
     result: dict[str, Any]
     hello: dict[str, Any] | None = None  # UDP: does the peer run netcheck serve?
     path: dict[str, Any] | None = None  # UDP: ICMP echo to the peer when neither echo nor hello answered
+
+
+CHECKS: tuple[CheckKind, ...] = (
+    CheckKind('cni.*.udp-*', 'A peer node is reachable on a CNI UDP port (VXLAN, Geneve, ...)', Category.REACHABILITY,
+              docs='https://docs.cilium.io/en/stable/operations/system_requirements/#firewall-rules'),
+    CheckKind('cni.*.tcp-*', 'A peer node is reachable on a CNI TCP port (health, BGP, Typha)', Category.REACHABILITY,
+              docs='https://docs.cilium.io/en/stable/operations/system_requirements/#firewall-rules'),
+    CheckKind('cni.*.ipip', 'A peer node is reachable with IP-in-IP (protocol 4)', Category.REACHABILITY,
+              docs='https://docs.tigera.io/calico/latest/getting-started/kubernetes/requirements#network-requirements'),
+)
 
 
 def plan(settings: Settings) -> list[Check]:

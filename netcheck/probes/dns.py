@@ -18,10 +18,11 @@ from netaddr import IPAddress, IPSet
 from netcheck.model import Category, Check, Outcome, Severity, SkipReason, Status
 from netcheck.net import Net
 from netcheck.net.lookup import DnsAnswer, ResolverOptions, is_ip, split_server
+from netcheck.probes import CheckKind
+from netcheck.probes.base import LOSS_HINT, probe_path
+from netcheck.probes.endpoints import DOCS_NETWORKING, Target, all_targets, api_endpoint
+from netcheck.probes.reachability import proxy_route
 from netcheck.settings import Settings, Thresholds
-from probes.base import LOSS_HINT, probe_path
-from probes.endpoints import DOCS_NETWORKING, Target, all_targets, api_endpoint
-from probes.reachability import proxy_route
 
 DOCS_PREREQS = "https://docs.aws.amazon.com/eks/latest/userguide/hybrid-nodes-prereqs.html"
 DOCS_INBOUND = "https://docs.aws.amazon.com/Route53/latest/DeveloperGuide/resolver-forwarding-inbound-queries.html"
@@ -49,6 +50,14 @@ class Spec:
 
 
 # --- plan --------------------------------------------------------------------------
+
+CHECKS: tuple[CheckKind, ...] = (
+    CheckKind('dns.eks-api.endpoint-access', 'The API endpoint resolves to addresses its endpoint access mode allows from on-prem', Category.DNS,
+              docs='https://docs.aws.amazon.com/eks/latest/userguide/hybrid-nodes-prereqs.html'),
+    CheckKind('dns.*.resolve', 'An endpoint name resolves (AWS service endpoints, the API server, spec.endpoints)', Category.DNS,
+              docs='https://docs.aws.amazon.com/eks/latest/userguide/hybrid-nodes-networking.html', phased=True),
+)
+
 
 def plan(settings: Settings) -> list[Check]:
     s = settings.spec
@@ -112,7 +121,7 @@ def _via(ans: DnsAnswer) -> str:
 
 def _zone(name: str) -> str:
     """The zone on-prem DNS must forward for `name` (eks.amazonaws.com for API endpoints), in any partition."""
-    from probes.endpoints import PARTITIONS
+    from netcheck.probes.endpoints import PARTITIONS
 
     zones = [z for p in PARTITIONS for z in (f"eks.{p.dns_suffix}", p.dns_suffix, p.api_suffix)]
     for suffix in sorted(set(zones), key=len, reverse=True):

@@ -22,6 +22,7 @@ from typing import Any
 from netcheck.model import Category, Check, Outcome, SkipReason, Status
 from netcheck.net import Net
 from netcheck.phase import JOINED, NODEADM_SYSCTL, PRE_JOIN, effective, sysctl_evidence, sysctl_files
+from netcheck.probes import CheckKind
 from netcheck.settings import Settings, Thresholds
 
 DOCS_NET = "https://docs.aws.amazon.com/eks/latest/userguide/hybrid-nodes-networking.html"
@@ -57,6 +58,18 @@ class Evidence:
 def _representative(cidr: str) -> str:
     net = ipaddress.ip_network(cidr)
     return str(net.network_address + 1) if net.num_addresses > 2 else str(net.network_address)
+
+
+CHECKS: tuple[CheckKind, ...] = (
+    CheckKind('routing.host.ip-forward', 'IPv4 forwarding is on (pod traffic passes through the host)', Category.ROUTING,
+              docs='https://docs.kernel.org/networking/ip-sysctl.html', phased=True),
+    CheckKind('routing.host.rp-filter', 'Strict reverse-path filtering does not drop VPC traffic', Category.ROUTING,
+              docs='https://docs.kernel.org/networking/ip-sysctl.html'),
+    CheckKind('routing.vpc.*', 'This host routes a VPC CIDR toward the VPC', Category.ROUTING,
+              docs='https://docs.aws.amazon.com/eks/latest/userguide/hybrid-nodes-networking.html'),
+    CheckKind('routing.control-plane.*', 'This host routes a control-plane IP toward the VPC', Category.ROUTING,
+              docs='https://docs.aws.amazon.com/eks/latest/userguide/hybrid-nodes-networking.html'),
+)
 
 
 def plan(settings: Settings) -> list[Check]:

@@ -19,6 +19,7 @@ from netaddr import IPNetwork, IPSet
 from netcheck.model import Category, Check, Outcome, SkipReason, Status
 from netcheck.net import Net
 from netcheck.phase import JOINED, PRE_JOIN, cni_of_device, effective
+from netcheck.probes import CheckKind
 from netcheck.settings import DEFAULT_SERVICE_CIDRS, Settings, Thresholds
 
 DOCS_REMOTE = "https://docs.aws.amazon.com/eks/latest/APIReference/API_RemoteNodeNetwork.html"
@@ -164,6 +165,26 @@ def predicted_service_cidr(vpc_cidrs: tuple[str, ...]) -> str:
 
 _OVERLAPS = [("node", "pod"), ("node", "vpc"), ("pod", "vpc"), ("node", "service"),
              ("pod", "service"), ("node", "node"), ("pod", "pod")]
+
+
+CHECKS: tuple[CheckKind, ...] = (
+    CheckKind('cidr.node.rfc1918', 'Remote node CIDRs are IPv4 RFC 1918', Category.CIDR,
+              docs='https://docs.aws.amazon.com/eks/latest/APIReference/API_RemoteNodeNetwork.html'),
+    CheckKind('cidr.pod.rfc1918', 'Remote pod CIDRs are IPv4 RFC 1918', Category.CIDR,
+              docs='https://docs.aws.amazon.com/eks/latest/APIReference/API_RemoteNodeNetwork.html'),
+    CheckKind('cidr.node.prefix-length', 'Remote node CIDRs are between /8 and /32', Category.CIDR,
+              docs='https://docs.aws.amazon.com/eks/latest/APIReference/API_RemoteNodeNetwork.html'),
+    CheckKind('cidr.pod.prefix-length', 'Remote pod CIDRs are between /8 and /32', Category.CIDR,
+              docs='https://docs.aws.amazon.com/eks/latest/APIReference/API_RemoteNodeNetwork.html'),
+    CheckKind('cidr.service.range', 'Service CIDR is RFC 1918, /12 to /24, outside the VPC', Category.CIDR,
+              docs='https://docs.aws.amazon.com/eks/latest/APIReference/API_KubernetesNetworkConfigRequest.html'),
+    CheckKind('cidr.overlap.*', 'Node, pod, service and VPC CIDRs do not overlap (one check per pair)', Category.CIDR,
+              docs='https://docs.aws.amazon.com/eks/latest/userguide/hybrid-nodes-networking.html'),
+    CheckKind('cidr.node-ip.in-node-cidr', "The kubelet's node IP is inside a remote node CIDR and faces the VPC", Category.CIDR,
+              docs='https://docs.aws.amazon.com/eks/latest/userguide/hybrid-nodes-troubleshooting.html', phased=True),
+    CheckKind('cidr.pod.host-collision', "Pod CIDRs do not collide with this host's addresses and routes", Category.CIDR,
+              docs='https://docs.aws.amazon.com/eks/latest/userguide/hybrid-nodes-networking.html', phased=True),
+)
 
 
 def plan(settings: Settings) -> list[Check]:
