@@ -10,8 +10,10 @@ import binascii
 import datetime
 import difflib
 import ipaddress
+import os
 import re
 import reprlib
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, Literal, get_args
@@ -687,6 +689,9 @@ class Settings:
     # Where each cluster value came from (profile field name → profile | nodeconfig | override | describe-cluster).
     sources: dict[str, str] = field(default_factory=dict)
     cluster_lookup: ClusterLookup | None = None  # the eks:DescribeCluster call made at run time, if any
+    # What the host said when the settings were made; plans read these, never os.environ or files.
+    environ: Mapping[str, str] = field(default_factory=lambda: dict(os.environ), repr=False, compare=False)
+    timesync: tuple[tuple[str, ...], str] = field(default_factory=lambda: _timesync(), compare=False)
 
     @property
     def spec(self) -> Spec:
@@ -695,6 +700,13 @@ class Settings:
     @property
     def name(self) -> str:
         return self.profile.metadata.name
+
+
+def _timesync() -> tuple[tuple[str, ...], str]:
+    """NTP servers from this host's chrony/ntpd/timesyncd configuration, and the file that named them."""
+    from netcheck.timesync import servers_from_config
+
+    return servers_from_config()
 
 
 def _resolve_describe(data: dict[str, Any], profile_path: Path) -> None:

@@ -13,6 +13,7 @@ from typing import Any
 
 import pytest
 
+from netcheck import timesync
 from netcheck.model import SkipReason, Status
 from netcheck.net import Net
 from netcheck.net.sntp import SntpResult
@@ -90,8 +91,8 @@ def test_ntp_best_of_several_servers(stack: contextlib.ExitStack) -> None:
 
 
 def test_no_ntp_server_skips(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    monkeypatch.setattr(clock, "CONFIG_FILES", (str(tmp_path / "missing.conf"),))
-    monkeypatch.setattr(clock, "TIMESYNCD_DROPINS", str(tmp_path / "none.d"))
+    monkeypatch.setattr(timesync, "CONFIG_FILES", (str(tmp_path / "missing.conf"),))
+    monkeypatch.setattr(timesync, "TIMESYNCD_DROPINS", str(tmp_path / "none.d"))
     skip = outcome(site(), "clock.ntp.offset")
     assert isinstance(skip, ProbeSkip) and skip.reason == SkipReason.NOT_APPLICABLE
     assert "spec.ntp.servers" in (skip.fix or "") and "chrony" in (skip.fix or "")
@@ -100,7 +101,7 @@ def test_no_ntp_server_skips(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) ->
 def test_plan_takes_servers_from_config(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     conf = tmp_path / "chrony.conf"
     conf.write_text("server 127.0.0.1 iburst\n")
-    monkeypatch.setattr(clock, "CONFIG_FILES", (str(conf),))
+    monkeypatch.setattr(timesync, "CONFIG_FILES", (str(conf),))
     spec = next(c for c in clock.plan(site()) if c.id == "clock.ntp.offset").spec
     assert spec.servers == ("127.0.0.1",) and spec.source == str(conf)
     assert next(c for c in clock.plan(site(["10.1.1.1:123"]))).spec.servers == ("10.1.1.1:123",)
@@ -112,14 +113,14 @@ def test_servers_from_config_files(tmp_path: Path) -> None:
                       "sourcedir /run/chrony-dhcp\n")
     timesyncd = tmp_path / "timesyncd.conf"
     timesyncd.write_text("[Time]\nNTP=ntp1.corp.example ntp2.corp.example\nFallbackNTP=0.pool.ntp.org\n")
-    assert clock.servers_from_config((str(tmp_path / "nope"), str(chrony)), str(tmp_path / "x")) == (
+    assert timesync.servers_from_config((str(tmp_path / "nope"), str(chrony)), str(tmp_path / "x")) == (
         ("2.debian.pool.ntp.org", "ntp1.corp.example:1123"), str(chrony))
-    assert clock.servers_from_config((str(timesyncd),), str(tmp_path / "x"))[0] == (
+    assert timesync.servers_from_config((str(timesyncd),), str(tmp_path / "x"))[0] == (
         "ntp1.corp.example", "ntp2.corp.example")
     dropins = tmp_path / "timesyncd.conf.d"
     dropins.mkdir()
     (dropins / "10-site.conf").write_text("[Time]\nNTP=10.1.1.1\n")
-    assert clock.servers_from_config((), str(dropins))[0] == ("10.1.1.1",)
+    assert timesync.servers_from_config((), str(dropins))[0] == ("10.1.1.1",)
 
 
 # --- the API server's Date header -------------------------------------------------------------

@@ -12,10 +12,7 @@ from __future__ import annotations
 
 import email.utils
 import ipaddress
-import os
-import re
 from dataclasses import dataclass, replace
-from pathlib import Path
 from typing import Any, Literal
 
 from netcheck.model import Category, Check, Outcome, SkipReason, Status
@@ -27,10 +24,9 @@ from netcheck.probes import CheckKind
 from netcheck.probes.base import LOSS_HINT, ProbeSkip, probe_path
 from netcheck.probes.endpoints import api_endpoint
 from netcheck.settings import Settings, Thresholds, split_hostport
+from netcheck.timesync import CONFIG_FILES
 
 DOCS = "https://docs.aws.amazon.com/eks/latest/userguide/hybrid-nodes-troubleshooting.html"
-CONFIG_FILES = ("/etc/chrony/chrony.conf", "/etc/chrony.conf", "/etc/ntp.conf", "/etc/systemd/timesyncd.conf")
-TIMESYNCD_DROPINS = "/etc/systemd/timesyncd.conf.d"
 MAX_SERVERS = 3
 MAX_ADDRESSES = 2  # per server name (pools resolve to several)
 BURST_S = 4.0  # one server's burst of SNTP requests (netcheck.net.sntp.burst), at most
@@ -62,32 +58,6 @@ class NtpEvidence:
 
 # --- plan --------------------------------------------------------------------------
 
-def servers_from_config(paths: tuple[str, ...] = CONFIG_FILES,
-                        dropins: str = TIMESYNCD_DROPINS) -> tuple[tuple[str, ...], str]:
-    """NTP servers named in the first chrony/ntpd/timesyncd file that names any, and that file."""
-    files = [Path(p) for p in paths]
-    with_dropins = Path(dropins)
-    if with_dropins.is_dir():
-        files += sorted(with_dropins.glob("*.conf"))
-    for path in files:
-        try:
-            text = path.read_text(errors="replace")
-        except OSError:
-            continue
-        found: list[str] = []
-        for line in text.splitlines():
-            line = line.split("#", 1)[0].strip()
-            words = line.split()
-            if len(words) >= 2 and words[0] in ("server", "pool"):
-                port = re.search(r"\bport\s+(\d+)", line)
-                found.append(f"{words[1]}:{port.group(1)}" if port else words[1])
-            elif m := re.match(r"^NTP\s*=\s*(.*)$", line):
-                found += m.group(1).split()
-        if found:
-            return tuple(dict.fromkeys(found)), str(path)
-    return (), ""
-
-
 CHECKS: tuple[CheckKind, ...] = (
     CheckKind('clock.ntp.offset', "This host's clock agrees with its NTP server", Category.CLOCK,
               docs='https://docs.aws.amazon.com/eks/latest/userguide/hybrid-nodes-troubleshooting.html'),
@@ -102,12 +72,12 @@ def plan(settings: Settings) -> list[Check]:
     if s.ntp.servers:
         servers, source = tuple(s.ntp.servers), "spec.ntp.servers"
     else:
-        servers, source = servers_from_config(CONFIG_FILES, TIMESYNCD_DROPINS)
+        servers, source = settings.timesync
     checks = [Check("clock.ntp.offset", Category.CLOCK, "This host's clock agrees with its NTP server", "clock",
                     Spec("ntp", servers[:MAX_SERVERS], source, dns_servers=dns), timeout=CHECK_S, docs=DOCS)]
     api = api_endpoint(settings)
     if api is not None:
-        proxy = proxy_for(api.host, api.port, dict(os.environ))
+        proxy = proxy_for(api.host, api.port, dict(settings.environ))
         checks.append(Check("clock.https.offset", Category.CLOCK, "This host's clock agrees with the API server's "
                             "Date header", "clock", Spec("https", host=api.host, port=api.port, ips=api.ips,
                                                          ca_pem=api.ca_pem, proxy=proxy, dns_servers=dns),

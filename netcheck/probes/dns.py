@@ -9,7 +9,6 @@ control-plane ENIs) or public and judges them against the cluster's endpoint acc
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass, replace
 from typing import Literal
 
@@ -69,7 +68,7 @@ def plan(settings: Settings) -> list[Check]:
         if is_ip(t.host) or cid in seen:
             continue
         seen.add(cid)
-        proxy = proxy_route(t, os.environ)
+        proxy = proxy_route(t, settings.environ)
         spec = Spec("resolve", t.subject, t.host, t.required, t.why, servers, s.dns.timeout, proxy)
         # Through a proxy the proxy resolves the name; a local failure then does not block the node.
         severity = Severity.REQUIRED if t.required and proxy is None else Severity.ADVISORY

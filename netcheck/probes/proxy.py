@@ -3,13 +3,13 @@ and do the upper- and lower-case variables agree?
 
 Hybrid nodes take the proxy from HTTPS_PROXY/NO_PROXY (docs/reference/eks-hybrid-network-requirements.md
 §6 item 11, D10); nodeadm never checks what NO_PROXY contains (kubeadm's HTTPProxyCIDRCheck is the
-precedent here). The environment is read at plan time, so collect and evaluate see a fixed snapshot.
+precedent here). The environment is read once, when the settings are made (Settings.environ), so plan, collect and evaluate see one snapshot.
 """
 
 from __future__ import annotations
 
 import ipaddress
-import os
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -48,9 +48,9 @@ class Spec:
     notes: tuple[str, ...] = ()
 
 
-def _snapshot() -> dict[str, str]:
+def _snapshot(environ: Mapping[str, str]) -> dict[str, str]:
     wanted = {n.lower() for n in ENV_NAMES}
-    return {k: v for k, v in os.environ.items() if k.lower() in wanted and k in (k.upper(), k.lower())}
+    return {k: v for k, v in environ.items() if k.lower() in wanted and k in (k.upper(), k.lower())}
 
 
 # --- plan --------------------------------------------------------------------------
@@ -66,7 +66,7 @@ CHECKS: tuple[CheckKind, ...] = (
 
 
 def plan(settings: Settings) -> list[Check]:
-    env = _snapshot()
+    env = _snapshot(settings.environ)
     snap = tuple(sorted(env.items()))
     proxy = configured_proxy(env)
 

@@ -8,7 +8,6 @@ an HTTPS proxy are not dialled here: the proxy probe tests them (proxy.<subject>
 
 from __future__ import annotations
 
-import os
 from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -90,14 +89,14 @@ def plan(settings: Settings) -> list[Check]:
     api = api_endpoint(settings)
     if api is not None:
         add(f"reach.eks-api.tcp-{api.port}", f"TCP {api.port} to the Kubernetes API endpoint {api.host}",
-            api, proxy_route(api, os.environ))
+            api, proxy_route(api, settings.environ))
     eni_port = api.port if api is not None else 443  # EKS ENIs serve the endpoint's port: 443
     for ip in s.cluster.control_plane_ips:
         # nodeadm and the kube-apiserver → kubelet path use the ENIs directly, never a proxy.
         eni = Target(f"control-plane.{ip}", ip, eni_port, True, "EKS control-plane ENI (API server, kubelet callbacks)")
         add(f"reach.control-plane.{ip}.tcp-{eni_port}", f"TCP {eni_port} to control-plane ENI {ip}", eni, None)
     for t in aws_targets(settings) + extra_targets(settings):
-        add(f"reach.{t.subject}.tcp-{t.port}", f"TCP {t.port} to {t.host}", t, proxy_route(t, os.environ))
+        add(f"reach.{t.subject}.tcp-{t.port}", f"TCP {t.port} to {t.host}", t, proxy_route(t, settings.environ))
     return checks
 
 

@@ -10,7 +10,6 @@ the expiry or the names presented. SSL_CERT_FILE/SSL_CERT_DIR and the proxy are 
 from __future__ import annotations
 
 import json
-import os
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Literal
@@ -93,7 +92,7 @@ CHECKS: tuple[CheckKind, ...] = (
 def plan(settings: Settings) -> list[Check]:
     from netcheck.aws import boto3_available
 
-    env = dict(os.environ)
+    env = dict(settings.environ)
     cafile, capath = env.get("SSL_CERT_FILE") or None, env.get("SSL_CERT_DIR") or None
     dns = tuple(settings.spec.dns.servers)
     api = api_endpoint(settings)

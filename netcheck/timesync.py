@@ -1,0 +1,38 @@
+"""This host's time-sync configuration: the NTP servers chrony, ntpd or systemd-timesyncd are told to use.
+
+Read once, when the settings are made (`Settings.timesync`), so the clock probe's plan stays pure.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+CONFIG_FILES = ("/etc/chrony/chrony.conf", "/etc/chrony.conf", "/etc/ntp.conf", "/etc/systemd/timesyncd.conf")
+TIMESYNCD_DROPINS = "/etc/systemd/timesyncd.conf.d"
+
+
+def servers_from_config(paths: tuple[str, ...] | None = None,
+                        dropins: str | None = None) -> tuple[tuple[str, ...], str]:
+    """NTP servers named in the first chrony/ntpd/timesyncd file that names any, and that file."""
+    files = [Path(p) for p in (CONFIG_FILES if paths is None else paths)]
+    with_dropins = Path(TIMESYNCD_DROPINS if dropins is None else dropins)
+    if with_dropins.is_dir():
+        files += sorted(with_dropins.glob("*.conf"))
+    for path in files:
+        try:
+            text = path.read_text(errors="replace")
+        except OSError:
+            continue
+        found: list[str] = []
+        for line in text.splitlines():
+            line = line.split("#", 1)[0].strip()
+            words = line.split()
+            if len(words) >= 2 and words[0] in ("server", "pool"):
+                port = re.search(r"\bport\s+(\d+)", line)
+                found.append(f"{words[1]}:{port.group(1)}" if port else words[1])
+            elif m := re.match(r"^NTP\s*=\s*(.*)$", line):
+                found += m.group(1).split()
+        if found:
+            return tuple(dict.fromkeys(found)), str(path)
+    return (), ""
