@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import os
-import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -84,15 +83,6 @@ def load_exports(cluster: Path | None = None, subnets: Path | None = None, route
     )
 
 
-_CACHE: dict[tuple[str, str], VpcDocuments] = {}
-_LOCK = threading.Lock()
-
-
-def clear_cache() -> None:
-    with _LOCK:
-        _CACHE.clear()
-
-
 def _paged(client: Any, op: str, key: str, **kw: Any) -> list[dict[str, Any]]:
     out: list[dict[str, Any]] = []
     for page in client.get_paginator(op).paginate(**kw):
@@ -115,7 +105,7 @@ def fetch(eks: Any, ec2: Any, cluster: str) -> VpcDocuments:
 
 
 def load_from_api(region: str, cluster: str, timeout: float) -> VpcDocuments:
-    """describe-* through boto3 with the default credential chain; cached per (region, cluster)."""
+    """describe-* through boto3 with the default credential chain (Net.aws_vpc_documents keeps it for the run)."""
     try:
         import boto3
         from botocore.config import Config
@@ -124,30 +114,26 @@ def load_from_api(region: str, cluster: str, timeout: float) -> VpcDocuments:
         raise AwsUnavailable("boto3 is not installed.",
                              "Install the AWS extra (pip install 'netcheck[aws]') or export the JSON files "
                              "and set spec.vpc.describe.") from None
-    with _LOCK:
-        if (region, cluster) in _CACHE:
-            return _CACHE[(region, cluster)]
-        cfg = Config(region_name=region, connect_timeout=min(timeout, 10), read_timeout=timeout,
-                     retries={"max_attempts": 2})
-        try:
-            session = boto3.session.Session()
-            docs = fetch(session.client("eks", config=cfg), session.client("ec2", config=cfg), cluster)
-        except NoCredentialsError:
-            raise AwsUnavailable("No AWS credentials were found for the VPC checks.",
-                                 "Provide credentials (AWS_PROFILE, instance role) or export the JSON files with "
-                                 "the AWS CLI and set spec.vpc.describe.", privilege=True) from None
-        except ClientError as exc:
-            err = exc.response.get("Error", {})
-            code = str(err.get("Code", "ClientError"))
-            if code in ("AccessDenied", "AccessDeniedException", "UnauthorizedOperation"):
-                raise AwsUnavailable(f"AWS denied {exc.operation_name}: {err.get('Message', code)}",
-                                     "Grant eks:DescribeCluster, ec2:DescribeSubnets, ec2:DescribeRouteTables and "
-                                     "ec2:DescribeSecurityGroups, or export the JSON files.", privilege=True) from None
-            raise AwsInputError(f"AWS API {exc.operation_name} failed: {code}: {err.get('Message', '')}") from None
-        except BotoCoreError as exc:
-            raise AwsInputError(f"AWS API call failed: {exc}") from None
-        _CACHE[(region, cluster)] = docs
-        return docs
+    cfg = Config(region_name=region, connect_timeout=min(timeout, 10), read_timeout=timeout,
+                 retries={"max_attempts": 2})
+    try:
+        session = boto3.session.Session()
+        docs = fetch(session.client("eks", config=cfg), session.client("ec2", config=cfg), cluster)
+    except NoCredentialsError:
+        raise AwsUnavailable("No AWS credentials were found for the VPC checks.",
+                             "Provide credentials (AWS_PROFILE, instance role) or export the JSON files with "
+                             "the AWS CLI and set spec.vpc.describe.", privilege=True) from None
+    except ClientError as exc:
+        err = exc.response.get("Error", {})
+        code = str(err.get("Code", "ClientError"))
+        if code in ("AccessDenied", "AccessDeniedException", "UnauthorizedOperation"):
+            raise AwsUnavailable(f"AWS denied {exc.operation_name}: {err.get('Message', code)}",
+                                 "Grant eks:DescribeCluster, ec2:DescribeSubnets, ec2:DescribeRouteTables and "
+                                 "ec2:DescribeSecurityGroups, or export the JSON files.", privilege=True) from None
+        raise AwsInputError(f"AWS API {exc.operation_name} failed: {code}: {err.get('Message', '')}") from None
+    except BotoCoreError as exc:
+        raise AwsInputError(f"AWS API call failed: {exc}") from None
+    return docs
 
 
 # --- eks:DescribeCluster for the cluster details nodeadm would fetch ---------------------

@@ -127,7 +127,6 @@ def test_mtu_cni_measures_the_node_to_node_path(cni: dict[str, Any], advice: int
         node, router, _peer = lab.hybrid()
         limit_mtu(lab, router, 1400)
         flush_pmtu(lab, node)
-        mtu._memo.clear()
         s = settings(cni)
         (check,) = [c for c in mtu.plan(s) if c.id == "mtu.cni"]
         with in_netns(node.name):

@@ -307,3 +307,29 @@ def test_progress_on_a_tty_does_not_disturb_the_report(tmp_path: Path) -> None:
     proc = subprocess.run(["script", "-qec", cmd, "/dev/null"], capture_output=True, text=True, timeout=60)
     assert proc.returncode == 0, proc.stdout
     assert "VERDICT: GO" in proc.stdout and "Traceback" not in proc.stdout
+
+
+def test_net_once_shares_evidence_within_a_run_only() -> None:
+    """Net.once: one computation per key and run, shared by the per-check bounded copies; errors are not kept."""
+    import time as _time
+
+    from netcheck.net import DeadlineExceeded, Net
+
+    calls: list[int] = []
+    net = Net()
+    bounded = net.bounded(_time.monotonic() + 5)
+    assert net.once("k", lambda: calls.append(1) or 42) == 42
+    assert bounded.once("k", lambda: calls.append(2) or 0) == 42 and calls == [1]
+    assert Net().once("k", lambda: calls.append(3) or 7) == 7  # a new run computes again
+
+    def boom() -> int:
+        raise OSError("flaky")
+
+    with pytest.raises(OSError):
+        net.once("e", boom)
+    assert net.once("e", lambda: 5) == 5
+    expired = net.bounded(_time.monotonic() - 1)
+    for call in (expired.local_prefixes, expired.interfaces, lambda: expired.sysctl("net.ipv4.ip_forward"),
+                 lambda: expired.listen_tcp("127.0.0.1", 0)):
+        with pytest.raises(DeadlineExceeded):
+            call()

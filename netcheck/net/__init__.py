@@ -12,8 +12,10 @@ from __future__ import annotations
 
 import copy
 import os
+import threading
 import time
-from typing import TYPE_CHECKING
+from collections.abc import Callable, Hashable
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from netcheck.protocol import RESPONDER_PORT
 
@@ -39,6 +41,18 @@ class DeadlineExceeded(Exception):
     """The run's deadline passed before this call could start."""
 
 
+T = TypeVar("T")
+
+
+class _Evidence:
+    """The per-run evidence cache behind Net.once: one value per key, computed once even by concurrent checks."""
+
+    def __init__(self) -> None:
+        self.values: dict[Hashable, Any] = {}
+        self.locks: dict[Hashable, threading.Lock] = {}
+        self.lock = threading.Lock()
+
+
 class Net:
     """Production network access, bounded by an optional monotonic deadline."""
 
@@ -47,6 +61,30 @@ class Net:
         # Host files (sysctl.d, kubelet, CNI config) are read below this directory; the
         # network namespace is always the current one.
         self.root = root or os.environ.get("NETCHECK_HOST_ROOT") or "/"
+        self._evidence = _Evidence()  # shared by every bounded() copy: one cache per run
+
+    def once(self, key: Hashable, fn: Callable[[], T]) -> T:
+        """`fn()` the first time `key` is asked for in this run, its value after that (errors are not kept).
+
+        How checks share evidence (one PMTU search per target, one set of AWS documents) instead of
+        module-global memos: a new Net, a new run, nothing left over.
+        """
+        ev = self._evidence
+        with ev.lock:
+            lock = ev.locks.setdefault(key, threading.Lock())
+        with lock:
+            if key in ev.values:
+                return ev.values[key]  # type: ignore[no-any-return]
+            value = fn()
+            ev.values[key] = value
+            return value
+
+    def namespace_id(self) -> int:
+        """An id of the network namespace this thread is in (the inode of its ns file; 0 if unknown)."""
+        try:
+            return os.stat("/proc/thread-self/ns/net").st_ino
+        except OSError:
+            return 0
 
     def bounded(self, deadline: float) -> Net:
         """A copy whose calls end no later than `deadline` (time.monotonic())."""
@@ -81,6 +119,7 @@ class Net:
     def local_prefixes(self) -> tuple[LocalPrefix, ...]:
         from netcheck.net.local import local_prefixes
 
+        self.budget(1.0)  # no time left: DeadlineExceeded, like every facade call
         return local_prefixes()
 
     def source_for(self, ip: str) -> str | None:
@@ -193,24 +232,28 @@ class Net:
         """Up, non-loopback interfaces and their IPv4 addresses."""
         from netcheck.net.routes import interfaces
 
+        self.budget(1.0)  # no time left: DeadlineExceeded, like every facade call
         return interfaces()
 
     def sysctl(self, key: str) -> str | None:
         """A sysctl of this network namespace (dotted, or a path below /proc/sys)."""
         from netcheck.net.routes import sysctl
 
+        self.budget(1.0)  # no time left: DeadlineExceeded, like every facade call
         return sysctl(key)
 
     def netstat_counter(self, name: str) -> int | None:
         """A /proc/net/netstat counter of this namespace, e.g. IPReversePathFilter."""
         from netcheck.net.routes import netstat_counter
 
+        self.budget(1.0)  # no time left: DeadlineExceeded, like every facade call
         return netstat_counter(name)
 
     def listen_tcp(self, ip: str, port: int) -> TempListener | None:
         """A temporary TCP listener on ip:port, or None when something already listens there."""
         from netcheck.net.listen import open_listener
 
+        self.budget(1.0)  # no time left: DeadlineExceeded, like every facade call
         return open_listener(ip, port)
 
     def responder_request(self, host: str, port: int, message: dict[str, object], timeout: float = 5.0,
@@ -249,7 +292,8 @@ class Net:
         """describe-cluster/subnets/route-tables/security-groups through boto3 (the `aws` extra)."""
         from netcheck.aws import load_from_api
 
-        return load_from_api(region, cluster, self.budget(timeout))
+        budget = self.budget(timeout)
+        return self.once(("aws-vpc-documents", region, cluster), lambda: load_from_api(region, cluster, budget))
 
     # -- path quality: latency, path MTU, traceroute ------------------------------------
     def ping(self, ip: str, count: int = 20, interval: float = 0.05, timeout: float = 10.0,

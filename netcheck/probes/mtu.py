@@ -12,9 +12,6 @@ One search per target and network namespace is shared by both checks (memo below
 
 from __future__ import annotations
 
-import os
-import threading
-import time
 from dataclasses import dataclass
 from typing import Any
 
@@ -35,7 +32,6 @@ ENCAP_NAMES = {"vxlan": "VXLAN", "geneve": "Geneve", "ipip": "IP-in-IP", "wiregu
                "none": "no encapsulation"}
 SEARCH_TIMEOUT = 20.0
 MAX_PEERS = 3  # peer nodes searched for mtu.cni
-MEMO_SECONDS = 60.0
 
 
 @dataclass(frozen=True)
@@ -114,37 +110,22 @@ def plan(settings: Settings) -> list[Check]:
 
 # --- collect (I/O only) --------------------------------------------------------------
 
-_memo: dict[tuple[Any, ...], tuple[float, PmtuResult]] = {}
-_locks: dict[tuple[Any, ...], threading.Lock] = {}
-_memo_lock = threading.Lock()
-
-
-def _netns_id() -> int:
-    try:
-        return os.stat("/proc/thread-self/ns/net").st_ino
-    except OSError:
-        return 0
-
-
 def _search(target: Target, ip: str, ceiling: int, net: Net) -> PmtuResult:
-    """One PMTU search per (namespace, target) within MEMO_SECONDS, shared by concurrent checks."""
-    key = (_netns_id(), ip, target.udp_port, ceiling)
-    with _memo_lock:
-        lock = _locks.setdefault(key, threading.Lock())
-    with lock:
-        hit = _memo.get(key)
-        if hit is not None and time.monotonic() - hit[0] < MEMO_SECONDS:
-            return hit[1]
-        result = None
-        if target.udp_port:
-            result = net.pmtu(ip, SEARCH_TIMEOUT, ceiling, responder_port=target.udp_port)
-        if result is None or not result.reachable:
-            udp = result
-            result = net.pmtu(ip, SEARCH_TIMEOUT, ceiling)  # ICMP (raises IcmpUnavailable)
-            if not result.reachable and udp is not None:
-                result = udp
-        _memo[key] = (time.monotonic(), result)
-        return result
+    """One PMTU search per (namespace, target) and run, shared by concurrent checks (Net.once)."""
+    return net.once(("pmtu", net.namespace_id(), ip, target.udp_port, ceiling),
+                    lambda: _search_now(target, ip, ceiling, net))
+
+
+def _search_now(target: Target, ip: str, ceiling: int, net: Net) -> PmtuResult:
+    result = None
+    if target.udp_port:
+        result = net.pmtu(ip, SEARCH_TIMEOUT, ceiling, responder_port=target.udp_port)
+    if result is None or not result.reachable:
+        udp = result
+        result = net.pmtu(ip, SEARCH_TIMEOUT, ceiling)  # ICMP (raises IcmpUnavailable)
+        if not result.reachable and udp is not None:
+            result = udp
+    return result
 
 
 def _resolve(host: str, spec: Spec, net: Net) -> str:
