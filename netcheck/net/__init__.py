@@ -288,6 +288,16 @@ class Net:
 
         return read_ruleset(self.budget(timeout), self.root)
 
+    def aws_vpc_exports(self, files: dict[str, str]) -> VpcDocuments:
+        """The AWS CLI exports named in spec.vpc.describe (cluster, subnets, routeTables, securityGroups)."""
+        from pathlib import Path
+
+        from netcheck.aws import load_exports
+
+        self.budget(1.0)
+        return load_exports(*(Path(files[k]) if k in files else None
+                              for k in ("cluster", "subnets", "routeTables", "securityGroups")))
+
     def aws_vpc_documents(self, region: str, cluster: str, timeout: float = 20.0) -> VpcDocuments:
         """describe-cluster/subnets/route-tables/security-groups through boto3 (the `aws` extra)."""
         from netcheck.aws import load_from_api

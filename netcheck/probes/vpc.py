@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from netcheck.aws import EXPORT_COMMANDS, AwsInputError, AwsUnavailable, VpcDocuments, load_exports
+from netcheck.aws import EXPORT_COMMANDS, AwsInputError, AwsUnavailable, VpcDocuments
 from netcheck.model import Category, Check, Outcome, Severity, SkipReason, Status
 from netcheck.net import Net
 from netcheck.probes import CheckKind
@@ -153,10 +153,8 @@ def collect(spec: Spec, net: Net) -> Evidence:
                         "securityGroups}: " + "; ".join(EXPORT_COMMANDS.values()) +
                         " — or set spec.vpc.fromApi: true with the netcheck[aws] extra and credentials.")
     if spec.files:
-        f = dict(spec.files)
         try:
-            docs = load_exports(*(Path(f[k]) if k in f else None
-                                  for k in ("cluster", "subnets", "routeTables", "securityGroups")))
+            docs = net.aws_vpc_exports(dict(spec.files))
         except AwsInputError as exc:
             raise ProbeSkip(SkipReason.NOT_APPLICABLE, f"The VPC export cannot be used: {exc}",
                             "Re-export the file with the AWS CLI (--output json).") from None
