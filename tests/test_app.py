@@ -41,3 +41,43 @@ def test_no_module_imports_the_cli() -> None:
             if isinstance(node, ast.ImportFrom) and node.module == "netcheck.cli":
                 offenders.append(str(path))
     assert not offenders
+
+
+def test_no_import_cycle_among_netcheck_modules() -> None:
+    """Module-level imports inside netcheck form no cycle (lazy imports inside functions are not edges)."""
+    mods = {".".join(p.relative_to(ROOT).with_suffix("").parts).removesuffix(".__init__"): p
+            for p in (ROOT / "netcheck").rglob("*.py")}
+    graph: dict[str, set[str]] = {m: set() for m in mods}
+    for m, p in mods.items():
+        for node in ast.parse(p.read_text()).body:
+            if isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("netcheck"):
+                for a in node.names:
+                    full = f"{node.module}.{a.name}"
+                    graph[m].add(full if full in mods else node.module)
+            elif isinstance(node, ast.Import):
+                graph[m].update(a.name for a in node.names if a.name.startswith("netcheck"))
+    state: dict[str, int] = {}
+    cycles: list[list[str]] = []
+
+    def visit(u: str, stack: list[str]) -> None:
+        state[u] = 1
+        stack.append(u)
+        for v in sorted(graph[u] & graph.keys()):
+            if state.get(v) == 1:
+                cycles.append([*stack[stack.index(v):], v])
+            elif not state.get(v):
+                visit(v, stack)
+        stack.pop()
+        state[u] = 2
+
+    for m in sorted(graph):
+        if not state.get(m):
+            visit(m, [])
+    assert not cycles
+
+
+def test_no_module_over_500_lines_without_a_reason() -> None:
+    long = [p for p in (ROOT / "netcheck").rglob("*.py") if len(p.read_text().splitlines()) > 500]
+    unexplained = [str(p) for p in long if "Over 500 lines on purpose" not in (ast.get_docstring(
+        ast.parse(p.read_text())) or "")]
+    assert not unexplained

@@ -5,6 +5,9 @@ Wire format and state machine: docs/reference/iperf3-protocol.md. Works against 
 thread per stream with blocking `send` / `recv_into` on large preallocated buffers;
 the GIL is released in each system call, so two cores fill a multi-gigabit path
 (bench/bench_bandwidth.py compares it with an asyncio data plane and with iperf3).
+
+Over 500 lines on purpose: the iperf3 state machine, its data plane and the busy/retry handling
+are one protocol implementation; the wire constants are in netcheck/protocol.py.
 """
 
 from __future__ import annotations

@@ -7,6 +7,9 @@ Matches it cannot judge (marks, unknown extensions) are "maybe": the walk is don
 assuming each maybe-rule applies where that blocks, and once where it accepts, so an
 uncertain answer is reported as uncertain. firewalld and ufw both program nftables or
 iptables, so their rules are covered; their state is recorded for the remediation text.
+
+Over 500 lines on purpose: parsing `nft -j` output and evaluating a packet against it are one
+model of the ruleset; split, each half would need the other's private types.
 """
 
 from __future__ import annotations

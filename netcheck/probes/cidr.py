@@ -2,6 +2,9 @@
 
 Rules from docs/reference/eks-hybrid-network-requirements.md §1. Overlaps are found with one
 sorted sweep over integer ranges, so 100,000 prefixes take well under a second.
+
+Over 500 lines on purpose: one rule table (RFC 1918, prefix lengths, overlaps, node IP, host
+collisions) with its messages and remediations, planned, collected and evaluated together.
 """
 
 from __future__ import annotations

@@ -1,0 +1,205 @@
+"""Reading configuration files: YAML with limits (size, aliases, nodes, duplicate keys), the site
+profile and NodeConfig loaders, CA decoding.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import yaml
+from pydantic import (
+    ValidationError,
+)
+
+from netcheck.settings.errors import ConfigError, _clip, _validation_error
+from netcheck.settings.schema import NODECONFIG_API, SiteProfile
+
+if TYPE_CHECKING:
+    from netcheck.nodeconfig import NodeConfigFile
+
+
+# --- loading -----------------------------------------------------------------------
+
+MAX_BYTES = 1 << 20  # a site profile is a few KiB; refuse anything absurd
+MAX_ALIASES = 100  # YAML aliases allowed per file: stops "billion laughs" expansion
+MAX_NODES = 100_000  # values in the document with every alias expanded (nested aliases multiply)
+
+
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """SafeLoader that rejects duplicate keys and bounds alias expansion.
+
+    Each composed node's size counts its subtree with every alias expanded (a long scalar weighs
+    more), so ten nested levels of nine aliases (9**10 values from 99 aliases) stop at MAX_NODES
+    before anything is built; an alias inside its own anchor (infinite expansion) is refused too.
+    """
+
+    aliases = 0
+
+    def __init__(self, stream: str) -> None:
+        super().__init__(stream)
+        self._sizes: dict[int, int] = {}
+
+    def compose_node(self, parent: yaml.Node | None, index: int) -> yaml.Node | None:
+        if self.check_event(yaml.AliasEvent):
+            self.aliases += 1
+            event = self.peek_event()  # type: ignore[no-untyped-call]
+            if self.aliases > MAX_ALIASES:
+                raise yaml.composer.ComposerError(None, None, f"more than {MAX_ALIASES} YAML aliases",
+                                                  event.start_mark)
+            target = self.anchors.get(event.anchor)
+            if target is not None and id(target) not in self._sizes:
+                raise yaml.composer.ComposerError(None, None, f"alias *{str(event.anchor)[:40]} refers to a node "
+                                                  "that contains it (endless expansion)", event.start_mark)
+        node: yaml.Node | None = super().compose_node(parent, index)
+        if node is not None and id(node) not in self._sizes:
+            self._sizes[id(node)] = size = self._size(node)
+            if size > MAX_NODES:
+                how = "expands to" if self.aliases else "has"
+                why = " (YAML aliases multiply)" if self.aliases else ""
+                raise yaml.composer.ComposerError(None, None, f"{how} more than {MAX_NODES} values{why}; a profile "
+                                                  "or NodeConfig needs far fewer", node.start_mark)
+        return node
+
+    def _size(self, node: yaml.Node) -> int:
+        if isinstance(node, yaml.ScalarNode):
+            return 1 + len(node.value) // 64
+        if isinstance(node, yaml.SequenceNode):
+            return 1 + sum(self._sizes.get(id(n), 1) for n in node.value)
+        if isinstance(node, yaml.MappingNode):
+            return 1 + sum(self._sizes.get(id(k), 1) + self._sizes.get(id(v), 1) for k, v in node.value)
+        return 1
+
+
+def _construct_mapping(loader: _UniqueKeyLoader, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+    seen: dict[Any, int] = {}
+    for key_node, _ in node.value:
+        key = loader.construct_object(key_node, deep=deep)  # type: ignore[no-untyped-call]
+        try:
+            first = seen.get(key)
+        except TypeError:
+            raise yaml.constructor.ConstructorError(
+                None, None, "a key must be a plain value, not a list or mapping", key_node.start_mark) from None
+        if first is not None:
+            raise yaml.constructor.ConstructorError(
+                None, None, f"duplicate key {key!r} (first on line {first})", key_node.start_mark)
+        seen[key] = key_node.start_mark.line + 1
+    return loader.construct_mapping(node, deep=deep)
+
+
+_UniqueKeyLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)
+
+
+def read_yaml(path: Path) -> dict[str, Any]:
+    """Read one YAML mapping; every failure is a ConfigError naming the file.
+
+    At most MAX_BYTES, from a regular file only: /dev/zero would fill memory and a FIFO would
+    hang past --deadline.
+    """
+    from netcheck.safeio import FileProblem, read_limited
+
+    src = str(path)
+    try:
+        raw = read_limited(path, MAX_BYTES, "profile or NodeConfig")
+    except FileProblem as exc:
+        problem = str(exc).removeprefix(f"{src}: ")
+        raise ConfigError(src, "", "is a directory, not a file" if "a directory;" in problem else problem) from None
+    return parse_yaml(raw, src)
+
+
+def parse_yaml(raw: bytes, src: str) -> dict[str, Any]:
+    """Parse the bytes of one YAML mapping; `src` names the file in every ConfigError."""
+    if len(raw) > MAX_BYTES:
+        raise ConfigError(src, "", f"is {len(raw)} bytes; a profile larger than {MAX_BYTES} bytes is not plausible")
+    if b"\x00" in raw:
+        raise ConfigError(src, "", "is a binary file, not YAML text")
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise ConfigError(src, "", f"is not UTF-8 text (invalid byte 0x{raw[exc.start]:02x} at offset {exc.start})"
+                          ) from None
+    if not text.strip() or all(not ln.strip() or ln.lstrip().startswith("#") for ln in text.splitlines()):
+        raise ConfigError(src, "", "file is empty (no YAML content)")
+    try:
+        data = yaml.load(text, Loader=_UniqueKeyLoader)
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark
+        at = f"line {mark.line + 1}, column {mark.column + 1}" if mark else "unknown position"
+        problem = str(exc.problem)
+        if "'\\t'" in problem or "\t" in problem:
+            problem = "a tab character; YAML indentation must use spaces"
+        elif "another document" in problem:
+            problem = "more than one YAML document ('---'); give one profile or NodeConfig per file"
+        elif exc.context and exc.context_mark and exc.context_mark.line != (mark.line if mark else -1):
+            problem += f" ({exc.context} started on line {exc.context_mark.line + 1})"
+        raise ConfigError(src, at, f"invalid YAML: {problem}") from None
+    except yaml.YAMLError as exc:
+        raise ConfigError(src, "", f"invalid YAML: {_clip(str(exc))}") from None
+    except RecursionError:
+        raise ConfigError(src, "", "invalid YAML: nested too deeply") from None
+    except (ValueError, OverflowError, TypeError) as exc:  # e.g. a timestamp like 2024-13-45
+        raise ConfigError(src, "", f"invalid YAML value: {_clip(str(exc))}") from None
+    if data is None:
+        raise ConfigError(src, "", "file is empty (no YAML content)")
+    if not isinstance(data, dict):
+        kind = "a list" if isinstance(data, list) else "a plain string" if isinstance(data, str) else (
+            f"a {type(data).__name__}")
+        raise ConfigError(src, "", f"must be a YAML mapping (apiVersion, kind, spec, ...), found {kind}")
+    return data
+
+
+def load_profile(path: Path) -> SiteProfile:
+    """Read and validate a netcheck SiteProfile."""
+    return profile_from_data(read_yaml(path), str(path))
+
+
+def profile_from_data(data: dict[str, Any], src: str) -> SiteProfile:
+    """Validate an already-parsed SiteProfile mapping; `src` names it in errors."""
+    if data.get("kind") == "NodeConfig" or data.get("apiVersion") == NODECONFIG_API:
+        raise ConfigError(src, "kind", "this is a nodeadm NodeConfig; pass it with --nodeconfig, not -c")
+    try:
+        return SiteProfile.model_validate(data)
+    except ValidationError as exc:
+        raise _validation_error(src, exc, SiteProfile) from None
+
+
+def load_nodeconfig(path: Path) -> NodeConfigFile:
+    """Read a nodeadm NodeConfig the way nodeadm reads it (see netcheck/nodeconfig.py)."""
+    return nodeconfig_from_data(read_yaml(path), str(path))
+
+
+def nodeconfig_from_data(data: dict[str, Any], src: str) -> NodeConfigFile:
+    """Decode an already-parsed NodeConfig as nodeadm does; ConfigError for what nodeadm refuses."""
+    from netcheck.nodeconfig import load
+
+    return load(data, src)
+
+
+def node_ip_from_flags(flags: list[str], src: str) -> str | None:
+    """The IPv4 address in kubelet `--node-ip`, if any; IPv6 is refused as nodeadm refuses it."""
+    for i, raw in enumerate(flags):
+        flag = raw.strip()
+        if flag.startswith("--node-ip="):
+            value, at = flag.removeprefix("--node-ip="), i
+        elif flag == "--node-ip":
+            if i + 1 >= len(flags):
+                raise ConfigError(src, f"spec.kubelet.flags[{i}]", "--node-ip has no value")
+            value, at = flags[i + 1], i + 1
+        elif flag.split()[:1] == ["--node-ip"]:
+            value, at = flag.split(None, 1)[1], i
+        else:
+            continue
+        field = f"spec.kubelet.flags[{at}]"
+        try:
+            addr = ipaddress.ip_address(value.strip())
+        except ValueError:
+            if "," in value:
+                raise ConfigError(src, field, f"--node-ip {value!r}: only one IPv4 address is supported") from None
+            raise ConfigError(src, field, f"--node-ip {value!r} is not a valid IP address") from None
+        if addr.version != 4:
+            raise ConfigError(src, field, f"--node-ip {value!r} is IPv6; only IPv4 is supported")
+        return str(addr)
+    return None
+
+

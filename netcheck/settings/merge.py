@@ -1,0 +1,240 @@
+"""The merged, validated settings (defaults < file < env < flags) and the cluster details nodeadm would
+fetch with eks:DescribeCluster.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from pydantic import (
+    BaseModel,
+    ValidationError,
+)
+
+from netcheck.settings.errors import ConfigError, _clip, _short, _validation_error
+from netcheck.settings.loading import load_nodeconfig, load_profile
+from netcheck.settings.schema import Cluster, Node, SiteProfile, Spec
+
+if TYPE_CHECKING:
+    from netcheck.aws import ClusterLookup
+    from netcheck.nodeconfig import NodeConfigFile
+
+
+# --- the merged, validated settings ------------------------------------------------
+
+@dataclass(frozen=True)
+class Overrides:
+    """Values from NETCHECK_* variables and flags (flags win; typer merges them)."""
+
+    region: str | None = None
+    endpoint: str | None = None
+    service_cidr: str | None = None
+    responder: str | None = None
+    node_ip: str | None = None
+
+
+@dataclass(frozen=True)
+class Settings:
+    profile: SiteProfile
+    source: str  # the file(s) it came from, for messages
+    token: str | None = None
+    nodeconfig: NodeConfigFile | None = None  # the NodeConfig as loaded, with its findings
+    # Where each cluster value came from (profile field name → profile | nodeconfig | override | describe-cluster).
+    sources: dict[str, str] = field(default_factory=dict)
+    cluster_lookup: ClusterLookup | None = None  # the eks:DescribeCluster call made at run time, if any
+    # What the host said when the settings were made; plans read these, never os.environ or files.
+    environ: Mapping[str, str] = field(default_factory=lambda: dict(os.environ), repr=False, compare=False)
+    timesync: tuple[tuple[str, ...], str] = field(default_factory=lambda: _timesync(), compare=False)
+
+    @property
+    def spec(self) -> Spec:
+        return self.profile.spec
+
+    @property
+    def name(self) -> str:
+        return self.profile.metadata.name
+
+
+def _timesync() -> tuple[tuple[str, ...], str]:
+    """NTP servers from this host's chrony/ntpd/timesyncd configuration, and the file that named them."""
+    from netcheck.timesync import servers_from_config
+
+    return servers_from_config()
+
+
+def _resolve_describe(data: dict[str, Any], profile_path: Path) -> None:
+    """Make spec.vpc.describe paths absolute (relative to the profile's directory) and check they exist."""
+    describe = data.get("spec", {}).get("vpc", {}).get("describe") or {}
+    base = profile_path.parent
+    for key, rel in list(describe.items()):
+        if rel is None:
+            continue
+        field = f"spec.vpc.describe.{key}"
+        try:
+            path = Path(rel).expanduser()
+            path = path if path.is_absolute() else base / path
+            ok, is_dir = path.is_file(), path.is_dir()
+        except (OSError, ValueError) as exc:
+            raise ConfigError(str(profile_path), field, f"unusable path {rel!r}: {exc}") from None
+        if not ok:
+            problem = "is a directory, not a file" if is_dir else "file not found"
+            raise ConfigError(str(profile_path), field, f"{problem}: {path}")
+        describe[key] = str(path.resolve())  # absolute, whatever the working directory
+
+
+# Override field → (flag, environment variable, model, field alias) for messages.
+_OVERRIDES = {
+    "region": ("--region", "NETCHECK_REGION", "cluster", "region"),
+    "endpoint": ("--endpoint", "NETCHECK_ENDPOINT", "cluster", "endpoint"),
+    "service_cidr": ("--service-cidr", "NETCHECK_SERVICE_CIDR", "cluster", "serviceCidr"),
+    "responder": ("--responder", "NETCHECK_RESPONDER", "spec", "responder"),
+    "node_ip": ("--node-ip", "NETCHECK_NODE_IP", "node", "ip"),
+}
+
+
+def _check_overrides(o: Overrides) -> None:
+    """Validate each flag/env value on its own so the message names the flag, not a file."""
+    models: dict[str, type[BaseModel]] = {"cluster": Cluster, "spec": Spec, "node": Node}
+    for attr, (flag, env, model, alias) in _OVERRIDES.items():
+        value = getattr(o, attr)
+        if value is None:
+            continue
+        try:
+            models[model].model_validate({alias: value})
+        except ValidationError as exc:
+            msg = exc.errors()[0]["msg"].removeprefix("Value error, ")
+            if _short(value) not in msg:
+                msg = f"{msg} (got {_short(value)})"
+            raise ConfigError(f"{flag} (or {env})", "", _clip(msg)) from None
+
+
+def build(profile_path: Path | None = None, nodeconfig_path: Path | None = None,
+          overrides: Overrides = Overrides(), token: str | None = None) -> Settings:
+    """Load and merge everything, then validate the result once more as a whole."""
+    sources: list[str] = []
+    data: dict[str, Any] = {}
+    if profile_path is not None:
+        data = load_profile(profile_path).model_dump(by_alias=True, exclude_unset=True)
+        sources.append(str(profile_path))
+        _resolve_describe(data, profile_path)
+    spec = data.setdefault("spec", {})
+    cluster = spec.setdefault("cluster", {})
+    origin = {k: "profile" for k in cluster if cluster.get(k) not in (None, [])}
+    origin.update({k: "profile" for k, v in spec.get("remoteNetwork", {}).items() if v})
+    nc = None
+    if nodeconfig_path is not None:
+        nc = load_nodeconfig(nodeconfig_path)
+        sources.append(str(nodeconfig_path))
+        for key, val in (("name", nc.name), ("region", nc.region), ("endpoint", nc.endpoint),
+                         ("certificateAuthority", nc.ca_pem), ("serviceCidr", nc.service_cidr)):
+            if val:
+                cluster[key] = val
+                origin[key] = "nodeconfig"
+        spec["credentials"] = nc.credentials
+        hybrid = nc.config.spec.hybrid if nc.config.spec is not None else None
+        ra_name = hybrid.iamRolesAnywhere.nodeName if hybrid is not None and hybrid.iamRolesAnywhere else None
+        if nc.credentials == "iam-roles-anywhere" and ra_name:
+            spec.setdefault("node", {}).setdefault("name", ra_name)
+        if nc.node_ip:
+            spec.setdefault("node", {})["ip"] = nc.node_ip
+        data.setdefault("metadata", {}).setdefault("name", nc.name or "nodeconfig")
+    o = overrides
+    _check_overrides(o)
+    for key, val in (("region", o.region), ("endpoint", o.endpoint), ("serviceCidr", o.service_cidr)):
+        if val is not None:
+            cluster[key] = val
+            sources.append(f"override cluster.{key}")
+            origin[key] = "override"
+    if o.responder is not None:
+        spec["responder"] = o.responder
+    if o.node_ip is not None:
+        spec.setdefault("node", {})["ip"] = o.node_ip
+    src = " + ".join(sources) or "defaults"
+    try:
+        profile = SiteProfile.model_validate(data)
+    except ValidationError as exc:
+        raise _validation_error(src, exc, SiteProfile) from None
+    return Settings(profile=profile, source=src, token=token, nodeconfig=nc, sources=origin)
+
+
+# --- cluster details nodeadm would fetch with eks:DescribeCluster ------------------------
+
+def cluster_lookup_needed(settings: Settings) -> bool:
+    """True when nodeadm would call eks:DescribeCluster for this NodeConfig and netcheck may do the same."""
+    from netcheck.aws import lookup_disabled
+
+    c = settings.spec.cluster
+    if lookup_disabled() or not c.name or not c.region or settings.nodeconfig is None:
+        return False  # a site profile states what it knows; only a NodeConfig run does what nodeadm does
+    return settings.nodeconfig.needs_cluster_details
+
+
+def cluster_lookup_note(settings: Settings) -> str:
+    """For `netcheck plan`: what `run` will ask eks:DescribeCluster, and what changes with its answer."""
+    from netcheck.aws import boto3_available
+
+    if not cluster_lookup_needed(settings):
+        return ""
+    nc = settings.nodeconfig
+    raw = nc.config.spec.cluster if nc is not None and nc.config.spec and nc.config.spec.cluster else None
+    missing = [k for k, have in (("endpoint", raw.apiServerEndpoint if raw else None),
+                                 ("certificateAuthority", nc.ca_given if nc else None),
+                                 ("serviceCidr", raw.cidr if raw else None)) if not have]
+    if not boto3_available():
+        return (f"eks:DescribeCluster (which nodeadm asks for {', '.join(missing)}) needs boto3: install "
+                "netcheck[aws]; without it, run reports these values as unknown (config.cluster.details).")
+    more = " and the API endpoint's dns, reach and tls checks are added" if "endpoint" in missing else ""
+    return (f"At run time netcheck asks eks:DescribeCluster for {', '.join(missing)} (and the remote networks), as "
+            f"nodeadm does, if AWS credentials are present; with an answer, its values are used{more}; without "
+            "one, config.cluster.details says why and the chain's issuer is checked instead of verified.")
+
+
+def with_cluster_details(settings: Settings, lookup: ClusterLookup) -> Settings:
+    """Fill what nodeadm fills from DescribeCluster (only fields the NodeConfig leaves empty) and say so."""
+    from dataclasses import replace
+
+    if lookup.status != "ok":
+        return replace(settings, cluster_lookup=lookup)
+    data = settings.profile.model_dump(by_alias=True, exclude_unset=True)
+    spec = data.setdefault("spec", {})
+    cluster = spec.setdefault("cluster", {})
+    remote = spec.setdefault("remoteNetwork", {})
+    origin = dict(settings.sources)
+    nc = settings.nodeconfig
+    raw = nc.config.spec.cluster if nc is not None and nc.config.spec and nc.config.spec.cluster else None
+    given = {"endpoint": bool(raw and raw.apiServerEndpoint), "certificateAuthority": bool(nc and nc.ca_given),
+             "serviceCidr": bool(raw and raw.cidr)}
+    v = lookup.values
+    for key in ("endpoint", "certificateAuthority", "serviceCidr", "endpointAccess"):
+        if key in v and not cluster.get(key) and not given.get(key, False):
+            cluster[key] = v[key]
+            origin[key] = "describe-cluster"
+    for key in ("nodeCidrs", "podCidrs"):
+        if v.get(key) and not remote.get(key):
+            remote[key] = list(v[key])
+            origin[key] = "describe-cluster"
+    try:
+        profile = SiteProfile.model_validate(data)
+    except ValidationError as exc:
+        err = _validation_error("eks:DescribeCluster", exc, SiteProfile)
+        from netcheck.aws import ClusterLookup as Lookup
+
+        bad = Lookup("unavailable", f"eks:DescribeCluster answered, but its answer cannot be used: {err}",
+                     None, lookup.values, lookup.api_url, lookup.seconds)
+        return replace(settings, cluster_lookup=bad)
+    return replace(settings, profile=profile, sources=origin, cluster_lookup=lookup)
+
+
+def enrich_from_aws(settings: Settings, timeout: float) -> Settings:
+    """At run time (never in `plan`): ask eks:DescribeCluster when nodeadm would, and merge the answer."""
+    if not cluster_lookup_needed(settings):
+        return settings
+    from netcheck.aws import describe_cluster
+
+    c = settings.spec.cluster
+    assert c.region is not None and c.name is not None
+    return with_cluster_details(settings, describe_cluster(c.region, c.name, timeout))
