@@ -1,9 +1,9 @@
 """Prometheus text exposition for node_exporter's textfile collector (`-o` writes it atomically).
 
 Designed for fleets: labels are stable across runs and nodes. A check is identified by `check` (its id with
-addresses and endpoint ports removed, e.g. `reach.tcp`, `latency.rtt`), `category`, `target` (the endpoint or
-path name, e.g. `eks-api`, `responder`; empty for node-local checks) and `severity` — never by an IP or an
-ephemeral port, so an ENI that moves does not create new series. Checks that share these labels (two control
+addresses and port numbers removed, e.g. `reach.tcp`, `latency.rtt`, `firewall.local.udp`), `category`, `target`
+(the endpoint, path or traffic name, e.g. `eks-api`, `responder`, `kubelet`; empty for node-local checks) and
+`severity` — never by an IP or a port number, so an ENI that moves does not create new series. Checks that share these labels (two control
 plane ENIs) are folded into one series with the worst status and figure; the JSON report keeps each address.
 
 Per check one status sample (`netcheck_check_status{…,status="FAIL"} 1`: the current status only, not a
@@ -83,7 +83,7 @@ class _Families:
 
 _ADDRESS = re.compile(r"\.(?:\d{1,3}(?:\.\d{1,3}){3}|[0-9a-fA-F]*:[0-9a-fA-F:]+)(?:/\d{1,3})?(?=\.|$)")
 _PORT = re.compile(r"\.(tcp|udp)-\d+(?=\.|$)")
-_NAMED = {"dns", "reach", "tls"}  # ids `<category>.<endpoint name>.<what>`
+_NAMED = {"dns", "reach", "tls", "inbound"}  # ids `<category>.<endpoint name>.<what>`
 _WORSE = {Status.ERROR: 4, Status.FAIL: 3, Status.WARN: 2, Status.SKIP: 1, Status.PASS: 0}
 
 
@@ -94,16 +94,18 @@ def _slug(text: str) -> str:
 def stable_labels(r: CheckResult) -> dict[str, str]:
     """check, category, target, severity: nothing in them changes when an address or an ephemeral port does."""
     cid = r.check.id
-    stripped = _ADDRESS.sub("", cid)
-    had_address = stripped != cid
-    if r.check.category.value == "reachability" or stripped.startswith("reach."):
-        stripped = _PORT.sub(r".\1", stripped)
+    no_address = _ADDRESS.sub("", cid)
+    stripped = _PORT.sub(r".\1", no_address)
+    had_address, had_port = no_address != cid, stripped != no_address
     parts = stripped.split(".")
     target = ""
     if parts[0] in _NAMED and len(parts) >= 3:
         target, parts = parts[1], [parts[0], *parts[2:]]
     elif parts[0] in _NAMED and len(parts) == 2:
         target, parts = parts[1], [parts[0]]
+    if had_port and not target:
+        m = re.search(r"admits (.+?) traffic", r.check.title)
+        target = _slug(m.group(1)) if m else ""
     if had_address and not target:
         ev = r.outcome.evidence
         label = ev.get("label") if isinstance(ev.get("label"), str) else None
