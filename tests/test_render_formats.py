@@ -175,9 +175,10 @@ def test_nagios_states_and_exit_codes() -> None:
 
 def test_nagios_status_line_and_perfdata() -> None:
     lines = render("nagios", load("nogo")).splitlines()
-    status, _, perf = lines[0].partition(" | ")
+    status, _, run_perf = lines[0].partition(" | ")
     assert status.startswith("NETCHECK CRITICAL - NO-GO")
     assert "cidr.overlap.pod-vpc" in status
+    assert run_perf.startswith("duration=")
     later = [p for line in lines[1:] for p in line.rpartition(" | ")[2].split() if "=" in p]
     assert "latency.rtt.10.20.1.10=176.5ms;;~:200;0;" in later
     assert "mtu.path.10.20.1.10=1400B;;1500:;0;" in later  # critical below 1500: the check failed
