@@ -158,9 +158,9 @@ def render(report: Report, options: RenderOptions) -> str:
     folded: dict[tuple[str, ...], tuple[dict[str, str], CheckResult]] = {}
     for r in report.results:
         labels = stable_labels(r)
-        key = tuple(labels.values())
-        prev = folded.get(key)
-        folded[key] = (labels, r if prev is None else _worst(prev[1], r))
+        fold_key = tuple(labels.values())
+        prev = folded.get(fold_key)
+        folded[fold_key] = (labels, r if prev is None else _worst(prev[1], r))
     for labels, r in folded.values():
         f.add("netcheck_check_status", "1 with the check's current status in the status label (PASS, WARN, FAIL, "
               "SKIP, ERROR); checks sharing labels are folded, worst first.", _labels(**labels, status=r.status.value), 1)
@@ -173,27 +173,27 @@ def render(report: Report, options: RenderOptions) -> str:
             f.add(f"netcheck_check_{kind}_{suffix}", f"The check's {kind} value, in {suffix.replace('_', ' ')}.",
                   _labels(**ident), value * factor)
         ev = o.evidence
-        for key, name, factor, text in (("lossPct", "netcheck_latency_loss_ratio", 0.01, "Packet loss, 0 to 1."),
+        for ev_key, name, factor, text in (("lossPct", "netcheck_latency_loss_ratio", 0.01, "Packet loss, 0 to 1."),
                                         ("jitterMs", "netcheck_latency_jitter_seconds", 0.001, "Jitter."),
                                         ("p95Ms", "netcheck_latency_p95_seconds", 0.001,
                                          "95th percentile round trip.")):
-            n = _number(ev.get(key)) if r.check.category.value == "latency" else None
-            if n is not None:
-                f.add(name, text, _labels(**ident), n * factor)
+            figure = _number(ev.get(ev_key)) if r.check.category.value == "latency" else None
+            if figure is not None:
+                f.add(name, text, _labels(**ident), figure * factor)
     if options.previous is not None:
         regs = regressions(options.previous, report)
         f.add("netcheck_regressions", "Checks that got worse since the previous run (status or threshold crossed).",
               "", len(regs))
         by_id = {r.check.id: r for r in report.results}
-        seen: set[tuple[str, ...]] = set()
+        seen: set[tuple[str, str]] = set()
         for c in regs:
-            r = by_id.get(c.id)
-            ident = stable_labels(r) if r is not None else {"check": _ADDRESS.sub("", c.id), "category": "",
+            now = by_id.get(c.id)
+            ident = stable_labels(now) if now is not None else {"check": _ADDRESS.sub("", c.id), "category": "",
                                                             "target": "", "severity": ""}
-            key = (ident["check"], ident["target"])
-            if key in seen:
+            seen_key = (ident["check"], ident["target"])
+            if seen_key in seen:
                 continue
-            seen.add(key)
+            seen.add(seen_key)
             f.add("netcheck_check_regressed", "1 for each check that got worse since the previous run.",
                   _labels(check=ident["check"], category=ident["category"], target=ident["target"], change=c.kind,
                           before=c.before.value if c.before else "", after=c.after.value if c.after else ""), 1)
