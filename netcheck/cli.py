@@ -163,7 +163,31 @@ def _settings(config: Path | None, nodeconfig: str | None, region: str | None, e
               token: str | None) -> Settings:
     from netcheck.settings import Overrides, build
 
-    return build(config, _nodeconfig_path(nodeconfig), Overrides(region, endpoint, service_cidr, responder, node_ip), token)
+    return build(config, _nodeconfig_path(nodeconfig), Overrides(region, endpoint, service_cidr, responder, node_ip,
+                                                                 origins=_origins()), token)
+
+
+def _origins() -> dict[str, str]:
+    """For messages: was each override given as a flag or through its NETCHECK_* variable?"""
+    try:
+        from typer._click.core import ParameterSource
+        from typer._click.globals import get_current_context
+    except ImportError:
+        from click.core import ParameterSource  # type: ignore[assignment,no-redef]
+        from click.globals import get_current_context  # type: ignore[assignment,no-redef]
+    ctx = get_current_context(silent=True)
+    out: dict[str, str] = {}
+    if ctx is None:
+        return out
+    for param in ctx.command.params:
+        if param.name is None:
+            continue
+        src = ctx.get_parameter_source(param.name)
+        if src is ParameterSource.ENVIRONMENT and isinstance(param.envvar, str):
+            out[param.name] = param.envvar
+        elif src is ParameterSource.COMMANDLINE and param.opts:
+            out[param.name] = max(param.opts, key=len)
+    return out
 
 
 def write_atomic(path: Path, text: str) -> None:

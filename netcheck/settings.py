@@ -11,7 +11,7 @@ import datetime
 import difflib
 import ipaddress
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated, Any, Literal, get_args
 
@@ -687,6 +687,7 @@ class Overrides:
     service_cidr: str | None = None
     responder: str | None = None
     node_ip: str | None = None
+    origins: dict[str, str] = field(default_factory=dict)  # override name → "--node-ip" or "NETCHECK_NODE_IP"
 
 
 @dataclass(frozen=True)
@@ -694,6 +695,9 @@ class Settings:
     profile: SiteProfile
     source: str  # the file(s) it came from, for messages
     token: str | None = None
+    # Where a value came from, for messages: "node.ip" → "--node-ip", "NETCHECK_NODE_IP",
+    # "site profile site.yaml, spec.node.ip" or "NodeConfig nodeConfig.yaml, kubelet --node-ip".
+    origins: dict[str, str] = field(default_factory=dict)
 
     @property
     def spec(self) -> Spec:
@@ -761,6 +765,15 @@ def build(profile_path: Path | None = None, nodeconfig_path: Path | None = None,
         _resolve_describe(data, profile_path)
     spec = data.setdefault("spec", {})
     cluster = spec.setdefault("cluster", {})
+    origins: dict[str, str] = {}
+    if profile_path is not None:
+        for key in ("region", "endpoint", "serviceCidr"):
+            if cluster.get(key):
+                origins[f"cluster.{key}"] = f"site profile {profile_path}"
+        if spec.get("responder"):
+            origins["responder"] = f"site profile {profile_path}"
+        if (spec.get("node") or {}).get("ip"):
+            origins["node.ip"] = f"site profile {profile_path}, spec.node.ip"
     if nodeconfig_path is not None:
         nc = load_nodeconfig(nodeconfig_path)
         sources.append(str(nodeconfig_path))
@@ -769,25 +782,32 @@ def build(profile_path: Path | None = None, nodeconfig_path: Path | None = None,
                          ("certificateAuthority", c.certificateAuthority), ("serviceCidr", c.cidr)):
             if val:
                 cluster[key] = val
+                if key in ("region", "endpoint", "serviceCidr"):
+                    origins[f"cluster.{key}"] = f"NodeConfig {nodeconfig_path}"
         if nc.spec.hybrid is not None:
             spec["credentials"] = "ssm" if nc.spec.hybrid.ssm else "iam-roles-anywhere"
         node_ip = node_ip_from_flags(nc.spec.kubelet.flags, str(nodeconfig_path))
         if node_ip:
             spec.setdefault("node", {})["ip"] = node_ip
+            origins["node.ip"] = f"NodeConfig {nodeconfig_path}, kubelet --node-ip"
         data.setdefault("metadata", {}).setdefault("name", c.name or "nodeconfig")
     o = overrides
     _check_overrides(o)
-    for key, val in (("region", o.region), ("endpoint", o.endpoint), ("serviceCidr", o.service_cidr)):
+    for key, val, name in (("region", o.region, "region"), ("endpoint", o.endpoint, "endpoint"),
+                           ("serviceCidr", o.service_cidr, "service_cidr")):
         if val is not None:
             cluster[key] = val
             sources.append(f"override cluster.{key}")
+            origins[f"cluster.{key}"] = o.origins.get(name, "--" + name.replace("_", "-"))
     if o.responder is not None:
         spec["responder"] = o.responder
+        origins["responder"] = o.origins.get("responder", "--responder")
     if o.node_ip is not None:
         spec.setdefault("node", {})["ip"] = o.node_ip
+        origins["node.ip"] = o.origins.get("node_ip", "--node-ip")
     src = " + ".join(sources) or "defaults"
     try:
         profile = SiteProfile.model_validate(data)
     except ValidationError as exc:
         raise _validation_error(src, exc, SiteProfile) from None
-    return Settings(profile=profile, source=src, token=token)
+    return Settings(profile=profile, source=src, token=token, origins=origins)

@@ -37,6 +37,7 @@ class Spec:
     pair: tuple[str, str] = ("", "")
     node_ip: str | None = None
     route_toward: str | None = None  # where to look up the node's source address
+    node_ip_origin: str = ""  # where the configured node IP came from (flag, env, profile, NodeConfig)
     service_known: bool = True
     predicted_service: str | None = None
 
@@ -189,7 +190,8 @@ def plan(settings: Settings) -> list[Check]:
         checks.append(mk(cid, title, Spec("overlap", dict(groups), pair=(a, b),
                                           service_known=service_known, predicted_service=predicted)))
     checks.append(mk("cidr.node-ip.in-node-cidr", "The node's IP is inside a remote node CIDR",
-                     Spec("node-ip", {"node": groups["node"]}, node_ip=s.node.ip, route_toward=toward),
+                     Spec("node-ip", {"node": groups["node"]}, node_ip=s.node.ip, route_toward=toward,
+                          node_ip_origin=settings.origins.get("node.ip", "")),
                      "https://docs.aws.amazon.com/eks/latest/userguide/hybrid-nodes-troubleshooting.html"))
     checks.append(mk("cidr.pod.host-collision", "Pod CIDRs do not collide with this host's addresses and routes",
                      Spec("host-collision", {"pod": groups["pod"]})))
@@ -203,7 +205,7 @@ def collect(spec: Spec, net: Net) -> Evidence:
         return Evidence(spec, local=tuple((p.cidr, p.kind, p.interface) for p in net.local_prefixes()))
     if spec.rule == "node-ip":
         if spec.node_ip:
-            return Evidence(spec, node_ip=spec.node_ip, node_ip_source="configured (--node-ip)")
+            return Evidence(spec, node_ip=spec.node_ip, node_ip_source=f"from {spec.node_ip_origin or 'the site profile'}")
         if spec.route_toward:
             return Evidence(spec, node_ip=net.source_for(spec.route_toward),
                             node_ip_source=f"source address of the route toward {spec.route_toward}")

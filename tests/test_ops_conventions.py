@@ -438,3 +438,28 @@ def test_example_runs_go_with_exactly_its_privileges(tmp_path: Path, example: st
             assert "NetcheckInconclusive" in _alerts_fire(tmp_path, (tmp_path / "old.prom").read_text())
     finally:
         subprocess.run(["ip", "netns", "del", ns], check=False, timeout=30)
+
+
+# --- where each value came from -----------------------------------------------------------------
+
+def _node_ip_message(tmp_path: Path, *args: str, env: dict[str, str] | None = None,
+                     profile_ip: bool = False) -> str:
+    profile = tmp_path / "site.yaml"
+    text = (EXAMPLES / "profiles" / "vpn-site.yaml").read_text()
+    doc = yaml.safe_load(text)
+    if profile_ip:
+        doc["spec"].setdefault("node", {})["ip"] = "192.168.50.7"
+    profile.write_text(yaml.safe_dump(doc))
+    proc = cli("run", "-c", str(profile), "--only", "cidr.node-ip", "-f", "json", *args, env=env)
+    assert proc.returncode in (0, 3), proc.stderr
+    (check,) = [c for c in json.loads(proc.stdout)["checks"] if c["id"] == "cidr.node-ip.in-node-cidr"]
+    return str(check["message"])
+
+
+def test_messages_say_where_the_node_ip_came_from(tmp_path: Path) -> None:
+    assert "(from --node-ip)" in _node_ip_message(tmp_path, "--node-ip", "192.168.50.5")
+    assert "(from NETCHECK_NODE_IP)" in _node_ip_message(tmp_path, env={"NETCHECK_NODE_IP": "192.168.50.6"})
+    assert f"(from site profile {tmp_path / 'site.yaml'}, spec.node.ip)" in _node_ip_message(tmp_path,
+                                                                                               profile_ip=True)
+    nc = str(EXAMPLES / "nodeconfig" / "ssm.yaml")
+    assert f"(from NodeConfig {nc}, kubelet --node-ip)" in _node_ip_message(tmp_path, "--nodeconfig", nc)
