@@ -116,6 +116,8 @@ def _nodeconfig_path(value: str | None) -> Path | None:
 
     from netcheck.settings import ConfigError
 
+    if not value.strip():
+        raise ConfigError("--nodeconfig", "", "is empty; give a path or a file:///path URI")
     m = re.match(r"^([A-Za-z][A-Za-z0-9+.-]*)://", value)
     if m is None:
         return Path(value)

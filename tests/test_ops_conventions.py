@@ -76,6 +76,15 @@ def test_completion_installs_for_bash(tmp_path: Path) -> None:
     assert str(script) in (tmp_path / ".bashrc").read_text()
 
 
+def test_completion_answers() -> None:
+    code = "import sys; sys.argv = ['netcheck']; from netcheck.cli import main; main()"
+    for words, cword, want in (("netcheck ru", "1", "run"), ("netcheck run --for", "2", "--format")):
+        proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=False,
+                              env={**os.environ, "PYTHONPATH": str(ROOT), "_NETCHECK_COMPLETE": "complete_bash",
+                                   "COMP_WORDS": words, "COMP_CWORD": cword})
+        assert proc.returncode == 0 and want in proc.stdout.split(), proc.stdout + proc.stderr
+
+
 @pytest.fixture(scope="module")
 def demo_json(tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("demo") / "demo.json"
