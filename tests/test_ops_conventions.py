@@ -441,6 +441,19 @@ def test_example_runs_go_with_exactly_its_privileges(tmp_path: Path, example: st
         assert 'netcheck_verdict{verdict="GO"} 1' in metrics
         if shutil.which("promtool"):
             assert _alerts_fire(tmp_path, metrics) == ""
+        # The whole preflight (every probe: raw ICMP, DF probes, bandwidth, DNS, TLS, firewall) against the demo's
+        # loopback stand-ins inside the same namespace, with the same capabilities and nothing else.
+        demo = subprocess.run(["ip", "netns", "exec", ns, "setpriv", f"--bounding-set=-all,{caps}",
+                               f"--inh-caps=-all,{caps}", f"--ambient-caps=-all,{caps}", "--no-new-privs", "--",
+                               sys.executable, "-m", "netcheck", "demo", "-q", "-f", "prometheus", "-o",
+                               str(tmp_path / "demo.prom")], capture_output=True, text=True, timeout=180,
+                              check=False, env={**os.environ, "PYTHONPATH": str(ROOT), "NO_COLOR": "1"})
+        assert demo.returncode == 0 and demo.stderr.startswith("VERDICT: GO"), demo.stderr
+        demo_metrics = (tmp_path / "demo.prom").read_text()
+        assert 'check="firewall.local.tcp",category="host",target="kubelet",severity="advisory",status="PASS"' \
+            in demo_metrics
+        if shutil.which("promtool"):
+            assert _alerts_fire(tmp_path, demo_metrics) == ""
         old = run("+net_raw", tmp_path / "old.prom")
         assert old.returncode == 4, old.stderr
         if shutil.which("promtool"):
