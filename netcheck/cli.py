@@ -8,6 +8,7 @@ from __future__ import annotations
 import dataclasses
 import gc
 import os
+import re
 import socket
 import sys
 import time
@@ -28,20 +29,36 @@ if TYPE_CHECKING:
 
 PROCESS_START = time.monotonic()  # --deadline counts from here, not from after settings load
 
-app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
+EPILOG = """\b
+Examples:
+  netcheck demo                          self-contained run on loopback
+  netcheck run -c site.yaml              the preflight, as a table
+  netcheck run -c site.yaml -f markdown -o -       Markdown on stdout
+  netcheck run --nodeconfig file:///etc/eks/nodeConfig.yaml \\
+      -f prometheus -q -o /var/lib/prometheus/node-exporter/netcheck.prom
+  netcheck plan -c site.yaml --only dns  what would run; nothing is sent
+  netcheck --install-completion          tab completion for your shell
+
+\b
+Exit codes: 0 GO, 1 internal error, 2 usage or configuration error,
+3 NO-GO, 4 INCONCLUSIVE; with --format nagios 0 OK, 1 WARNING,
+2 CRITICAL, 3 UNKNOWN. NO_COLOR set to anything disables colour."""
+
+app = typer.Typer(add_completion=True, no_args_is_help=True, pretty_exceptions_enable=False,
+                  context_settings={"help_option_names": ["-h", "--help"]}, epilog=EPILOG,
                   help="Is this site's network ready for Amazon EKS Hybrid Nodes? GO or NO-GO, and what to change.")
 
 FORMATS = ["table", "json", "junit", "markdown", "html", "prometheus", "nagios"]
 
 ConfigOpt = Annotated[Path | None, typer.Option("-c", "--config", help="Site profile (YAML).",
                                                  envvar="NETCHECK_CONFIG", dir_okay=False)]
-NodeConfigOpt = Annotated[Path | None, typer.Option("--nodeconfig", help="nodeadm NodeConfig (node.eks.aws/v1alpha1).",
-                                                     envvar="NETCHECK_NODECONFIG", dir_okay=False)]
+NodeConfigOpt = Annotated[str | None, typer.Option("--nodeconfig", help="nodeadm NodeConfig (node.eks.aws/v1alpha1): "
+                                                    "a path or a file:// URI.", envvar="NETCHECK_NODECONFIG")]
 FormatOpt = Annotated[str, typer.Option("--format", "-f", help="Output: " + "|".join(FORMATS) + ".",
                                         envvar="NETCHECK_FORMAT")]
 OutputOpt = Annotated[Path | None, typer.Option("-o", "--output", envvar="NETCHECK_OUTPUT",
                                                  help="Write the report to FILE (atomically; a device or FIFO in "
-                                                      "place; never through a symlink).")]
+                                                      "place; never through a symlink); - is stdout.")]
 OnlyOpt = Annotated[list[str] | None, typer.Option("--only", help="Run only checks whose id matches (glob or prefix).",
                                                     envvar="NETCHECK_ONLY")]
 SkipOpt = Annotated[list[str] | None, typer.Option("--skip", help="Skip checks whose id matches (glob or prefix).",
@@ -68,7 +85,10 @@ PhaseOpt = Annotated[str, typer.Option("--phase", envvar="NETCHECK_PHASE", metav
                                         help="Lifecycle phase to judge for: pre-join (before nodeadm init), joined "
                                              "(kubelet and CNI running) or auto (detect from the host; default). "
                                              "Overrides spec.phase.")]
-NoColorOpt = Annotated[bool, typer.Option("--no-color", envvar="NO_COLOR", help="Plain output.")]
+NoColorOpt = Annotated[bool, typer.Option("--no-color", help="Plain output (also when NO_COLOR is set to anything).")]
+QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", envvar="NETCHECK_QUIET",
+                                        help="Only the verdict line on the terminal (the -o file is still complete); "
+                                             "no progress.")]
 HistoryOpt = Annotated[Path | None, typer.Option("--history", envvar="NETCHECK_HISTORY", file_okay=False,
                                                   help="Keep each JSON report in DIR and show what changed since "
                                                        "the previous run.")]
@@ -76,17 +96,110 @@ JunitPropertyOpt = Annotated[list[str] | None, typer.Option("--junit-property", 
                                                             help="Extra <property> for the JUnit report (repeatable).")]
 
 
-def _fail(code: int, message: str) -> typer.Exit:
+# Help placeholders: typer would print its own type names (<list[str]>, <float range>).
+METAVARS = {"config": "FILE", "nodeconfig": "FILE|file:///PATH", "fmt": "FORMAT", "output": "FILE|-",
+            "only": "PATTERN[,...]", "skip": "PATTERN[,...]", "deadline": "SECONDS", "region": "REGION",
+            "endpoint": "URL", "service_cidr": "CIDR", "responder": "HOST:PORT", "node_ip": "IP", "token": "TOKEN",
+            "token_file": "FILE", "history": "DIR", "listen": "ADDRESS", "port": "PORT", "iperf_port": "PORT",
+            "extra_tcp": "PORT", "extra_udp": "PORT", "max_clients": "N", "max_seconds": "SECONDS",
+            "max_streams": "N", "max_tests": "N", "phase": "PHASE"}
+
+
+def _color_allowed(no_color: bool) -> bool:
+    """--no-color, or NO_COLOR set to any non-empty value (https://no-color.org), turns colour off."""
+    return not no_color and not os.environ.get("NO_COLOR")
+
+
+def _stdout_dash(output: Path | None) -> Path | None:
+    """`-o -` is stdout, as for most Unix tools (checked before any file handling)."""
+    return None if output is not None and str(output) == "-" else output
+
+
+def _nodeconfig_path(value: str | None) -> Path | None:
+    """A path, or nodeadm's own `file://` URI form (as for `nodeadm init --config-source`).
+
+    Other schemes (imds://, http://, s3://) are not read: netcheck never fetches a NodeConfig.
+    """
+    if value is None:
+        return None
+    from urllib.parse import unquote, urlsplit
+
+    from netcheck.settings import ConfigError
+
+    if not value.strip():
+        raise ConfigError("--nodeconfig", "", "is empty; give a path or a file:///path URI")
+    m = re.match(r"^([A-Za-z][A-Za-z0-9+.-]*)://", value)
+    if m is None:
+        return Path(value)
+    if m.group(1).lower() != "file":
+        raise ConfigError("--nodeconfig", "", f"{m.group(1)}:// is not read; netcheck reads a NodeConfig from a "
+                                              "local file only. Give a path or a file:///path URI (fetch the "
+                                              "NodeConfig to a file first).")
+    parts = urlsplit(value)
+    if parts.netloc not in ("", "localhost") or not parts.path:
+        raise ConfigError("--nodeconfig", "", f"{value}: a file:// URI must name a local path, as in "
+                                              "file:///etc/eks/nodeConfig.yaml")
+    return Path(unquote(parts.path))
+
+
+def _nagios_requested(argv: list[str] | None = None) -> bool:
+    """Was `--format nagios` asked for? Then even a usage error must be a plugin answer (UNKNOWN on stdout)."""
+    args = sys.argv[1:] if argv is None else argv
+    fmt = os.environ.get("NETCHECK_FORMAT", "")
+    for i, a in enumerate(args):
+        if a in ("-f", "--format") and i + 1 < len(args):
+            fmt = args[i + 1]
+        elif a.startswith("--format="):
+            fmt = a.partition("=")[2]
+        elif a.startswith("-f") and len(a) > 2 and not a.startswith("--"):
+            fmt = a[2:]
+    return fmt == "nagios"
+
+
+def _usage_error(message: str, code: int = 2) -> int:
+    """Report a usage or configuration error; the Nagios format answers UNKNOWN (3) on stdout instead."""
+    if code == 2 and _nagios_requested():
+        typer.echo(f"NETCHECK UNKNOWN - {' '.join(message.split())[:900]}")
+        typer.echo(f"netcheck: {message}", err=True)
+        return 3
     typer.echo(f"netcheck: {message}", err=True)
-    return typer.Exit(code)
+    return code
 
 
-def _settings(config: Path | None, nodeconfig: Path | None, region: str | None, endpoint: str | None,
+def _fail(code: int, message: str) -> typer.Exit:
+    return typer.Exit(_usage_error(message, code))
+
+
+def _settings(config: Path | None, nodeconfig: str | None, region: str | None, endpoint: str | None,
               service_cidr: str | None, responder: str | None, node_ip: str | None,
               token: str | None) -> Settings:
     from netcheck.settings import Overrides, build
 
-    return build(config, nodeconfig, Overrides(region, endpoint, service_cidr, responder, node_ip), token)
+    return build(config, _nodeconfig_path(nodeconfig), Overrides(region, endpoint, service_cidr, responder, node_ip,
+                                                                 origins=_origins()), token)
+
+
+def _origins() -> dict[str, str]:
+    """For messages: was each override given as a flag or through its NETCHECK_* variable?"""
+    try:
+        from typer._click.core import ParameterSource
+        from typer._click.globals import get_current_context
+    except ImportError:
+        from click.core import ParameterSource  # type: ignore[assignment,no-redef]
+        from click.globals import get_current_context  # type: ignore[assignment,no-redef]
+    ctx = get_current_context(silent=True)
+    out: dict[str, str] = {}
+    if ctx is None:
+        return out
+    for param in ctx.command.params:
+        if param.name is None:
+            continue
+        src = ctx.get_parameter_source(param.name)
+        if src is ParameterSource.ENVIRONMENT and isinstance(param.envvar, str):
+            out[param.name] = param.envvar
+        elif src is ParameterSource.COMMANDLINE and param.opts:
+            out[param.name] = max(param.opts, key=len)
+    return out
 
 
 EXIT_NOT_WRITTEN = 5  # the run finished, but -o FILE could not be written: the report went to stdout
@@ -109,7 +222,8 @@ def _token(token: str | None, token_file: Path | None) -> str | None:
 def execute_run(settings: Settings, *, net: Net | None = None, fmt: str = "table", output: Path | None = None,
                 only: tuple[str, ...] = (), skip: tuple[str, ...] = (), strict: bool = False,
                 deadline: float = 60.0, color: bool = False, clock_start: float | None = None, history: Path | None = None,
-                junit_properties: dict[str, str] | None = None, phase: str | None = None) -> tuple[Report, int]:
+                junit_properties: dict[str, str] | None = None, phase: str | None = None,
+                quiet: bool = False) -> tuple[Report, int]:
     """Plan, run, decide, render: the one path shared by `run` and `demo`.
 
     Raises plan.PatternError when an --only/--skip pattern matches no check.
@@ -133,7 +247,7 @@ def execute_run(settings: Settings, *, net: Net | None = None, fmt: str = "table
     plan = build_plan(settings, only, skip)
     gc.freeze()  # settings and plan live for the whole run: keep the collector from re-walking them
     observer = None
-    if sys.stderr.isatty() and fmt == "table" and output is None:
+    if sys.stderr.isatty() and not quiet:  # progress goes to stderr whatever the format
         from netcheck.ui import ProgressObserver
 
         observer = ProgressObserver(len(plan.checks))
@@ -159,9 +273,18 @@ def execute_run(settings: Settings, *, net: Net | None = None, fmt: str = "table
     previous = _remember(report, history) if history is not None else None
     text = render(fmt, report, RenderOptions(color=color, junit_properties=dict(junit_properties or {}),
                                              previous=previous))
-    written = _write_output(target, text, deadline - (time.monotonic() - t0))
-    if target is not None and written and fmt != "table":
-        typer.echo(render("table", report, RenderOptions(color=color, previous=previous)), err=True, nl=False)
+    written = True
+    if quiet and (target is not None or fmt == "table"):
+        from netcheck.render.table import verdict_line
+
+        if target is None:  # the table on stdout, cut to its verdict line
+            typer.echo(verdict_line(report, color=color))
+        elif written := _write_output(target, text, deadline - (time.monotonic() - t0)):
+            typer.echo(verdict_line(report, color=color), err=True)
+    else:
+        written = _write_output(target, text, deadline - (time.monotonic() - t0))
+        if target is not None and written and fmt != "table":
+            typer.echo(render("table", report, RenderOptions(color=color, previous=previous)), err=True, nl=False)
     if fmt == "nagios":  # the Nagios plugin API's codes replace netcheck's for this format alone
         from netcheck.render.nagios import exit_code as nagios_exit_code
 
@@ -252,8 +375,11 @@ def run_cmd(config: ConfigOpt = None, nodeconfig: NodeConfigOpt = None, fmt: For
             service_cidr: ServiceCidrOpt = None, responder: ResponderOpt = None, node_ip: NodeIpOpt = None,
             token: TokenOpt = None, no_color: NoColorOpt = False, history: HistoryOpt = None,
             junit_property: JunitPropertyOpt = None, token_file: TokenFileOpt = None,
-            phase: PhaseOpt = "auto") -> None:
-    """Run the preflight and print a GO / NO-GO report."""
+            phase: PhaseOpt = "auto", quiet: QuietOpt = False) -> None:
+    """Run the preflight and print a GO / NO-GO report.
+
+    Example: netcheck run -c site.yaml --format prometheus -q -o /var/lib/prometheus/node-exporter/netcheck.prom
+    """
     from netcheck import signals
     from netcheck.plan import PatternError
     from netcheck.settings import ConfigError
@@ -261,6 +387,7 @@ def run_cmd(config: ConfigOpt = None, nodeconfig: NodeConfigOpt = None, fmt: For
     signals.install()  # SIGTERM (systemd, Kubernetes, timeout) like Ctrl-C: partial report, exit 4
     _guard(fmt)
     _phase_flag(phase)
+    output = _stdout_dash(output)
     if config is None and nodeconfig is None:
         raise _fail(2, "give a site profile with -c FILE or a NodeConfig with --nodeconfig FILE "
                        "(try `netcheck demo` for a self-contained run)")
@@ -284,11 +411,12 @@ def run_cmd(config: ConfigOpt = None, nodeconfig: NodeConfigOpt = None, fmt: For
 
     # What nodeadm fetches with eks:DescribeCluster when the NodeConfig lacks it; bounded, counted in --deadline.
     settings = enrich_from_aws(settings, timeout=min(8.0, deadline / 4))
-    color = (not no_color) and output is None and sys.stdout.isatty()
+    color = _color_allowed(no_color) and output is None and sys.stdout.isatty()
     try:
         _, code = execute_run(settings, fmt=fmt, output=output, only=_split_patterns(only),
                               skip=_split_patterns(skip), strict=strict, deadline=deadline, color=color,
-                              history=history, junit_properties=props, clock_start=PROCESS_START, phase=phase)
+                              history=history, junit_properties=props, clock_start=PROCESS_START, phase=phase,
+                              quiet=quiet)
     except PatternError as exc:
         raise _fail(2, str(exc)) from None
     raise typer.Exit(code)
@@ -332,15 +460,19 @@ def plan_cmd(config: ConfigOpt = None, nodeconfig: NodeConfigOpt = None, only: O
 
 @app.command("demo")
 def demo_cmd(fmt: FormatOpt = "table", output: OutputOpt = None, strict: StrictOpt = False,
-             deadline: DeadlineOpt = 60.0, no_color: NoColorOpt = False) -> None:
-    """Run the whole preflight against stand-ins it starts on loopback; needs nothing else."""
+             deadline: DeadlineOpt = 60.0, no_color: NoColorOpt = False, quiet: QuietOpt = False) -> None:
+    """Run the whole preflight against stand-ins it starts on loopback; needs nothing else.
+
+    Example: netcheck demo --format html -o report.html
+    """
     from netcheck import signals
     from netcheck.demo import run_demo
 
     signals.install()
     _guard(fmt)
-    color = (not no_color) and output is None and sys.stdout.isatty()
-    raise typer.Exit(run_demo(fmt=fmt, output=output, strict=strict, deadline=deadline, color=color))
+    output = _stdout_dash(output)
+    color = _color_allowed(no_color) and output is None and sys.stdout.isatty()
+    raise typer.Exit(run_demo(fmt=fmt, output=output, strict=strict, deadline=deadline, color=color, quiet=quiet))
 
 
 @app.command("diff")
@@ -407,6 +539,18 @@ def serve_cmd(
     raise typer.Exit(code)
 
 
+def _version_callback(value: bool) -> None:
+    if value:
+        typer.echo(f"netcheck {__version__}")
+        raise typer.Exit(0)
+
+
+@app.callback()
+def _root(version: Annotated[bool, typer.Option("--version", "-V", callback=_version_callback, is_eager=True,
+                                                help="Print the version and exit.")] = False) -> None:
+    """Is this site's network ready for Amazon EKS Hybrid Nodes? GO or NO-GO, and what to change."""
+
+
 @app.command("version")
 def version_cmd() -> None:
     """Print the version."""
@@ -421,7 +565,9 @@ def main() -> None:
         from click.exceptions import ClickException  # type: ignore[assignment,no-redef]
 
     try:
-        code = app(standalone_mode=False)  # click returns (not raises) the code of a typer.Exit here
+        command = typer.main.get_command(app)
+        _set_metavars(command)
+        code = command.main(prog_name="netcheck", standalone_mode=False)  # click returns (not raises) the code of a typer.Exit here
         if code == 130 and "netcheck.signals" in sys.modules:  # typer's code for a KeyboardInterrupt
             from netcheck import signals
 
@@ -432,6 +578,8 @@ def main() -> None:
     except typer.Exit as exc:
         sys.exit(exc.exit_code)
     except ClickException as exc:
+        if _nagios_requested():
+            sys.exit(_usage_error(exc.format_message()))
         exc.show()
         sys.exit(2)
     except KeyboardInterrupt:
@@ -443,10 +591,18 @@ def main() -> None:
         from netcheck.settings import ConfigError
 
         if isinstance(exc, ConfigError):
-            typer.echo(f"netcheck: {exc}", err=True)
-            sys.exit(2)
+            sys.exit(_usage_error(str(exc)))
         if os.environ.get("NETCHECK_DEBUG"):
             raise
         typer.echo(f"netcheck: internal error: {type(exc).__name__}: {exc} "
                    "(set NETCHECK_DEBUG=1 for a traceback)", err=True)
         sys.exit(1)
+
+
+def _set_metavars(command: object) -> None:
+    """Give every option a plain placeholder (FILE, SECONDS, …) instead of typer's type names."""
+    for sub in getattr(command, "commands", {}).values():
+        _set_metavars(sub)
+    for param in getattr(command, "params", []):
+        if param.name in METAVARS and not getattr(param, "is_flag", False) and param.metavar is None:
+            param.metavar = METAVARS[param.name]

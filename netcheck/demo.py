@@ -42,7 +42,7 @@ def demo_profile(**spec_extra: object) -> dict[str, object]:
 
 
 def run_demo(fmt: str = "table", output: Path | None = None, strict: bool = False, deadline: float = 60.0,
-             color: bool = False) -> int:
+             color: bool = False, quiet: bool = False) -> int:
     from netcheck import signals
     from netcheck.cli import execute_run
     from netcheck.settings import Settings
@@ -53,7 +53,8 @@ def run_demo(fmt: str = "table", output: Path | None = None, strict: bool = Fals
         extra, token = start_standins(stack)
         profile = SiteProfile.model_validate(demo_profile(**extra))
         settings = Settings(profile=profile, source="demo", token=token)
-        _, code = execute_run(settings, fmt=fmt, output=output, strict=strict, deadline=deadline, color=color)
+        _, code = execute_run(settings, fmt=fmt, output=output, strict=strict, deadline=deadline, color=color,
+                              quiet=quiet)
     return code
 
 
