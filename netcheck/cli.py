@@ -1,15 +1,21 @@
 """Command line: thin. Parses flags, builds settings, runs, renders, exits with a contract code.
 
-Heavy modules are imported inside the commands so `netcheck --help` stays fast.
+Heavy modules are imported inside the commands so `netcheck --help` stays fast. The preflight itself
+is netcheck/app.py; this module only parses, calls, renders and exits.
+
+Over 500 lines on purpose: typer declares every command's options (and their --help text) inline,
+and the command-line conventions (usage errors as Nagios UNKNOWN, file:// NodeConfig URIs, -o -,
+NO_COLOR, metavars) are parsing, which is this module's one job.
 """
 
 from __future__ import annotations
 
 import os
+import re
 import sys
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 os.environ.setdefault("TYPER_USE_RICH", "0")  # plain help: rich costs 0.2 s at start-up
 import typer
@@ -24,20 +30,36 @@ if TYPE_CHECKING:
 
 PROCESS_START = time.monotonic()  # --deadline counts from here, not from after settings load
 
-app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
+EPILOG = """\b
+Examples:
+  netcheck demo                          self-contained run on loopback
+  netcheck run -c site.yaml              the preflight, as a table
+  netcheck run -c site.yaml -f markdown -o -       Markdown on stdout
+  netcheck run --nodeconfig file:///etc/eks/nodeConfig.yaml \\
+      -f prometheus -q -o /var/lib/prometheus/node-exporter/netcheck.prom
+  netcheck plan -c site.yaml --only dns  what would run; nothing is sent
+  netcheck --install-completion          tab completion for your shell
+
+\b
+Exit codes: 0 GO, 1 internal error, 2 usage or configuration error,
+3 NO-GO, 4 INCONCLUSIVE; with --format nagios 0 OK, 1 WARNING,
+2 CRITICAL, 3 UNKNOWN. NO_COLOR set to anything disables colour."""
+
+app = typer.Typer(add_completion=True, no_args_is_help=True, pretty_exceptions_enable=False,
+                  context_settings={"help_option_names": ["-h", "--help"]}, epilog=EPILOG,
                   help="Is this site's network ready for Amazon EKS Hybrid Nodes? GO or NO-GO, and what to change.")
 
 FORMATS = ["table", "json", "junit", "markdown", "html", "prometheus", "nagios"]
 
 ConfigOpt = Annotated[Path | None, typer.Option("-c", "--config", help="Site profile (YAML).",
                                                  envvar="NETCHECK_CONFIG", dir_okay=False)]
-NodeConfigOpt = Annotated[Path | None, typer.Option("--nodeconfig", help="nodeadm NodeConfig (node.eks.aws/v1alpha1).",
-                                                     envvar="NETCHECK_NODECONFIG", dir_okay=False)]
+NodeConfigOpt = Annotated[str | None, typer.Option("--nodeconfig", help="nodeadm NodeConfig (node.eks.aws/v1alpha1): "
+                                                    "a path or a file:// URI.", envvar="NETCHECK_NODECONFIG")]
 FormatOpt = Annotated[str, typer.Option("--format", "-f", help="Output: " + "|".join(FORMATS) + ".",
                                         envvar="NETCHECK_FORMAT")]
 OutputOpt = Annotated[Path | None, typer.Option("-o", "--output", envvar="NETCHECK_OUTPUT",
                                                  help="Write the report to FILE (atomically; a device or FIFO in "
-                                                      "place; never through a symlink).")]
+                                                      "place; never through a symlink); - is stdout.")]
 OnlyOpt = Annotated[list[str] | None, typer.Option("--only", help="Run only checks whose id matches (glob or prefix).",
                                                     envvar="NETCHECK_ONLY")]
 SkipOpt = Annotated[list[str] | None, typer.Option("--skip", help="Skip checks whose id matches (glob or prefix).",
@@ -64,7 +86,10 @@ PhaseOpt = Annotated[str, typer.Option("--phase", envvar="NETCHECK_PHASE", metav
                                         help="Lifecycle phase to judge for: pre-join (before nodeadm init), joined "
                                              "(kubelet and CNI running) or auto (detect from the host; default). "
                                              "Overrides spec.phase.")]
-NoColorOpt = Annotated[bool, typer.Option("--no-color", envvar="NO_COLOR", help="Plain output.")]
+NoColorOpt = Annotated[bool, typer.Option("--no-color", help="Plain output (also when NO_COLOR is set to anything).")]
+QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", envvar="NETCHECK_QUIET",
+                                        help="Only the verdict line on the terminal (the -o file is still complete); "
+                                             "no progress.")]
 HistoryOpt = Annotated[Path | None, typer.Option("--history", envvar="NETCHECK_HISTORY", file_okay=False,
                                                   help="Keep each JSON report in DIR and show what changed since "
                                                        "the previous run.")]
@@ -72,17 +97,105 @@ JunitPropertyOpt = Annotated[list[str] | None, typer.Option("--junit-property", 
                                                             help="Extra <property> for the JUnit report (repeatable).")]
 
 
-def _fail(code: int, message: str) -> typer.Exit:
+# Help placeholders: typer would print its own type names (<list[str]>, <float range>).
+METAVARS = {"config": "FILE", "nodeconfig": "FILE|file:///PATH", "fmt": "FORMAT", "output": "FILE|-",
+            "only": "PATTERN[,...]", "skip": "PATTERN[,...]", "deadline": "SECONDS", "region": "REGION",
+            "endpoint": "URL", "service_cidr": "CIDR", "responder": "HOST:PORT", "node_ip": "IP", "token": "TOKEN",
+            "token_file": "FILE", "history": "DIR", "listen": "ADDRESS", "port": "PORT", "iperf_port": "PORT",
+            "extra_tcp": "PORT", "extra_udp": "PORT", "max_clients": "N", "max_seconds": "SECONDS",
+            "max_streams": "N", "max_tests": "N", "phase": "PHASE"}
+
+
+def _color_allowed(no_color: bool) -> bool:
+    """--no-color, or NO_COLOR set to any non-empty value (https://no-color.org), turns colour off."""
+    return not no_color and not os.environ.get("NO_COLOR")
+
+
+def _stdout_dash(output: Path | None) -> Path | None:
+    """`-o -` is stdout, as for most Unix tools (checked before any file handling)."""
+    return None if output is not None and str(output) == "-" else output
+
+
+def _nodeconfig_path(value: str | None) -> Path | None:
+    """A path, or nodeadm's own `file://` URI form (as for `nodeadm init --config-source`).
+
+    Other schemes (imds://, http://, s3://) are not read: netcheck never fetches a NodeConfig.
+    """
+    if value is None:
+        return None
+    from urllib.parse import unquote, urlsplit
+
+    from netcheck.settings import ConfigError
+
+    if not value.strip():
+        raise ConfigError("--nodeconfig", "", "is empty; give a path or a file:///path URI")
+    m = re.match(r"^([A-Za-z][A-Za-z0-9+.-]*)://", value)
+    if m is None:
+        return Path(value)
+    if m.group(1).lower() != "file":
+        raise ConfigError("--nodeconfig", "", f"{m.group(1)}:// is not read; netcheck reads a NodeConfig from a "
+                                              "local file only. Give a path or a file:///path URI (fetch the "
+                                              "NodeConfig to a file first).")
+    parts = urlsplit(value)
+    if parts.netloc not in ("", "localhost") or not parts.path:
+        raise ConfigError("--nodeconfig", "", f"{value}: a file:// URI must name a local path, as in "
+                                              "file:///etc/eks/nodeConfig.yaml")
+    return Path(unquote(parts.path))
+
+
+def _nagios_requested(argv: list[str] | None = None) -> bool:
+    """Was `--format nagios` asked for? Then even a usage error must be a plugin answer (UNKNOWN on stdout)."""
+    args = sys.argv[1:] if argv is None else argv
+    fmt = os.environ.get("NETCHECK_FORMAT", "")
+    for i, a in enumerate(args):
+        if a in ("-f", "--format") and i + 1 < len(args):
+            fmt = args[i + 1]
+        elif a.startswith("--format="):
+            fmt = a.partition("=")[2]
+        elif a.startswith("-f") and len(a) > 2 and not a.startswith("--"):
+            fmt = a[2:]
+    return fmt == "nagios"
+
+
+def _usage_error(message: str, code: int = 2) -> int:
+    """Report a usage or configuration error; the Nagios format answers UNKNOWN (3) on stdout instead."""
+    if code == 2 and _nagios_requested():
+        typer.echo(f"NETCHECK UNKNOWN - {' '.join(message.split())[:900]}")
+        typer.echo(f"netcheck: {message}", err=True)
+        return 3
     typer.echo(f"netcheck: {message}", err=True)
-    return typer.Exit(code)
+    return code
 
 
-def _settings(config: Path | None, nodeconfig: Path | None, region: str | None, endpoint: str | None,
+def _fail(code: int, message: str) -> typer.Exit:
+    return typer.Exit(_usage_error(message, code))
+
+
+def _settings(config: Path | None, nodeconfig: str | None, region: str | None, endpoint: str | None,
               service_cidr: str | None, responder: str | None, node_ip: str | None,
               token: str | None) -> Settings:
     from netcheck.settings import Overrides, build
 
-    return build(config, nodeconfig, Overrides(region, endpoint, service_cidr, responder, node_ip), token)
+    return build(config, _nodeconfig_path(nodeconfig), Overrides(region, endpoint, service_cidr, responder, node_ip,
+                                                                 origins=_origins()), token)
+
+
+def _origins() -> dict[str, str]:
+    """For messages: was each override given as a flag or through its NETCHECK_* variable?"""
+    parameter_source = _click("core").ParameterSource
+    ctx = _click("globals").get_current_context(silent=True)
+    out: dict[str, str] = {}
+    if ctx is None:
+        return out
+    for param in ctx.command.params:
+        if param.name is None:
+            continue
+        src = ctx.get_parameter_source(param.name)
+        if src is parameter_source.ENVIRONMENT and isinstance(param.envvar, str):
+            out[param.name] = param.envvar
+        elif src is parameter_source.COMMANDLINE and param.opts:
+            out[param.name] = max(param.opts, key=len)
+    return out
 
 
 def _token(token: str | None, token_file: Path | None) -> str | None:
@@ -100,19 +213,35 @@ def _token(token: str | None, token_file: Path | None) -> str | None:
 
 
 def _deliver(result: Preflight, fmt: str, target: OutputTarget | None, *, color: bool, deadline: float,
-             junit_properties: dict[str, str] | None = None) -> int:
-    """Render the report, write it (-o or stdout), copy a table to stderr with -o, return the exit code."""
+             junit_properties: dict[str, str] | None = None, quiet: bool = False) -> int:
+    """Render the report, write it (-o or stdout), copy a table (or with -q the verdict line) to stderr
+    with -o, return the exit code."""
     from netcheck import signals
     from netcheck.app import exit_code
     from netcheck.render import RenderOptions, render
 
     report, previous = result.report, result.previous
+    time_left = deadline - (time.monotonic() - result.clock_start)
     text = render(fmt, report, RenderOptions(color=color, junit_properties=dict(junit_properties or {}),
                                              previous=previous))
-    written = _write_output(target, text, deadline - (time.monotonic() - result.clock_start))
-    if target is not None and written and fmt != "table":
-        typer.echo(render("table", report, RenderOptions(color=color, previous=previous)), err=True, nl=False)
+    written = True
+    if quiet and (target is not None or fmt == "table"):
+        from netcheck.render.table import verdict_line
+
+        if target is None:  # the table on stdout, cut to its verdict line
+            typer.echo(verdict_line(report, color=color))
+        elif written := _write_output(target, text, time_left):
+            typer.echo(verdict_line(report, color=color), err=True)
+    else:
+        written = _write_output(target, text, time_left)
+        if target is not None and written and fmt != "table":
+            typer.echo(render("table", report, RenderOptions(color=color, previous=previous)), err=True, nl=False)
     return exit_code(report, fmt, written=written, signalled=signals.received() is not None)
+
+
+def _progress(quiet: bool) -> bool:
+    """Show progress on stderr when it is a terminal, whatever the format and -o, unless --quiet."""
+    return sys.stderr.isatty() and not quiet
 
 
 def _warn(message: str) -> None:
@@ -186,8 +315,11 @@ def run_cmd(config: ConfigOpt = None, nodeconfig: NodeConfigOpt = None, fmt: For
             service_cidr: ServiceCidrOpt = None, responder: ResponderOpt = None, node_ip: NodeIpOpt = None,
             token: TokenOpt = None, no_color: NoColorOpt = False, history: HistoryOpt = None,
             junit_property: JunitPropertyOpt = None, token_file: TokenFileOpt = None,
-            phase: PhaseOpt = "auto") -> None:
-    """Run the preflight and print a GO / NO-GO report."""
+            phase: PhaseOpt = "auto", quiet: QuietOpt = False) -> None:
+    """Run the preflight and print a GO / NO-GO report.
+
+    Example: netcheck run -c site.yaml --format prometheus -q -o /var/lib/prometheus/node-exporter/netcheck.prom
+    """
     from netcheck import signals
     from netcheck.plan import PatternError
     from netcheck.settings import ConfigError
@@ -195,6 +327,7 @@ def run_cmd(config: ConfigOpt = None, nodeconfig: NodeConfigOpt = None, fmt: For
     signals.install()  # SIGTERM (systemd, Kubernetes, timeout) like Ctrl-C: partial report, exit 4
     _guard(fmt)
     _phase_flag(phase)
+    output = _stdout_dash(output)
     if config is None and nodeconfig is None:
         raise _fail(2, "give a site profile with -c FILE or a NodeConfig with --nodeconfig FILE "
                        "(try `netcheck demo` for a self-contained run)")
@@ -218,18 +351,18 @@ def run_cmd(config: ConfigOpt = None, nodeconfig: NodeConfigOpt = None, fmt: For
 
     # What nodeadm fetches with eks:DescribeCluster when the NodeConfig lacks it; bounded, counted in --deadline.
     settings = enrich_from_aws(settings, timeout=min(8.0, deadline / 4))
-    color = (not no_color) and output is None and sys.stdout.isatty()
+    color = _color_allowed(no_color) and output is None and sys.stdout.isatty()
     from netcheck.app import Options, preflight
 
     target = _output_target(output)  # before any probe: a target we cannot write is a usage error
     options = Options(only=_split_patterns(only), skip=_split_patterns(skip), strict=strict, deadline=deadline,
                       clock_start=PROCESS_START, phase=phase, history=history, warn=_warn,
-                      progress=sys.stderr.isatty() and fmt == "table" and output is None)
+                      progress=_progress(quiet))
     try:
         result = preflight(settings, options)
     except PatternError as exc:
         raise _fail(2, str(exc)) from None
-    code = _deliver(result, fmt, target, color=color, deadline=deadline, junit_properties=props)
+    code = _deliver(result, fmt, target, color=color, deadline=deadline, junit_properties=props, quiet=quiet)
     raise typer.Exit(code)
 
 
@@ -281,20 +414,23 @@ def checks_cmd(fmt: Annotated[str, typer.Option("--format", "-f", help="Output: 
 
 @app.command("demo")
 def demo_cmd(fmt: FormatOpt = "table", output: OutputOpt = None, strict: StrictOpt = False,
-             deadline: DeadlineOpt = 60.0, no_color: NoColorOpt = False) -> None:
-    """Run the whole preflight against stand-ins it starts on loopback; needs nothing else."""
+             deadline: DeadlineOpt = 60.0, no_color: NoColorOpt = False, quiet: QuietOpt = False) -> None:
+    """Run the whole preflight against stand-ins it starts on loopback; needs nothing else.
+
+    Example: netcheck demo --format html -o report.html
+    """
     from netcheck import signals
     from netcheck.app import Options
     from netcheck.demo import run_demo
 
     signals.install()
     _guard(fmt)
-    color = (not no_color) and output is None and sys.stdout.isatty()
+    output = _stdout_dash(output)
+    color = _color_allowed(no_color) and output is None and sys.stdout.isatty()
     target = _output_target(output)
-    options = Options(strict=strict, deadline=deadline, warn=_warn,
-                      progress=sys.stderr.isatty() and fmt == "table" and output is None)
+    options = Options(strict=strict, deadline=deadline, warn=_warn, progress=_progress(quiet))
     result = run_demo(options)
-    raise typer.Exit(_deliver(result, fmt, target, color=color, deadline=deadline))
+    raise typer.Exit(_deliver(result, fmt, target, color=color, deadline=deadline, quiet=quiet))
 
 
 @app.command("diff")
@@ -361,26 +497,41 @@ def serve_cmd(
     raise typer.Exit(code)
 
 
+def _version_callback(value: bool) -> None:
+    if value:
+        typer.echo(f"netcheck {__version__}")
+        raise typer.Exit(0)
+
+
+@app.callback()
+def _root(version: Annotated[bool, typer.Option("--version", "-V", callback=_version_callback, is_eager=True,
+                                                help="Print the version and exit.")] = False) -> None:
+    """Is this site's network ready for Amazon EKS Hybrid Nodes? GO or NO-GO, and what to change."""
+
+
 @app.command("version")
 def version_cmd() -> None:
     """Print the version."""
     typer.echo(f"netcheck {__version__}")
 
 
-def _click_exception() -> type[Exception]:
-    """click's usage-error base class: typer >= 0.2x bundles its own click, older typer depends on click.
+def _click(module: str) -> Any:
+    """A click module: typer >= 0.2x bundles its own click (typer._click), older typer depends on click.
 
-    Imported by name so the type checker needs neither layout installed.
+    Imported by name so the type checker needs neither layout installed (a fresh venv has only one).
     """
     import importlib
 
-    for name in ("typer._click.exceptions", "click.exceptions"):
-        try:
-            exc_type: type[Exception] = importlib.import_module(name).ClickException
-        except (ImportError, AttributeError):
-            continue
-        return exc_type
-    return typer.Exit  # unreachable with a working typer; a class no usage error is an instance of
+    try:
+        return importlib.import_module(f"typer._click.{module}")
+    except ImportError:
+        return importlib.import_module(f"click.{module}")
+
+
+def _click_exception() -> type[Exception]:
+    """click's usage-error base class (ClickException), from whichever click typer uses."""
+    exc_type: type[Exception] = _click("exceptions").ClickException
+    return exc_type
 
 
 def main() -> None:
@@ -388,7 +539,9 @@ def main() -> None:
     ClickException = _click_exception()
 
     try:
-        code = app(standalone_mode=False)  # click returns (not raises) the code of a typer.Exit here
+        command = typer.main.get_command(app)
+        _set_metavars(command)
+        code = command.main(prog_name="netcheck", standalone_mode=False)  # click returns (not raises) the code of a typer.Exit here
         if code == 130 and "netcheck.signals" in sys.modules:  # typer's code for a KeyboardInterrupt
             from netcheck import signals
 
@@ -399,6 +552,8 @@ def main() -> None:
     except typer.Exit as exc:
         sys.exit(exc.exit_code)
     except ClickException as exc:
+        if _nagios_requested():
+            sys.exit(_usage_error(exc.format_message()))  # type: ignore[attr-defined]
         exc.show()  # type: ignore[attr-defined]
         sys.exit(2)
     except KeyboardInterrupt:
@@ -410,10 +565,18 @@ def main() -> None:
         from netcheck.settings import ConfigError
 
         if isinstance(exc, ConfigError):
-            typer.echo(f"netcheck: {exc}", err=True)
-            sys.exit(2)
+            sys.exit(_usage_error(str(exc)))
         if os.environ.get("NETCHECK_DEBUG"):
             raise
         typer.echo(f"netcheck: internal error: {type(exc).__name__}: {exc} "
                    "(set NETCHECK_DEBUG=1 for a traceback)", err=True)
         sys.exit(1)
+
+
+def _set_metavars(command: object) -> None:
+    """Give every option a plain placeholder (FILE, SECONDS, …) instead of typer's type names."""
+    for sub in getattr(command, "commands", {}).values():
+        _set_metavars(sub)
+    for param in getattr(command, "params", []):
+        if param.name in METAVARS and not getattr(param, "is_flag", False) and param.metavar is None:
+            param.metavar = METAVARS[param.name]

@@ -41,6 +41,13 @@ def blocking(results: Iterable[CheckResult]) -> list[CheckResult]:
     return [r for r in results if is_blocking(r)]
 
 
+def counts_against(result: CheckResult, strict: bool) -> bool:
+    """Does this result count against the verdict? Required FAIL or ERROR; a required WARN only under --strict."""
+    if not result.check.severity.required:
+        return False
+    return result.status in (Status.FAIL, Status.ERROR) or (strict and result.status is Status.WARN)
+
+
 def left_open(results: Iterable[CheckResult]) -> list[CheckResult]:
     """The required checks that could not give an answer (is_open), in report order."""
     return [r for r in results if r.check.severity.required and is_open(r)]
@@ -98,5 +105,5 @@ def exit_code(verdict: Verdict, *, interrupted: bool = False) -> ExitCode:
     }[verdict]
 
 
-__all__ = ["NO_EVIDENCE", "ExitCode", "SkipReason", "blocking", "decide", "exit_code", "is_blocking", "is_open",
+__all__ = ["NO_EVIDENCE", "ExitCode", "SkipReason", "blocking", "counts_against", "decide", "exit_code", "is_blocking", "is_open",
            "left_open", "no_evidence", "regressed", "worst"]

@@ -73,7 +73,7 @@ def _least_privilege(doc: dict[str, Any]) -> None:
     assert pod["hostNetwork"] is True
     (container,) = pod["containers"]
     sc = container["securityContext"]
-    assert sc["capabilities"] == {"drop": ["ALL"], "add": ["NET_RAW"]}
+    assert sc["capabilities"] == {"drop": ["ALL"], "add": ["NET_RAW", "NET_ADMIN"]}
     assert sc["allowPrivilegeEscalation"] is False and sc.get("privileged") is not True
     assert sc["readOnlyRootFilesystem"] is True
     command = " ".join(container.get("command", []) + container.get("args", []))
@@ -102,8 +102,9 @@ def test_systemd_units(tmp_path: Path) -> None:
         cp.read_string((EXAMPLES / "systemd" / name).read_text())
         assert cp.has_section("Unit") and cp.has_section("Install")
     service = (EXAMPLES / "systemd" / "netcheck.service").read_text()
-    assert "--format prometheus" in service and "textfile_collector/netcheck.prom" in service
-    assert "SuccessExitStatus=3 4" in service and "CapabilityBoundingSet=CAP_NET_RAW" in service
+    assert "--format prometheus" in service and "/var/lib/prometheus/node-exporter/netcheck.prom" in service
+    assert "SuccessExitStatus=3 4" in service and "CapabilityBoundingSet=CAP_NET_RAW CAP_NET_ADMIN" in service
+    assert "--quiet" in service and "example.com" not in service
     analyze = shutil.which("systemd-analyze")
     if analyze is None:
         pytest.skip("systemd-analyze not installed: units parsed as INI only")

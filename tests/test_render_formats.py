@@ -63,7 +63,11 @@ def test_golden_with_previous_run(fmt: str) -> None:
     """NO-GO after a GO run: every format that shows history names the regressions."""
     text = render(fmt, load("nogo"), RenderOptions(previous=load("go")))
     check_golden(GOLDEN / f"nogo-after-go.{FORMATS[fmt]}", text)
-    for cid in ("reach.eks-api.tcp-443", "mtu.path.10.20.1.10", "cidr.overlap.pod-vpc"):
+    ids = ("reach.eks-api.tcp-443", "mtu.path.10.20.1.10", "cidr.overlap.pod-vpc")
+    if fmt == "prometheus":  # stable labels: no addresses or ports
+        ids = ('check="reach.tcp",category="reachability",target="eks-api"', 'check="mtu.path"',
+               'check="cidr.overlap.pod-vpc"')
+    for cid in ids:
         assert cid in text
 
 
@@ -133,12 +137,15 @@ def test_prometheus_clean_under_promtool(case: str) -> None:
 
 def test_prometheus_values_in_base_units() -> None:
     text = render("prometheus", load("nogo"))
-    assert 'netcheck_check_measured_seconds{id="latency.rtt.10.20.1.10",category="latency"} 0.1765' in text
-    assert 'netcheck_check_measured_bytes{id="mtu.path.10.20.1.10",category="mtu"} 1400' in text
-    assert 'netcheck_check_measured_bytes_per_second{id="bandwidth.upload.10.20.1.10",category="bandwidth"} 10912500' in text
+    assert 'netcheck_check_measured_seconds{check="latency.rtt",category="latency",target=""} 0.1765' in text
+    assert 'netcheck_check_measured_bytes{check="mtu.path",category="mtu",target=""} 1400' in text
+    assert ('netcheck_check_measured_bytes_per_second{check="bandwidth.upload",category="bandwidth",'
+            'target=""} 10912500') in text
     assert 'netcheck_verdict{verdict="NO-GO"} 1' in text
-    assert 'netcheck_check_status{id="mtu.path.10.20.1.10",category="mtu",severity="required",status="FAIL"} 1' in text
+    assert ('netcheck_check_status{check="mtu.path",category="mtu",target="",severity="required",'
+            'status="FAIL"} 1') in text
     assert "netcheck_run_timestamp_seconds 1748834109" in text
+    assert "10.20.1.10" not in text.replace('node="', "")  # no addresses in labels
 
 
 def test_prometheus_escapes_label_values() -> None:
@@ -167,13 +174,15 @@ def test_nagios_states_and_exit_codes() -> None:
 
 
 def test_nagios_status_line_and_perfdata() -> None:
-    first = render("nagios", load("nogo")).splitlines()[0]
-    status, _, perf = first.partition(" | ")
+    lines = render("nagios", load("nogo")).splitlines()
+    status, _, run_perf = lines[0].partition(" | ")
     assert status.startswith("NETCHECK CRITICAL - NO-GO")
     assert "cidr.overlap.pod-vpc" in status
-    assert "latency.rtt.10.20.1.10=176.5ms;200;;0;" in perf.split()
-    assert "mtu.path.10.20.1.10=1400B;1500:;;0;" in perf.split()  # alert below 1500
-    assert "bandwidth.upload.10.20.1.10=87.3;100:;;0;" in perf.split()
+    assert run_perf.startswith("duration=")
+    later = [p for line in lines[1:] for p in line.rpartition(" | ")[2].split() if "=" in p]
+    assert "latency.rtt.10.20.1.10=176.5ms;;~:200;0;" in later
+    assert "mtu.path.10.20.1.10=1400B;;1500:;0;" in later  # critical below 1500: the check failed
+    assert "bandwidth.upload.10.20.1.10_Mbps=87.3;;;0;" in later  # WARN below 100: no critical range
 
 
 # --- Nagios exit codes through the real CLI (loopback only: cidr checks read local state) ------

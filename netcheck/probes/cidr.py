@@ -42,6 +42,7 @@ class Spec:
     pair: tuple[str, str] = ("", "")
     node_ip: str | None = None
     route_toward: str | None = None  # where to look up the node's source address
+    node_ip_origin: str = ""  # where the configured node IP came from (flag, env, profile, NodeConfig)
     service_known: bool = True
     predicted_service: str | None = None
     node_name: str | None = None  # IAM Roles Anywhere node name the kubelet resolves when --node-ip is unset
@@ -227,7 +228,7 @@ def plan(settings: Settings) -> list[Check]:
         mk("cidr.node-ip.in-node-cidr", "The kubelet's node IP is inside a remote node CIDR and is the address "
                                          "this host uses toward the VPC",
            Spec("node-ip", {"node": groups["node"]}, node_ip=s.node.ip, route_toward=toward, node_name=s.node.name,
-                phase=phase),
+                phase=phase, node_ip_origin=settings.origins.get("node.ip", "")),
            "https://docs.aws.amazon.com/eks/latest/userguide/hybrid-nodes-troubleshooting.html"),
         phases=((PRE_JOIN, "the IP nodeadm init will validate: --node-ip, else the IAM Roles Anywhere node name "
                            "resolved, else the default-route interface's first address"),
@@ -269,8 +270,9 @@ def _collect_node_ip(spec: Spec, net: Net) -> Evidence:
                "gateway": r.gateway}
     ip, how, source = None, "none", ""
     if spec.node_ip:
-        ip, how, source = spec.node_ip, "configured", "--node-ip: NodeConfig kubelet flags, netcheck's " \
-                                                        "--node-ip or spec.node.ip"
+        ip, how = spec.node_ip, "configured"
+        source = (f"from {spec.node_ip_origin}" if spec.node_ip_origin else
+                  "--node-ip: NodeConfig kubelet flags, netcheck's --node-ip or spec.node.ip")
     else:
         if spec.node_name:
             resolved = net.lookup_host(spec.node_name)

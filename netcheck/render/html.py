@@ -15,6 +15,7 @@ from netcheck.history import diff, format_value, verdict_line
 from netcheck.model import Category, CheckResult, Report, Status, Verdict
 from netcheck.render import RenderOptions
 from netcheck.render.markdown import VERDICT_TEXT, findings
+from netcheck.render.table import summary_counts
 from netcheck.verdict import NO_EVIDENCE, no_evidence, worst
 
 COLORS = {Status.PASS: "#2e7d32", Status.WARN: "#e0a000", Status.FAIL: "#c62828",
@@ -35,7 +36,16 @@ th{background:#f5f5f5}td.num{text-align:right;white-space:nowrap}
 .finding h3{margin:.1em 0 .3em 0;font-size:1.05em}code{background:#eee;padding:0 .2em;border-radius:2px}
 dl{display:grid;grid-template-columns:max-content auto;gap:.2em 1em;margin:.4em 0}dt{font-weight:600}dd{margin:0}
 .reg{color:#c62828;font-weight:700}.imp{color:#2e7d32}.muted{color:#757575}
-svg text{font-family:system-ui,sans-serif}
+svg text{font-family:system-ui,sans-serif}svg{max-width:100%;height:auto}
+td,th,dd,p,li,h3{overflow-wrap:anywhere}code{overflow-wrap:anywhere;word-break:break-word}
+table#checks{table-layout:fixed}#checks col.c-st{width:4.5em}#checks col.c-id{width:27%}#checks col.c-cat{width:7.5em}
+#checks col.c-num{width:7.5em}td.num{white-space:normal}.summary-note{margin:.3em 0}
+@page{size:A4;margin:12mm}
+@media print{body{max-width:none;margin:0;padding:0;font-size:9.5pt;color:#000}
+ .verdict,.st{-webkit-print-color-adjust:exact;print-color-adjust:exact}
+ h2{break-after:avoid}.finding,tr,svg,dl{break-inside:avoid}thead{display:table-header-group}
+ a[href]::after{content:" (" attr(href) ")";font-size:.85em;color:#555;overflow-wrap:anywhere}
+ #checks col.c-id{width:30%}}
 """
 
 
@@ -347,7 +357,9 @@ def render(report: Report, options: RenderOptions) -> str:
            '<table id="summary"><tr><th>pass</th><th>warn</th><th>fail</th><th>skip</th><th>error</th><th>duration</th>'
            f'</tr><tr><td class="num">{s["pass"]}</td><td class="num">{s["warn"]}</td><td class="num">{s["fail"]}</td>'
            f'<td class="num">{s["skip"]}</td><td class="num">{s["error"]}</td><td class="num">{report.duration:.1f} s</td>'
-           "</tr></table>"]
+           "</tr></table>",
+           f'<p class="summary-note" id="summary-note">{escape(summary_counts(report))}. '
+           "Advisory findings never change the verdict.</p>"]
     out += _changes(report, options)
     out += ["<h2>Path</h2>", path_svg(report)]
     out += hops_table(report)
@@ -357,12 +369,16 @@ def render(report: Report, options: RenderOptions) -> str:
     out.append("<h2>Findings</h2>")
     items = findings(report)
     out += [_finding(r) for r in items] if items else ["<p>Every check passed.</p>"]
-    out += ["<h2>All checks</h2>", '<table id="checks"><tr><th>status</th><th>check</th><th>category</th>'
-            "<th>measured</th><th>threshold</th><th>message</th></tr>"]
+    out += ["<h2>All checks</h2>", '<table id="checks"><colgroup><col class="c-st"><col class="c-id">'
+            '<col class="c-cat"><col class="c-num"><col class="c-num"><col class="c-msg"></colgroup>'
+            "<thead><tr><th>status</th><th>check</th><th>category</th>"
+            "<th>measured</th><th>threshold</th><th>message</th></tr></thead>"]
     for cat in Category:
         for r in (r for r in report.results if r.check.category is cat):
             o = r.outcome
-            out.append(f"<tr><td>{_badge(o.status)}</td><td><code>{escape(r.check.id)}</code></td><td>{cat.value}</td>"
+            sev = "" if r.check.severity.required else ' <span class="muted">(advisory)</span>'
+            out.append(f"<tr><td>{_badge(o.status)}</td><td><code title=\"{escape(r.check.title)}\">"
+                       f"{escape(r.check.id)}</code>{sev}</td><td>{cat.value}</td>"
                        f'<td class="num">{escape(format_value(o.measured, o.unit))}</td>'
                        f'<td class="num">{escape(format_value(o.threshold, o.unit))}</td><td>{escape(o.message)}</td></tr>')
     out += ["</table>", "<h2>Environment</h2>", '<dl id="environment">',

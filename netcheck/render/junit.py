@@ -1,7 +1,8 @@
 """JUnit XML (Ant/Jenkins schema): one testsuite per category, one testcase per check.
 
-FAIL → <failure>, ERROR → <error>, SKIP → <skipped>, WARN → a passing testcase whose finding is in
-<system-out>. Run metadata and `--junit-property KEY=VALUE` go into each suite's <properties>.
+A blocking FAIL → <failure>, ERROR → <error>, SKIP → <skipped>. Findings that do not block GO (advisory
+FAIL/ERROR, WARN without --strict) → <skipped> with the finding as its message, so CI shows them without
+failing the build. Run metadata and `--junit-property KEY=VALUE` go into each suite's <properties>.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from datetime import UTC, datetime
 from netcheck.history import format_value
 from netcheck.model import Category, CheckResult, Report, Status
 from netcheck.render import RenderOptions
+from netcheck.verdict import counts_against
 
 _NOT_XML = re.compile("[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
 
@@ -48,19 +50,27 @@ def _details(r: CheckResult) -> str:
     return _clean("\n".join(lines))
 
 
-def _testcase(parent: ET.Element, r: CheckResult) -> None:
+def _testcase(parent: ET.Element, r: CheckResult, strict: bool) -> None:
+    """A blocking FAIL/ERROR is a <failure>/<error>. Findings that do not block GO (an advisory FAIL or ERROR, a WARN
+    without --strict) are <skipped> with the finding as the message — Jenkins and GitLab list skipped tests with
+    their message without marking the build unstable — and the details in <system-out>; `status` names them.
+    """
     o = r.outcome
     message = _clean(o.message)
     case = ET.SubElement(parent, "testcase", name=r.check.id, classname=f"netcheck.{r.check.category.value}",
                          time=f"{r.duration:.3f}")
-    if o.status is Status.FAIL:
+    if o.status in (Status.FAIL, Status.ERROR, Status.WARN) and not counts_against(r, strict):
+        kind = "advisory " + o.status.value if not r.check.severity.required else "WARN"
+        why = "advisory check, does not block GO" if kind.startswith("advisory") else "GO unless --strict"
+        case.set("status", kind.lower().replace(" ", "-"))
+        ET.SubElement(case, "skipped", message=_clean(f"{kind} ({why}): {o.message}"))
+        ET.SubElement(case, "system-out").text = f"{kind}: " + _details(r)
+    elif o.status is Status.FAIL or (o.status is Status.WARN and strict):
         ET.SubElement(case, "failure", message=message, type=f"netcheck.{r.check.severity.value}").text = _details(r)
     elif o.status is Status.ERROR:
         ET.SubElement(case, "error", message=message, type="netcheck.probe-error").text = _details(r)
     elif o.status is Status.SKIP:
         ET.SubElement(case, "skipped", message=message).text = _details(r)
-    elif o.status is Status.WARN:
-        ET.SubElement(case, "system-out").text = "WARN: " + _details(r)
 
 
 def render(report: Report, options: RenderOptions) -> str:
@@ -73,22 +83,36 @@ def render(report: Report, options: RenderOptions) -> str:
     if report.phase:
         props.update({"netcheck.phase": report.phase, "netcheck.phaseEvidence": "; ".join(report.phase_evidence)})
     props.update(options.junit_properties)
-    s = report.summary()
+    strict = report.strict
+
+    def count(results: list[CheckResult], kind: str) -> int:
+        n = 0
+        for r in results:
+            blocking = counts_against(r, strict)
+            if kind == "failures":
+                n += blocking and r.status in (Status.FAIL, Status.WARN)
+            elif kind == "errors":
+                n += blocking and r.status is Status.ERROR
+            else:
+                n += r.status is Status.SKIP or (r.status is not Status.PASS and not blocking)
+        return n
+
+    every = list(report.results)
     root = ET.Element("testsuites", name=f"netcheck {report.profile_name or '-'}",
-                      tests=str(len(report.results)), failures=str(s["fail"]), errors=str(s["error"]),
+                      tests=str(len(every)), failures=str(count(every, "failures")),
+                      errors=str(count(every, "errors")),
                       time=f"{report.duration:.3f}")
     stamp = _timestamp(report.started_at)
     for i, cat in enumerate(c for c in Category if c in by_cat):
         results = by_cat[cat]
-        count = {st: sum(1 for r in results if r.status is st) for st in Status}
         suite = ET.SubElement(root, "testsuite", name=f"netcheck.{cat.value}", tests=str(len(results)),
-                              failures=str(count[Status.FAIL]), errors=str(count[Status.ERROR]),
-                              skipped=str(count[Status.SKIP]), time=f"{sum(r.duration for r in results):.3f}",
+                              failures=str(count(results, "failures")), errors=str(count(results, "errors")),
+                              skipped=str(count(results, "skipped")), time=f"{sum(r.duration for r in results):.3f}",
                               timestamp=stamp, hostname=report.node or "localhost", id=str(i), package="netcheck")
         properties = ET.SubElement(suite, "properties")
         for key, value in props.items():
             ET.SubElement(properties, "property", name=_clean(key), value=_clean(value))
         for r in results:
-            _testcase(suite, r)
+            _testcase(suite, r, strict)
     ET.indent(root, space="  ")
     return '<?xml version="1.0" encoding="UTF-8"?>\n' + ET.tostring(root, encoding="unicode") + "\n"

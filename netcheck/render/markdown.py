@@ -4,9 +4,12 @@ every non-passing check with measured value, threshold and remediation, and the 
 
 from __future__ import annotations
 
+import re
+
 from netcheck.history import diff, format_value, verdict_line
 from netcheck.model import Category, CheckResult, Report, Status, Verdict
 from netcheck.render import RenderOptions
+from netcheck.render.table import summary_counts
 from netcheck.verdict import NO_EVIDENCE, no_evidence
 
 VERDICT_TEXT = {
@@ -16,9 +19,22 @@ VERDICT_TEXT = {
 }
 
 
+_MARKUP = re.compile(r"([\\`*_\[\]<>|&~])")
+
+
 def cell(text: object) -> str:
-    """Text safe inside a Markdown table cell."""
-    return str(text).replace("\\", "\\\\").replace("|", "\\|").replace("\r", " ").replace("\n", " ")
+    """Plain text safe inline and inside a table cell: markup characters are backslash-escaped (CommonMark),
+    so a placeholder such as `<ip>` or a profile name with `<b>` shows as written instead of as raw HTML.
+    """
+    out = _MARKUP.sub(r"\\\1", " ".join(str(text).split()))
+    return "\\" + out if out[:1] in ("#", "+", "-", "=") else out
+
+
+def code(text: object) -> str:
+    """Inline code that survives backticks in the text."""
+    t = " ".join(str(text).split())
+    fence = "``" if "`" in t else "`"
+    return f"{fence} {t} {fence}" if fence == "``" else f"`{t}`"
 
 
 def findings(report: Report) -> list[CheckResult]:
@@ -30,7 +46,7 @@ def findings(report: Report) -> list[CheckResult]:
 def _finding(r: CheckResult) -> list[str]:
     o = r.outcome
     sev = "" if r.check.severity.required else " (advisory)"
-    out = [f"### {o.status.value} `{r.check.id}`{sev} — {cell(r.check.title)}", "", cell(o.message), ""]
+    out = [f"### {o.status.value} {code(r.check.id)}{sev} — {cell(r.check.title)}", "", cell(o.message), ""]
     if o.measured is not None or o.threshold is not None:
         out.append(f"- **Measured:** {cell(format_value(o.measured, o.unit))}")
         out.append(f"- **Threshold:** {cell(format_value(o.threshold, o.unit))}")
@@ -49,7 +65,8 @@ def render(report: Report, options: RenderOptions) -> str:
     out = [f"# netcheck report: {report.verdict.value}", "",
            f"**Verdict: {VERDICT_TEXT[report.verdict]}**" + (" The run was interrupted." if report.interrupted else "")
            + (f" {NO_EVIDENCE}" if report.verdict is Verdict.INCONCLUSIVE and no_evidence(report.results) else ""),
-           "", "| pass | warn | fail | skip | error | duration |", "|---:|---:|---:|---:|---:|---:|",
+           "", f"Summary: {cell(summary_counts(report))}. Advisory findings never change the verdict.", "",
+           "| pass | warn | fail | skip | error | duration |", "|---:|---:|---:|---:|---:|---:|",
            f"| {s['pass']} | {s['warn']} | {s['fail']} | {s['skip']} | {s['error']} | {report.duration:.1f} s |", ""]
     if options.previous is not None:
         out += ["## Changes since the previous run", "", cell(verdict_line(options.previous, report)), ""]
@@ -67,7 +84,7 @@ def render(report: Report, options: RenderOptions) -> str:
     for cat in Category:
         for r in (r for r in report.results if r.check.category is cat):
             o = r.outcome
-            out.append(f"| {o.status.value} | `{r.check.id}` | {cat.value} | {cell(format_value(o.measured, o.unit))} "
+            out.append(f"| {o.status.value} | {code(r.check.id)} | {cat.value} | {cell(format_value(o.measured, o.unit))} "
                        f"| {cell(format_value(o.threshold, o.unit))} |")
     out += ["", "## Environment", "",
             f"- **Site profile:** {cell(report.profile_name or '-')}",

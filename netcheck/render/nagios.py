@@ -15,13 +15,13 @@ from netcheck.render import RenderOptions
 from netcheck.render.markdown import findings
 from netcheck.verdict import blocking, left_open, no_evidence
 
-# probe unit → (Nagios UOM, factor); Nagios knows s, ms, us, %, B, KB, MB, TB, c and nothing else.
+# probe unit → (Nagios UOM, factor); the plugin guidelines know s, ms, us, %, B, KB, MB, TB, c and nothing else,
+# so a figure in any other unit (Mbit/s, hops) carries its unit in the label instead.
 UOM: dict[str, tuple[str, float]] = {"ms": ("ms", 1.0), "s": ("s", 1.0), "seconds": ("s", 1.0), "us": ("us", 1.0),
                                      "%": ("%", 1.0), "pct": ("%", 1.0), "percent": ("%", 1.0),
                                      "bytes": ("B", 1.0), "b": ("B", 1.0)}
 _LABEL_BAD = re.compile(r"[\s='|]")
-
-
+FIRST_LINE_MAX = 1024  # NRPE and many agents cut the first line at 1 KiB
 class NagiosState(enum.IntEnum):
     OK = 0
     WARNING = 1
@@ -48,46 +48,109 @@ def _n(v: float) -> str:
     return f"{v:.6g}"
 
 
+def _range(r: CheckResult, value: float, threshold: float) -> str | None:
+    """The plugin-guideline range (alert when OUTSIDE it) for the check's own threshold, or None.
+
+    A range is only given when its verdict on the value agrees with the check's status (outside the range
+    exactly when the check failed), so a grapher or a second evaluator never contradicts the status line.
+    """
+    direction = higher_is_better(r)
+    if direction is True:
+        rng, inside = f"{_n(threshold)}:", value >= threshold
+    elif value < 0 or threshold < 0 or "offset" in r.check.id:  # a signed figure judged by its magnitude
+        t = abs(threshold)
+        rng, inside = f"{_n(-t)}:{_n(t)}", -t <= value <= t
+    else:
+        rng, inside = f"~:{_n(threshold)}", value <= threshold
+    failed = r.status is Status.FAIL
+    if r.status not in (Status.PASS, Status.WARN, Status.FAIL) or inside == failed:
+        return None
+    return rng
+
+
 def _perf(r: CheckResult) -> str | None:
-    """`'id'=value[UOM];warn;crit;min;max` with the threshold as the warning range, like `rtt=143ms;200;;0;`."""
+    """`label=value[UOM];warn;crit;min;` with a required check's threshold as the critical range (failing it
+    makes the run NO-GO → CRITICAL). Advisory checks never change the plugin state, so their figures carry no
+    range; WARN comes from probe-specific margins, not from one threshold, so the warning range stays empty.
+    min is 0 only for figures that cannot be negative.
+    """
     o = r.outcome
     if isinstance(o.measured, bool) or not isinstance(o.measured, int | float):
         return None
-    uom, factor = UOM.get((o.unit or "").strip().lower(), ("", 1.0))
+    unit = (o.unit or "").strip()
+    uom, factor = UOM.get(unit.lower(), ("", 1.0))
     label = _LABEL_BAD.sub("_", r.check.id)
-    warn = ""
-    if isinstance(o.threshold, int | float) and not isinstance(o.threshold, bool):
-        t = _n(o.threshold * factor)
-        warn = f"{t}:" if higher_is_better(r) else t  # `N:` alerts below N (throughput, MTU)
-    return f"{label}={_n(o.measured * factor)}{uom};{warn};;0;"
+    if unit and not uom:
+        label += "_" + re.sub(r"[^A-Za-z0-9]+", "_", unit).strip("_")
+    value = o.measured * factor
+    crit = ""
+    if (isinstance(o.threshold, int | float) and not isinstance(o.threshold, bool)
+            and r.check.severity.required):
+        crit = _range(r, value, o.threshold * factor) or ""
+    minimum = "0" if value >= 0 and (uom in ("ms", "us", "%", "B") or unit.lower() in _NON_NEGATIVE) else ""
+    return f"{label}={_n(value)}{uom};;{crit};{minimum};"
+
+
+_NON_NEGATIVE = {"mbps", "mbit/s", "gbps", "bps", "bits/s", "hops", "count"}
+
+
+def _first_line(head: str, tail: list[str], perf: str) -> str:
+    """`head; tail…` cut (with "and N more") so that the line with its perfdata stays within 1 KiB."""
+    room = FIRST_LINE_MAX - len(head) - len(" | " + perf) - 1
+    text = head
+    for i, part in enumerate(tail):
+        more = f" and {len(tail) - i} more" if i < len(tail) else ""
+        if len(text) + len(part) + 2 + 24 > room + len(head):
+            return f"{text}{more} (see below) | {perf}"[:FIRST_LINE_MAX]
+        text += ("; " if i == 0 else ", ") + part
+    return f"{text} | {perf}"[:FIRST_LINE_MAX]
 
 
 def render(report: Report, options: RenderOptions) -> str:
+    """Plugin output: status line with the run's perfdata; long text, one line per finding; the checks'
+    perfdata after the long text (`| …` on the last text line, then one item per line), as the guidelines allow.
+    """
     st = state(report)
     s = report.summary()
+
     failed = [r.check.id for r in blocking(report.results)]
     open_ = [r.check.id for r in left_open(report.results)]
+    advisory = [r.check.id for r in report.results if r.status is Status.FAIL and not r.check.severity.required]
+    counts = f"{s['pass']} pass, {s['warn']} warn, {s['fail']} fail"
+    if advisory:
+        counts += " (advisory)" if len(advisory) == s["fail"] else f" ({len(advisory)} advisory)"
     phase = f" ({report.phase})" if report.phase else ""
-    parts = [f"{report.verdict.value}{phase}: {s['pass']} pass, {s['warn']} warn, {s['fail']} fail, {s['skip']} skip, "
-             f"{s['error']} error in {report.duration:.1f} s"]
+    head = f"NETCHECK {st.name} - {report.verdict.value}{phase}: {counts}, {s['skip']} skip, {s['error']} error " \
+           f"in {report.duration:.1f} s"
+    tail: list[str] = []
     if failed:
-        parts.append("failed " + ", ".join(failed))
+        tail = ["failed " + failed[0], *failed[1:]]
     elif open_:
-        parts.append("not evaluated " + ", ".join(open_))
+        tail = ["not evaluated " + open_[0], *open_[1:]]
     elif report.verdict is Verdict.INCONCLUSIVE and no_evidence(report.results):
-        parts.append("no required check was evaluated")
+        tail = ["no required check was evaluated"]
     elif s["warn"]:
-        parts.append("warnings " + ", ".join(r.check.id for r in report.results if r.status is Status.WARN))
+        warns = [r.check.id for r in report.results if r.status is Status.WARN]
+        tail = ["warnings " + warns[0], *warns[1:]]
+    elif advisory:
+        tail = ["advisory failures " + advisory[0], *advisory[1:]]
     if options.previous is not None:
         regs = regressions(options.previous, report)
         if regs:
-            parts.append(f"{len(regs)} regressed since {options.previous.started_at}")
-    perf = [p for p in (_perf(r) for r in report.results) if p]
-    perf += [f"duration={_n(report.duration)}s;;;0;", f"failed={s['fail']};;;0;", f"warnings={s['warn']};;;0;"]
-    lines = [f"NETCHECK {st.name} - " + "; ".join(parts) + " | " + " ".join(perf)]
+            head += f"; {len(regs)} regressed since {options.previous.started_at}"
+    run_perf = f"duration={_n(report.duration)}s;;;0; failed={s['fail']};;;0; warnings={s['warn']};;;0;"
+    lines = [_first_line(head, tail, run_perf)]
     if report.phase:
         lines.append(f"phase: {report.phase_line()}".replace("|", "/"))
     for r in findings(report):
         fix = f" Fix: {r.outcome.remediation}" if r.outcome.remediation and r.status is not Status.SKIP else ""
-        lines.append(f"[{r.status.value}] {r.check.id}: {r.outcome.message}{fix}".replace("|", "/"))
+        sev = "" if r.check.severity.required else " (advisory)"
+        lines.append(" ".join(f"[{r.status.value}] {r.check.id}{sev}: {r.outcome.message}{fix}".replace("|", "/")
+                              .split()))
+    perf = [p for p in (_perf(r) for r in report.results) if p]
+    if perf:
+        if len(lines) == 1:
+            lines.append(f"{len(perf)} figures follow as performance data")
+        lines[-1] += " | " + perf[0]
+        lines += perf[1:]
     return "\n".join(lines) + "\n"

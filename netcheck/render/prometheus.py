@@ -1,17 +1,25 @@
 """Prometheus text exposition for node_exporter's textfile collector (`-o` writes it atomically).
 
-A state set per check (`netcheck_check_status{id,status}` is 1 for the current status, 0 for the
-others), measured values and thresholds as gauges in base units with the unit in the name, the
-verdict, run duration, start time and, with `--history`, the regressions since the previous run.
+Designed for fleets: labels are stable across runs and nodes. A check is identified by `check` (its id with
+addresses and port numbers removed, e.g. `reach.tcp`, `latency.rtt`, `firewall.local.udp`), `category`, `target`
+(the endpoint, path or traffic name, e.g. `eks-api`, `responder`, `kubelet`; empty for node-local checks) and
+`severity` — never by an IP or a port number, so an ENI that moves does not create new series. Checks that share these labels (two control
+plane ENIs) are folded into one series with the worst status and figure; the JSON report keeps each address.
+
+Per check one status sample (`netcheck_check_status{…,status="FAIL"} 1`: the current status only, not a
+five-sample state set), measured value and threshold in base units with the unit in the name, and for latency
+loss ratio, jitter and 95th percentile. Plus the verdict state set, run duration, start time, counts by status
+and, with `--history`, the regressions since the previous run.
 """
 
 from __future__ import annotations
 
+import re
 from collections import defaultdict
 from datetime import UTC, datetime
 
-from netcheck.history import regressions
-from netcheck.model import Report, Status, Verdict
+from netcheck.history import higher_is_better, regressions
+from netcheck.model import CheckResult, Report, Status, Verdict
 from netcheck.render import RenderOptions
 
 # probe unit → (metric suffix in Prometheus base units, factor); promtool wants bytes, not bits
@@ -73,6 +81,61 @@ class _Families:
         return "\n".join(out) + "\n"
 
 
+_ADDRESS = re.compile(r"\.(?:\d{1,3}(?:\.\d{1,3}){3}|[0-9a-fA-F]*:[0-9a-fA-F:]+)(?:/\d{1,3})?(?=\.|$)")
+_PORT = re.compile(r"\.(tcp|udp)-\d+(?=\.|$)")
+_NAMED = {"dns", "reach", "tls", "inbound"}  # ids `<category>.<endpoint name>.<what>`
+_WORSE = {Status.ERROR: 4, Status.FAIL: 3, Status.WARN: 2, Status.SKIP: 1, Status.PASS: 0}
+
+
+def _slug(text: str) -> str:
+    return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")
+
+
+def stable_labels(r: CheckResult) -> dict[str, str]:
+    """check, category, target, severity: nothing in them changes when an address or an ephemeral port does."""
+    cid = r.check.id
+    no_address = _ADDRESS.sub("", cid)
+    stripped = _PORT.sub(r".\1", no_address)
+    had_address, had_port = no_address != cid, stripped != no_address
+    parts = stripped.split(".")
+    target = ""
+    if parts[0] in _NAMED and len(parts) >= 3:
+        target, parts = parts[1], [parts[0], *parts[2:]]
+    elif parts[0] in _NAMED and len(parts) == 2:
+        target, parts = parts[1], [parts[0]]
+    if had_port and not target:
+        m = re.search(r"admits (.+?) traffic", r.check.title)
+        target = _slug(m.group(1)) if m else ""
+    if had_address and not target:
+        ev = r.outcome.evidence
+        label = ev.get("label") if isinstance(ev.get("label"), str) else None
+        if label is None and str(ev.get("source", "")).startswith("spec.responder"):
+            label = "responder"
+        if label is None:
+            m = re.search(r"\(([^()]+)\)", r.check.title)
+            label = m.group(1) if m else ""
+        target = _slug(label)
+    return {"check": ".".join(parts), "category": r.check.category.value, "target": target,
+            "severity": r.check.severity.value}
+
+
+def _number(v: object) -> float | None:
+    return None if isinstance(v, bool) or not isinstance(v, int | float) else float(v)
+
+
+def _worst(a: CheckResult, b: CheckResult) -> CheckResult:
+    """The worse of two results folded into one series: worse status, then the worse figure."""
+    if _WORSE[a.status] != _WORSE[b.status]:
+        return a if _WORSE[a.status] > _WORSE[b.status] else b
+    ma, mb = _number(a.outcome.measured), _number(b.outcome.measured)
+    if ma is None or mb is None:
+        return a
+    higher = higher_is_better(a)
+    if higher is None:
+        return a
+    return a if (ma < mb) == higher else b
+
+
 def render(report: Report, options: RenderOptions) -> str:
     f = _Families()
     f.add("netcheck_info", "netcheck run metadata; always 1.",
@@ -89,26 +152,52 @@ def render(report: Report, options: RenderOptions) -> str:
           1 if report.interrupted else 0)
     for key, n in report.summary().items():
         f.add("netcheck_checks", "Checks in the last run by status.", _labels(status=key.upper()), n)
+    advisory = sum(1 for r in report.results if r.status in (Status.FAIL, Status.ERROR)
+                   and not r.check.severity.required)
+    f.add("netcheck_advisory_findings", "Advisory checks that failed or errored; they never change the verdict.",
+          "", advisory)
+    folded: dict[tuple[str, ...], tuple[dict[str, str], CheckResult]] = {}
     for r in report.results:
-        base = {"id": r.check.id, "category": r.check.category.value, "severity": r.check.severity.value}
-        for st in Status:
-            f.add("netcheck_check_status", "1 for the check's current status, 0 for the other statuses.",
-                  _labels(**base, status=st.value), 1 if r.status is st else 0)
+        labels = stable_labels(r)
+        fold_key = tuple(labels.values())
+        prev = folded.get(fold_key)
+        folded[fold_key] = (labels, r if prev is None else _worst(prev[1], r))
+    for labels, r in folded.values():
+        f.add("netcheck_check_status", "1 with the check's current status in the status label (PASS, WARN, FAIL, "
+              "SKIP, ERROR); checks sharing labels are folded, worst first.", _labels(**labels, status=r.status.value), 1)
         o = r.outcome
+        ident = {k: labels[k] for k in ("check", "category", "target")}
         for kind, value in (("measured", o.measured), ("threshold", o.threshold)):
             if isinstance(value, bool) or not isinstance(value, int | float):
                 continue
             suffix, factor = _unit(o.unit)
             f.add(f"netcheck_check_{kind}_{suffix}", f"The check's {kind} value, in {suffix.replace('_', ' ')}.",
-                  _labels(id=r.check.id, category=r.check.category.value), value * factor)
+                  _labels(**ident), value * factor)
+        ev = o.evidence
+        for ev_key, name, factor, text in (("lossPct", "netcheck_latency_loss_ratio", 0.01, "Packet loss, 0 to 1."),
+                                        ("jitterMs", "netcheck_latency_jitter_seconds", 0.001, "Jitter."),
+                                        ("p95Ms", "netcheck_latency_p95_seconds", 0.001,
+                                         "95th percentile round trip.")):
+            figure = _number(ev.get(ev_key)) if r.check.category.value == "latency" else None
+            if figure is not None:
+                f.add(name, text, _labels(**ident), figure * factor)
     if options.previous is not None:
         regs = regressions(options.previous, report)
         f.add("netcheck_regressions", "Checks that got worse since the previous run (status or threshold crossed).",
               "", len(regs))
+        by_id = {r.check.id: r for r in report.results}
+        seen: set[tuple[str, str]] = set()
         for c in regs:
+            now = by_id.get(c.id)
+            ident = stable_labels(now) if now is not None else {"check": _ADDRESS.sub("", c.id), "category": "",
+                                                            "target": "", "severity": ""}
+            seen_key = (ident["check"], ident["target"])
+            if seen_key in seen:
+                continue
+            seen.add(seen_key)
             f.add("netcheck_check_regressed", "1 for each check that got worse since the previous run.",
-                  _labels(id=c.id, change=c.kind, before=c.before.value if c.before else "",
-                          after=c.after.value if c.after else ""), 1)
+                  _labels(check=ident["check"], category=ident["category"], target=ident["target"], change=c.kind,
+                          before=c.before.value if c.before else "", after=c.after.value if c.after else ""), 1)
         prev_ts = _timestamp(options.previous.started_at)
         if prev_ts is not None:
             f.add("netcheck_previous_run_timestamp_seconds", "Start of the run compared against, Unix time.", "",

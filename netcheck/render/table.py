@@ -48,6 +48,29 @@ def _segments_line(r: CheckResult) -> str:
                                                    for k, v in by.items()))
     hops = " › ".join(str(h.get("addr") or "*") for h in path.get("hops", []) if isinstance(h, dict))
     return f"path by segment: {'; '.join(parts)} ({hops})" if parts else ""
+def summary_counts(report: Report) -> str:
+    """`62 pass, 1 fail (advisory)`: counts by status, saying which failures and errors do not count."""
+    parts: list[str] = []
+    for key, n in report.summary().items():
+        if not n:
+            continue
+        text = f"{n} {key}"
+        if key in ("fail", "warn", "error"):
+            advisory = sum(1 for r in report.results
+                           if r.status.value.lower() == key and not r.check.severity.required)
+            if advisory == n:
+                text += " (advisory)"
+            elif advisory:
+                text += f" ({advisory} advisory)"
+        parts.append(text)
+    return ", ".join(parts)
+
+
+def verdict_line(report: Report, color: bool = False) -> str:
+    """The one-line summary (`--quiet` prints only this)."""
+    verdict = _paint(report.verdict.value, _COLORS[report.verdict], color)
+    note = " (interrupted)" if report.interrupted else ""
+    return f"VERDICT: {verdict}{note} — {summary_counts(report) or 'no checks'} in {report.duration:.1f} s"
 
 
 def render(report: Report, options: RenderOptions) -> str:
@@ -66,11 +89,7 @@ def render(report: Report, options: RenderOptions) -> str:
         for r in by_cat[cat]:
             out.extend(_result_lines(r, color))
         out.append("")
-    s = report.summary()
-    counts = ", ".join(f"{n} {k}" for k, n in s.items() if n)
-    verdict = _paint(report.verdict.value, _COLORS[report.verdict], color)
-    note = " (interrupted)" if report.interrupted else ""
-    out.append(f"VERDICT: {verdict}{note} — {counts or 'no checks'} in {report.duration:.1f} s")
+    out.append(verdict_line(report, color=color))
     if report.verdict is Verdict.INCONCLUSIVE and no_evidence(report.results):
         out.append(NO_EVIDENCE)
     if report.verdict is Verdict.NO_GO:

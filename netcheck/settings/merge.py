@@ -35,6 +35,7 @@ class Overrides:
     service_cidr: str | None = None
     responder: str | None = None
     node_ip: str | None = None
+    origins: dict[str, str] = field(default_factory=dict)  # override name → "--node-ip" or "NETCHECK_NODE_IP"
 
 
 @dataclass(frozen=True)
@@ -46,6 +47,9 @@ class Settings:
     # Where each cluster value came from (profile field name → profile | nodeconfig | override | describe-cluster).
     sources: dict[str, str] = field(default_factory=dict)
     cluster_lookup: ClusterLookup | None = None  # the eks:DescribeCluster call made at run time, if any
+    # Where a value came from, for messages: "node.ip" → "--node-ip", "NETCHECK_NODE_IP",
+    # "site profile site.yaml, spec.node.ip" or "NodeConfig nodeConfig.yaml, kubelet --node-ip".
+    origins: dict[str, str] = field(default_factory=dict)
     # What the host said when the settings were made; plans read these, never os.environ or files.
     environ: Mapping[str, str] = field(default_factory=lambda: dict(os.environ), repr=False, compare=False)
     timesync: tuple[tuple[str, ...], str] = field(default_factory=lambda: _timesync(), compare=False)
@@ -126,6 +130,15 @@ def build(profile_path: Path | None = None, nodeconfig_path: Path | None = None,
     origin = {k: "profile" for k in cluster if cluster.get(k) not in (None, [])}
     origin.update({k: "profile" for k, v in spec.get("remoteNetwork", {}).items() if v})
     nc = None
+    origins: dict[str, str] = {}
+    if profile_path is not None:
+        for key in ("region", "endpoint", "serviceCidr"):
+            if cluster.get(key):
+                origins[f"cluster.{key}"] = f"site profile {profile_path}"
+        if spec.get("responder"):
+            origins["responder"] = f"site profile {profile_path}"
+        if (spec.get("node") or {}).get("ip"):
+            origins["node.ip"] = f"site profile {profile_path}, spec.node.ip"
     if nodeconfig_path is not None:
         nc = load_nodeconfig(nodeconfig_path)
         sources.append(str(nodeconfig_path))
@@ -134,6 +147,8 @@ def build(profile_path: Path | None = None, nodeconfig_path: Path | None = None,
             if val:
                 cluster[key] = val
                 origin[key] = "nodeconfig"
+                if key in ("region", "endpoint", "serviceCidr"):
+                    origins[f"cluster.{key}"] = f"NodeConfig {nodeconfig_path}"
         spec["credentials"] = nc.credentials
         hybrid = nc.config.spec.hybrid if nc.config.spec is not None else None
         ra_name = hybrid.iamRolesAnywhere.nodeName if hybrid is not None and hybrid.iamRolesAnywhere else None
@@ -141,24 +156,29 @@ def build(profile_path: Path | None = None, nodeconfig_path: Path | None = None,
             spec.setdefault("node", {}).setdefault("name", ra_name)
         if nc.node_ip:
             spec.setdefault("node", {})["ip"] = nc.node_ip
+            origins["node.ip"] = f"NodeConfig {nodeconfig_path}, kubelet --node-ip"
         data.setdefault("metadata", {}).setdefault("name", nc.name or "nodeconfig")
     o = overrides
     _check_overrides(o)
-    for key, val in (("region", o.region), ("endpoint", o.endpoint), ("serviceCidr", o.service_cidr)):
+    for key, val, name in (("region", o.region, "region"), ("endpoint", o.endpoint, "endpoint"),
+                           ("serviceCidr", o.service_cidr, "service_cidr")):
         if val is not None:
             cluster[key] = val
             sources.append(f"override cluster.{key}")
             origin[key] = "override"
+            origins[f"cluster.{key}"] = o.origins.get(name, "--" + name.replace("_", "-"))
     if o.responder is not None:
         spec["responder"] = o.responder
+        origins["responder"] = o.origins.get("responder", "--responder")
     if o.node_ip is not None:
         spec.setdefault("node", {})["ip"] = o.node_ip
+        origins["node.ip"] = o.origins.get("node_ip", "--node-ip")
     src = " + ".join(sources) or "defaults"
     try:
         profile = SiteProfile.model_validate(data)
     except ValidationError as exc:
         raise _validation_error(src, exc, SiteProfile) from None
-    return Settings(profile=profile, source=src, token=token, nodeconfig=nc, sources=origin)
+    return Settings(profile=profile, source=src, token=token, nodeconfig=nc, sources=origin, origins=origins)
 
 
 # --- cluster details nodeadm would fetch with eks:DescribeCluster ------------------------
