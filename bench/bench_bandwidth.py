@@ -1,6 +1,6 @@
 """netcheck's iperf3 client beside `iperf3 -c` on the same path, in the same run.
 
-Paths: namespace paths (node → router → vpc, tests/testbed/lab.py) shaped with TBF to
+Paths: namespace paths (node → router → vpc, testbed/lab.py) shaped with TBF to
 50 Mbit/s and 1 Gbit/s on the router's egress both ways, and unshaped loopback. Server:
 a stock `iperf3 -s -1` on a random free port for every single test (started and ended
 by PID). Runs are interleaved (iperf3, netcheck, netcheck, iperf3, ...) so both see the
@@ -114,7 +114,7 @@ def compare(path: Path_, label: str, rounds: int, seconds: float, streams: int, 
 
 
 def shaped(rate: str, burst: str, latency: str, rounds: int, seconds: float, streams: int) -> list[dict[str, object]]:
-    from tests.testbed.lab import Lab
+    from testbed.lab import Lab
 
     rows = []
     with Lab(prefix="ncbw") as lab:

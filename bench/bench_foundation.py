@@ -88,8 +88,8 @@ def bench_cidr(total: int = 100_000, repeat: int = 3) -> list[Row]:
 
 def _namespace_rows() -> list[Row]:
     from netcheck.protocol import RESPONDER_PORT
-    from tests.testbed.lab import Lab
-    from tests.testbed.services import API_IP, Site
+    from testbed.lab import Lab
+    from testbed.services import API_IP, Site
 
     def healthy(site: Site) -> list[str]:
         site.healthy()

@@ -1,6 +1,6 @@
 """Full `netcheck run`s on a working site behind a router that drops N % of packets each way (issue 16).
 
-Every service is up (tests/testbed/lossy.py), so a dns, clock, cni or mtu FAIL is loss blamed on
+Every service is up (testbed/lossy.py), so a dns, clock, cni or mtu FAIL is loss blamed on
 a service; latency FAILs on loss are expected. Prints one line per run and a tally. Needs root.
 `--worst dns-filtered` (UDP and TCP 53 dropped on the router) and `--worst resolver-dark`
 (everything to the resolver's host dropped) time a full default run whose every lookup gets no
@@ -20,9 +20,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from tests.testbed import lossy
-from tests.testbed.lab import Lab
-from tests.testbed.services import RESOLVER
+from testbed import lossy
+from testbed.lab import Lab
+from testbed.services import RESOLVER
 
 WORST = {"dns-filtered": (f"ip daddr {RESOLVER} udp dport 53 drop", f"ip daddr {RESOLVER} tcp dport 53 drop"),
          "resolver-dark": (f"ip daddr {RESOLVER} drop",)}

@@ -1,6 +1,6 @@
 """Path-quality accuracy: netcheck beside ping (RTT, loss) and tracepath (PMTU), same path, same run.
 
-Builds node — router — vpc namespaces (tests/testbed), adds a TUN delay line, random loss
+Builds node — router — vpc namespaces (testbed), adds a TUN delay line, random loss
 or an MTU-limited hop on the router, and prints one table. Needs root.
 
     sudo python bench/bench_path.py [--samples 100] [--only series|full|segments] [--full-runs 10]
@@ -24,7 +24,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from netcheck.net import Net
 from netcheck.protocol import RESPONDER_PORT
-from tests.testbed.delay import (
+from testbed.delay import (
     REPO,
     add_delay,
     add_loss,
@@ -34,7 +34,7 @@ from tests.testbed.delay import (
     limit_mtu,
     serve_echo,
 )
-from tests.testbed.lab import NS, Lab
+from testbed.lab import NS, Lab
 
 
 def ping(lab: Lab, node: NS, ip: str, count: int, interval: float) -> tuple[float | None, float]:
@@ -161,7 +161,7 @@ def full_runs(count: int, scenarios: tuple[tuple[str, bool, int], ...] = ()) -> 
 
     import yaml
 
-    from tests.testbed.services import API_IP, OTHER_IP, Site, tcp_listener
+    from testbed.services import API_IP, OTHER_IP, Site, tcp_listener
 
     rows: list[tuple[str, ...]] = []
     for name, raw, delay in scenarios or FULL_SCENARIOS:

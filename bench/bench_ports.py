@@ -1,6 +1,6 @@
 """Port states: netcheck's TCP connect classification beside nmap's connect scan, same path, same run.
 
-Builds node — router — vpc namespaces (tests/testbed); on the VPC host 10.20.1.10 one port
+Builds node — router — vpc namespaces (testbed); on the VPC host 10.20.1.10 one port
 is open, one closed, and the router drops, rejects with a reset, and rejects with ICMP
 admin-prohibited one port each. Prints, per port, nmap's state and reason, netcheck's
 outcome and reason (with the hop that answered), and the wall time of each tool. Needs root.
@@ -19,8 +19,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from netcheck.net import Net
-from tests.testbed.delay import in_netns, serve_echo
-from tests.testbed.lab import Lab
+from testbed.delay import in_netns, serve_echo
+from testbed.lab import Lab
 
 TARGET = "10.20.1.10"
 PORTS = {443: "open", 444: "closed (nothing listens)", 445: "router: drop",

@@ -16,8 +16,8 @@ from pathlib import Path
 import pytest
 import yaml
 
+from testbed.lab import NS, Lab
 from tests.conftest import validate_report
-from tests.testbed.lab import NS, Lab
 
 ROOT = Path(__file__).resolve().parents[1]
 TOKEN = "bw-test-token"

@@ -18,8 +18,8 @@ from netcheck.net.local import LocalPrefix
 from netcheck.net.routes import RouteLookup
 from netcheck.probes import cidr
 from netcheck.settings import Settings, Thresholds, profile_from_data
+from testbed.lab import Lab
 from tests.conftest import validate_report
-from tests.testbed.lab import Lab
 
 REPO = Path(__file__).resolve().parents[1]
 BASE: dict[str, Any] = {

@@ -1,6 +1,6 @@
 """Per encapsulation the kernel offers: the CNI checks PASS when the way is open, FAIL when nftables drops it.
 
-Node 192.168.50.10 — router — peer 10.20.1.10 (tests/testbed Lab.hybrid). The peer runs
+Node 192.168.50.10 — router — peer 10.20.1.10 (testbed Lab.hybrid). The peer runs
 `netcheck serve` echoing the encapsulation's UDP port; IP-in-IP needs no echo service.
 """
 
@@ -15,9 +15,9 @@ from netcheck.net import Net
 from netcheck.probes import cniports, firewall
 from netcheck.runner import execute
 from netcheck.settings import Settings, SiteProfile, Thresholds
+from testbed.lab import Lab
 from tests.test_inbound import forward_rule, start_responder
 from tests.test_routing import in_netns
-from tests.testbed.lab import Lab
 
 PEER = "10.20.1.10"
 
@@ -121,7 +121,7 @@ def test_ipip_reaches_a_peer_without_a_tunnel_and_is_filtered_by_nft() -> None:
 def test_mtu_cni_measures_the_node_to_node_path(cni: dict[str, Any], advice: int) -> None:
     """A 1400-byte hop toward the peer: mtu.cni advises 1400 − the mode's overhead, judged on the node-to-node path."""
     from netcheck.probes import mtu
-    from tests.testbed.delay import flush_pmtu, limit_mtu
+    from testbed.delay import flush_pmtu, limit_mtu
 
     with Lab("mtu") as lab:
         node, router, _peer = lab.hybrid()

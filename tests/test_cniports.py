@@ -11,9 +11,9 @@ from netcheck.net import Net
 from netcheck.probes import cniports
 from netcheck.runner import execute
 from netcheck.settings import Settings, SiteProfile, Thresholds
+from testbed.lab import Lab
 from tests.test_inbound import forward_rule, start_responder
 from tests.test_routing import in_netns
-from tests.testbed.lab import Lab
 
 PEER = "10.20.1.10"  # the Lab's far namespace plays the peer node
 

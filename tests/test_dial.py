@@ -13,7 +13,7 @@ import pytest
 
 from netcheck.net import DeadlineExceeded, Net
 from netcheck.net.dial import dial
-from tests.testbed.lab import NS, Lab
+from testbed.lab import NS, Lab
 
 REPO = Path(__file__).resolve().parents[1]
 

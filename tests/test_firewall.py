@@ -14,8 +14,8 @@ from netcheck.net.nft import Packet, Ruleset, decide, parse_iptables_save
 from netcheck.probes import firewall
 from netcheck.runner import execute
 from netcheck.settings import Settings, SiteProfile, Thresholds
+from testbed.lab import Lab
 from tests.test_routing import in_netns
-from tests.testbed.lab import Lab
 
 IDS = {"firewall.local.tcp-10250", "firewall.local.tcp-9443", "firewall.local.udp-8472", "firewall.local.tcp-4240"}
 

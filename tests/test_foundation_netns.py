@@ -15,10 +15,10 @@ from typing import Any
 
 import pytest
 
+from testbed import services
+from testbed.lab import Lab
+from testbed.services import API_HOST, API_IP, OTHER_IP, RESOLVER, Site
 from tests.conftest import validate_report
-from tests.testbed import services
-from tests.testbed.lab import Lab
-from tests.testbed.services import API_HOST, API_IP, OTHER_IP, RESOLVER, Site
 
 pytestmark = pytest.mark.netns
 

@@ -20,10 +20,10 @@ import pytest
 
 from netcheck.net import Net
 from netcheck.net.rtt import RttSeries
+from testbed.delay import add_delay, add_loss, flush_pmtu, in_netns, limit_mtu
+from testbed.lab import Lab
+from testbed.services import API_IP, OTHER_IP, Site, tcp_listener
 from tests.conftest import validate_report
-from tests.testbed.delay import add_delay, add_loss, flush_pmtu, in_netns, limit_mtu
-from tests.testbed.lab import Lab
-from tests.testbed.services import API_IP, OTHER_IP, Site, tcp_listener
 
 pytestmark = pytest.mark.netns
 

@@ -13,8 +13,8 @@ from netcheck.net import Net
 from netcheck.probes import inbound
 from netcheck.runner import execute
 from netcheck.settings import Settings, SiteProfile, Thresholds
+from testbed.lab import NS, Lab
 from tests.test_routing import in_netns
-from tests.testbed.lab import NS, Lab
 
 ROOT = Path(__file__).resolve().parents[1]
 TOKEN = "inbound-test-token"

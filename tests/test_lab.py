@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.testbed.lab import Lab, sh
+from testbed.lab import Lab, sh
 
 pytestmark = pytest.mark.netns
 

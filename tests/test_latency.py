@@ -11,8 +11,8 @@ from netcheck.net import Net
 from netcheck.net.rtt import RttSeries
 from netcheck.probes import latency
 from netcheck.settings import Settings, SiteProfile, Thresholds
-from tests.testbed.delay import add_delay, add_loss, in_netns, serve_echo
-from tests.testbed.lab import Lab
+from testbed.delay import add_delay, add_loss, in_netns, serve_echo
+from testbed.lab import Lab
 
 TH = Thresholds()
 SPEC = latency.Spec("10.20.1.10", "EKS control plane ENI")

@@ -9,8 +9,8 @@ from netcheck.net import Net
 from netcheck.net.pmtu import PmtuResult
 from netcheck.probes import mtu
 from netcheck.settings import Settings, SiteProfile, Thresholds
-from tests.testbed.delay import AS_NOBODY, REPO, block_frag_needed, flush_pmtu, in_netns, limit_mtu, serve_echo
-from tests.testbed.lab import Lab
+from testbed.delay import AS_NOBODY, REPO, block_frag_needed, flush_pmtu, in_netns, limit_mtu, serve_echo
+from testbed.lab import Lab
 
 TH = Thresholds()
 CP = mtu.Target("10.20.1.10", "EKS control plane ENI")

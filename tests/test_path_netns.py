@@ -11,9 +11,9 @@ from typing import Any
 
 import pytest
 
+from testbed.delay import AS_NOBODY, REPO, add_delay, limit_mtu, serve_echo
+from testbed.lab import NS, Lab
 from tests.conftest import validate_report
-from tests.testbed.delay import AS_NOBODY, REPO, add_delay, limit_mtu, serve_echo
-from tests.testbed.lab import NS, Lab
 
 pytestmark = pytest.mark.netns
 

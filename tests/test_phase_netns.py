@@ -20,10 +20,10 @@ from typing import Any
 
 import pytest
 
+from testbed import services
+from testbed.lab import NS, Lab
+from testbed.services import REPO, Site
 from tests.conftest import validate_report
-from tests.testbed import services
-from tests.testbed.lab import NS, Lab
-from tests.testbed.services import REPO, Site
 
 pytestmark = pytest.mark.netns
 

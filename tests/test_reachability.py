@@ -21,9 +21,9 @@ from netcheck.net.lookup import DnsAnswer
 from netcheck.probes import reachability as probe
 from netcheck.settings import Settings, SiteProfile, Thresholds
 from netcheck.standins import dns as dns_standin
+from testbed.lab import NS, Lab
 from tests.conftest import validate_report
 from tests.test_dial import REPO, forward_rule, listen_in
-from tests.testbed.lab import NS, Lab
 
 API = "abc123.gr7.us-west-2.eks.amazonaws.com"  # fake name: stand-ins or recorded evidence only
 TH = Thresholds()

@@ -13,7 +13,7 @@ from netcheck.net import Net
 from netcheck.probes import routing
 from netcheck.runner import execute
 from netcheck.settings import Settings, SiteProfile, Thresholds
-from tests.testbed.lab import Lab
+from testbed.lab import Lab
 
 
 @contextlib.contextmanager

@@ -10,9 +10,9 @@ from typing import Any
 import pytest
 
 from netcheck import segments as sg
+from testbed.delay import REPO, add_delay, add_loss, serve_echo
+from testbed.lab import NS, Lab, WanPath
 from tests.conftest import validate_report
-from tests.testbed.delay import REPO, add_delay, add_loss, serve_echo
-from tests.testbed.lab import NS, Lab, WanPath
 
 VPC, SITE = ("10.20.0.0/16",), ("192.168.50.0/24",)
 TARGET = "10.20.1.10"

@@ -6,8 +6,8 @@ import pytest
 
 from netcheck.net import Net
 from netcheck.net.trace import Hop, TraceResult
-from tests.testbed.delay import serve_echo
-from tests.testbed.lab import NS, Lab
+from testbed.delay import serve_echo
+from testbed.lab import NS, Lab
 
 
 def test_summary_names_the_last_answering_hop() -> None:
@@ -43,7 +43,7 @@ def _two_routers(lab: Lab) -> tuple[NS, NS, NS, NS]:
 
 @pytest.mark.netns
 def test_port_dropped_two_hops_away_names_hop_two() -> None:
-    from tests.testbed.delay import in_netns
+    from testbed.delay import in_netns
 
     with Lab("trc") as lab:
         node, _r1, _r2, vpc = _two_routers(lab)
@@ -64,7 +64,7 @@ def test_port_dropped_two_hops_away_names_hop_two() -> None:
 @pytest.mark.netns
 def test_scapy_trace_as_root_agrees() -> None:
     from netcheck.net.trace import trace_scapy
-    from tests.testbed.delay import in_netns
+    from testbed.delay import in_netns
 
     with Lab("trc") as lab:
         node, _r1, _r2, vpc = _two_routers(lab)

@@ -1,6 +1,6 @@
 """UDP checks on a lossy path retry as real clients do and blame loss, not the service (issue 16).
 
-node — router — VPC namespaces (tests/testbed). The node's resolv.conf is its own file under
+node — router — VPC namespaces (testbed). The node's resolv.conf is its own file under
 /etc/netns/NAME, which `ip netns exec` bind-mounts over /etc/resolv.conf, so every run here
 reads the options exactly as the node's glibc would. bench/bench_loss.py runs the 10-run figure.
 """
@@ -13,10 +13,10 @@ from typing import Any
 
 import pytest
 
+from testbed import lossy, services
+from testbed.lab import Lab
+from testbed.services import API_HOST, API_IP, RESOLVER, Site
 from tests.conftest import validate_report
-from tests.testbed import lossy, services
-from tests.testbed.lab import Lab
-from tests.testbed.services import API_HOST, API_IP, RESOLVER, Site
 
 pytestmark = pytest.mark.netns
 

@@ -10,7 +10,7 @@ Every protocol sees the delay. Two threads, a bounded queue, a clean stop.
         add_delay(lab, router, 50)            # node → VPC packets wait 50 ms
 
 Run standalone (what add_delay starts inside the router namespace):
-    python -m tests.testbed.delay --dev dly0 --ms 50
+    python -m testbed.delay --dev dly0 --ms 50
 
 Also here, for the path-quality tests: random loss, an MTU-limited hop, a PMTU black
 hole, `serve_echo` (the real responder: TCP accept, UDP echo modes 0/1) and `in_netns`.
@@ -33,13 +33,13 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from netcheck.protocol import RESPONDER_PORT
-from tests.testbed.lab import NS, Lab
+from testbed.lab import NS, Lab
 
 TUNSETIFF = 0x400454CA
 IFF_TUN, IFF_NO_PI = 0x0001, 0x1000
 MAX_QUEUED = 20000  # packets held at once; more are dropped (and counted)
 TABLE = 100
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[1]
 
 
 class DelayLine:
@@ -122,7 +122,7 @@ def add_delay(lab: Lab, router: NS, delay_ms: float, in_ifaces: tuple[str, ...] 
     lab.run(router, ["ip", "route", "add", "default", "dev", dev, "table", str(TABLE)])
     for i, ifname in enumerate(in_ifaces):
         lab.run(router, ["ip", "rule", "add", "iif", ifname, "lookup", str(TABLE), "priority", str(100 + i)])
-    lab.popen(router, [sys.executable, "-m", "tests.testbed.delay", "--dev", dev, "--ms", str(delay_ms)],
+    lab.popen(router, [sys.executable, "-m", "testbed.delay", "--dev", dev, "--ms", str(delay_ms)],
               cwd=str(REPO))
     end = time.monotonic() + timeout
     while time.monotonic() < end:  # carrier comes up once the forwarder has attached

@@ -25,9 +25,9 @@ from cryptography.hazmat.primitives.asymmetric import ec
 
 from netcheck.protocol import RESPONDER_PORT
 from netcheck.standins import tls as tls_standin
-from tests.testbed.lab import NS, Lab
+from testbed.lab import NS, Lab
 
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[1]
 MAX_LIFETIME_S = 600  # every helper process ends on its own after this, even if teardown is skipped
 
 

@@ -14,10 +14,10 @@ import sys
 from pathlib import Path
 
 from netcheck.protocol import RESPONDER_PORT
-from tests.testbed import services
-from tests.testbed.delay import add_loss
-from tests.testbed.lab import NETNS_ETC, Lab
-from tests.testbed.services import API_HOST, API_IP, MAX_LIFETIME_S, OTHER_IP, REPO, RESOLVER, Site
+from testbed import services
+from testbed.delay import add_loss
+from testbed.lab import NETNS_ETC, Lab
+from testbed.services import API_HOST, API_IP, MAX_LIFETIME_S, OTHER_IP, REPO, RESOLVER, Site
 
 REGION = "us-west-2"
 NTP_PORT = 123

@@ -1,1 +1,0 @@
-"""Real-network test bed: network namespaces, veth links, nftables, per-namespace DNS."""
