@@ -51,7 +51,6 @@ IEAUTHTEST = 142
 TCPI_TOTAL_RETRANS = 100
 TCPI_BYTES_ACKED = 120
 TCPI_BYTES_RECEIVED = 128
-RCVLOWAT = 256 * 1024
 DISCARD_FLAGS = socket.MSG_TRUNC if sys.platform.startswith("linux") else 0  # fewer, larger reads: far fewer thread wake-ups on a fast path
 
 STATE_NAMES = {1: "TEST_START", 2: "TEST_RUNNING", 4: "TEST_END", 9: "PARAM_EXCHANGE", 10: "CREATE_STREAMS",
@@ -179,8 +178,15 @@ class Pump:
 
     `sending` True: write until stop(); False: read until EOF, counting only until
     stop_counting() (bytes after TEST_END are drained but not counted). A receiver
-    counts with the kernel's tcpi_bytes_received where available, so it can ask for
-    large reads (SO_RCVLOWAT) without delaying the count; else it counts bytes read.
+    counts with the kernel's tcpi_bytes_received where available (exact at any
+    instant, whatever the reads are doing); else it counts bytes read.
+
+    No socket option touches the receive buffer or window: autotuning must be free to
+    open the window to the path's bandwidth-delay product. SO_RCVLOWAT in particular
+    (used here once, for fewer wake-ups) makes Linux set the window clamp to the low
+    water mark and stalls autotuning: a download on a 150 ms path stuck at about
+    128 KiB per stream per round trip (15 Mbit/s with 2 streams where iperf3 -R
+    carried 188). Without it loopback downloads are as fast within the noise.
     """
 
     def __init__(self, socks: Sequence[socket.socket], sending: bool, block: int = SEND_BUF_DEFAULT) -> None:
@@ -207,9 +213,6 @@ class Pump:
             base = [tcp_bytes_received(s) for s in self.socks]
             if all(b is not None for b in base):
                 self._base = [int(b or 0) for b in base]
-                for s in self.socks:
-                    with contextlib.suppress(OSError):
-                        s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVLOWAT, RCVLOWAT)
 
     def start(self) -> None:
         self._prepare_receive()
@@ -287,7 +290,7 @@ class AsyncioPump(Pump):
 
     Measured on this 2-core VM (bench/bench_bandwidth.py --engines): one loop thread
     sends faster than one thread per stream (no GIL hand-offs between streams); for
-    receiving, blocking MSG_TRUNC reads with SO_RCVLOWAT in threads beat asyncio. The default.
+    receiving, blocking MSG_TRUNC reads in threads beat asyncio. The default.
     """
 
     def start(self) -> None:
