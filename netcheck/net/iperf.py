@@ -640,7 +640,12 @@ def _sample(ctrl: socket.socket, pump: Pump, socks: Sequence[socket.socket], rev
         acked = [tcp_counters(s)[1] for s in socks]
         return sum(a for a in acked if a is not None) if all(a is not None for a in acked) else pump.total()
 
-    out = [(time.monotonic() - t0, counter())]
+    def sample() -> tuple[float, int]:  # timed at the middle of the reads (a busy CPU may stall them)
+        before = time.monotonic()
+        n = counter()
+        return (before + time.monotonic()) / 2 - t0, n
+
+    out = [sample()]
     for off in offsets:
         target = t0 + off
         while (now := time.monotonic()) < target:
@@ -651,7 +656,7 @@ def _sample(ctrl: socket.socket, pump: Pump, socks: Sequence[socket.socket], rev
                 except IperfError:
                     raise IperfError("closed", "the server closed the control connection during the test") from None
                 _raise_for_state(ctrl, state, "the test was running")
-        out.append((time.monotonic() - t0, counter()))
+        out.append(sample())
     if pump.errors:
         raise IperfError("closed", f"a data stream failed during the test: {pump.errors[0]}")
     return out
