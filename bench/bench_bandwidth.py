@@ -13,7 +13,8 @@ For each row and direction, one after the other on the same path:
   steady     iperf3 -t 8 -O 2: the last 8 s of a 10 s run, the reference steady state
 
 Ratios: netcheck steady / iperf3 steady (the goal: within 10 %), netcheck steady / iperf3
---omit, netcheck whole-test mean / iperf3 same duration. Server: a stock `iperf3 -s -1` on
+--omit, netcheck whole-test mean / iperf3 same duration. "ceiling" is the TCP payload a
+TBF rate can carry (rate × 1448/1514): the objective upper bound of a shaped row. Server: a stock `iperf3 -s -1` on
 a random port for every test (started and ended by PID). `--quick` runs a subset;
 `--rows` picks rows by label. `--only loopback` and `--engines` keep the older loopback
 comparisons (interleaved rounds, ratio of medians; threads vs asyncio data plane).
@@ -215,7 +216,8 @@ def measure_row(row: Row, seconds: float, streams: int, rounds: int = 1) -> list
                    "retransmits": med["retrans"], "iperf3Same": same, "iperf3Omit": with_omit, "iperf3Steady": ref,
                    "vsSteady": steady / ref if ref else math.nan, "vsOmit": steady / with_omit if with_omit else math.nan,
                    "wholeVsSame": med["whole"] / same if same else math.nan,
-                   "runs": cols, "note": bed_note(row, reverse, ref)}
+                   "ceiling": round(row.rate_mbps * GOODPUT, 1) if row.rate_mbps else None,
+                   "runs": cols, "note": bed_note(row, reverse, ref, streams)}
             out.append(rec)
             print(format_row(rec), flush=True)
     return out
@@ -242,26 +244,39 @@ def run_step(path: Path_, step: str, cols: dict[str, list[float]], seconds: floa
         cols[step].append(path.iperf3(8, 2, streams, reverse))
 
 
-def bed_note(row: Row, reverse: bool, steady: float) -> str:
+def wmem_max() -> int:
+    """tcp_wmem max; a new namespace copies it from the initial one."""
+    try:
+        return int(Path("/proc/sys/net/ipv4/tcp_wmem").read_text().split()[-1])
+    except (OSError, ValueError, IndexError):
+        return 4 << 20
+
+
+def bed_note(row: Row, reverse: bool, steady: float, streams: int) -> str:
     """Where the test bed rather than the tool bounds the row (said, not hidden)."""
     notes = []
     cap = row.rate_mbps
     if row.rtt_ms and not reverse and (cap is None or cap > DELAY_LINE_UPLOAD_MBPS):
         notes.append("delay line bounds upload")
-    if row.rtt_ms >= 150 and (cap is None or cap * row.rtt_ms / 1000 / 8 * 1e6 > 2 * 4 * (1 << 20) * 0.8):
-        notes.append("tcp_wmem max 4 MiB/stream bounds")
+    if row.rtt_ms:
+        ceiling = streams * wmem_max() * 8 / (row.rtt_ms / 1000) / 1e6  # the sender's buffers, all streams
+        if cap is None or ceiling < cap * 1.25:
+            notes.append(f"tcp_wmem ceiling {ceiling:.0f}")
     if cap and steady < 0.85 * cap and not notes:
         notes.append("below TBF rate")
     return "; ".join(notes)
 
 
 HEADER = (f"  {'row':<26} {'dir':<8} {'ramp s':>6} {'nc steady':>9} {'nc whole':>8} {'i3 same':>8} {'i3 -O':>8} "
-          f"{'i3 10s':>8} {'nc/10s':>6} {'nc/-O':>6} {'whole/same':>10}  note")
+          f"{'i3 10s':>8} {'ceiling':>7} {'nc/10s':>6} {'nc/-O':>6} {'whole/same':>10}  note")
+# TCP payload a TBF rate carries: 1448 bytes of every 1514 on the wire (IPv4, TCP timestamps, Ethernet)
+GOODPUT = 1448 / 1514
 
 
 def format_row(r: dict[str, Any]) -> str:
     return (f"  {r['row']:<26} {r['direction']:<8} {r['omit']:>6.2f} {r['netcheckSteady']:>9.1f} "
             f"{r['netcheckWhole']:>8.1f} {r['iperf3Same']:>8.1f} {r['iperf3Omit']:>8.1f} {r['iperf3Steady']:>8.1f} "
+            f"{r['ceiling'] or '-':>7} "
             f"{r['vsSteady']:>6.3f} {r['vsOmit']:>6.3f} {r['wholeVsSame']:>10.3f}  {r['note']}")
 
 
