@@ -173,8 +173,8 @@ def evaluate(spec: Spec, ev: Evidence, thresholds: Thresholds) -> Outcome:
     retrans = f", {r.retransmits} retransmits" if r.retransmits else ""
     rtt = f", RTT {r.rtt * 1000:.0f} ms" if r.rtt else ""
     ramp = (f" after a {r.ramp_seconds:.1f} s ramp at {r.ramp_mbps:.1f} Mbit/s" if r.ramp_mbps is not None else "")
-    measured = (f"{mean:.1f} Mbit/s (±{sd:.1f} over {len(samples)} intervals{ramp}, {r.streams} streams{rtt}"
-                f"{retrans})")
+    streams = f"{r.streams} stream{'s' if r.streams != 1 else ''}"
+    measured = f"{mean:.1f} Mbit/s (±{sd:.1f} over {len(samples)} intervals{ramp}, {streams}{rtt}{retrans})"
     evidence: dict[str, Any] = {**r.to_evidence(), "spreadMbps": round(sd, 2), "source": spec.source,
                                 "thresholdMbps": limit}
     if samples:
@@ -193,7 +193,7 @@ def evaluate(spec: Spec, ev: Evidence, thresholds: Thresholds) -> Outcome:
     if ceiling is not None and one_short:
         buffers = (f" This host's TCP buffers cap one connection at {ceiling.mbps:.1f} Mbit/s ({ceiling.sysctl} max "
                    f"{ceiling.max_bytes} bytes / RTT {ceiling.rtt * 1000:.0f} ms), below the threshold: a single "
-                   "transfer (an image pull) cannot fill this path whatever the link carries.")
+                   "TCP transfer (one image layer, say) cannot fill this path whatever the link carries.")
         buffer_fix = (f"Raise this host's buffer ceiling so one connection can reach {limit:g} Mbit/s over "
                       f"{ceiling.rtt * 1000:.0f} ms: `{ceiling.command(limit)}` (persist it in /etc/sysctl.d/).")
     host_cap = ceiling.mbps * r.streams if ceiling is not None else None  # all streams together
@@ -208,7 +208,7 @@ def evaluate(spec: Spec, ev: Evidence, thresholds: Thresholds) -> Outcome:
                            **common)
         if host_cap is not None and host_cap < limit:
             return Outcome(Status.FAIL, f"{what} measured {measured}, below the {limit:g} Mbit/s threshold.{buffers} "
-                           f"With {r.streams} streams they allow at most {host_cap:.1f} Mbit/s, so "
+                           f"With {streams} they allow at most {host_cap:.1f} Mbit/s, so "
                            "this host, not the link, is the limit found.",
                            remediation=buffer_fix + " Then run the test again to measure the link.", **common)
         return Outcome(Status.FAIL, f"{what} measured {measured}, below the {limit:g} Mbit/s threshold.{buffers}",
@@ -219,8 +219,8 @@ def evaluate(spec: Spec, ev: Evidence, thresholds: Thresholds) -> Outcome:
                        remediation=(buffer_fix + " " if buffer_fix else "")
                        + "Repeat the test at a quieter time or with a longer spec.bandwidth.seconds; " + fix, **common)
     if one_short:
-        return Outcome(Status.WARN, f"{what} measured {measured} with {r.streams} streams, above the {limit:g} Mbit/s "
-                       f"threshold, but not for one connection.{buffers}", remediation=buffer_fix, **common)
+        return Outcome(Status.WARN, f"{what} measured {measured}, above the {limit:g} Mbit/s threshold with "
+                       f"{streams}, but not for one connection.{buffers}", remediation=buffer_fix, **common)
     return Outcome(Status.PASS, f"{what} measured {measured}, above the {limit:g} Mbit/s threshold.", **common)
 
 
