@@ -147,7 +147,8 @@ def test_full_run_on_a_long_path(tmp_path: Path, rtt: int, rate: str | None, bw:
         if "FAIL" not in allowed:
             assert c["measured"] > 100
         else:
-            assert 35 < c["measured"] < 52 and c["remediation"]
+            assert 35 < c["measured"] < 49 and c["remediation"]  # TCP payload ceiling of 50 Mbit/s: 47.8
+            assert ev["maxMbps"] < 50  # arrivals counted, not in-order bytes that stall and then jump
 
 
 @pytest.mark.netns
