@@ -1,20 +1,32 @@
-"""netcheck's iperf3 client beside `iperf3 -c` on the same path, in the same run.
+"""netcheck's iperf3 client beside stock iperf3 on the same namespace path, in the same run.
 
-Paths: namespace paths (node → router → vpc, testbed/lab.py) shaped with TBF to
-50 Mbit/s and 1 Gbit/s on the router's egress both ways, and unshaped loopback. Server:
-a stock `iperf3 -s -1` on a random free port for every single test (started and ended
-by PID). Runs are interleaved (iperf3, netcheck, netcheck, iperf3, ...) so both see the
-same background load; the table gives the median of each and the ratio of medians
-with the range of per-round ratios. `--engines` also compares the data planes
-(one thread per stream vs one asyncio loop; netcheck uses asyncio) on loopback.
+The matrix (default): namespace paths node → router → vpc (testbed/lab.py) with
+an RTT of 0/50/150/250 ms from the TUN delay line (testbed/delay.py, node → VPC
+direction; no netem here) × a TBF rate of 50 Mbit/s, 300 Mbit/s, 1 Gbit/s or none on
+the router's egress both ways, plus a 1 % loss row (nftables numgen, both directions).
+For each row and direction, one after the other on the same path:
 
-    sudo python bench/bench_bandwidth.py [--rounds 3] [--seconds 5] [--streams 4] [--engines]
+  netcheck   the client as a run uses it (RTT measured, ramp omitted): steady rate, and
+             the mean over the whole test including the ramp
+  same       iperf3 -c / -R for the same whole duration (ramp included, as iperf3 reports)
+  omit       iperf3 -t SECONDS -O RAMP with netcheck's ramp rounded up to whole seconds
+  steady     iperf3 -t 8 -O 2: the last 8 s of a 10 s run, the reference steady state
+
+Ratios: netcheck steady / iperf3 steady (the goal: within 10 %), netcheck steady / iperf3
+--omit, netcheck whole-test mean / iperf3 same duration. "ceiling" is the TCP payload a
+TBF rate can carry (rate × 1448/1514): the objective upper bound of a shaped row. Server: a stock `iperf3 -s -1` on
+a random port for every test (started and ended by PID). `--quick` runs a subset;
+`--rows` picks rows by label. `--only loopback` and `--engines` keep the older loopback
+comparisons (interleaved rounds, ratio of medians; threads vs asyncio data plane).
+
+    sudo python bench/bench_bandwidth.py [--quick] [--seconds 3] [--streams 2] [--json out.json]
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import socket
 import statistics
@@ -22,7 +34,9 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -64,26 +78,44 @@ class Path_:
         return proc, port
 
     def run(self, tool: str, seconds: float, streams: int, reverse: bool, engine: str = "threads") -> float:
-        """Receiver-side Mbit/s of one test by `tool` ("iperf3" or "netcheck")."""
+        """Receiver-side Mbit/s of one test by `tool` ("iperf3" or "netcheck"), whole test."""
+        if tool == "iperf3":
+            return self.iperf3(seconds, 0, streams, reverse)
+        return float(self.netcheck(seconds, streams, reverse, engine)["wholeMbps"])
+
+    def iperf3(self, seconds: float, omit: int, streams: int, reverse: bool) -> float:
+        """Stock iperf3 client: receiver-side Mbit/s after `omit` seconds (end.sum_received)."""
         proc, port = self.server()
         try:
-            if tool == "iperf3":
-                cmd = ["iperf3", "-c", self.server_ip, "-p", str(port), "-t", str(seconds), "-P", str(streams), "-J"]
-                out = subprocess.run(wrap(self.client_ns, cmd + (["-R"] if reverse else [])),
-                                     capture_output=True, text=True, timeout=seconds + 30)
-                return float(json.loads(out.stdout)["end"]["sum_received"]["bits_per_second"]) / 1e6
+            cmd = ["iperf3", "-c", self.server_ip, "-p", str(port), "-t", str(max(1, math.ceil(seconds))),
+                   "-O", str(omit), "-P", str(streams), "-J"]
+            out = subprocess.run(wrap(self.client_ns, cmd + (["-R"] if reverse else [])),
+                                 capture_output=True, text=True, timeout=seconds + omit + 30)
+            return float(json.loads(out.stdout)["end"]["sum_received"]["bits_per_second"]) / 1e6
+        finally:
+            self._end(proc)
+
+    def netcheck(self, seconds: float, streams: int, reverse: bool, engine: str = "asyncio") -> dict[str, Any]:
+        """netcheck's client in a child process: its evidence plus omit and whole-test rate."""
+        proc, port = self.server()
+        try:
             cmd = [sys.executable, str(Path(__file__).resolve()), "--client", self.server_ip, str(port), str(seconds),
                    str(streams), "1" if reverse else "0", engine]
-            out = subprocess.run(wrap(self.client_ns, cmd), capture_output=True, text=True, timeout=seconds + 30)
+            out = subprocess.run(wrap(self.client_ns, cmd), capture_output=True, text=True, timeout=seconds + 40)
             if out.returncode != 0:
                 raise RuntimeError(out.stderr[-400:])
-            return float(json.loads(out.stdout)["mbps"])
+            doc: dict[str, Any] = json.loads(out.stdout)
+            return doc
         finally:
-            try:
-                proc.wait(timeout=5)
-            except subprocess.TimeoutExpired:
-                proc.terminate()
-                proc.wait(timeout=5)
+            self._end(proc)
+
+    @staticmethod
+    def _end(proc: subprocess.Popen[bytes]) -> None:
+        try:
+            proc.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            proc.terminate()
+            proc.wait(timeout=5)
 
 
 def client_main(argv: list[str]) -> None:
@@ -91,7 +123,7 @@ def client_main(argv: list[str]) -> None:
     host, port, seconds, streams, reverse, engine = argv
     r = iperf.run_client(host, int(port), seconds=float(seconds), streams=int(streams), reverse=reverse == "1",
                          pump_factory=ENGINES[engine], busy_retries=5)
-    print(json.dumps(r.to_evidence()))
+    print(json.dumps({**r.to_evidence(), "omit": r.omit, "wholeMbps": r.mbps}))
 
 
 def compare(path: Path_, label: str, rounds: int, seconds: float, streams: int, reverse: bool,
@@ -105,7 +137,7 @@ def compare(path: Path_, label: str, rounds: int, seconds: float, streams: int, 
             sink.append(path.run(tool, seconds, streams, reverse, engine))
     ratios = [y / x for x, y in zip(xs, ys, strict=True) if x > 0]
     mx, my = statistics.median(xs), statistics.median(ys)
-    row = {"path": label, "direction": "download" if reverse else "upload", "a": mx, "b": my,
+    row: dict[str, object] = {"path": label, "direction": "download" if reverse else "upload", "a": mx, "b": my,
            "ratio": my / mx if mx else float("nan"), "rmin": min(ratios), "rmax": max(ratios),
            "a_runs": xs, "b_runs": ys}
     print(f"  {label:<22} {row['direction']:<9} {mx:>10.1f} {my:>10.1f} {row['ratio']:>7.3f}  "
@@ -113,19 +145,139 @@ def compare(path: Path_, label: str, rounds: int, seconds: float, streams: int, 
     return row
 
 
-def shaped(rate: str, burst: str, latency: str, rounds: int, seconds: float, streams: int) -> list[dict[str, object]]:
+@dataclass(frozen=True)
+class Row:
+    rtt_ms: int
+    rate: str | None  # TBF rate, None: unshaped
+    loss_pct: int = 0
+
+    @property
+    def label(self) -> str:
+        loss = f" {self.loss_pct}% loss" if self.loss_pct else ""
+        return f"{self.rtt_ms}ms/{self.rate or 'unshaped'}{loss}"
+
+    @property
+    def rate_mbps(self) -> float | None:
+        if self.rate is None:
+            return None
+        return float(self.rate.removesuffix("mbit")) if self.rate.endswith("mbit") else float(
+            self.rate.removesuffix("gbit")) * 1000
+
+
+TBF = {"50mbit": ("64kb", "50ms"), "300mbit": ("256kb", "50ms"), "1gbit": ("512kb", "50ms")}
+MATRIX = [Row(rtt, rate) for rtt in (0, 50, 150, 250) for rate in ("50mbit", "300mbit", "1gbit", None)]
+MATRIX.append(Row(50, "300mbit", 1))
+QUICK = [Row(0, None), Row(50, "50mbit"), Row(150, "300mbit"), Row(250, None), Row(50, "300mbit", 1)]
+# The delay line (Python, userspace) carries every node → VPC packet: upload data, download ACKs.
+# Measured on this 2-core machine with iperf3 -P 2 at 50 ms unshaped: about 600 Mbit/s of upload
+# (with retransmits from its queue), over 1 Gbit/s of download. Rows above that measure the bed.
+DELAY_LINE_UPLOAD_MBPS = 600.0
+
+
+def build(lab: Any, row: Row) -> Path_:
+    from testbed.delay import add_delay, add_loss
+
+    node, router, vpc = lab.hybrid()
+    if row.rate:
+        burst, latency = TBF[row.rate]
+        for ifname in router.addrs:
+            lab.run(router, ["tc", "qdisc", "add", "dev", ifname, "root", "tbf", "rate", row.rate, "burst", burst,
+                             "latency", latency])
+    if row.rtt_ms:
+        add_delay(lab, router, row.rtt_ms)
+    if row.loss_pct:
+        add_loss(lab, router, row.loss_pct)
+    return Path_(row.label, node.name, vpc.name, vpc.ip)
+
+
+def measure_row(row: Row, seconds: float, streams: int, rounds: int = 1) -> list[dict[str, Any]]:
+    """Both directions of one row: netcheck, iperf3 same duration, --omit, 10 s steady state.
+
+    With several rounds the order of the four alternates (netcheck first, then last but
+    one) so a change in the background load does not always hit the same tool; each
+    column is then a median.
+    """
     from testbed.lab import Lab
 
-    rows = []
+    out = []
     with Lab(prefix="ncbw") as lab:
-        node, router, vpc = lab.hybrid()
-        for ifname in router.addrs:
-            lab.run(router, ["tc", "qdisc", "add", "dev", ifname, "root", "tbf", "rate", rate, "burst", burst,
-                             "latency", latency])
-        p = Path_(f"tbf {rate}", node.name, vpc.name, vpc.ip)
+        path = build(lab, row)
         for reverse in (False, True):
-            rows.append(compare(p, f"TBF {rate}", rounds, seconds, streams, reverse))
-    return rows
+            cols: dict[str, list[float]] = {k: [] for k in (*STEPS, "whole", "ramp", "omit", "rtt", "retrans")}
+            for i in range(rounds):
+                for step in STEPS if i % 2 == 0 else ("ref", "withOmit", "steady", "same"):
+                    run_step(path, step, cols, seconds, streams, reverse)
+            med = {k: statistics.median(v) if v else math.nan for k, v in cols.items()}
+            steady, ref, with_omit, same = med["steady"], med["ref"], med["withOmit"], med["same"]
+            rec = {"row": row.label, "rttMs": row.rtt_ms, "rate": row.rate or "unshaped", "lossPct": row.loss_pct,
+                   "direction": "download" if reverse else "upload", "seconds": seconds, "streams": streams,
+                   "rounds": rounds, "netcheckSteady": steady, "netcheckWhole": med["whole"],
+                   "netcheckRamp": med["ramp"], "omit": med["omit"], "measuredRttMs": med["rtt"],
+                   "retransmits": med["retrans"], "iperf3Same": same, "iperf3Omit": with_omit, "iperf3Steady": ref,
+                   "vsSteady": steady / ref if ref else math.nan, "vsOmit": steady / with_omit if with_omit else math.nan,
+                   "wholeVsSame": med["whole"] / same if same else math.nan,
+                   "ceiling": round(row.rate_mbps * GOODPUT, 1) if row.rate_mbps else None,
+                   "runs": cols, "note": bed_note(row, reverse, ref, streams)}
+            out.append(rec)
+            print(format_row(rec), flush=True)
+    return out
+
+
+STEPS = ("steady", "same", "withOmit", "ref")
+
+
+def run_step(path: Path_, step: str, cols: dict[str, list[float]], seconds: float, streams: int,
+             reverse: bool) -> None:
+    """One measurement into `cols`: netcheck ("steady", with its ramp figures) or an iperf3 variant."""
+    omit = cols["omit"][-1] if cols["omit"] else 0.0
+    if step == "steady":
+        ev = path.netcheck(seconds, streams, reverse)
+        for k, key in (("steady", "steadyMbps"), ("whole", "wholeMbps"), ("ramp", "rampMbps"), ("omit", "omit"),
+                       ("rtt", "rttMs"), ("retrans", "retransmits")):
+            if ev.get(key) is not None:
+                cols[k].append(float(ev[key]))
+    elif step == "same":
+        cols[step].append(path.iperf3(seconds + omit, 0, streams, reverse))
+    elif step == "withOmit":
+        cols[step].append(path.iperf3(seconds, math.ceil(omit), streams, reverse))
+    else:
+        cols[step].append(path.iperf3(8, 2, streams, reverse))
+
+
+def wmem_max() -> int:
+    """tcp_wmem max; a new namespace copies it from the initial one."""
+    try:
+        return int(Path("/proc/sys/net/ipv4/tcp_wmem").read_text().split()[-1])
+    except (OSError, ValueError, IndexError):
+        return 4 << 20
+
+
+def bed_note(row: Row, reverse: bool, steady: float, streams: int) -> str:
+    """Where the test bed rather than the tool bounds the row (said, not hidden)."""
+    notes = []
+    cap = row.rate_mbps
+    if row.rtt_ms and not reverse and (cap is None or cap > DELAY_LINE_UPLOAD_MBPS):
+        notes.append("delay line bounds upload")
+    if row.rtt_ms:
+        ceiling = streams * wmem_max() * 8 / (row.rtt_ms / 1000) / 1e6  # the sender's buffers, all streams
+        if cap is None or ceiling < cap * 1.25:
+            notes.append(f"tcp_wmem ceiling {ceiling:.0f}")
+    if cap and steady < 0.85 * cap and not notes:
+        notes.append("below TBF rate")
+    return "; ".join(notes)
+
+
+HEADER = (f"  {'row':<26} {'dir':<8} {'ramp s':>6} {'nc steady':>9} {'nc whole':>8} {'i3 same':>8} {'i3 -O':>8} "
+          f"{'i3 10s':>8} {'ceiling':>7} {'nc/10s':>6} {'nc/-O':>6} {'whole/same':>10}  note")
+# TCP payload a TBF rate carries: 1448 bytes of every 1514 on the wire (IPv4, TCP timestamps, Ethernet)
+GOODPUT = 1448 / 1514
+
+
+def format_row(r: dict[str, Any]) -> str:
+    return (f"  {r['row']:<26} {r['direction']:<8} {r['omit']:>6.2f} {r['netcheckSteady']:>9.1f} "
+            f"{r['netcheckWhole']:>8.1f} {r['iperf3Same']:>8.1f} {r['iperf3Omit']:>8.1f} {r['iperf3Steady']:>8.1f} "
+            f"{r['ceiling'] or '-':>7} "
+            f"{r['vsSteady']:>6.3f} {r['vsOmit']:>6.3f} {r['wholeVsSame']:>10.3f}  {r['note']}")
 
 
 def main() -> None:
@@ -133,27 +285,48 @@ def main() -> None:
         client_main(sys.argv[2:])
         return
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--rounds", type=int, default=3)
-    ap.add_argument("--seconds", type=float, default=5)
-    ap.add_argument("--streams", type=int, default=4)
-    ap.add_argument("--engines", action="store_true", help="also compare threads vs asyncio data planes")
-    ap.add_argument("--only", choices=["tbf", "loopback"], default=None)
+    ap.add_argument("--seconds", type=float, default=3, help="netcheck's measured seconds (after its ramp)")
+    ap.add_argument("--streams", type=int, default=2)
+    ap.add_argument("--quick", action="store_true", help="a subset: " + ", ".join(r.label for r in QUICK))
+    ap.add_argument("--rows", default="", help="comma-separated row labels to run, e.g. 150ms/300mbit,250ms/unshaped")
+    ap.add_argument("--json", type=Path, default=None, help="also write the rows as JSON here")
+    ap.add_argument("--only", choices=["matrix", "loopback"], default="matrix")
+    ap.add_argument("--rounds", type=int, default=None,
+                    help="rounds per row, medians (matrix default 1; loopback/engines default 3)")
+    ap.add_argument("--engines", action="store_true", help="also compare threads vs asyncio data planes (loopback)")
     args = ap.parse_args()
-    rows: list[dict[str, object]] = []
+    if args.only == "matrix":
+        if os.geteuid() != 0:
+            print("  (namespace rows need root: skipped)")
+            return
+        rows = QUICK if args.quick else MATRIX
+        if args.rows:
+            wanted = {x.strip() for x in args.rows.split(",")}
+            rows = [r for r in MATRIX if r.label in wanted]
+        print(f"{len(rows)} rows × {args.rounds or 1} round(s), netcheck {args.seconds:g} s after its ramp, "
+              f"{args.streams} streams; Mbit/s at the receiver; {time.strftime('%Y-%m-%d %H:%M')}")
+        print(HEADER, flush=True)
+        t0 = time.monotonic()
+        records: list[dict[str, Any]] = []
+        for row in rows:
+            try:
+                records += measure_row(row, args.seconds, args.streams, args.rounds or 1)
+            except (RuntimeError, subprocess.SubprocessError, ValueError, KeyError) as exc:
+                print(f"  {row.label:<26} failed: {type(exc).__name__}: {str(exc)[-200:]}", flush=True)
+        both = [r for r in records if not math.isnan(r["vsSteady"])]
+        within = sum(1 for r in both if abs(r["vsSteady"] - 1) <= 0.10)
+        print(f"\nnetcheck steady within 10 % of iperf3's 10 s steady state: {within} of {len(both)} "
+              f"(row, direction) pairs; {time.monotonic() - t0:.0f} s")
+        if args.json:
+            args.json.write_text(json.dumps(records, indent=1))
+        return
+    args.rounds = args.rounds or 3
     print(f"{args.rounds} interleaved rounds, {args.seconds:g} s, {args.streams} streams; Mbit/s at the receiver")
     print(f"  {'path':<22} {'direction':<9} {'iperf3':>10} {'netcheck':>10} {'ratio':>7}  [per-round ratio range]")
-    if args.only in (None, "tbf"):
-        if os.geteuid() != 0:
-            print("  (TBF rows need root for network namespaces: skipped)")
-        else:
-            rows += shaped("50mbit", "64kb", "50ms", args.rounds, args.seconds, args.streams)
-            rows += shaped("1gbit", "512kb", "20ms", args.rounds, args.seconds, args.streams)
-    if args.only in (None, "loopback"):
-        lo = Path_("loopback", None, None, "127.0.0.1")
-        for reverse in (False, True):
-            rows.append(compare(lo, "loopback (unshaped)", args.rounds, args.seconds, args.streams, reverse))
+    lo = Path_("loopback", None, None, "127.0.0.1")
+    for reverse in (False, True):
+        compare(lo, "loopback (unshaped)", args.rounds, args.seconds, args.streams, reverse)
     if args.engines:
-        lo = Path_("loopback", None, None, "127.0.0.1")
         print("\nData plane: netcheck threads (A) vs asyncio (B), loopback against iperf3 -s")
         print(f"  {'path':<22} {'direction':<9} {'threads':>10} {'asyncio':>10} {'B/A':>7}  [per-round range]")
         for n in (1, 4):

@@ -217,3 +217,102 @@ def test_collect_against_stock_iperf3(iperf3_server: int) -> None:
     assert ev is not None and ev.result is not None, ev
     out = bandwidth.evaluate(spec, ev, Thresholds(bandwidth_mbps=1))
     assert out.status is Status.PASS and out.evidence["direction"] == "download"
+
+
+# -- test sizing: RTT first, ramp omitted, steady state judged ------------------------------
+
+def test_ramp_is_sized_from_the_rtt() -> None:
+    assert iperf.ramp_seconds(0.0001) == iperf.MIN_OMIT
+    assert 1.7 < iperf.ramp_seconds(0.150) < 2.5  # log2(1 Gbit × 150 ms / 10 segments) ≈ 10.4 RTTs + margin
+    assert 3.0 < iperf.ramp_seconds(0.250) < 4.0
+    assert iperf.ramp_seconds(0.250, target_mbps=50) < iperf.ramp_seconds(0.250)  # a slower target ramps sooner
+    assert iperf.ramp_seconds(0.9) == iperf.MAX_OMIT
+
+
+def test_plan_fits_the_ramp_to_the_deadline_and_the_60_s_limit() -> None:
+    assert iperf.plan_test(3, 0.25, None, None) == (iperf.ramp_seconds(0.25), 3, None)
+    omit, seconds, note = iperf.plan_test(3, 0.25, None, 4.0)  # only 1 s left for the ramp
+    assert (omit, seconds) == (1.0, 3) and note is not None and "deadline" in note
+    omit, seconds, note = iperf.plan_test(59, 0.25, None, None)
+    assert omit + seconds <= iperf.MAX_TEST_SECONDS and note is not None and "60 s" in note
+    assert iperf.plan_test(2, 0.25, 0.0, None) == (0.0, 2, None)  # omit given: taken as is
+
+
+def test_sample_offsets_split_ramp_and_steady() -> None:
+    offs = iperf._offsets(2.1, 3, 1.0)
+    assert offs == pytest.approx([0.7, 1.4, 2.1, 3.1, 4.1, 5.1])
+    assert iperf._offsets(0.0, 2, 0.5) == pytest.approx([0.5, 1.0, 1.5, 2.0])
+
+
+def test_samples_give_ramp_and_steady_rates() -> None:
+    base = iperf.IperfResult("s:1", True, 2, 4.0, 40_000_000, 40_000_000, (), 0)
+    mb = 125_000  # 1 Mbit in bytes
+    # 1 s of ramp at 8 then 24 Mbit/s (two halves: 4 then 12 Mbit), then 3 s steady at 80 Mbit/s
+    samples = [(0.0, 0), (0.5, 4 * mb), (1.0, 16 * mb)] + [(t, (16 + (t - 1.0) * 80) * mb) for t in (2.0, 3.0, 4.0)]
+    samples = [(t, int(b)) for t, b in samples]
+    r = iperf._with_samples(base, samples, 1.0, 0.15, None)
+    assert r.steady_mbps == pytest.approx(80, rel=1e-3) and r.intervals_mbps == pytest.approx((80, 80, 80), rel=1e-3)
+    assert r.ramp_intervals_mbps == pytest.approx((8, 24), rel=1e-3)
+    assert r.ramp_mbps == pytest.approx(16, rel=1e-3) and r.ramp_seconds == 1.0 and r.steady_seconds == 3.0
+    ev = r.to_evidence()
+    assert ev["steadyMbps"] == 80 and ev["rampMbps"] == 16 and ev["rttMs"] == 150 and ev["mbps"] == 80
+    flat = iperf._with_samples(base, samples, 0.0, None, None)  # no omit: everything is steady
+    assert flat.ramp_mbps is None and flat.ramp_intervals_mbps == () and len(flat.intervals_mbps) == 5
+
+
+def test_client_measures_rtt_and_reports_the_ramp(iperf3_server: int) -> None:
+    r = _run(iperf3_server, seconds=1, streams=2, reverse=True, interval=0.5, omit=0.6)
+    assert r.rtt is not None and 0 < r.rtt < 0.05 and r.omit == 0.6
+    assert len(r.ramp_intervals_mbps) == 2 and len(r.intervals_mbps) == 2
+    assert r.ramp_mbps is not None and r.ramp_seconds == pytest.approx(0.6, abs=0.1)
+    assert r.steady_seconds == pytest.approx(1.0, abs=0.1) and r.steady_mbps > 100
+    assert 1.5 < r.seconds < 2.5  # ramp + steady window
+
+
+def _ramped(steady: tuple[float, ...], rtt: float = 0.15, reverse: bool = False, streams: int = 4,
+            note: str | None = None) -> iperf.IperfResult:
+    """A result with a 2 s ramp at 10 Mbit/s before `steady` (one value per second)."""
+    mb = 125_000
+    steady_bytes = int(sum(steady) * mb)
+    whole = steady_bytes + 20 * mb
+    return iperf.IperfResult("10.20.1.10:5201", reverse, streams, 2.0 + len(steady), whole, whole, steady, 0,
+                             rtt=rtt, omit=2.0, ramp_intervals_mbps=(2.0, 18.0), ramp_bytes=20 * mb, ramp_seconds=2.0,
+                             steady_bytes=steady_bytes, steady_seconds=float(len(steady)), sizing_note=note)
+
+
+def test_evaluate_judges_the_steady_rate_not_the_ramp() -> None:
+    r = _ramped((120.0, 125.0, 130.0))
+    assert r.mbps == pytest.approx(79.0) and r.steady_mbps == pytest.approx(125.0)  # (20 + 375) Mbit / 5 s
+    out = bandwidth.evaluate(SPEC, bandwidth.Evidence(result=r, tcp_buffer="4096 16384 33554432"), Thresholds())
+    assert out.status is Status.PASS and out.measured == pytest.approx(125.0)
+    assert "after a 2.0 s ramp at 10.0 Mbit/s" in out.message and "RTT 150 ms" in out.message
+    assert out.evidence["rampIntervalsMbps"] == [2.0, 18.0] and out.evidence["steadyMbps"] == 125.0
+    assert out.evidence["tcpBuffer"]["oneConnectionMaxMbps"] == pytest.approx(1789.6, abs=0.1)
+
+
+def test_evaluate_rising_rate_that_reached_the_threshold_is_marginal() -> None:
+    out = bandwidth.evaluate(SPEC, bandwidth.Evidence(result=_ramped((40.0, 60.0, 80.0, 110.0))), Thresholds())
+    assert out.status is Status.WARN and "still rising" in out.message and "110.0" in out.message
+    never = bandwidth.evaluate(SPEC, bandwidth.Evidence(result=_ramped((40.0, 50.0, 60.0, 70.0))), Thresholds())
+    assert never.status is Status.FAIL  # rising, but never near the threshold: honest FAIL
+    cut = _ramped((75.0, 101.0, 72.0), note="ramp shortened from 3.3 s to 0.5 s to end before the deadline")
+    out = bandwidth.evaluate(SPEC, bandwidth.Evidence(result=cut), Thresholds())
+    assert out.status is Status.WARN and "too little time" in out.message
+
+
+def test_evaluate_names_the_tcp_buffer_that_caps_one_connection() -> None:
+    # 250 ms, tcp_rmem max 2 MiB: one connection at most 67 Mbit/s; 4 streams carried 220
+    r = _ramped((220.0, 221.0, 219.0), rtt=0.25, reverse=True)
+    out = bandwidth.evaluate(DOWN, bandwidth.Evidence(result=r, tcp_buffer="4096 131072 2097152"), Thresholds())
+    assert out.status is Status.WARN and "not for one connection" in out.message
+    assert "net.ipv4.tcp_rmem max 2097152 bytes / RTT 250 ms" in out.message and "67.1 Mbit/s" in out.message
+    assert out.remediation is not None and 'sysctl -w net.ipv4.tcp_rmem="4096 131072 6291456"' in out.remediation
+    # the streams together cannot reach the threshold either: the host, not the link, is the limit
+    slow = _ramped((30.0, 31.0, 30.0), rtt=0.25, streams=1)
+    out = bandwidth.evaluate(SPEC, bandwidth.Evidence(result=slow, tcp_buffer="4096 16384 1048576"), Thresholds())
+    assert out.status is Status.FAIL and "this host, not the link" in out.message
+    assert out.remediation is not None and out.remediation.startswith("Raise this host's buffer ceiling")
+    assert "net.ipv4.tcp_wmem" in out.remediation and out.evidence["tcpBuffer"]["maxBytes"] == 1048576
+    # a ceiling above the threshold says nothing
+    ok = bandwidth.evaluate(SPEC, bandwidth.Evidence(result=slow, tcp_buffer="4096 16384 33554432"), Thresholds())
+    assert ok.status is Status.FAIL and "buffer" not in ok.message and "capacity of the path" in (ok.remediation or "")

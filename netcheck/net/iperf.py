@@ -15,7 +15,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import errno
+import itertools
 import json
+import math
 import os
 import secrets
 import select
@@ -53,11 +55,26 @@ MAX_JSON = 65536  # results JSON grows with streams; parameters are capped tight
 DEFAULT_BLKSIZE = 131072
 RECV_BUF = 1 << 20  # one recv_into may return up to this much
 SEND_BUF_DEFAULT = 1 << 20  # we send in 1 MiB writes (TCP has no framing; `len` is advisory)
-# tcp_info offsets (docs/reference/linux-probing-facts.md §5; bytes_acked from linux/tcp.h)
+# tcp_info offsets (docs/reference/linux-probing-facts.md §5; bytes_acked, min_rtt from linux/tcp.h)
+TCPI_SND_MSS = 16
+TCPI_RCV_MSS = 20
+TCPI_SACKED = 28
+TCPI_RTT = 68
 TCPI_TOTAL_RETRANS = 100
 TCPI_BYTES_ACKED = 120
 TCPI_BYTES_RECEIVED = 128
-RCVLOWAT = 256 * 1024
+TCPI_MIN_RTT = 148
+TCPI_DATA_SEGS_IN = 152
+# Test sizing (iperf3's --omit, chosen from the path's RTT): the ramp is the time TCP needs to
+# open its window from 10 segments to RAMP_TARGET_MBPS × RTT, doubling once per round trip
+# (slow start, and the receiver's autotuning beside it), plus RAMP_MARGIN_RTTS round trips.
+RAMP_TARGET_MBPS = 1000.0
+RAMP_MARGIN_RTTS = 4.0
+MIN_OMIT = 0.5  # s; a LAN path's ramp takes milliseconds, this keeps the first burst out
+MAX_OMIT = 8.0  # s; an RTT of 600 ms needs about this much
+MAX_TEST_SECONDS = 60.0  # ramp + measurement; the responder's default limit
+SETUP_RTTS = 8  # round trips outside TEST_RUNNING (streams, results), for the deadline fit
+FINE_SAMPLE = 0.1  # s between the samples the steady rate is fitted to
 DISCARD_FLAGS = socket.MSG_TRUNC if sys.platform.startswith("linux") else 0  # fewer, larger reads: far fewer thread wake-ups on a fast path
 
 STATE_NAMES = {1: "TEST_START", 2: "TEST_RUNNING", 4: "TEST_END", 9: "PARAM_EXCHANGE", 10: "CREATE_STREAMS",
@@ -188,6 +205,40 @@ def tcp_counters(sock: socket.socket) -> tuple[int | None, int | None]:
     return retrans, acked
 
 
+def tcp_delivered(sock: socket.socket) -> int | None:
+    """Bytes the peer holds of what we sent: cumulatively acked plus SACKed segments, None if unknown.
+
+    bytes_acked alone stalls while a loss is repaired (the hole holds back the cumulative
+    ACK) and then jumps; a sample taken in that stall would move bytes into the next interval.
+    """
+    try:
+        info = sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_INFO, 512)
+    except OSError:
+        return None
+    if len(info) < TCPI_BYTES_ACKED + 8:
+        return None
+    acked = struct.unpack_from("=Q", info, TCPI_BYTES_ACKED)[0]
+    sacked, mss = struct.unpack_from("=I", info, TCPI_SACKED)[0], struct.unpack_from("=I", info, TCPI_SND_MSS)[0]
+    return int(acked + sacked * mss)
+
+
+def tcp_arrived(sock: socket.socket) -> int | None:
+    """Data that has arrived on this socket, in or out of order: data segments in × receive MSS.
+
+    tcpi_bytes_received counts in order only: on a lossy path it stalls while a hole is
+    repaired and then jumps (measured on a 50 Mbit/s TBF path at 150 ms: quarter-second
+    rates from 0 to 86 Mbit/s, where this count read 47.0 to 48.4 throughout).
+    """
+    try:
+        info = sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_INFO, 512)
+    except OSError:
+        return None
+    if len(info) < TCPI_DATA_SEGS_IN + 4:
+        return None
+    segs, mss = struct.unpack_from("=I", info, TCPI_DATA_SEGS_IN)[0], struct.unpack_from("=I", info, TCPI_RCV_MSS)[0]
+    return int(segs * mss)
+
+
 def tcp_bytes_received(sock: socket.socket) -> int | None:
     """Bytes the kernel has received on this TCP socket (tcpi_bytes_received), None if unknown."""
     try:
@@ -195,6 +246,59 @@ def tcp_bytes_received(sock: socket.socket) -> int | None:
     except OSError:
         return None
     return int(struct.unpack_from("=Q", info, TCPI_BYTES_RECEIVED)[0]) if len(info) >= TCPI_BYTES_RECEIVED + 8 else None
+
+
+def tcp_rtt(sock: socket.socket) -> float | None:
+    """The smallest RTT the kernel has seen on this socket (tcpi_min_rtt, else tcpi_rtt), seconds."""
+    try:
+        info = sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_INFO, 512)
+    except OSError:
+        return None
+    us = [struct.unpack_from("=I", info, off)[0] for off in (TCPI_MIN_RTT, TCPI_RTT) if len(info) >= off + 4]
+    us = [u for u in us if u > 0]
+    return min(us) / 1e6 if us else None
+
+
+def tcp_mss(sock: socket.socket) -> int | None:
+    """This socket's send MSS (tcpi_snd_mss), None if unknown."""
+    try:
+        info = sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_INFO, 512)
+    except OSError:
+        return None
+    return int(struct.unpack_from("=I", info, TCPI_SND_MSS)[0]) or None if len(info) >= TCPI_SND_MSS + 4 else None
+
+
+def ramp_seconds(rtt: float, mss: int = 1448, target_mbps: float = RAMP_TARGET_MBPS) -> float:
+    """How long to omit before the steady state: slow start to target_mbps × rtt, plus a margin.
+
+    From an initial window of 10 segments, doubling per round trip, the window reaches
+    the bandwidth-delay product after log2(BDP / 10 segments) round trips; with the margin
+    that is 0.64 s at 50 ms, 2.15 s at 150 ms, 3.77 s at 250 ms (0.5 s at least). A slower
+    path ramps sooner, so sizing for 1 Gbit/s only ever leaves out a little more.
+    """
+    bdp_segments = target_mbps * 1e6 / 8 * max(rtt, 0.0) / max(536, mss)
+    rtts = math.log2(max(2.0, bdp_segments / 10)) + RAMP_MARGIN_RTTS
+    return round(min(MAX_OMIT, max(MIN_OMIT, rtts * rtt)), 3)
+
+
+def plan_test(seconds: float, rtt: float | None, omit: float | None, time_left: float | None,
+              mss: int = 1448) -> tuple[float, float, str | None]:
+    """(omit, measured seconds, note): the ramp to leave out and the steady window after it.
+
+    `omit` None sizes the ramp from the RTT. Ramp plus window stay within
+    MAX_TEST_SECONDS and `time_left` (the caller's deadline, minus the set-up round
+    trips); the ramp is cut first, and the note says so.
+    """
+    want = ramp_seconds(rtt or 0.0, mss) if omit is None else max(0.0, omit)
+    note = None
+    if want + seconds > MAX_TEST_SECONDS:
+        want, note = max(0.0, MAX_TEST_SECONDS - seconds), "ramp shortened to keep the test within 60 s"
+        seconds = min(seconds, MAX_TEST_SECONDS)
+    if time_left is not None and want + seconds > time_left:
+        cut = max(0.0, time_left - seconds)
+        if cut < want:
+            want, note = cut, f"ramp shortened from {want:.1f} s to {cut:.1f} s to end before the deadline"
+    return round(want, 3), seconds, note
 
 
 class CpuClock:
@@ -219,8 +323,15 @@ class Pump:
 
     `sending` True: write until stop(); False: read until EOF, counting only until
     stop_counting() (bytes after TEST_END are drained but not counted). A receiver
-    counts with the kernel's tcpi_bytes_received where available, so it can ask for
-    large reads (SO_RCVLOWAT) without delaying the count; else it counts bytes read.
+    counts with the kernel's tcpi_bytes_received where available (exact at any
+    instant, whatever the reads are doing); else it counts bytes read.
+
+    No socket option touches the receive buffer or window: autotuning must be free to
+    open the window to the path's bandwidth-delay product. SO_RCVLOWAT in particular
+    (used here once, for fewer wake-ups) makes Linux set the window clamp to the low
+    water mark and stalls autotuning: a download on a 150 ms path stuck at about
+    128 KiB per stream per round trip (15 Mbit/s with 2 streams where iperf3 -R
+    carried 188). Without it loopback downloads are as fast within the noise.
     """
 
     def __init__(self, socks: Sequence[socket.socket], sending: bool, block: int = SEND_BUF_DEFAULT) -> None:
@@ -247,9 +358,6 @@ class Pump:
             base = [tcp_bytes_received(s) for s in self.socks]
             if all(b is not None for b in base):
                 self._base = [int(b or 0) for b in base]
-                for s in self.socks:
-                    with contextlib.suppress(OSError):
-                        s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVLOWAT, RCVLOWAT)
 
     def start(self) -> None:
         self._prepare_receive()
@@ -327,7 +435,7 @@ class AsyncioPump(Pump):
 
     Measured on this 2-core VM (bench/bench_bandwidth.py --engines): one loop thread
     sends faster than one thread per stream (no GIL hand-offs between streams); for
-    receiving, blocking MSG_TRUNC reads with SO_RCVLOWAT in threads beat asyncio. The default.
+    receiving, blocking MSG_TRUNC reads in threads beat asyncio. The default.
     """
 
     def start(self) -> None:
@@ -378,7 +486,7 @@ class IperfResult:
     seconds: float  # measured duration of TEST_RUNNING
     bytes_received: int
     bytes_sent: int
-    intervals_mbps: tuple[float, ...]  # receiver-side throughput of each interval
+    intervals_mbps: tuple[float, ...]  # receiver-side throughput of each interval after the ramp
     retransmits: int | None  # sender's TCP total_retrans, None when unknown
     attempts: int = 1  # >1 when the server was busy at first
     blksize: int = DEFAULT_BLKSIZE
@@ -386,6 +494,30 @@ class IperfResult:
     waited: float = 0.0  # seconds spent waiting for a free test slot
     server_concurrent: int | None = None  # most tests the responder ran at once during this one
     server_slots: int | None = None  # the responder's concurrent-test limit
+    rtt: float | None = None  # s, the path's RTT before the test (control connection)
+    omit: float = 0.0  # s, the ramp at the start, left out of the steady rate (iperf3 --omit)
+    ramp_intervals_mbps: tuple[float, ...] = ()
+    ramp_bytes: int | None = None  # received during the ramp, as sampled (None: no ramp left out)
+    ramp_seconds: float = 0.0
+    steady_bytes: int | None = None  # received after the ramp, as sampled
+    steady_seconds: float = 0.0
+    sizing_note: str | None = None  # why the ramp is shorter than the RTT asked for
+    steady_fit_mbps: float | None = None  # slope through the fine samples of the steady window
+
+    @property
+    def steady_mbps(self) -> float:
+        """The rate after the ramp (the figure to judge); the whole test's rate without one."""
+        if self.steady_fit_mbps is not None:
+            return self.steady_fit_mbps
+        if self.steady_bytes is None or self.steady_seconds <= 0:
+            return self.mbps
+        return self.steady_bytes * 8 / self.steady_seconds / 1e6
+
+    @property
+    def ramp_mbps(self) -> float | None:
+        if self.ramp_bytes is None or self.ramp_seconds <= 0:
+            return None
+        return self.ramp_bytes * 8 / self.ramp_seconds / 1e6
 
     @property
     def direction(self) -> str:
@@ -402,7 +534,13 @@ class IperfResult:
                 "intervalsMbps": [round(x, 2) for x in self.intervals_mbps],
                 "retransmits": self.retransmits, "attempts": self.attempts,
                 "waitedSeconds": round(self.waited, 2), "responderConcurrentTests": self.server_concurrent,
-                "responderSlots": self.server_slots}
+                "responderSlots": self.server_slots,
+                "steadyMbps": round(self.steady_mbps, 2), "steadySeconds": round(self.steady_seconds, 3),
+                "rampMbps": None if self.ramp_mbps is None else round(self.ramp_mbps, 2),
+                "rampSeconds": round(self.ramp_seconds, 3),
+                "rampIntervalsMbps": [round(x, 2) for x in self.ramp_intervals_mbps],
+                "rttMs": None if self.rtt is None else round(self.rtt * 1000, 2),
+                **({"sizingNote": self.sizing_note} if self.sizing_note else {})}
 
 
 def _expect(sock: socket.socket, want: int, phase: str) -> None:
@@ -452,9 +590,12 @@ def _connect(host: str, port: int, timeout: float) -> socket.socket:
 def run_client(host: str, port: int, *, seconds: float = 5.0, streams: int = 1, reverse: bool = False,
                token: str | None = None, interval: float = 1.0, timeout: float = 5.0,
                busy_retries: int = 2, busy_wait: float = 1.0, blksize: int = DEFAULT_BLKSIZE,
-               deadline: float | None = None, pump_factory: PumpFactory | None = None) -> IperfResult:
+               deadline: float | None = None, pump_factory: PumpFactory | None = None,
+               omit: float | None = None) -> IperfResult:
     """Run one iperf3 TCP test, waiting for a free slot while the server is busy.
 
+    The test runs `omit` seconds of ramp (None: sized from the path's RTT, see ramp_seconds)
+    and then `seconds` of steady state, both reported (plan_test fits them to the deadline).
     With a `deadline` (time.monotonic()), a busy server is retried for as long as a test
     still fits before it: after the server's retry-after (netcheck serve) or an
     exponential backoff from `busy_wait` (stock iperf3), each with random jitter so a
@@ -470,7 +611,8 @@ def run_client(host: str, port: int, *, seconds: float = 5.0, streams: int = 1, 
     while True:
         attempt += 1
         try:
-            res = _one_test(host, port, seconds, streams, reverse, token, interval, timeout, blksize, pump_factory)
+            res = _one_test(host, port, seconds, streams, reverse, token, interval, timeout, blksize, pump_factory,
+                            omit, deadline)
             return res if attempt == 1 else _with_attempts(res, attempt, waited)
         except ServerBusy as exc:
             busy, refusal = exc, None
@@ -487,7 +629,7 @@ def run_client(host: str, port: int, *, seconds: float = 5.0, streams: int = 1, 
             wait = busy.retry_after * jitter.uniform(1.0, 1.25) + jitter.uniform(0.0, 0.5)
         else:  # stock iperf3: plain busy
             wait = min(BUSY_WAIT_CAP, busy_wait * 2 ** (attempt - 1)) * jitter.uniform(0.5, 1.5)
-        room = None if deadline is None else deadline - time.monotonic() - seconds - TEST_OVERHEAD
+        room = None if deadline is None else deadline - time.monotonic() - seconds - (omit or MIN_OMIT) - TEST_OVERHEAD
         if room is not None and 0.2 <= room < wait:
             wait = room  # one last try just before the deadline
         if (room is None and attempt > busy_retries + refused) or (room is not None and room < 0.2):
@@ -511,9 +653,12 @@ def _with_attempts(res: IperfResult, attempts: int, waited: float) -> IperfResul
 
 
 def _one_test(host: str, port: int, seconds: float, streams: int, reverse: bool, token: str | None,
-              interval: float, timeout: float, blksize: int, pump_factory: PumpFactory | None) -> IperfResult:
+              interval: float, timeout: float, blksize: int, pump_factory: PumpFactory | None,
+              omit: float | None = None, deadline: float | None = None) -> IperfResult:
     cookie = make_cookie()
+    t_connect = time.monotonic()
     ctrl = _connect(host, port, timeout)
+    connect_rtt = time.monotonic() - t_connect
     socks: list[socket.socket] = []
     pump: Pump | None = None
     try:
@@ -521,7 +666,13 @@ def _one_test(host: str, port: int, seconds: float, streams: int, reverse: bool,
         ctrl.settimeout(timeout)
         ctrl.sendall(cookie)
         _expect(ctrl, PARAM_EXCHANGE, "starting the test")
-        params: dict[str, Any] = {"tcp": True, "omit": 0, "time": max(1, round(seconds)), "num": 0,
+        # Size the test to the path: RTT from the handshake (kernel's figure, else the connect time).
+        rtt = min(x for x in (tcp_rtt(ctrl), connect_rtt) if x is not None)
+        left = None if deadline is None else deadline - time.monotonic() - SETUP_RTTS * rtt - 1.0
+        omit, seconds, sizing_note = plan_test(seconds, rtt, omit, left, tcp_mss(ctrl) or 1448)
+        # The server is told the whole duration and omit 0: the ramp is split off here, from
+        # receiver-side samples (a stock server's own omit timer would not match ours).
+        params: dict[str, Any] = {"tcp": True, "omit": 0, "time": max(1, math.ceil(omit + seconds)), "num": 0,
                                   "blockcount": 0, "parallel": streams}
         if reverse:
             params["reverse"] = True
@@ -542,7 +693,7 @@ def _one_test(host: str, port: int, seconds: float, streams: int, reverse: bool,
         pump = (pump_factory or AsyncioPump)(socks, not reverse)
         t0 = time.monotonic()
         pump.start()
-        intervals = _sample(ctrl, pump, socks, reverse, t0, seconds, interval)
+        samples, every = _sample(ctrl, pump, socks, reverse, t0, _offsets(omit, seconds, interval))
         # Stop: receivers stop counting now; senders stop before TEST_END (3.16+ order).
         pump.stop_counting()
         elapsed = time.monotonic() - t0
@@ -566,7 +717,8 @@ def _one_test(host: str, port: int, seconds: float, streams: int, reverse: bool,
             close_quietly(s)
         pump.join(2.0)
         send_state(ctrl, IPERF_DONE)
-        return _result(host, port, reverse, streams, elapsed, counted, pump, theirs, retrans_local, intervals, blksize)
+        res = _result(host, port, reverse, streams, elapsed, counted, pump, theirs, retrans_local, [], blksize)
+        return _with_samples(res, samples, omit, rtt, sizing_note, every)
     except OSError as exc:
         raise IperfError("closed", f"the connection to {host}:{port} failed during the test: {exc}") from None
     finally:
@@ -577,47 +729,95 @@ def _one_test(host: str, port: int, seconds: float, streams: int, reverse: bool,
         close_quietly(ctrl)
 
 
-def _sample(ctrl: socket.socket, pump: Pump, socks: Sequence[socket.socket], reverse: bool, t0: float,
-            seconds: float, interval: float) -> list[float]:
-    """Sleep until the end of the test, taking one receiver-side sample per interval.
+def _offsets(omit: float, seconds: float, interval: float) -> list[float]:
+    """Sample times after the start: the ramp in equal parts, its end, then every `interval`."""
+    interval = max(0.1, min(interval, seconds))
+    ramp_parts = math.ceil(omit / interval - 1e-9) if omit > 0 else 0
+    out = [omit * i / ramp_parts for i in range(1, ramp_parts + 1)]
+    parts = max(1, round(seconds / interval))
+    out += [omit + seconds * i / parts for i in range(1, parts + 1)]
+    return out
 
-    Upload samples use the kernel's bytes_acked (what reached the receiver), not what we
-    queued, so a shaped path's first interval is not inflated by the socket buffer.
-    A control message during the test (server stopped or failed) aborts it.
+
+def _sample(ctrl: socket.socket, pump: Pump, socks: Sequence[socket.socket], reverse: bool, t0: float,
+            offsets: Sequence[float], fine: float = FINE_SAMPLE) -> tuple[list[tuple[float, int]], list[tuple[float, int]]]:
+    """Sleep until the end of the test, taking (seconds since t0, bytes) at each offset.
+
+    Returns those samples and, for the rate fit, all samples: the same plus one every `fine` s.
+
+    Receiver-side counts: a download counts what arrived (tcp_arrived, in or out of
+    order); an upload what reached the receiver (tcp_delivered: acked and SACKed), not
+    what we queued, so a shaped path's first interval is not inflated by the socket buffer. The first sample is
+    taken at once. A control message during the test (server stopped or failed) aborts it.
     """
 
     def counter() -> int:
-        if reverse:
-            return pump.total()
-        acked = [tcp_counters(s)[1] for s in socks]
-        return sum(a for a in acked if a is not None) if all(a is not None for a in acked) else pump.total()
+        got = [(tcp_arrived if reverse else tcp_delivered)(s) for s in socks]
+        return sum(d or 0 for d in got) if all(d is not None for d in got) else pump.total()
 
-    out: list[float] = []
-    interval = max(0.1, min(interval, seconds))
-    last_t, last_b = t0, counter()
-    end = t0 + seconds
-    next_t = t0 + interval
-    while True:
-        now = time.monotonic()
-        if now >= end:
-            break
-        r, _, _ = select.select([ctrl], [], [], max(0.0, min(next_t, end) - now))
-        if r:
-            try:
-                state = recv_state(ctrl)
-            except IperfError:
-                raise IperfError("closed", "the server closed the control connection during the test") from None
-            _raise_for_state(ctrl, state, "the test was running")
-        now = time.monotonic()
-        if now >= next_t - 0.001 or now >= end:
-            b = counter()
-            if now - last_t >= interval * 0.5:
-                out.append((b - last_b) * 8 / (now - last_t) / 1e6)
-                last_t, last_b = now, b
-            next_t += interval
+    def sample() -> tuple[float, int]:  # timed at the middle of the reads (a busy CPU may stall them)
+        before = time.monotonic()
+        n = counter()
+        return (before + time.monotonic()) / 2 - t0, n
+
+    out = [sample()]
+    every = list(out)
+    next_fine = t0 + fine
+    for off in offsets:
+        target = t0 + off
+        while (now := time.monotonic()) < target:
+            r, _, _ = select.select([ctrl], [], [], min(target, next_fine) - now if next_fine > now else 0)
+            if r:
+                try:
+                    state = recv_state(ctrl)
+                except IperfError:
+                    raise IperfError("closed", "the server closed the control connection during the test") from None
+                _raise_for_state(ctrl, state, "the test was running")
+            if time.monotonic() >= next_fine:
+                every.append(sample())
+                next_fine += fine
+        out.append(sample())
+        every.append(out[-1])
     if pump.errors:
         raise IperfError("closed", f"a data stream failed during the test: {pump.errors[0]}")
-    return out
+    return out, every
+
+
+def fitted_mbps(samples: Sequence[tuple[float, int]]) -> float | None:
+    """Least-squares slope of bytes over time, Mbit/s; None with fewer than 8 samples.
+
+    A receiver's in-order count stalls while a loss is repaired and then catches up, so
+    a rate from two end samples moves by up to a round trip of data when either end
+    falls in a stall; the slope through every sample does not.
+    """
+    if len(samples) < 8:
+        return None
+    n = len(samples)
+    mt = sum(t for t, _ in samples) / n
+    mb = sum(b for _, b in samples) / n
+    var = sum((t - mt) ** 2 for t, _ in samples)
+    if var <= 0:
+        return None
+    return sum((t - mt) * (b - mb) for t, b in samples) / var * 8 / 1e6
+
+
+def _with_samples(res: IperfResult, samples: list[tuple[float, int]], omit: float, rtt: float | None,
+                  note: str | None, every: Sequence[tuple[float, int]] = ()) -> IperfResult:
+    """Split the samples at the ramp's end (the first sample at or after `omit`) into ramp and steady.
+
+    The steady rate is fitted to `every` sample in the steady window where there are enough.
+    """
+    from dataclasses import replace
+
+    rates = [(b1 - b0) * 8 / max(t1 - t0, 1e-6) / 1e6 for (t0, b0), (t1, b1) in itertools.pairwise(samples)]
+    cut = next((i for i, (t, _) in enumerate(samples) if t >= omit - 0.002), len(samples) - 1) if omit > 0 else 0
+    cut = min(cut, len(samples) - 2) if len(samples) >= 2 else 0
+    (t_start, b_start), (t_cut, b_cut), (t_end, b_end) = samples[0], samples[cut], samples[-1]
+    return replace(res, intervals_mbps=tuple(rates[cut:]), ramp_intervals_mbps=tuple(rates[:cut]),
+                   rtt=rtt, omit=omit, sizing_note=note,
+                   ramp_bytes=(b_cut - b_start) if cut else None, ramp_seconds=(t_cut - t_start) if cut else 0.0,
+                   steady_bytes=b_end - b_cut, steady_seconds=t_end - t_cut,
+                   steady_fit_mbps=fitted_mbps([x for x in every if t_cut - 1e-9 <= x[0] <= t_end + 1e-9]))
 
 
 def _result(host: str, port: int, reverse: bool, streams: int, elapsed: float, counted: int, pump: Pump,

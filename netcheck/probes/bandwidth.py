@@ -5,12 +5,20 @@ the responder (`spec.responder`, token from --token / NETCHECK_TOKEN). Each dire
 one check, `bandwidth.upload.<host>` (node → VPC) and `bandwidth.download.<host>`
 (VPC → node, iperf3 reverse mode), marked exclusive so it runs alone after the others.
 The threshold is `thresholds.bandwidthMbps` (AWS recommends at least 100 Mbit/s).
-When the threshold lies within the measurement's own spread (mean ± one standard
-deviation of the per-interval samples) the verdict is WARN "marginal", not a guess.
+
+The verdict judges the steady state: the client measures the RTT first and leaves TCP's
+ramp (slow start, sized from the RTT) out of the judged rate, as iperf3's --omit does;
+ramp and steady rate are both in the evidence. When the threshold lies within the
+measurement's own spread (steady mean ± one standard deviation of its intervals) the
+verdict is WARN "marginal", not a guess; so is a rate still rising at the end of the
+test that reached the threshold. This host's TCP buffer ceiling (net.ipv4.tcp_rmem max
+for a download, tcp_wmem max for an upload) caps one connection at max / RTT; when that
+is below the threshold the report says so, with the sysctl to change.
 """
 
 from __future__ import annotations
 
+import math
 import statistics
 from dataclasses import dataclass
 from typing import Any
@@ -58,6 +66,12 @@ class Evidence:
     error_kind: str | None = None
     error: str | None = None
     busy: Any = None  # netcheck.net.iperf.ServerBusy when no test slot came free in time
+    tcp_buffer: str | None = None  # this host's tcp_rmem (download) or tcp_wmem (upload): "min default max"
+
+
+def buffer_sysctl(reverse: bool) -> str:
+    """The sysctl whose max caps one connection's window on this host: receive for a download."""
+    return "net.ipv4.tcp_rmem" if reverse else "net.ipv4.tcp_wmem"
 
 
 CHECKS: tuple[CheckKind, ...] = (
@@ -107,11 +121,60 @@ def collect(spec: Spec, net: Net) -> Evidence:
         return Evidence(error_kind=exc.kind, error=str(exc), busy=exc)
     except IperfError as exc:
         return Evidence(error_kind=exc.kind, error=str(exc))
-    return Evidence(result=result)
+    return Evidence(result=result, tcp_buffer=net.sysctl(buffer_sysctl(spec.reverse)))
 
 
 def _spread(samples: tuple[float, ...]) -> float:
     return statistics.pstdev(samples) if len(samples) >= 2 else 0.0
+
+
+def _still_rising(samples: tuple[float, ...]) -> bool:
+    """The steady window's second half clearly above its first: TCP was still opening up."""
+    if len(samples) < 2:
+        return False
+    half = len(samples) // 2
+    first, second = statistics.fmean(samples[:half]), statistics.fmean(samples[len(samples) - half:])
+    return second > first * 1.15 and samples[-1] > samples[0] * 1.2
+
+
+@dataclass(frozen=True)
+class BufferCeiling:
+    """What this host's TCP buffers allow one connection over this RTT."""
+
+    sysctl: str
+    values: tuple[int, ...]  # min default max
+    rtt: float  # s
+
+    @property
+    def max_bytes(self) -> int:
+        return self.values[-1]
+
+    @property
+    def mbps(self) -> float:
+        return self.max_bytes * 8 / self.rtt / 1e6
+
+    def needed(self, mbps: float) -> int:
+        """A max that lets one connection carry `mbps`: twice the bandwidth-delay product (the
+        kernel counts buffer overhead against it), rounded up to whole MiB."""
+        return math.ceil(mbps * 1e6 / 8 * self.rtt * 2 / (1 << 20)) * (1 << 20)
+
+    def command(self, mbps: float) -> str:
+        lo, default = self.values[:2] if len(self.values) >= 3 else (4096, 131072)
+        return f'sysctl -w {self.sysctl}="{lo} {default} {self.needed(mbps)}"'
+
+    def to_evidence(self) -> dict[str, Any]:
+        return {"sysctl": self.sysctl, "value": " ".join(map(str, self.values)), "maxBytes": self.max_bytes,
+                "rttMs": round(self.rtt * 1000, 2), "oneConnectionMaxMbps": round(self.mbps, 1)}
+
+
+def _ceiling(spec: Spec, ev: Evidence, rtt: float | None) -> BufferCeiling | None:
+    if not ev.tcp_buffer or not rtt or rtt <= 0:
+        return None
+    try:
+        values = tuple(int(x) for x in ev.tcp_buffer.split())
+    except ValueError:
+        return None
+    return BufferCeiling(buffer_sysctl(spec.reverse), values, rtt) if values and values[-1] > 0 else None
 
 
 def evaluate(spec: Spec, ev: Evidence, thresholds: Thresholds) -> Outcome:
@@ -120,19 +183,25 @@ def evaluate(spec: Spec, ev: Evidence, thresholds: Thresholds) -> Outcome:
     if ev.result is None:
         return _failed(spec, ev, what, limit)
     r = ev.result
-    mean = float(r.mbps)
-    sd = _spread(tuple(r.intervals_mbps))
+    mean = float(r.steady_mbps)
+    samples = tuple(r.intervals_mbps)
+    sd = _spread(samples)
     lo, hi = mean - sd, mean + sd
     retrans = f", {r.retransmits} retransmits" if r.retransmits else ""
     shared = getattr(r, "server_concurrent", None)
     crowd = (f", the responder ran {shared} tests at once (of {r.server_slots} slots)" if shared and shared > 1
              else "")
-    measured = (f"{mean:.1f} Mbit/s (±{sd:.1f} over {len(r.intervals_mbps)} intervals, {r.streams} streams"
-                f"{retrans}{crowd})")
+    rtt = f", RTT {r.rtt * 1000:.0f} ms" if r.rtt else ""
+    ramp = (f" after a {r.ramp_seconds:.1f} s ramp at {r.ramp_mbps:.1f} Mbit/s" if r.ramp_mbps is not None else "")
+    streams = f"{r.streams} stream{'s' if r.streams != 1 else ''}"
+    measured = f"{mean:.1f} Mbit/s (±{sd:.1f} over {len(samples)} intervals{ramp}, {streams}{rtt}{retrans}{crowd})"
     evidence: dict[str, Any] = {**r.to_evidence(), "spreadMbps": round(sd, 2), "source": spec.source,
                                 "thresholdMbps": limit}
-    if r.intervals_mbps:
-        evidence.update(minMbps=round(min(r.intervals_mbps), 2), maxMbps=round(max(r.intervals_mbps), 2))
+    if samples:
+        evidence.update(minMbps=round(min(samples), 2), maxMbps=round(max(samples), 2))
+    ceiling = _ceiling(spec, ev, r.rtt)
+    if ceiling:
+        evidence["tcpBuffer"] = ceiling.to_evidence()
     common: dict[str, Any] = {"measured": round(mean, 1), "threshold": limit, "unit": "Mbit/s", "evidence": evidence}
     fix = (f"Raise the capacity of the path between the site and the VPC (VPN tunnel, Direct Connect or "
            f"uplink), or remove the shaping or policing on it{' (retransmits point at loss)' if r.retransmits else ''}; "
@@ -142,14 +211,40 @@ def evaluate(spec: Spec, ev: Evidence, thresholds: Thresholds) -> Outcome:
         fix += (f" The responder ran {shared} tests at once during this one: if they shared its link, repeat "
                 "the test when it is quieter (or give the responder more capacity, docs/capacity.md) before "
                 "blaming the site's path.")
+    one_short = ceiling is not None and ceiling.mbps < limit
+    buffers = ""
+    buffer_fix = ""
+    if ceiling is not None and one_short:
+        buffers = (f" This host's TCP buffers cap one connection at {ceiling.mbps:.1f} Mbit/s ({ceiling.sysctl} max "
+                   f"{ceiling.max_bytes} bytes / RTT {ceiling.rtt * 1000:.0f} ms), below the threshold: a single "
+                   "TCP transfer (one image layer, say) cannot fill this path whatever the link carries.")
+        buffer_fix = (f"Raise this host's buffer ceiling so one connection can reach {limit:g} Mbit/s over "
+                      f"{ceiling.rtt * 1000:.0f} ms: `{ceiling.command(limit)}` (persist it in /etc/sysctl.d/).")
+    host_cap = ceiling.mbps * r.streams if ceiling is not None else None  # all streams together
     if hi < limit:
-        return Outcome(Status.FAIL, f"{what} measured {measured}, below the {limit:g} Mbit/s threshold.",
-                       remediation=fix, **common)
+        if samples and max(samples) >= limit and (_still_rising(samples) or r.sizing_note):
+            why = ("was still rising at the end of the test" if _still_rising(samples)
+                   else f"had too little time to get past TCP's ramp ({r.sizing_note})")
+            return Outcome(Status.WARN, f"{what} measured {measured}: marginal, the rate {why} and reached "
+                           f"{max(samples):.1f} Mbit/s in its best interval.{buffers}",
+                           remediation=(buffer_fix + " " if buffer_fix else "")
+                           + "Repeat with a longer spec.bandwidth.seconds (and --deadline) to see the steady rate.",
+                           **common)
+        if host_cap is not None and host_cap < limit:
+            return Outcome(Status.FAIL, f"{what} measured {measured}, below the {limit:g} Mbit/s threshold.{buffers} "
+                           f"With {streams} they allow at most {host_cap:.1f} Mbit/s, so "
+                           "this host, not the link, is the limit found.",
+                           remediation=buffer_fix + " Then run the test again to measure the link.", **common)
+        return Outcome(Status.FAIL, f"{what} measured {measured}, below the {limit:g} Mbit/s threshold.{buffers}",
+                       remediation=(buffer_fix + " " if buffer_fix else "") + fix, **common)
     if lo < limit:
         return Outcome(Status.WARN, f"{what} measured {measured}: marginal, the {limit:g} Mbit/s threshold lies "
-                       "within the measurement's own spread.",
-                       remediation="Repeat the test at a quieter time or with a longer spec.bandwidth.seconds; "
-                                   + fix, **common)
+                       f"within the measurement's own spread.{buffers}",
+                       remediation=(buffer_fix + " " if buffer_fix else "")
+                       + "Repeat the test at a quieter time or with a longer spec.bandwidth.seconds; " + fix, **common)
+    if one_short:
+        return Outcome(Status.WARN, f"{what} measured {measured}, above the {limit:g} Mbit/s threshold with "
+                       f"{streams}, but not for one connection.{buffers}", remediation=buffer_fix, **common)
     return Outcome(Status.PASS, f"{what} measured {measured}, above the {limit:g} Mbit/s threshold.", **common)
 
 
