@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import select
 import signal
 import socket
 import struct
@@ -323,6 +324,12 @@ def test_serve_command_logs_json_and_stops_cleanly_on_sigterm(tmp_path: Path) ->
         first = json.loads(proc.stderr.readline())
         assert first["event"] == "listening" and first["port"] == port
         assert iperf.run_client("127.0.0.1", port, seconds=1, token=TOKEN).bytes_received > 0
+        seen: list[str] = []  # the server logs iperf-done after the client has its results: wait for it
+        end = time.monotonic() + 10
+        while "iperf-done" not in seen and time.monotonic() < end:
+            if select.select([proc.stderr], [], [], max(0.0, end - time.monotonic()))[0]:
+                seen.append(proc.stderr.readline())
+                seen[-1] = json.loads(seen[-1])["event"] if seen[-1].strip() else ""
         proc.send_signal(signal.SIGTERM)
         _, err = proc.communicate(timeout=15)
     finally:
@@ -330,7 +337,7 @@ def test_serve_command_logs_json_and_stops_cleanly_on_sigterm(tmp_path: Path) ->
             proc.kill()
             proc.wait()
     assert proc.returncode == 0
-    events = [json.loads(line)["event"] for line in err.splitlines()]
+    events = seen + [json.loads(line)["event"] for line in err.splitlines()]
     assert "iperf-done" in events and events[-1] == "stopped"
 
 
