@@ -46,16 +46,19 @@ class VpcDocuments:
     files: dict[str, str] = field(default_factory=dict)
 
 
+EXPORT_LIMIT = 64 << 20  # bytes; a large account's describe-security-groups is a few MB
+
+
 def _read(path: Path, key: str, what: str) -> Any:
+    from netcheck.safeio import FileProblem, read_limited
+
     try:
-        text = path.read_text()
-    except FileNotFoundError:
-        raise AwsInputError(f"{path}: file not found (spec.vpc.describe.{what})") from None
-    except OSError as exc:
-        raise AwsInputError(f"{path}: cannot read: {exc.strerror}") from None
+        raw = read_limited(path, EXPORT_LIMIT, f"spec.vpc.describe.{what} export")
+    except FileProblem as exc:
+        raise AwsInputError(f"{exc} (spec.vpc.describe.{what})") from None
     try:
-        doc = json.loads(text)
-    except ValueError as exc:
+        doc = json.loads(raw)
+    except (ValueError, RecursionError) as exc:
         raise AwsInputError(f"{path}: not JSON ({exc}); export it with --output json") from None
     if not isinstance(doc, dict) or key not in doc:
         raise AwsInputError(f"{path}: has no top-level {key!r}; expected the output of "

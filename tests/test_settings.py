@@ -388,3 +388,13 @@ def test_mutated_examples(scratch: Path, data: st.DataObject) -> None:
         parent = parent[part]
     parent[where[-1]] = data.draw(VALUES)
     _check_loader(scratch, yaml.safe_dump(doc).encode())
+
+
+def test_last_node_ip_flag_wins_as_in_nodeadm() -> None:
+    """nodeadm's ExtractFlagValue keeps the last `--node-ip=`; an earlier, different value is not the node IP."""
+    from netcheck.settings import node_ip_from_flags
+
+    flags = ["--node-ip=10.0.0.1", "--max-pods=58", "--node-ip=192.168.50.5"]
+    assert node_ip_from_flags(flags, "nc.yaml") == "192.168.50.5"
+    assert node_ip_from_flags(["--node-ip=not-an-ip", "--node-ip=192.168.50.5"], "nc.yaml") == "192.168.50.5"
+    assert node_ip_from_flags(["--v=2"], "nc.yaml") is None

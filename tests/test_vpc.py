@@ -236,3 +236,16 @@ def test_route_targets(route: dict[str, str], status: Status) -> None:
     spec = vpc.Spec("routes", cidr="192.168.50.0/24", group="node")
     out = vpc.evaluate(spec, vpc.Evidence(VpcDocuments("test", route_tables=[table])), Thresholds())
     assert out.status is status, out.message
+
+
+def test_export_that_is_not_a_regular_file_is_named_not_read(tmp_path: Path) -> None:
+    """A FIFO or a directory given as an export answers at once, naming the field, instead of hanging."""
+    import os
+
+    from netcheck.aws import AwsInputError, load_exports
+
+    fifo = tmp_path / "routes.fifo"
+    os.mkfifo(fifo)
+    for bad in (fifo, tmp_path):
+        with pytest.raises(AwsInputError, match=r"regular file.*spec\.vpc\.describe\.routeTables"):
+            load_exports(route_tables=bad)

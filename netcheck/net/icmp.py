@@ -46,7 +46,8 @@ def ping_group_range() -> tuple[int, int] | None:
         return None
 
 
-def _checksum(data: bytes) -> int:
+def inet_checksum(data: bytes) -> int:
+    """The Internet checksum (RFC 1071) of ICMP and IPv4 headers."""
     if len(data) % 2:
         data += b"\0"
     total = sum(struct.unpack(f"!{len(data) // 2}H", data))
@@ -112,7 +113,7 @@ class IcmpSocket:
         payload = bytes(max(0, size - HEADERS))
         header = struct.pack("!BBHHH", ICMP_ECHO, 0, 0, self.ident, seq & 0xFFFF)
         if self.kind == "raw":
-            csum = _checksum(header + payload)
+            csum = inet_checksum(header + payload)
             header = struct.pack("!BBHHH", ICMP_ECHO, 0, csum, self.ident, seq & 0xFFFF)
         sent = time.time_ns()
         self.sock.send(header + payload)

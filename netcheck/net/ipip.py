@@ -18,6 +18,8 @@ import time
 from dataclasses import asdict, dataclass
 from typing import Any, Literal
 
+from netcheck.net.icmp import inet_checksum
+
 IpipOutcome = Literal["connected", "refused", "timeout", "unreachable"]
 PAYLOAD = b"netcheck-ipip-probe"
 ICMP_CODES = {0: "net-unreachable", 1: "host-unreachable", 2: "protocol-unreachable", 3: "port-unreachable",
@@ -43,18 +45,9 @@ class IpipProbe:
         return {"proto": "ipip", **asdict(self)}
 
 
-def _checksum(data: bytes) -> int:
-    if len(data) % 2:
-        data += b"\0"
-    total = sum(struct.unpack(f"!{len(data) // 2}H", data))
-    total = (total >> 16) + (total & 0xFFFF)
-    total += total >> 16
-    return int(~total & 0xFFFF)
-
-
 def _echo(ident: int, seq: int) -> bytes:
     head = struct.pack("!BBHHH", 8, 0, 0, ident, seq)
-    return struct.pack("!BBHHH", 8, 0, _checksum(head + PAYLOAD), ident, seq) + PAYLOAD
+    return struct.pack("!BBHHH", 8, 0, inet_checksum(head + PAYLOAD), ident, seq) + PAYLOAD
 
 
 def inner_packet(src: str, dst: str, ident: int, seq: int) -> bytes:
@@ -62,7 +55,7 @@ def inner_packet(src: str, dst: str, ident: int, seq: int) -> bytes:
     icmp = _echo(ident, seq)
     head = struct.pack("!BBHHHBBH4s4s", 0x45, 0, 20 + len(icmp), ident, 0, 64, 1, 0,
                        socket.inet_aton(src), socket.inet_aton(dst))
-    head = head[:10] + struct.pack("!H", _checksum(head)) + head[12:]
+    head = head[:10] + struct.pack("!H", inet_checksum(head)) + head[12:]
     return head + icmp
 
 

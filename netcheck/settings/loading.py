@@ -177,19 +177,24 @@ def nodeconfig_from_data(data: dict[str, Any], src: str) -> NodeConfigFile:
 
 
 def node_ip_from_flags(flags: list[str], src: str) -> str | None:
-    """The IPv4 address in kubelet `--node-ip`, if any; IPv6 is refused as nodeadm refuses it."""
+    """The IPv4 address in kubelet `--node-ip`, if any; IPv6 is refused as nodeadm refuses it.
+
+    The last `--node-ip` wins, as in nodeadm's ExtractFlagValue (and in the kubelet's own flag
+    parsing); the `--node-ip VALUE` forms are read too, though nodeadm itself only reads `=`.
+    """
+    found: tuple[str, int] | None = None
     for i, raw in enumerate(flags):
         flag = raw.strip()
         if flag.startswith("--node-ip="):
-            value, at = flag.removeprefix("--node-ip="), i
+            found = flag.removeprefix("--node-ip="), i
         elif flag == "--node-ip":
             if i + 1 >= len(flags):
                 raise ConfigError(src, f"spec.kubelet.flags[{i}]", "--node-ip has no value")
-            value, at = flags[i + 1], i + 1
+            found = flags[i + 1], i + 1
         elif flag.split()[:1] == ["--node-ip"]:
-            value, at = flag.split(None, 1)[1], i
-        else:
-            continue
+            found = flag.split(None, 1)[1], i
+    if found is not None:
+        value, at = found
         field = f"spec.kubelet.flags[{at}]"
         try:
             addr = ipaddress.ip_address(value.strip())
