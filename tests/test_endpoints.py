@@ -13,6 +13,21 @@ from netcheck.settings import ConfigError, Settings, SiteProfile, profile_from_d
 FEATURES = {"podIdentity": True, "irsa": True, "cloudwatch": True, "sessionManager": True}
 
 
+
+@pytest.fixture(autouse=True)
+def no_lookups(monkeypatch: pytest.MonkeyPatch) -> None:
+    """These tests name real AWS hosts as strings only: any lookup or packet from them fails the test."""
+    import socket
+
+    def refuse(*args: object, **kwargs: object) -> None:
+        raise AssertionError(f"test_endpoints tried network I/O: {args[:2]!r}")
+
+    for name in ("getaddrinfo", "gethostbyname", "gethostbyname_ex", "create_connection"):
+        monkeypatch.setattr(socket, name, refuse)
+    for method in ("connect", "connect_ex", "sendto", "send", "sendall"):
+        monkeypatch.setattr(socket.socket, method, refuse)
+
+
 def settings(region: str, credentials: str = "ssm", **aws: Any) -> Settings:
     spec: dict[str, Any] = {"cluster": {"region": region}, "credentials": credentials, "features": FEATURES}
     if aws:
