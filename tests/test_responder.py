@@ -324,20 +324,26 @@ def test_serve_command_logs_json_and_stops_cleanly_on_sigterm(tmp_path: Path) ->
         first = json.loads(proc.stderr.readline())
         assert first["event"] == "listening" and first["port"] == port
         assert iperf.run_client("127.0.0.1", port, seconds=1, token=TOKEN).bytes_received > 0
-        seen: list[str] = []  # the server logs iperf-done after the client has its results: wait for it
-        end = time.monotonic() + 10
-        while "iperf-done" not in seen and time.monotonic() < end:
-            if select.select([proc.stderr], [], [], max(0.0, end - time.monotonic()))[0]:
-                seen.append(proc.stderr.readline())
-                seen[-1] = json.loads(seen[-1])["event"] if seen[-1].strip() else ""
+        # Read the rest raw (no TextIOWrapper buffer that communicate() would bypass): the server logs
+        # iperf-done after the client has its results, so wait for that line before signalling.
+        fd, raw, end = proc.stderr.fileno(), b"", time.monotonic() + 15
+        while b'"iperf-done"' not in raw and time.monotonic() < end:
+            if select.select([fd], [], [], 0.5)[0]:
+                raw += os.read(fd, 65536)
         proc.send_signal(signal.SIGTERM)
-        _, err = proc.communicate(timeout=15)
+        while time.monotonic() < end + 15:
+            if select.select([fd], [], [], 0.5)[0]:
+                chunk = os.read(fd, 65536)
+                if not chunk:
+                    break
+                raw += chunk
+        proc.wait(timeout=15)
     finally:
         if proc.poll() is None:
             proc.kill()
             proc.wait()
     assert proc.returncode == 0
-    events = seen + [json.loads(line)["event"] for line in err.splitlines()]
+    events = [json.loads(line)["event"] for line in raw.decode().splitlines() if line.strip()]
     assert "iperf-done" in events and events[-1] == "stopped"
 
 
