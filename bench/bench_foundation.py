@@ -78,8 +78,13 @@ def bench_cidr(total: int = 100_000, repeat: int = 3) -> list[Row]:
         checks = cidr.plan(settings)
         statuses = {c.id: cidr.evaluate(c.spec, cidr.collect(c.spec, net), thresholds).status for c in checks}
         best = min(best, time.perf_counter() - t0)
-    bad = sorted(i for i, s in statuses.items() if s not in (Status.PASS, Status.SKIP))
-    note = f"{len(statuses)} checks, all PASS" if not bad else f"unexpected: {', '.join(bad)}"
+    # 10.0.0.10 is the profile's node IP but not an address of this host: the kubelet would refuse it,
+    # so cidr.node-ip.in-node-cidr FAILs by design here; every other check must pass.
+    expected_fail = {"cidr.node-ip.in-node-cidr"}
+    bad = sorted(i for i, s in statuses.items()
+                 if s not in (Status.PASS, Status.SKIP) and not (i in expected_fail and s is Status.FAIL))
+    note = (f"{len(statuses)} checks: node-ip FAIL as expected (not on this host), the rest PASS" if not bad
+            else f"unexpected: {', '.join(bad)}")
     return [(f"cidr plan+collect+evaluate, {total:,} prefixes (best of {repeat})", f"{best * 1000:.0f} ms",
              "well under 1 s", note),
             (f"site profile validation, {total:,} prefixes (pydantic, once)", f"{validate_s * 1000:.0f} ms", "-",
