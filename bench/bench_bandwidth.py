@@ -11,13 +11,15 @@ For each row and direction, one after the other on the same path:
   same       iperf3 -c / -R for the same whole duration (ramp included, as iperf3 reports)
   omit       iperf3 -t SECONDS -O RAMP with netcheck's ramp rounded up to whole seconds
   steady     iperf3 -t 8 -O 2: the last 8 s of a 10 s run, the reference steady state
+  nc→serve   (--responder) netcheck's client against `netcheck serve` instead of iperf3 -s:
+             both ends as deployed (the responder sends the download)
 
 Ratios: netcheck steady / iperf3 steady (the goal: within 10 %), netcheck steady / iperf3
 --omit, netcheck whole-test mean / iperf3 same duration. "ceiling" is the TCP payload a
 TBF rate can carry (rate × 1448/1514): the objective upper bound of a shaped row. Server: a stock `iperf3 -s -1` on
 a random port for every test (started and ended by PID). `--quick` runs a subset;
 `--rows` picks rows by label. `--only loopback` and `--engines` keep the older loopback
-comparisons (interleaved rounds, ratio of medians; threads vs asyncio data plane).
+comparisons (interleaved rounds, ratio of medians; thread-per-stream vs loop sender).
 
     sudo python bench/bench_bandwidth.py [--quick] [--seconds 3] [--streams 2] [--json out.json]
 """
@@ -43,9 +45,9 @@ sys.path.insert(0, str(ROOT))
 
 from netcheck.net import iperf  # noqa: E402
 
-ENGINES: dict[str, Callable[[Sequence[socket.socket], bool], iperf.Pump]] = {
-    "threads": lambda socks, sending: iperf.Pump(socks, sending),
-    "asyncio": lambda socks, sending: iperf.AsyncioPump(socks, sending),  # asyncio senders, threaded receivers
+ENGINES: dict[str, Callable[[Sequence[socket.socket], bool, int], iperf.Pump]] = {
+    "threads": lambda socks, sending, block: iperf.Pump(socks, sending, block),  # a blocking sender per stream
+    "loop": lambda socks, sending, block: iperf.LoopPump(socks, sending, block),  # iperf3's loop (the default)
 }
 
 
@@ -65,10 +67,14 @@ class Path_:
     def __init__(self, name: str, client_ns: str | None, server_ns: str | None, server_ip: str) -> None:
         self.name, self.client_ns, self.server_ns, self.server_ip = name, client_ns, server_ns, server_ip
 
-    def server(self) -> tuple[subprocess.Popen[bytes], int]:
+    def server(self, kind: str = "iperf3") -> tuple[subprocess.Popen[bytes], int]:
+        """A stock `iperf3 -s -1`, or `netcheck serve` (kind "netcheck", ended by _end)."""
         port = free_port() if self.server_ns is None else 20000 + int.from_bytes(os.urandom(2), "big") % 30000
-        proc = subprocess.Popen(wrap(self.server_ns, ["iperf3", "-s", "-1", "-B", self.server_ip, "-p", str(port)]),
-                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+        cmd = (["iperf3", "-s", "-1", "-B", self.server_ip, "-p", str(port)] if kind == "iperf3" else
+               [sys.executable, "-m", "netcheck", "serve", "--no-auth", "-l", self.server_ip, "-p", str(port),
+                "--iperf-port", "0"])
+        proc = subprocess.Popen(wrap(self.server_ns, cmd), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                                start_new_session=True, cwd=ROOT)
         end = time.monotonic() + 5
         while time.monotonic() < end:
             out = subprocess.run(wrap(self.server_ns, ["ss", "-ltnH"]), capture_output=True, text=True).stdout
@@ -95,9 +101,10 @@ class Path_:
         finally:
             self._end(proc)
 
-    def netcheck(self, seconds: float, streams: int, reverse: bool, engine: str = "asyncio") -> dict[str, Any]:
-        """netcheck's client in a child process: its evidence plus omit and whole-test rate."""
-        proc, port = self.server()
+    def netcheck(self, seconds: float, streams: int, reverse: bool, engine: str = "loop",
+                 server: str = "iperf3") -> dict[str, Any]:
+        """netcheck's client in a child process (against iperf3 -s or netcheck serve): its evidence."""
+        proc, port = self.server(server)
         try:
             cmd = [sys.executable, str(Path(__file__).resolve()), "--client", self.server_ip, str(port), str(seconds),
                    str(streams), "1" if reverse else "0", engine]
@@ -107,12 +114,12 @@ class Path_:
             doc: dict[str, Any] = json.loads(out.stdout)
             return doc
         finally:
-            self._end(proc)
+            self._end(proc, wait=5 if server == "iperf3" else 0)
 
     @staticmethod
-    def _end(proc: subprocess.Popen[bytes]) -> None:
+    def _end(proc: subprocess.Popen[bytes], wait: float = 5) -> None:
         try:
-            proc.wait(timeout=5)
+            proc.wait(timeout=wait)
         except subprocess.TimeoutExpired:
             proc.terminate()
             proc.wait(timeout=5)
@@ -127,7 +134,7 @@ def client_main(argv: list[str]) -> None:
 
 
 def compare(path: Path_, label: str, rounds: int, seconds: float, streams: int, reverse: bool,
-            a: tuple[str, str] = ("iperf3", "threads"), b: tuple[str, str] = ("netcheck", "threads")) -> dict[str, object]:
+            a: tuple[str, str] = ("iperf3", "threads"), b: tuple[str, str] = ("netcheck", "loop")) -> dict[str, object]:
     """Interleaved rounds of a and b; medians, ratio of medians, per-round ratio range."""
     xs: list[float] = []
     ys: list[float] = []
@@ -168,10 +175,11 @@ TBF = {"50mbit": ("64kb", "50ms"), "300mbit": ("256kb", "50ms"), "1gbit": ("512k
 MATRIX = [Row(rtt, rate) for rtt in (0, 50, 150, 250) for rate in ("50mbit", "300mbit", "1gbit", None)]
 MATRIX.append(Row(50, "300mbit", 1))
 QUICK = [Row(0, None), Row(50, "50mbit"), Row(150, "300mbit"), Row(250, None), Row(50, "300mbit", 1)]
-# The delay line (Python, userspace) carries every node → VPC packet: upload data, download ACKs.
-# Measured on this 2-core machine with iperf3 -P 2 at 50 ms unshaped: about 600 Mbit/s of upload
-# (with retransmits from its queue), over 1 Gbit/s of download. Rows above that measure the bed.
-DELAY_LINE_UPLOAD_MBPS = 600.0
+# The delay line (Python, userspace, with TCP segmentation offload) carries every node → VPC
+# packet: upload data, download ACKs. Measured on this 2-core machine with iperf3 -P 2,
+# unshaped: 5.3 Gbit/s of upload at 1 ms, 2.8 Gbit/s at 20 ms (4 MiB tcp_wmem allows 3.3).
+# Rows whose other limits are above this measure the bed.
+DELAY_LINE_UPLOAD_MBPS = 2800.0
 
 
 def build(lab: Any, row: Row) -> Path_:
@@ -190,7 +198,7 @@ def build(lab: Any, row: Row) -> Path_:
     return Path_(row.label, node.name, vpc.name, vpc.ip)
 
 
-def measure_row(row: Row, seconds: float, streams: int, rounds: int = 1) -> list[dict[str, Any]]:
+def measure_row(row: Row, seconds: float, streams: int, rounds: int = 1, responder: bool = False) -> list[dict[str, Any]]:
     """Both directions of one row: netcheck, iperf3 same duration, --omit, 10 s steady state.
 
     With several rounds the order of the four alternates (netcheck first, then last but
@@ -203,9 +211,10 @@ def measure_row(row: Row, seconds: float, streams: int, rounds: int = 1) -> list
     with Lab(prefix="ncbw") as lab:
         path = build(lab, row)
         for reverse in (False, True):
-            cols: dict[str, list[float]] = {k: [] for k in (*STEPS, "whole", "ramp", "omit", "rtt", "retrans")}
+            cols: dict[str, list[float]] = {k: [] for k in (*STEPS, "serve", "whole", "ramp", "omit", "rtt", "retrans")}
             for i in range(rounds):
-                for step in STEPS if i % 2 == 0 else ("ref", "withOmit", "steady", "same"):
+                steps = STEPS if i % 2 == 0 else ("ref", "withOmit", "steady", "same")
+                for step in (*steps, "serve") if responder else steps:
                     run_step(path, step, cols, seconds, streams, reverse)
             med = {k: statistics.median(v) if v else math.nan for k, v in cols.items()}
             steady, ref, with_omit, same = med["steady"], med["ref"], med["withOmit"], med["same"]
@@ -217,6 +226,7 @@ def measure_row(row: Row, seconds: float, streams: int, rounds: int = 1) -> list
                    "vsSteady": steady / ref if ref else math.nan, "vsOmit": steady / with_omit if with_omit else math.nan,
                    "wholeVsSame": med["whole"] / same if same else math.nan,
                    "ceiling": round(row.rate_mbps * GOODPUT, 1) if row.rate_mbps else None,
+                   "netcheckServe": med["serve"], "serveVsSteady": med["serve"] / ref if ref else math.nan,
                    "runs": cols, "note": bed_note(row, reverse, ref, streams)}
             out.append(rec)
             print(format_row(rec), flush=True)
@@ -230,7 +240,9 @@ def run_step(path: Path_, step: str, cols: dict[str, list[float]], seconds: floa
              reverse: bool) -> None:
     """One measurement into `cols`: netcheck ("steady", with its ramp figures) or an iperf3 variant."""
     omit = cols["omit"][-1] if cols["omit"] else 0.0
-    if step == "steady":
+    if step == "serve":  # netcheck's client against netcheck serve: both ends of a real deployment
+        cols[step].append(float(path.netcheck(seconds, streams, reverse, server="netcheck")["steadyMbps"]))
+    elif step == "steady":
         ev = path.netcheck(seconds, streams, reverse)
         for k, key in (("steady", "steadyMbps"), ("whole", "wholeMbps"), ("ramp", "rampMbps"), ("omit", "omit"),
                        ("rtt", "rttMs"), ("retrans", "retransmits")):
@@ -256,10 +268,10 @@ def bed_note(row: Row, reverse: bool, steady: float, streams: int) -> str:
     """Where the test bed rather than the tool bounds the row (said, not hidden)."""
     notes = []
     cap = row.rate_mbps
-    if row.rtt_ms and not reverse and (cap is None or cap > DELAY_LINE_UPLOAD_MBPS):
-        notes.append("delay line bounds upload")
     if row.rtt_ms:
         ceiling = streams * wmem_max() * 8 / (row.rtt_ms / 1000) / 1e6  # the sender's buffers, all streams
+        if not reverse and min(cap or math.inf, ceiling) > DELAY_LINE_UPLOAD_MBPS:
+            notes.append("delay line bounds upload")
         if cap is None or ceiling < cap * 1.25:
             notes.append(f"tcp_wmem ceiling {ceiling:.0f}")
     if cap and steady < 0.85 * cap and not notes:
@@ -268,7 +280,7 @@ def bed_note(row: Row, reverse: bool, steady: float, streams: int) -> str:
 
 
 HEADER = (f"  {'row':<26} {'dir':<8} {'ramp s':>6} {'nc steady':>9} {'nc whole':>8} {'i3 same':>8} {'i3 -O':>8} "
-          f"{'i3 10s':>8} {'ceiling':>7} {'nc/10s':>6} {'nc/-O':>6} {'whole/same':>10}  note")
+          f"{'i3 10s':>8} {'ceiling':>7} {'nc/10s':>6} {'nc/-O':>6} {'whole/same':>10}")
 # TCP payload a TBF rate carries: 1448 bytes of every 1514 on the wire (IPv4, TCP timestamps, Ethernet)
 GOODPUT = 1448 / 1514
 
@@ -277,7 +289,9 @@ def format_row(r: dict[str, Any]) -> str:
     return (f"  {r['row']:<26} {r['direction']:<8} {r['omit']:>6.2f} {r['netcheckSteady']:>9.1f} "
             f"{r['netcheckWhole']:>8.1f} {r['iperf3Same']:>8.1f} {r['iperf3Omit']:>8.1f} {r['iperf3Steady']:>8.1f} "
             f"{r['ceiling'] or '-':>7} "
-            f"{r['vsSteady']:>6.3f} {r['vsOmit']:>6.3f} {r['wholeVsSame']:>10.3f}  {r['note']}")
+            f"{r['vsSteady']:>6.3f} {r['vsOmit']:>6.3f} {r['wholeVsSame']:>10.3f}"
+            + (f" {r['netcheckServe']:>8.1f} {r['serveVsSteady']:>6.3f}" if not math.isnan(r["netcheckServe"]) else "")
+            + f"  {r['note']}")
 
 
 def main() -> None:
@@ -289,11 +303,13 @@ def main() -> None:
     ap.add_argument("--streams", type=int, default=2)
     ap.add_argument("--quick", action="store_true", help="a subset: " + ", ".join(r.label for r in QUICK))
     ap.add_argument("--rows", default="", help="comma-separated row labels to run, e.g. 150ms/300mbit,250ms/unshaped")
+    ap.add_argument("--responder", action="store_true",
+                    help="also run netcheck's client against netcheck serve (columns nc→serve, serve/10s)")
     ap.add_argument("--json", type=Path, default=None, help="also write the rows as JSON here")
     ap.add_argument("--only", choices=["matrix", "loopback"], default="matrix")
     ap.add_argument("--rounds", type=int, default=None,
                     help="rounds per row, medians (matrix default 1; loopback/engines default 3)")
-    ap.add_argument("--engines", action="store_true", help="also compare threads vs asyncio data planes (loopback)")
+    ap.add_argument("--engines", action="store_true", help="also compare thread-per-stream vs loop senders (loopback)")
     args = ap.parse_args()
     if args.only == "matrix":
         if os.geteuid() != 0:
@@ -305,12 +321,12 @@ def main() -> None:
             rows = [r for r in MATRIX if r.label in wanted]
         print(f"{len(rows)} rows × {args.rounds or 1} round(s), netcheck {args.seconds:g} s after its ramp, "
               f"{args.streams} streams; Mbit/s at the receiver; {time.strftime('%Y-%m-%d %H:%M')}")
-        print(HEADER, flush=True)
+        print(HEADER + (f" {'nc→serve':>8} {'s/10s':>6}" if args.responder else "") + "  note", flush=True)
         t0 = time.monotonic()
         records: list[dict[str, Any]] = []
         for row in rows:
             try:
-                records += measure_row(row, args.seconds, args.streams, args.rounds or 1)
+                records += measure_row(row, args.seconds, args.streams, args.rounds or 1, args.responder)
             except (RuntimeError, subprocess.SubprocessError, ValueError, KeyError) as exc:
                 print(f"  {row.label:<26} failed: {type(exc).__name__}: {str(exc)[-200:]}", flush=True)
         both = [r for r in records if not math.isnan(r["vsSteady"])]
@@ -327,12 +343,12 @@ def main() -> None:
     for reverse in (False, True):
         compare(lo, "loopback (unshaped)", args.rounds, args.seconds, args.streams, reverse)
     if args.engines:
-        print("\nData plane: netcheck threads (A) vs asyncio (B), loopback against iperf3 -s")
-        print(f"  {'path':<22} {'direction':<9} {'threads':>10} {'asyncio':>10} {'B/A':>7}  [per-round range]")
+        print("\nData plane: netcheck threads (A) vs loop (B), loopback against iperf3 -s")
+        print(f"  {'path':<22} {'direction':<9} {'threads':>10} {'loop':>10} {'B/A':>7}  [per-round range]")
         for n in (1, 4):
             for reverse in (False, True):
                 compare(lo, f"loopback P={n}", args.rounds, args.seconds, n, reverse,
-                        a=("netcheck", "threads"), b=("netcheck", "asyncio"))
+                        a=("netcheck", "threads"), b=("netcheck", "loop"))
 
 
 if __name__ == "__main__":

@@ -5,6 +5,13 @@ the TUN device; the forwarder reads each packet and writes it back D ms later, w
 is routed normally (it now arrives on the TUN device, so the rule no longer matches).
 Every protocol sees the delay. Two threads, a bounded queue, a clean stop.
 
+The device takes TCP segmentation offload (IFF_VNET_HDR + TUNSETOFFLOAD): a TCP sender's
+64 KiB GSO packets cross veth whole, so the forwarder handles one read and one write per
+~44 segments and the virtio-net header goes back out unchanged. Without it this Python
+line carried about 700 Mbit/s of upload with thousands of drops at its 500-packet queue;
+with it, 1.13 Gbit/s at 50 ms with no retransmit (the 4 MiB tcp_wmem of two streams is
+then the limit, as it is for iperf3).
+
     with Lab() as lab:
         node, router, vpc = lab.hybrid()
         add_delay(lab, router, 50)            # node → VPC packets wait 50 ms
@@ -35,8 +42,10 @@ from pathlib import Path
 from netcheck.protocol import RESPONDER_PORT
 from testbed.lab import NS, Lab
 
-TUNSETIFF = 0x400454CA
-IFF_TUN, IFF_NO_PI = 0x0001, 0x1000
+TUNSETIFF, TUNSETOFFLOAD = 0x400454CA, 0x400454D0
+IFF_TUN, IFF_NO_PI, IFF_VNET_HDR = 0x0001, 0x1000, 0x4000
+TUN_F_CSUM, TUN_F_TSO4, TUN_F_TSO6 = 0x01, 0x02, 0x04
+READ_SIZE = 1 << 18  # a virtio-net header plus one GSO packet (up to 64 KiB, more with BIG TCP)
 MAX_QUEUED = 20000  # packets held at once; more are dropped (and counted)
 TABLE = 100
 REPO = Path(__file__).resolve().parents[1]
@@ -53,7 +62,8 @@ class DelayLine:
         self.stopping = threading.Event()
         self.dropped = self.forwarded = 0
         self.fd = os.open("/dev/net/tun", os.O_RDWR)
-        fcntl.ioctl(self.fd, TUNSETIFF, struct.pack("16sH", dev.encode(), IFF_TUN | IFF_NO_PI))
+        fcntl.ioctl(self.fd, TUNSETIFF, struct.pack("16sH", dev.encode(), IFF_TUN | IFF_NO_PI | IFF_VNET_HDR))
+        fcntl.ioctl(self.fd, TUNSETOFFLOAD, TUN_F_CSUM | TUN_F_TSO4 | TUN_F_TSO6)
         self.threads = [threading.Thread(target=self._reader, name="delay-reader", daemon=True),
                         threading.Thread(target=self._writer, name="delay-writer", daemon=True)]
 
@@ -77,7 +87,7 @@ class DelayLine:
             if not poller.poll(100):
                 continue
             try:
-                pkt = os.read(self.fd, 65535)
+                pkt = os.read(self.fd, READ_SIZE)
             except OSError:
                 continue
             due = time.monotonic() + self.delay

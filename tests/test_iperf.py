@@ -5,7 +5,9 @@ iperf3 servers run on random free loopback ports, started and stopped by PID.
 
 from __future__ import annotations
 
+import contextlib
 import socket
+import struct
 import subprocess
 import time
 from collections.abc import Iterator
@@ -316,3 +318,53 @@ def test_evaluate_names_the_tcp_buffer_that_caps_one_connection() -> None:
     # a ceiling above the threshold says nothing
     ok = bandwidth.evaluate(SPEC, bandwidth.Evidence(result=slow, tcp_buffer="4096 16384 33554432"), Thresholds())
     assert ok.status is Status.FAIL and "buffer" not in ok.message and "capacity of the path" in (ok.remediation or "")
+
+
+def _tcp_pair() -> tuple[socket.socket, socket.socket]:
+    with socket.create_server(("127.0.0.1", 0)) as srv:
+        client = socket.create_connection(srv.getsockname())
+        server, _ = srv.accept()
+    return client, server
+
+
+def test_loop_sender_writes_in_bursts_and_stops_with_a_full_buffer() -> None:
+    """LoopPump (the default sender): every byte it counts arrives; with the reader gone quiet
+    (send buffer full) stop() still returns at once, and a reset peer is reported."""
+    pairs = [_tcp_pair() for _ in range(2)]
+    pump = iperf.LoopPump([c for c, _ in pairs], sending=True)
+    pump.start()
+    got = [0, 0]
+    end = time.monotonic() + 0.5
+    while time.monotonic() < end:
+        for i, (_, srv) in enumerate(pairs):
+            srv.settimeout(0.05)
+            with contextlib.suppress(TimeoutError):
+                got[i] += len(srv.recv(1 << 20))
+    time.sleep(0.3)  # nobody reads: both send buffers fill, the loop waits for EPOLLOUT
+    t0 = time.monotonic()
+    pump.stop()
+    assert time.monotonic() - t0 < 0.5
+    assert all(n > 0 for n in got) and not pump.errors
+    for i, (cli, srv) in enumerate(pairs):
+        cli.shutdown(socket.SHUT_WR)
+        srv.settimeout(2)
+        while chunk := srv.recv(1 << 20):
+            got[i] += len(chunk)
+        assert got[i] == pump.counts[i]  # counted = written = received, to the byte
+        cli.close()
+        srv.close()
+
+
+def test_loop_sender_reports_a_reset_stream() -> None:
+    cli, srv = _tcp_pair()
+    pump = iperf.LoopPump([cli], sending=True)
+    pump.start()
+    time.sleep(0.1)
+    srv.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    srv.close()  # RST
+    end = time.monotonic() + 3
+    while not pump.errors and time.monotonic() < end:
+        time.sleep(0.02)
+    pump.stop()
+    cli.close()
+    assert pump.errors and pump.errors[0].startswith("stream 0:")

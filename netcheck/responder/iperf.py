@@ -290,7 +290,7 @@ def run_test(r: Responder, ctrl: socket.socket, source: str, test: BwTest, p: Pa
     for s in test.streams:
         s.settimeout(None)  # blocking data plane; closing the socket ends a stuck stream
     clock = wire.CpuClock()
-    pump = wire.AsyncioPump(test.streams, sending=p.reverse, block=p.block)
+    pump = wire.LoopPump(test.streams, sending=p.reverse, block=p.block)
     t0 = time.monotonic()
     pump.start()
     try:

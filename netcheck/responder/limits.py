@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 FDS_RESERVED = 64  # listeners, log, selector, headroom (an eighth of a small limit, at least 16)
-FDS_PER_TEST = 4  # an asyncio pump: epoll + self-pipe pair, plus slack
+FDS_PER_TEST = 4  # the sender's epoll descriptor, plus slack
 MBPS_PER_TEST = 250  # NIC share each concurrent test should be able to get (2.5x AWS's 100 Mbit/s)
 TESTS_PER_CPU = 2  # measured: bench/bench_fleet.py, docs/capacity.md
 MAX_AUTO_TESTS = 32
