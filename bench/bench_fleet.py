@@ -135,14 +135,17 @@ def fleet(kind: str, nodes: int, seconds: float, deadline: float, max_tests: int
             verdicts[f"no report (exit {code})"] += 1
             continue
         verdicts[doc["verdict"]] += 1
+        bw = [c for c in doc["checks"] if c["id"].startswith("bandwidth.")]
+        if doc["verdict"] == "INCONCLUSIVE" and bw and all(
+                c["status"] in ("SKIP", "ERROR") and "busy" in (c["evidence"].get("skipReason") or c["message"])
+                for c in bw):
+            busy_inconclusive += 1  # nothing but busy answers: the run had no bandwidth evidence
         for c in doc["checks"]:
             if not c["id"].startswith("bandwidth."):
                 continue
             ev = c.get("evidence", {})
             statuses[c["status"] + (f" ({ev.get('skipReason') or ev.get('error')})" if c["status"] in ("SKIP", "ERROR")
                                     else "")] += 1
-            if c["status"] == "ERROR" and "busy" in c["message"]:
-                busy_inconclusive += doc["verdict"] == "INCONCLUSIVE"
             if "mbps" in ev:
                 tests += 1
                 waits.append(float(ev.get("waitedSeconds", 0.0)))
@@ -226,7 +229,7 @@ def main(argv: list[str] | None = None) -> int:
     for r in results["fleet"]:
         print(f"\n{r['server']}: slots {r['slots']}, wall {r['wall']} s")
         print(f"  verdicts {r['verdicts']}; bandwidth checks {r['bandwidth']}")
-        print(f"  INCONCLUSIVE caused by a busy server: {r['inconclusive_from_busy']}")
+        print(f"  INCONCLUSIVE because every test found the server busy: {r['inconclusive_from_busy']}")
         print(f"  tests served {r['tests']}, busy answers {r['busy_answers']}")
         print(f"  wait for a slot: p50 {r['wait_p50']} s, p95 {r['wait_p95']} s, max {r['wait_max']} s")
         print(f"  tests sharing the server: max {r['concurrent_max']}, mean {r['concurrent_mean']}; "
