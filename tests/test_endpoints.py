@@ -1,4 +1,8 @@
-"""The partition table: every name netcheck plans for one Region per partition, against nodeadm and botocore."""
+"""The partition table: every name netcheck plans for one Region per partition, against nodeadm and botocore.
+
+Names only, no lookups (a guard fails any); tests/test_endpoints_netns.py resolves them through the
+lab's own dnsmasq inside a namespace.
+"""
 
 from __future__ import annotations
 
