@@ -44,17 +44,13 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from netcheck.net import iperf  # noqa: E402
+from testbed import free_port  # noqa: E402
 
 ENGINES: dict[str, Callable[[Sequence[socket.socket], bool, int], iperf.Pump]] = {
     "threads": lambda socks, sending, block: iperf.Pump(socks, sending, block),  # a blocking sender per stream
     "loop": lambda socks, sending, block: iperf.LoopPump(socks, sending, block),  # iperf3's loop (the default)
 }
 
-
-def free_port(host: str = "127.0.0.1") -> int:
-    with socket.socket() as s:
-        s.bind((host, 0))
-        return int(s.getsockname()[1])
 
 
 def wrap(ns: str | None, cmd: list[str]) -> list[str]:
@@ -301,7 +297,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--seconds", type=float, default=3, help="netcheck's measured seconds (after its ramp)")
     ap.add_argument("--streams", type=int, default=2)
-    ap.add_argument("--quick", action="store_true", help="a subset: " + ", ".join(r.label for r in QUICK))
+    ap.add_argument("--quick", action="store_true", help="a subset: " + ", ".join(r.label for r in QUICK).replace("%", "%%"))
     ap.add_argument("--rows", default="", help="comma-separated row labels to run, e.g. 150ms/300mbit,250ms/unshaped")
     ap.add_argument("--responder", action="store_true",
                     help="also run netcheck's client against netcheck serve (columns nc→serve, serve/10s)")

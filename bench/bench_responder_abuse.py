@@ -31,14 +31,10 @@ sys.path.insert(0, str(ROOT))
 
 from netcheck.net import iperf  # noqa: E402
 from netcheck.protocol import echo_request  # noqa: E402
+from testbed import free_port  # noqa: E402
 
 TOKEN = "bench-abuse-token"
 
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def rss_kib(pid: int) -> int:
@@ -78,7 +74,7 @@ def hello(port: int, source: str) -> float:
     return time.monotonic() - t0
 
 
-def echo_flood(port: int, source: str, seconds: float) -> dict[str, int]:
+def echo_flood(port: int, source: str, seconds: float) -> dict[str, float]:
     tcp = udp = sessions = refused = 0
     end = time.monotonic() + seconds
     payload = os.urandom(16384)

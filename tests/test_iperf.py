@@ -19,12 +19,7 @@ from netcheck.net import Net, iperf
 from netcheck.probes import bandwidth
 from netcheck.probes.base import ProbeSkip
 from netcheck.settings import Settings, SiteProfile, Thresholds
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+from testbed import free_port
 
 
 @pytest.fixture

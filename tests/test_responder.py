@@ -24,6 +24,7 @@ import pytest
 
 from netcheck.net import iperf
 from netcheck.responder import Responder, ServeConfig
+from testbed import free_port
 
 TOKEN = "s3cret-token"
 ROOT = Path(__file__).resolve().parents[1]
@@ -66,11 +67,6 @@ def request(port: int, obj: dict[str, object], source: str | None = None, host: 
     out: dict[str, object] = json.loads(reply)
     return out
 
-
-def free_port(host: str = "127.0.0.1") -> int:
-    with socket.socket() as s:
-        s.bind((host, 0))
-        return int(s.getsockname()[1])
 
 
 # -- JSON control ---------------------------------------------------------------------

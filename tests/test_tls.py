@@ -19,6 +19,7 @@ from netcheck.probes.base import ProbeSkip
 from netcheck.settings import Settings, SiteProfile, Thresholds
 from netcheck.standins import proxy as proxy_standin
 from netcheck.standins.tls import INTERCEPT_CA, Server, start_api_server, start_endpoint_server
+from testbed import free_port
 
 API_HOST = "abc123.gr7.us-west-2.eks.amazonaws.com"  # fake name: stand-ins or recorded evidence only
 AWS_HOST = "eks.us-west-2.amazonaws.com"  # fake name: stand-ins or recorded evidence only
@@ -48,14 +49,6 @@ def settings_for(server: Server | None = None, ca: bool = True, **spec: Any) -> 
     spec = {"cluster": cluster, "credentials": "ssm", **spec}
     return Settings(SiteProfile.model_validate({"spec": spec}), "test")
 
-
-def free_port() -> int:
-    """A loopback port nothing listens on (bound, then released)."""
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def run(settings: Settings, check_id: str) -> tuple[tls.Spec, Any]:
