@@ -53,8 +53,8 @@ def bench_cidr(total: int = 100_000, repeat: int = 3) -> list[Row]:
     """plan + collect + evaluate of every cidr check: 40% node, 40% pod, 20% VPC prefixes (disjoint /26s)."""
     from netcheck.model import Status
     from netcheck.net import Net
-    from netcheck.probes import cidr
     from netcheck.settings import Settings, Thresholds, profile_from_data
+    from probes import cidr
 
     n_node, n_pod = total * 2 // 5, total * 2 // 5
     n_vpc = total - n_node - n_pod

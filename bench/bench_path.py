@@ -59,7 +59,7 @@ def tracepath(lab: Lab, node: NS, ip: str) -> str:
 
 
 def loss_of(series: object) -> float:
-    from netcheck.probes.latency import stats
+    from probes.latency import stats
 
     return stats(series).loss_pct  # type: ignore[arg-type]
 

@@ -1,6 +1,6 @@
 """The check catalogue as text: what `netcheck checks` prints and docs/checks.md holds.
 
-Generated from the probes' declared `CHECKS` (netcheck/probes/__init__.py); a test keeps
+Generated from the probes' declared `CHECKS` (probes/__init__.py); a test keeps
 docs/checks.md equal to `netcheck checks` output.
 """
 
@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 
-from netcheck.probes import catalogue
+from probes import catalogue
 
 HEADER = """# Check catalogue
 

@@ -6,11 +6,11 @@ import difflib
 import fnmatch
 from dataclasses import dataclass, replace
 
-from netcheck import probes
+import probes
 from netcheck.model import Check, Outcome, Severity, SkipReason
 from netcheck.phase import JOINED, PRE_JOIN
-from netcheck.probes.base import matches
 from netcheck.settings import Settings
+from probes.base import matches
 
 # What a check means in each phase, for checks whose probe does not say it itself.
 _INSTALL_ONLY = ((PRE_JOIN, "required: nodeadm install still downloads from it"),
@@ -94,8 +94,8 @@ def build_plan(settings: Settings, only: tuple[str, ...] = (), skip: tuple[str, 
 
 def platform_summary(settings: Settings) -> list[str]:
     """What the plan assumes about the platform, from the same tables the probes plan from (for `netcheck plan`)."""
-    from netcheck.probes.cnimodel import for_settings, pod_routing
-    from netcheck.probes.endpoints import install_region, partition_of
+    from probes.cnimodel import for_settings, pod_routing
+    from probes.endpoints import install_region, partition_of
 
     s = settings.spec
     lines: list[str] = []

@@ -15,11 +15,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
-from netcheck import probes
+import probes
 from netcheck.model import Check, CheckResult, Outcome, SkipReason, Status
 from netcheck.net import DeadlineExceeded, Net
-from netcheck.probes.base import ProbeSkip
 from netcheck.settings import Thresholds
+from probes.base import ProbeSkip
 
 
 class Observer(Protocol):

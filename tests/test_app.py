@@ -44,18 +44,18 @@ def test_no_module_imports_the_cli() -> None:
 
 
 def test_no_import_cycle_among_netcheck_modules() -> None:
-    """Module-level imports inside netcheck form no cycle (lazy imports inside functions are not edges)."""
+    """Module-level imports inside netcheck and probes form no cycle (lazy imports inside functions are not edges)."""
     mods = {".".join(p.relative_to(ROOT).with_suffix("").parts).removesuffix(".__init__"): p
-            for p in (ROOT / "netcheck").rglob("*.py")}
+            for pkg in ("netcheck", "probes") for p in (ROOT / pkg).rglob("*.py")}
     graph: dict[str, set[str]] = {m: set() for m in mods}
     for m, p in mods.items():
         for node in ast.parse(p.read_text()).body:
-            if isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("netcheck"):
+            if isinstance(node, ast.ImportFrom) and node.module and node.module.startswith(("netcheck", "probes")):
                 for a in node.names:
                     full = f"{node.module}.{a.name}"
                     graph[m].add(full if full in mods else node.module)
             elif isinstance(node, ast.Import):
-                graph[m].update(a.name for a in node.names if a.name.startswith("netcheck"))
+                graph[m].update(a.name for a in node.names if a.name.startswith(("netcheck", "probes")))
     state: dict[str, int] = {}
     cycles: list[list[str]] = []
 

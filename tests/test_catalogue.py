@@ -10,7 +10,8 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from netcheck import catalogue, probes
+import probes
+from netcheck import catalogue
 from netcheck.cli import app
 from netcheck.demo import demo_profile
 from netcheck.model import Category

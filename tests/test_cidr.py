@@ -1,4 +1,4 @@
-"""Address-plan rules (netcheck/probes/cidr.py): each fixture is named for its verdict and fails exactly its ids."""
+"""Address-plan rules (probes/cidr.py): each fixture is named for its verdict and fails exactly its ids."""
 
 from __future__ import annotations
 
@@ -16,8 +16,8 @@ from netcheck.net import Net
 from netcheck.net.host import DefaultRoute
 from netcheck.net.local import LocalPrefix
 from netcheck.net.routes import RouteLookup
-from netcheck.probes import cidr
 from netcheck.settings import Settings, Thresholds, profile_from_data
+from probes import cidr
 from testbed.lab import Lab
 from tests.conftest import validate_report
 
@@ -28,7 +28,7 @@ BASE: dict[str, Any] = {
     "remoteNetwork": {"nodeCidrs": ["192.168.50.0/24"], "podCidrs": ["192.168.64.0/18"]},
 }
 # The real CLI with only the cidr probe planned, so other probes' state cannot disturb this test.
-CIDR_ONLY = ("import sys; from netcheck import probes; probes.available = lambda: ['cidr']; sys.argv[0] = 'netcheck'; "
+CIDR_ONLY = ("import sys; import probes; probes.available = lambda: ['cidr']; sys.argv[0] = 'netcheck'; "
              "from netcheck.cli import main; main()")
 DOCKER = LocalPrefix("172.17.0.0/16", "address", "docker0")
 

@@ -18,11 +18,11 @@ from netcheck.model import SkipReason, Status
 from netcheck.net import Net
 from netcheck.net.sntp import SntpResult
 from netcheck.net.tls import HttpAnswer, TlsResult
-from netcheck.probes import clock
-from netcheck.probes.base import ProbeSkip
 from netcheck.settings import Settings, SiteProfile, Thresholds
 from netcheck.standins import ntp
 from netcheck.standins.tls import start_api_server
+from probes import clock
+from probes.base import ProbeSkip
 
 API_HOST = "abc123.gr7.us-west-2.eks.amazonaws.com"  # fake name: stand-ins or recorded evidence only
 T = Thresholds()

@@ -12,9 +12,9 @@ import pytest
 
 from netcheck.model import Outcome, Status
 from netcheck.net import Net
-from netcheck.probes import cniports, firewall
 from netcheck.runner import execute
 from netcheck.settings import Settings, SiteProfile, Thresholds
+from probes import cniports, firewall
 from testbed.lab import Lab
 from tests.test_inbound import forward_rule, start_responder
 from tests.test_routing import in_netns
@@ -120,7 +120,7 @@ def test_ipip_reaches_a_peer_without_a_tunnel_and_is_filtered_by_nft() -> None:
                                              ({"plugin": "cilium", "mode": "vxlan", "wireguard": True}, 1270)])
 def test_mtu_cni_measures_the_node_to_node_path(cni: dict[str, Any], advice: int) -> None:
     """A 1400-byte hop toward the peer: mtu.cni advises 1400 − the mode's overhead, judged on the node-to-node path."""
-    from netcheck.probes import mtu
+    from probes import mtu
     from testbed.delay import flush_pmtu, limit_mtu
 
     with Lab("mtu") as lab:

@@ -8,8 +8,8 @@ import pytest
 
 from netcheck.model import Severity, Status
 from netcheck.net.pmtu import PmtuResult
-from netcheck.probes import cnimodel, cniports, firewall, mtu
 from netcheck.settings import ConfigError, Settings, SiteProfile, Thresholds, profile_from_data
+from probes import cnimodel, cniports, firewall, mtu
 
 PEER = "192.168.50.11"
 

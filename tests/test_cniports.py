@@ -8,9 +8,9 @@ import pytest
 
 from netcheck.model import Outcome, SkipReason, Status
 from netcheck.net import Net
-from netcheck.probes import cniports
 from netcheck.runner import execute
 from netcheck.settings import Settings, SiteProfile, Thresholds
+from probes import cniports
 from testbed.lab import Lab
 from tests.test_inbound import forward_rule, start_responder
 from tests.test_routing import in_netns

@@ -17,9 +17,9 @@ import pytest
 from netcheck.model import Severity, SkipReason, Status
 from netcheck.net import Net
 from netcheck.net.lookup import DnsAnswer, hosts_file_lookup, resolve, split_server
-from netcheck.probes import dns as probe
 from netcheck.settings import Settings, SiteProfile, Thresholds
 from netcheck.standins import dns as standin
+from probes import dns as probe
 
 API = "abc123.gr7.us-west-2.eks.amazonaws.com"  # fake name: stand-ins or recorded evidence only
 TH = Thresholds()
@@ -372,9 +372,13 @@ def test_nothing_back_from_the_resolver_is_a_path_problem() -> None:
 
 
 def test_collect_probes_the_path_after_no_answer_at_all() -> None:
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
-        s.bind(("127.0.0.1", 0))  # bound but never read: the queries vanish, nothing listens on TCP
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s, socket.socket() as t:
+        s.bind(("127.0.0.1", 0))  # bound but never read: the queries vanish
         port = s.getsockname()[1]
+        try:  # hold TCP on the same number without listening: refused, and no other socket can take it
+            t.bind(("127.0.0.1", port))
+        except OSError:
+            pytest.skip(f"TCP {port} is taken on this host")
         spec = probe.Spec("resolve", "x", "api.lab.test", servers=(f"127.0.0.1:{port}",), timeout=1.0)
         ans = probe.collect(spec, Net())
     assert ans.status == "timeout" and ans.path is not None

@@ -10,9 +10,9 @@ from typing import Any
 
 import pytest
 
-from netcheck.probes import endpoints
-from netcheck.probes.endpoints import aws_targets, ecr_registry, install_region, partition_of
 from netcheck.settings import ConfigError, Settings, SiteProfile, profile_from_data
+from probes import endpoints
+from probes.endpoints import aws_targets, ecr_registry, install_region, partition_of
 
 FEATURES = {"podIdentity": True, "irsa": True, "cloudwatch": True, "sessionManager": True}
 

@@ -155,8 +155,8 @@ def test_stock_iperf3_client_sees_plain_busy_beyond_the_limit(one_slot: Responde
 
 
 def test_sharing_is_in_the_bandwidth_message_and_evidence() -> None:
-    from netcheck.probes import bandwidth
     from netcheck.settings import Thresholds
+    from probes import bandwidth
 
     res = iperf.IperfResult("127.0.0.1:7447", False, 1, 5.0, 500_000_000, 500_000_000, (800.0, 800.0), 0,
                             server_concurrent=3, server_slots=4)

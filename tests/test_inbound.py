@@ -10,9 +10,9 @@ import pytest
 
 from netcheck.model import Outcome, SkipReason, Status
 from netcheck.net import Net
-from netcheck.probes import inbound
 from netcheck.runner import execute
 from netcheck.settings import Settings, SiteProfile, Thresholds
+from probes import inbound
 from testbed.lab import NS, Lab
 from tests.test_routing import in_netns
 

@@ -16,9 +16,9 @@ import pytest
 
 from netcheck.model import SkipReason, Status
 from netcheck.net import Net, iperf
-from netcheck.probes import bandwidth
-from netcheck.probes.base import ProbeSkip
 from netcheck.settings import Settings, SiteProfile, Thresholds
+from probes import bandwidth
+from probes.base import ProbeSkip
 from testbed import free_port
 
 

@@ -9,8 +9,8 @@ import pytest
 from netcheck.model import Status
 from netcheck.net import Net
 from netcheck.net.rtt import RttSeries
-from netcheck.probes import latency
 from netcheck.settings import Settings, SiteProfile, Thresholds
+from probes import latency
 from testbed.delay import add_delay, add_loss, in_netns, serve_echo
 from testbed.lab import Lab
 

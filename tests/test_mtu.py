@@ -7,8 +7,8 @@ import pytest
 from netcheck.model import SkipReason, Status
 from netcheck.net import Net
 from netcheck.net.pmtu import PmtuResult
-from netcheck.probes import mtu
 from netcheck.settings import Settings, SiteProfile, Thresholds
+from probes import mtu
 from testbed.delay import AS_NOBODY, REPO, block_frag_needed, flush_pmtu, in_netns, limit_mtu, serve_echo
 from testbed.lab import Lab
 
@@ -138,7 +138,7 @@ def test_no_icmp_privilege_and_no_responder_skips_with_the_sysctl() -> None:
     with Lab("mtu") as lab:
         node, _router, vpc = lab.hybrid()
         lab.sysctl(node, "net.ipv4.ping_group_range", "1 0")
-        code = ("from netcheck.net import Net; from netcheck.probes import mtu; from netcheck.probes.base import ProbeSkip\n"
+        code = ("from netcheck.net import Net; from probes import mtu; from probes.base import ProbeSkip\n"
                 f"try:\n mtu.collect(mtu.Spec('path', (mtu.Target('{vpc.ip}', 'cp'),)), Net())\n"
                 "except ProbeSkip as e: print('SKIP', e.reason, e.message, e.fix)\n")
         out = lab.run(node, [*AS_NOBODY, sys.executable, "-c", code], cwd=str(REPO))

@@ -43,6 +43,7 @@ def test_wheel_metadata(wheel: Path) -> None:
     assert "Classifier: Operating System :: POSIX :: Linux" in meta
     assert re.search(r"^Project-URL: ", meta, re.M)
     assert "netcheck/schemas/report.schema.json" in names
+    assert {"probes/__init__.py", "probes/mtu.py"} <= set(names)  # the top-level probes package ships too
     assert not any("example.com" in ln for ln in meta.splitlines() if ln.startswith("Project-URL"))
 
 

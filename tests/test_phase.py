@@ -31,9 +31,9 @@ from netcheck.net.host import DefaultRoute
 from netcheck.net.local import LocalPrefix
 from netcheck.net.routes import RouteLookup
 from netcheck.plan import PatternError, build_plan
-from netcheck.probes import cidr, endpoints
 from netcheck.render import FORMATS, render
 from netcheck.settings import Settings, SiteProfile, Thresholds, build
+from probes import cidr, endpoints
 from tests.conftest import validate_report
 
 

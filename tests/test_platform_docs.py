@@ -8,10 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from netcheck.probes import tls
-from netcheck.probes.cnimodel import markdown_table
-from netcheck.probes.endpoints import markdown_partitions
-from netcheck.probes.vpc import markdown_route_targets
+from probes import tls
+from probes.cnimodel import markdown_table
+from probes.endpoints import markdown_partitions
+from probes.vpc import markdown_route_targets
 
 ROOT = Path(__file__).resolve().parent.parent
 README = (ROOT / "README.md").read_text()

@@ -13,10 +13,10 @@ from netcheck.model import SkipReason, Status
 from netcheck.net import Net
 from netcheck.net.proxyenv import redact
 from netcheck.net.tls import ProxyAnswer
-from netcheck.probes import proxy
-from netcheck.probes.base import ProbeSkip
 from netcheck.settings import Settings, SiteProfile, Thresholds
 from netcheck.standins import proxy as proxy_standin
+from probes import proxy
+from probes.base import ProbeSkip
 
 API_HOST = "abc123.gr7.us-west-2.eks.amazonaws.com"  # fake name: stand-ins or recorded evidence only
 VARS = ("HTTPS_PROXY", "https_proxy", "HTTP_PROXY", "http_proxy", "ALL_PROXY", "all_proxy", "NO_PROXY", "no_proxy")

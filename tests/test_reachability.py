@@ -18,9 +18,9 @@ import yaml
 from netcheck.model import Severity, SkipReason, Status
 from netcheck.net import Net
 from netcheck.net.lookup import DnsAnswer
-from netcheck.probes import reachability as probe
 from netcheck.settings import Settings, SiteProfile, Thresholds
 from netcheck.standins import dns as dns_standin
+from probes import reachability as probe
 from testbed.lab import NS, Lab
 from tests.conftest import validate_report
 from tests.test_dial import REPO, forward_rule, listen_in
@@ -199,7 +199,7 @@ def test_collect_resolves_and_dials_every_address(listener: int) -> None:
 SNIPPET = textwrap.dedent("""
     import json, sys
     from netcheck.net import Net
-    from netcheck.probes import reachability as r
+    from probes import reachability as r
     spec = r.Spec("control-plane." + sys.argv[1], sys.argv[1], 443, ips=(sys.argv[1],), node_cidrs=("192.168.50.0/24",))
     out = r.evaluate(spec, r.collect(spec, Net()), None)
     print(json.dumps({"status": out.status.value, "message": out.message, "remediation": out.remediation,

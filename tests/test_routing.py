@@ -10,9 +10,9 @@ import pytest
 
 from netcheck.model import Outcome, Status
 from netcheck.net import Net
-from netcheck.probes import routing
 from netcheck.runner import execute
 from netcheck.settings import Settings, SiteProfile, Thresholds
+from probes import routing
 from testbed.lab import Lab
 
 

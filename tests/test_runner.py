@@ -25,12 +25,12 @@ from typing import Any
 
 import pytest
 
-from netcheck import probes
+import probes
 from netcheck.model import Category, Check, CheckResult, Outcome, Severity, SkipReason, Status
 from netcheck.net import Net
-from netcheck.probes.base import MissingPrivilege, ProbeSkip
 from netcheck.runner import run
 from netcheck.settings import Thresholds
+from probes.base import MissingPrivilege, ProbeSkip
 from tests.conftest import validate_report
 
 FAKE = "tests_fake_probe"
@@ -257,7 +257,7 @@ SLOW_PROBE = textwrap.dedent('''
         return Outcome(Status.PASS, "Fake check passed.")
 ''')
 
-LAUNCHER = ("import sys; from netcheck import probes; probes.REGISTRY['slow'] = 'nc_slow_probe'; "
+LAUNCHER = ("import sys; import probes; probes.REGISTRY['slow'] = 'nc_slow_probe'; "
             "sys.argv[0] = 'netcheck'; from netcheck.cli import main; main()")
 
 

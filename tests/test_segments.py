@@ -163,8 +163,8 @@ def test_rate_limiting_routers_are_not_the_culprit(tmp_path: Path) -> None:
 def test_an_on_link_target_has_no_segments_to_place() -> None:
     from netcheck.net.rtt import RttSeries
     from netcheck.net.trace import HopSeries
-    from netcheck.probes import latency
     from netcheck.settings import Thresholds
+    from probes import latency
 
     series = RttSeries("127.0.0.1", "icmp", (0.05,) * 10, 0.05)
     hops = HopSeries("127.0.0.1", "icmp", 10, 0.025, ((1, "127.0.0.1", (0.04,) * 10),), True)

@@ -14,11 +14,11 @@ import pytest
 from netcheck.model import SkipReason, Status
 from netcheck.net import Net
 from netcheck.net.tls import CertInfo, HttpAnswer, ProxyAnswer, TlsResult, handshake, name_matches
-from netcheck.probes import tls
-from netcheck.probes.base import ProbeSkip
 from netcheck.settings import Settings, SiteProfile, Thresholds
 from netcheck.standins import proxy as proxy_standin
 from netcheck.standins.tls import INTERCEPT_CA, Server, start_api_server, start_endpoint_server
+from probes import tls
+from probes.base import ProbeSkip
 from testbed import free_port
 
 API_HOST = "abc123.gr7.us-west-2.eks.amazonaws.com"  # fake name: stand-ins or recorded evidence only

@@ -16,9 +16,9 @@ import pytest
 from netcheck.model import Status
 from netcheck.net import Net
 from netcheck.net.tls import CertInfo, TlsResult
-from netcheck.probes import tls
 from netcheck.settings import Settings, SiteProfile, Thresholds
 from netcheck.standins.tls import INTERCEPT_CA, make_ca, start_endpoint_server
+from probes import tls
 
 AWS_HOST = "sts.us-west-2.amazonaws.com"  # served by the loopback stand-in only (addresses given, never resolved)
 T = Thresholds()

@@ -11,9 +11,9 @@ import pytest
 from netcheck.aws import fetch, load_exports
 from netcheck.model import Severity, Status
 from netcheck.net import Net
-from netcheck.probes import vpc
 from netcheck.runner import execute
 from netcheck.settings import Settings, Thresholds, build
+from probes import vpc
 
 FIXTURES = Path(__file__).parent / "fixtures" / "vpc"
 ALL_IDS = {

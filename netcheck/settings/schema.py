@@ -202,7 +202,7 @@ class RemoteNetwork(_Model):
 
 
 class Cni(_Model):
-    """The site's CNI; netcheck/probes/cnimodel.py turns it into ports, overhead and pod routing."""
+    """The site's CNI; probes/cnimodel.py turns it into ports, overhead and pod routing."""
 
     plugin: Literal["cilium", "calico", "none"] = "cilium"
     mode: Literal["vxlan", "geneve", "native", "ipip", "bgp"] | None = None  # None: the plugin's default
@@ -224,7 +224,7 @@ class Cni(_Model):
     def _known_combination(self) -> Cni:
         if self.plugin == "none":
             return self
-        from netcheck.probes.cnimodel import CniModeError, model
+        from probes.cnimodel import CniModeError, model
 
         try:
             model(self.plugin, self.effective_mode, self.effective_wireguard, self.typha)

@@ -21,8 +21,8 @@ NTP_IP = "127.20.0.123"
 
 def aws_names(region: str) -> list[str]:
     """Every AWS endpoint name the catalog can ask for in the demo domain (for the certificate)."""
-    from netcheck.probes.endpoints import aws_targets
     from netcheck.settings import Settings, SiteProfile
+    from probes.endpoints import aws_targets
 
     profile = SiteProfile.model_validate({"spec": {
         "cluster": {"region": region}, "aws": {"domain": DEMO_DOMAIN}, "credentials": "ssm",

@@ -18,11 +18,11 @@ from typing import Any
 from netcheck.model import Category, Check, Outcome, SkipReason, Status
 from netcheck.net import Net
 from netcheck.net.pmtu import PmtuResult
-from netcheck.probes import CheckKind
-from netcheck.probes.base import MissingPrivilege, ProbeSkip
-from netcheck.probes.cnimodel import for_settings as cni_model
 from netcheck.protocol import RESPONDER_PORT
 from netcheck.settings import Settings, Thresholds, split_hostport
+from probes import CheckKind
+from probes.base import MissingPrivilege, ProbeSkip
+from probes.cnimodel import for_settings as cni_model
 
 DOCS = "https://docs.aws.amazon.com/vpn/latest/s2svpn/cgw-best-practice.html"
 DOCS_CNI = "https://docs.tigera.io/calico/latest/networking/configuring/mtu"

@@ -19,10 +19,10 @@ from netcheck.net import Net
 from netcheck.net.proxyenv import proxy_for
 from netcheck.net.tls import TlsResult
 from netcheck.nodeconfig import Finding
-from netcheck.probes import CheckKind
-from netcheck.probes.base import ProbeSkip
-from netcheck.probes.endpoints import DOCS_NETWORKING, Target, api_endpoint, aws_targets, extra_targets
 from netcheck.settings import Settings, Thresholds, cluster_lookup_needed
+from probes import CheckKind
+from probes.base import ProbeSkip
+from probes.endpoints import DOCS_NETWORKING, Target, api_endpoint, aws_targets, extra_targets
 
 DOCS_TROUBLE = "https://docs.aws.amazon.com/eks/latest/userguide/hybrid-nodes-troubleshooting.html"
 DOCS_PROXY = "https://docs.aws.amazon.com/eks/latest/userguide/hybrid-nodes-proxy.html"

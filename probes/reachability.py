@@ -19,9 +19,9 @@ from netcheck.net import DeadlineExceeded, Net
 from netcheck.net.dial import DialResult
 from netcheck.net.lookup import DnsAnswer, is_ip
 from netcheck.net.proxyenv import proxy_for
-from netcheck.probes import CheckKind
-from netcheck.probes.endpoints import DOCS_NETWORKING, Target, api_endpoint, aws_targets, extra_targets
 from netcheck.settings import Settings, Thresholds
+from probes import CheckKind
+from probes.endpoints import DOCS_NETWORKING, Target, api_endpoint, aws_targets, extra_targets
 
 DIAL_TIMEOUT_S = 3.5  # just over the ~3.1 s a router takes to report a host whose ARP fails
 MAX_ADDRESSES = 8  # a name with more A records than this is dialled on its first eight

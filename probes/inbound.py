@@ -24,11 +24,11 @@ from typing import Any
 
 from netcheck.model import Category, Check, Outcome, Severity, SkipReason, Status
 from netcheck.net import Net
-from netcheck.probes import CheckKind
-from netcheck.probes.base import ProbeSkip
-from netcheck.probes.cnimodel import pod_routing
 from netcheck.protocol import RESPONDER_PORT
 from netcheck.settings import Settings, Thresholds, split_hostport
+from probes import CheckKind
+from probes.base import ProbeSkip
+from probes.cnimodel import pod_routing
 
 DOCS_NET = "https://docs.aws.amazon.com/eks/latest/userguide/hybrid-nodes-networking.html"
 DOCS_WEBHOOKS = "https://docs.aws.amazon.com/eks/latest/userguide/hybrid-nodes-webhooks.html"

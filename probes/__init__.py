@@ -60,21 +60,21 @@ class Probe(Protocol[SpecT, EvidenceT]):
 
 # The registry: probe name (Check.probe) → module, in the order the report shows them.
 REGISTRY: dict[str, str] = {
-    "config": "netcheck.probes.config",
-    "cidr": "netcheck.probes.cidr",
-    "routing": "netcheck.probes.routing",
-    "dns": "netcheck.probes.dns",
-    "reachability": "netcheck.probes.reachability",
-    "tls": "netcheck.probes.tls",
-    "proxy": "netcheck.probes.proxy",
-    "clock": "netcheck.probes.clock",
-    "latency": "netcheck.probes.latency",
-    "mtu": "netcheck.probes.mtu",
-    "bandwidth": "netcheck.probes.bandwidth",
-    "inbound": "netcheck.probes.inbound",
-    "cniports": "netcheck.probes.cniports",
-    "firewall": "netcheck.probes.firewall",
-    "vpc": "netcheck.probes.vpc",
+    "config": "probes.config",
+    "cidr": "probes.cidr",
+    "routing": "probes.routing",
+    "dns": "probes.dns",
+    "reachability": "probes.reachability",
+    "tls": "probes.tls",
+    "proxy": "probes.proxy",
+    "clock": "probes.clock",
+    "latency": "probes.latency",
+    "mtu": "probes.mtu",
+    "bandwidth": "probes.bandwidth",
+    "inbound": "probes.inbound",
+    "cniports": "probes.cniports",
+    "firewall": "probes.firewall",
+    "vpc": "probes.vpc",
 }
 
 

@@ -22,8 +22,8 @@ from typing import Any
 from netcheck.model import Category, Check, Outcome, SkipReason, Status
 from netcheck.net import Net
 from netcheck.phase import JOINED, NODEADM_SYSCTL, PRE_JOIN, effective, sysctl_evidence, sysctl_files
-from netcheck.probes import CheckKind
 from netcheck.settings import Settings, Thresholds
+from probes import CheckKind
 
 DOCS_NET = "https://docs.aws.amazon.com/eks/latest/userguide/hybrid-nodes-networking.html"
 DOCS_RP = "https://docs.kernel.org/networking/ip-sysctl.html"

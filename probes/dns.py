@@ -17,11 +17,11 @@ from netaddr import IPAddress, IPSet
 from netcheck.model import Category, Check, Outcome, Severity, SkipReason, Status
 from netcheck.net import Net
 from netcheck.net.lookup import DnsAnswer, ResolverOptions, is_ip, split_server
-from netcheck.probes import CheckKind
-from netcheck.probes.base import LOSS_HINT, probe_path
-from netcheck.probes.endpoints import DOCS_NETWORKING, Target, all_targets, api_endpoint
-from netcheck.probes.reachability import proxy_route
 from netcheck.settings import Settings, Thresholds
+from probes import CheckKind
+from probes.base import LOSS_HINT, probe_path
+from probes.endpoints import DOCS_NETWORKING, Target, all_targets, api_endpoint
+from probes.reachability import proxy_route
 
 DOCS_PREREQS = "https://docs.aws.amazon.com/eks/latest/userguide/hybrid-nodes-prereqs.html"
 DOCS_INBOUND = "https://docs.aws.amazon.com/Route53/latest/DeveloperGuide/resolver-forwarding-inbound-queries.html"
@@ -120,7 +120,7 @@ def _via(ans: DnsAnswer) -> str:
 
 def _zone(name: str) -> str:
     """The zone on-prem DNS must forward for `name` (eks.amazonaws.com for API endpoints), in any partition."""
-    from netcheck.probes.endpoints import PARTITIONS
+    from probes.endpoints import PARTITIONS
 
     zones = [z for p in PARTITIONS for z in (f"eks.{p.dns_suffix}", p.dns_suffix, p.api_suffix)]
     for suffix in sorted(set(zones), key=len, reverse=True):

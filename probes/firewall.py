@@ -22,10 +22,10 @@ from typing import TYPE_CHECKING, Any
 from netcheck.model import Category, Check, Outcome, Severity, SkipReason, Status
 from netcheck.net import Net
 from netcheck.phase import JOINED, NODEADM_PORTS, PRE_JOIN, effective
-from netcheck.probes import CheckKind
-from netcheck.probes.base import MissingPrivilege, ProbeSkip
-from netcheck.probes.cnimodel import for_settings as cni_model
 from netcheck.settings import Settings, Thresholds
+from probes import CheckKind
+from probes.base import MissingPrivilege, ProbeSkip
+from probes.cnimodel import for_settings as cni_model
 
 if TYPE_CHECKING:
     from netcheck.net.nft import Ruleset

@@ -29,11 +29,11 @@ from typing import Any
 from netcheck.aws import EXPORT_COMMANDS, AwsInputError, AwsUnavailable, VpcDocuments
 from netcheck.model import Category, Check, Outcome, Severity, SkipReason, Status
 from netcheck.net import Net
-from netcheck.probes import CheckKind
-from netcheck.probes.base import MissingPrivilege, ProbeSkip
-from netcheck.probes.cnimodel import for_settings as cni_model
-from netcheck.probes.cnimodel import pod_routing
 from netcheck.settings import Settings, Thresholds
+from probes import CheckKind
+from probes.base import MissingPrivilege, ProbeSkip
+from probes.cnimodel import for_settings as cni_model
+from probes.cnimodel import pod_routing
 
 DOCS_NET = "https://docs.aws.amazon.com/eks/latest/userguide/hybrid-nodes-networking.html"
 DOCS_CREATE = "https://docs.aws.amazon.com/eks/latest/userguide/hybrid-nodes-cluster-create.html"

@@ -24,11 +24,11 @@ from typing import Any
 
 from netcheck.model import Category, Check, Outcome, Severity, SkipReason, Status
 from netcheck.net import Net
-from netcheck.probes import CheckKind
-from netcheck.probes.base import LOSS_HINT, MissingPrivilege, probe_path
-from netcheck.probes.cnimodel import for_settings
 from netcheck.protocol import RESPONDER_PORT
 from netcheck.settings import Settings, Thresholds, split_hostport
+from probes import CheckKind
+from probes.base import LOSS_HINT, MissingPrivilege, probe_path
+from probes.cnimodel import for_settings
 
 UDP_PROBES, UDP_WAIT_S = 5, 3.0  # echo probes (one every 0.5 s) and the time they get in all
 

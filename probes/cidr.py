@@ -22,8 +22,8 @@ from netaddr import IPNetwork, IPSet
 from netcheck.model import Category, Check, Outcome, SkipReason, Status
 from netcheck.net import Net
 from netcheck.phase import JOINED, PRE_JOIN, cni_of_device, effective
-from netcheck.probes import CheckKind
 from netcheck.settings import DEFAULT_SERVICE_CIDRS, Settings, Thresholds
+from probes import CheckKind
 
 DOCS_REMOTE = "https://docs.aws.amazon.com/eks/latest/APIReference/API_RemoteNodeNetwork.html"
 DOCS_NET = "https://docs.aws.amazon.com/eks/latest/userguide/hybrid-nodes-networking.html"

@@ -17,10 +17,10 @@ from netcheck.model import Category, Check, Outcome, Severity, SkipReason, Statu
 from netcheck.net import Net
 from netcheck.net.proxyenv import bypasses, configured_proxy, no_proxy_entries, proxy_for, redact
 from netcheck.net.tls import ProxyAnswer, parse_proxy
-from netcheck.probes import CheckKind
-from netcheck.probes.base import ProbeSkip
-from netcheck.probes.endpoints import all_targets, api_endpoint
 from netcheck.settings import Settings, Thresholds
+from probes import CheckKind
+from probes.base import ProbeSkip
+from probes.endpoints import all_targets, api_endpoint
 
 DOCS_PROXY = "https://docs.aws.amazon.com/eks/latest/userguide/hybrid-nodes-proxy.html"
 ENV_NAMES = ("HTTPS_PROXY", "HTTP_PROXY", "ALL_PROXY", "NO_PROXY")

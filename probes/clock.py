@@ -20,11 +20,11 @@ from netcheck.net import Net
 from netcheck.net.proxyenv import proxy_for
 from netcheck.net.sntp import SntpResult
 from netcheck.net.tls import TlsResult
-from netcheck.probes import CheckKind
-from netcheck.probes.base import LOSS_HINT, ProbeSkip, probe_path
-from netcheck.probes.endpoints import api_endpoint
 from netcheck.settings import Settings, Thresholds, split_hostport
 from netcheck.timesync import CONFIG_FILES
+from probes import CheckKind
+from probes.base import LOSS_HINT, ProbeSkip, probe_path
+from probes.endpoints import api_endpoint
 
 DOCS = "https://docs.aws.amazon.com/eks/latest/userguide/hybrid-nodes-troubleshooting.html"
 MAX_SERVERS = 3

@@ -22,10 +22,10 @@ from netcheck.model import Category, Check, Outcome, SkipReason, Status
 from netcheck.net import Net
 from netcheck.net.rtt import RttSeries
 from netcheck.net.trace import HopSeries
-from netcheck.probes import CheckKind
-from netcheck.probes.base import ProbeSkip
 from netcheck.protocol import RESPONDER_PORT
 from netcheck.settings import Settings, Thresholds, split_hostport
+from probes import CheckKind
+from probes.base import ProbeSkip
 
 DOCS = "https://docs.aws.amazon.com/eks/latest/userguide/hybrid-nodes-networking.html"
 METHOD_NAMES = {"icmp": "ICMP echo", "icmp-raw": "ICMP echo (raw socket)", "udp-echo": "UDP echo via the responder"}

@@ -17,8 +17,8 @@ from netcheck.aws import ClusterLookup, boto3_available
 from netcheck.model import Category, Check, Outcome, Status
 from netcheck.net import Net
 from netcheck.nodeconfig import Finding
-from netcheck.probes import CheckKind
 from netcheck.settings import Settings, Thresholds, cluster_lookup_needed
+from probes import CheckKind
 
 DOCS_NODEADM = "https://docs.aws.amazon.com/eks/latest/userguide/hybrid-nodes-nodeadm.html"
 # Finding subject → (check title, status when the finding is there).

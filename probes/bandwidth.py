@@ -25,10 +25,10 @@ from typing import Any
 
 from netcheck.model import Category, Check, Outcome, SkipReason, Status
 from netcheck.net import Net
-from netcheck.probes import CheckKind
-from netcheck.probes.base import ProbeSkip
 from netcheck.protocol import RESPONDER_PORT
 from netcheck.settings import Settings, Thresholds, split_hostport
+from probes import CheckKind
+from probes.base import ProbeSkip
 
 DOCS = "https://docs.aws.amazon.com/eks/latest/userguide/hybrid-nodes-networking.html"
 START_SERVER = ("run `netcheck serve --token TOKEN` on an EC2 instance in the VPC and set spec.responder "
