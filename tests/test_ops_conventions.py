@@ -301,8 +301,7 @@ def test_junit_strict_warn_and_required_fail_do_fail() -> None:
     doc = _advisory_variants()[0].to_json()
     doc["metadata"]["strict"] = True
     strict = report_from_json(doc)
-    if not strict.strict:
-        pytest.skip("strict flag not carried by the report JSON")
+    assert strict.strict, "the strict flag must survive the report's JSON round trip"
     assert ci_verdict(render("junit", strict))[0] == "UNSTABLE"
     assert ci_verdict(render("junit", load("nogo")))[0] == "UNSTABLE"
 
