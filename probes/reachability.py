@@ -138,7 +138,7 @@ _ICMP = {"icmp-admin-prohibited": "admin-prohibited", "icmp-host-prohibited": "h
 def _local(d: Mapping[str, Any]) -> tuple[str, str] | None:
     """A connect that failed in this host's own stack: told as a local routing fact, never as a remote one."""
     ip, port = d["ip"], d["port"]
-    if not d.get("localError"):
+    if not d.get("localError") and not str(d.get("reason", "")).startswith(("local-", "no-local")):
         return None
     from netcheck.net.localerr import describe_route
 
