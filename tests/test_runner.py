@@ -136,7 +136,7 @@ def test_exception_in_collect_is_error_and_the_run_goes_on(world: FakeWorld) -> 
     # a sentence with a fix; the raw exception is kept in the evidence only (issue 21 item 2)
     assert "internal fault" in crash.message and crash.remediation
     assert not RAW.search(crash.message) and not RAW.search(crash.remediation or "")
-    assert "RuntimeError: boom 42" == crash.evidence["fault"]
+    assert crash.evidence["fault"] == "RuntimeError: boom 42"
     assert "Traceback" in crash.evidence["traceback"]
     assert res["fake.ok.x"].status is Status.PASS
     bad = res["fake.badeval.x"].outcome

@@ -64,6 +64,7 @@ class Net:
         # network namespace is always the current one.
         self.root = root or os.environ.get("NETCHECK_HOST_ROOT") or "/"
         self._evidence = _Evidence()  # shared by every bounded() copy: one cache per run
+        self._root = self  # the run's own Net (bounded() copies keep it): shared probes use its deadline
 
     def once(self, key: Hashable, fn: Callable[[], T]) -> T:
         """`fn()` the first time `key` is asked for in this run, its value after that (errors are not kept).
@@ -139,9 +140,11 @@ class Net:
         The dial, and on failure a traceroute, with a silent dial reconciled with any ICMP
         error seen for the target, so checks of one address, protocol and port agree.
         """
-        from netcheck.net.target import probe
+        from netcheck.net.target import TRACE_S, probe
 
-        return dict(self.once(("tcp-target", self.namespace_id(), ip, port), lambda: probe(self, ip, port, timeout)))
+        # Bounded by the run's deadline, not by the asking check's: the evidence is everyone's.
+        shared = self._root.bounded(time.monotonic() + timeout + TRACE_S + 1.0)
+        return dict(self.once(("tcp-target", self.namespace_id(), ip, port), lambda: probe(shared, ip, port, timeout)))
 
     def note_icmp(self, ip: str, port: int | None, offender: str | None, code: int) -> None:
         """Remember an ICMP destination unreachable (type 3, `code`) that `offender` sent about ip(:port)."""
