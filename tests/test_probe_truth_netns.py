@@ -75,6 +75,9 @@ def test_host_without_a_route_tells_a_local_no_route_everywhere(site: Site) -> N
         assert not re.search(r"firewall|security group|listens", c["message"]), c["message"]
         ev = c["evidence"] if "localError" in c["evidence"] else c["evidence"]["addresses"][0]
         assert ev["localError"] == "ENETUNREACH" and ev["route"]["result"] == "no-route", ev
+    bandwidth = [c for c in doc["checks"] if c["id"].startswith("bandwidth.")]
+    assert bandwidth and all(c["status"] == "FAIL" and c["message"].startswith(f"This host has no route to {API_IP}")
+                             for c in bandwidth), [(c["id"], c["status"], c["message"]) for c in bandwidth]
 
 
 def test_rate_limited_host_unreachable_gives_every_check_of_the_address_one_story(site: Site) -> None:
