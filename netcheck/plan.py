@@ -104,9 +104,17 @@ def platform_summary(settings: Settings) -> list[str]:
         where = f"every AWS name under {s.aws.domain} (spec.aws.domain)" if s.aws.domain else \
             f"service names under {p.dns_suffix}"
         lines.append(f"partition: {p.id} ({p.name}) for {s.cluster.region}: {where}")
-    if s.features.install:
+    if s.aws.mirror:
+        lines.append(f"install: the site's mirror {s.aws.mirror} (spec.aws.mirror, nodeadm install --private-mode) "
+                     "instead of the public hybrid-assets host and SSM installer bucket")
+    elif s.features.install:
         ir = install_region(settings)
         lines.append(f"install: nodeadm install --region {ir} (assets {partition_of(ir or 'us-west-2').assets_host})")
+    if s.cluster.region:
+        from probes.endpoints import sts_need
+
+        need, why = sts_need(settings)
+        lines.append(f"sts: {'required' if need else 'advisory'}: {why}")
     m = for_settings(settings)
     if m is not None:
         ports = ", ".join(p.shown + ("" if p.required else " (advisory)") for p in m.ports) or "none"

@@ -12,7 +12,8 @@ from typer.testing import CliRunner
 from netcheck import phase as phases
 from netcheck.cli import app
 from netcheck.plan import build_plan
-from netcheck.settings import build
+from netcheck.settings import ConfigError, build
+from probes.endpoints import endpoint_region
 
 ROOT = Path(__file__).resolve().parent.parent
 PROFILES = sorted((ROOT / "examples" / "profiles").glob("*.yaml"))
@@ -49,6 +50,13 @@ PAIRS = [(p, n) for p in PROFILES for n in NODECONFIGS]
 
 @pytest.mark.parametrize(("profile", "nodeconfig"), PAIRS, ids=[f"{p.stem}+{n.stem}" for p, n in PAIRS])
 def test_profile_with_nodeconfig(profile: Path, nodeconfig: Path) -> None:
+    alone = build(profile_path=profile).spec.cluster
+    nc = build(nodeconfig_path=nodeconfig).spec.cluster
+    if alone.endpoint and not nc.endpoint and endpoint_region(alone.endpoint) not in (None, nc.region):
+        # The profile's API endpoint belongs to another Region's cluster than the NodeConfig's (issue 25 item 4).
+        with pytest.raises(ConfigError, match=f"belongs to a cluster in {endpoint_region(alone.endpoint)}"):
+            build(profile_path=profile, nodeconfig_path=nodeconfig)
+        return
     s = build(profile_path=profile, nodeconfig_path=nodeconfig)
     assert s.source == f"{profile} + {nodeconfig}"
     assert s.spec.cluster.region == build(nodeconfig_path=nodeconfig).spec.cluster.region
