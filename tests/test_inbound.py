@@ -48,7 +48,7 @@ def run_in(ns: str, s: Settings) -> dict[str, Outcome]:
 
 def test_plan_ids() -> None:
     assert [c.id for c in inbound.plan(settings())] == [
-        "inbound.kubelet.tcp-10250", "inbound.webhook.tcp-9443", "inbound.pod-network"]
+        "inbound.nat", "inbound.kubelet.tcp-10250", "inbound.webhook.tcp-9443", "inbound.pod-network"]
 
 
 def test_without_responder_every_check_skips_with_the_serve_command() -> None:
