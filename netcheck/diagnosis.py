@@ -342,7 +342,11 @@ _RULES = ((_route, "route"), (_proxy, "proxy"), (_resolver, "resolver"), (_nat, 
 # --- putting it together ------------------------------------------------------------------
 
 def diagnose(results: Sequence[CheckResult]) -> Diagnosis:
-    """Link failures to the failures that explain them; statuses (and so the verdict) never change."""
+    """Link failures to the failures that explain them; statuses (and so the verdict) never change.
+
+    Idempotent: links from an earlier diagnosis (a report read back from JSON) are undone first.
+    """
+    results = [_unlinked(r) for r in results]
     facts = [_facts(i, r) for i, r in enumerate(results)]
     cause: dict[int, int] = {}  # dependent → its root (always a result with no cause of its own)
     why: dict[int, tuple[str, str]] = {}  # root → (rule, cause sentence)
@@ -370,6 +374,16 @@ def diagnose(results: Sequence[CheckResult]) -> Diagnosis:
     return Diagnosis(tuple(out), tuple(RootCause(results[i].check.id,
                                                  tuple(results[d].check.id for d in dependents.get(i, [])),
                                                  *why.get(i, ("", ""))) for i in ordered))
+
+
+def _unlinked(r: CheckResult) -> CheckResult:
+    """The result as its probe made it: no cause, its own remediation back."""
+    if not r.caused_by:
+        return r
+    evidence = dict(r.outcome.evidence)
+    own = evidence.pop("ownRemediation", None)
+    return dataclasses.replace(r, outcome=dataclasses.replace(r.outcome, remediation=own, evidence=evidence),
+                               caused_by=None)
 
 
 def _linked(r: CheckResult, root: CheckResult, sentence: str) -> CheckResult:
