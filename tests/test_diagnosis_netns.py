@@ -63,7 +63,7 @@ def test_host_without_a_route_toward_the_vpc_is_one_root_cause(site: Site) -> No
     lab = site.lab
     lab.run(site.node, ["ip", "route", "del", "10.20.0.0/16"])
     lab.run(site.node, ["ip", "route", "del", "default"])  # only the LAN route is left
-    profile = site.profile(responder=f"{API_IP}:7447", latency={"samples": 5})
+    profile = site.profile(responder=f"{API_IP}:7447", latency={"samples": 5}, node={"ip": "192.168.50.10"})
     doc = run(site, profile, "--skip", "bandwidth")
     assert doc["verdict"] == "NO-GO"
     roots = doc["rootCauses"]
@@ -80,7 +80,9 @@ def test_host_without_a_route_toward_the_vpc_is_one_root_cause(site: Site) -> No
         assert by_id(doc)[cid]["remediation"].startswith("Fix routing.vpc.10.20.0.0/16 first")
     assert failing_required(doc) <= deps | {"routing.vpc.10.20.0.0/16"}
     table, _ = site.netcheck("run", "-c", str(profile), "--skip", "bandwidth", "--no-color", timeout=150)
-    assert table.stdout.lstrip().splitlines()[2].startswith("1 root cause"), table.stdout[:600]
+    lines = table.stdout.splitlines()
+    assert lines[3].startswith("1 root cause; "), table.stdout[:600]
+    assert lines.index("ROUTING") > 3 and "follows from routing.vpc.10.20.0.0/16" in table.stdout
 
 
 def test_nat_between_site_and_vpc_is_named_and_explains_the_inbound_checks(site: Site) -> None:
