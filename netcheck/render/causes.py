@@ -180,8 +180,7 @@ def html_lines(report: Report) -> list[str]:
         if _fix(s):
             rows.append(f"<br>Fix: {escape(_fix(s))}")
         if s.dependents:
-            deps = ", ".join(f'<a href="#finding-{escape(r.check.id)}"><code>{escape(r.check.id)}</code></a>'
-                             for r in s.dependents)
+            deps = ", ".join(f"<code>{escape(r.check.id)}</code>" for r in s.dependents)
             rows.append(f'<details><summary>Explains {len(s.dependents)}</summary>{deps}</details>')
         items.append(f'<li id="root-{escape(s.root.check.id)}">{"".join(rows)}</li>')
     return [f'<h2 id="root-causes">{escape(headline(report))}</h2>', f'<ol id="causes">{"".join(items)}</ol>']
