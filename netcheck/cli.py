@@ -374,7 +374,7 @@ def plan_cmd(config: ConfigOpt = None, nodeconfig: NodeConfigOpt = None, only: O
     """List the checks that would run and what each means per phase; nothing is sent."""
     from netcheck import phase as phases
     from netcheck.net import Net
-    from netcheck.plan import PatternError, build_plan, platform_summary
+    from netcheck.plan import PatternError, build_plan, endpoint_paths, platform_summary
 
     _phase_flag(phase)
     if config is None and nodeconfig is None:
@@ -390,6 +390,8 @@ def plan_cmd(config: ConfigOpt = None, nodeconfig: NodeConfigOpt = None, only: O
     typer.echo(f"phase: {info.describe()}; checks without per-phase lines below are judged the same in both "
                "phases (--phase pre-join|joined to plan for the other).")
     for line in platform_summary(settings):
+        typer.echo(f"# {line}")
+    for line in endpoint_paths(settings, [c.id for c in plan.checks]):
         typer.echo(f"# {line}")
     for c, state in [(c, c.severity.value) for c in plan.checks] + [(c, "skipped") for c, _ in plan.disabled]:
         typer.echo(f"{c.id:<48} {state:<9} {c.title}")

@@ -13,7 +13,7 @@ from typing import Any
 
 from netcheck.history import diff, format_value, verdict_line
 from netcheck.model import Category, CheckResult, Report, Status, Verdict
-from netcheck.render import RenderOptions
+from netcheck.render import RenderOptions, causes
 from netcheck.render.markdown import VERDICT_TEXT, findings
 from netcheck.render.table import summary_counts
 from netcheck.verdict import NO_EVIDENCE, no_evidence, worst
@@ -360,6 +360,7 @@ def render(report: Report, options: RenderOptions) -> str:
            "</tr></table>",
            f'<p class="summary-note" id="summary-note">{escape(summary_counts(report))}. '
            "Advisory findings never change the verdict.</p>"]
+    out += causes.html_lines(report)
     out += _changes(report, options)
     out += ["<h2>Path</h2>", path_svg(report)]
     out += hops_table(report)
@@ -368,7 +369,9 @@ def render(report: Report, options: RenderOptions) -> str:
         out += ["<h2>Latency distribution</h2>", '<div id="latency">', *charts[:4], "</div>"]
     out.append("<h2>Findings</h2>")
     items = findings(report)
-    out += [_finding(r) for r in items] if items else ["<p>Every check passed.</p>"]
+    fold = causes.folded(report)
+    out += [_finding(r) for r in items if r.check.id not in fold] if items else ["<p>Every check passed.</p>"]
+    out += causes.folded_lines(report, items, "html")
     out += ["<h2>All checks</h2>", '<table id="checks"><colgroup><col class="c-st"><col class="c-id">'
             '<col class="c-cat"><col class="c-num"><col class="c-num"><col class="c-msg"></colgroup>'
             "<thead><tr><th>status</th><th>check</th><th>category</th>"

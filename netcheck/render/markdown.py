@@ -8,7 +8,7 @@ import re
 
 from netcheck.history import diff, format_value, verdict_line
 from netcheck.model import Category, CheckResult, Report, Status, Verdict
-from netcheck.render import RenderOptions
+from netcheck.render import RenderOptions, causes
 from netcheck.render.table import summary_counts
 from netcheck.verdict import NO_EVIDENCE, no_evidence
 
@@ -68,6 +68,7 @@ def render(report: Report, options: RenderOptions) -> str:
            "", f"Summary: {cell(summary_counts(report))}. Advisory findings never change the verdict.", "",
            "| pass | warn | fail | skip | error | duration |", "|---:|---:|---:|---:|---:|---:|",
            f"| {s['pass']} | {s['warn']} | {s['fail']} | {s['skip']} | {s['error']} | {report.duration:.1f} s |", ""]
+    out += causes.markdown_lines(report)
     if options.previous is not None:
         out += ["## Changes since the previous run", "", cell(verdict_line(options.previous, report)), ""]
         changes = diff(options.previous, report)
@@ -76,8 +77,10 @@ def render(report: Report, options: RenderOptions) -> str:
     items = findings(report)
     out += ["## Findings", ""]
     if items:
+        fold = causes.folded(report)
         for r in items:
-            out += _finding(r)
+            out += [] if r.check.id in fold else _finding(r)
+        out += causes.folded_lines(report, items, "markdown")
     else:
         out += ["Every check passed.", ""]
     out += ["## All checks", "", "| status | check | category | measured | threshold |", "|---|---|---|---:|---:|"]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from netcheck.history import format_value
 from netcheck.model import Category, CheckResult, Report, Status, Verdict
-from netcheck.render import RenderOptions
+from netcheck.render import RenderOptions, causes
 from netcheck.verdict import NO_EVIDENCE, blocking, no_evidence
 
 _COLORS = {Status.PASS: "32", Status.WARN: "33", Status.FAIL: "31", Status.SKIP: "36",
@@ -82,11 +82,17 @@ def render(report: Report, options: RenderOptions) -> str:
     if report.phase:
         out.append(f"phase: {report.phase_line()}")
     out.append("")
+    out += causes.text_lines(report, _COLORS if color else None)
+    fold = causes.folded(report)
     for cat in Category:
         if cat not in by_cat:
             continue
         out.append(_paint(cat.value.upper(), "1", color))
         for r in by_cat[cat]:
+            if r.check.id in fold:  # told under its root cause, or the same finding as an earlier one
+                tag = _paint(f"[{r.status.value}]", _COLORS[r.status], color)
+                out.append(f"  {tag} {r.check.id}: {fold[r.check.id]}")
+                continue
             out.extend(_result_lines(r, color))
         out.append("")
     out.append(verdict_line(report, color=color))
