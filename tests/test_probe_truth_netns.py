@@ -60,13 +60,16 @@ def test_host_without_a_route_tells_a_local_no_route_everywhere(site: Site) -> N
     for c in doc["checks"]:
         assert not RAW.search(c["message"]), (c["id"], c["message"])
         assert not RAW.search(c.get("remediation") or ""), (c["id"], c["remediation"])
+        assert not RAW.search(c["evidence"].get("ownRemediation") or ""), (c["id"], c["evidence"])
         if c["status"] == "ERROR":
             assert c.get("remediation"), (c["id"], "an ERROR must come with a fix")
     assert [c["id"] for c in doc["checks"] if c["status"] == "ERROR"] == []
     dns = by_id["dns.eks-api.resolve"]
     assert dns["status"] == "FAIL" and dns["measured"] == "no-route", dns
     assert dns["message"].startswith("This host has no route to the resolver 10.20.1.12 (route lookup: no route")
-    assert "Start the DNS service" not in dns["remediation"] and "ip route" in dns["remediation"]
+    own = dns["evidence"].get("ownRemediation", dns["remediation"])  # a dependent's fix points to its root cause
+    assert "Start the DNS service" not in own and "ip route" in own, own
+    assert dns.get("causedBy", "").startswith("routing.vpc."), dns.get("causedBy")
     assert dns["evidence"]["localError"] == "ENETUNREACH" and dns["evidence"]["route"]["result"] == "no-route"
     for cid in (f"reach.control-plane.{API_IP}.tcp-443", f"latency.rtt.{API_IP}", f"mtu.path.{API_IP}"):
         c = by_id[cid]
