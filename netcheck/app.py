@@ -100,7 +100,8 @@ def preflight(settings: Settings, options: Options | None = None, *, net: Net | 
     report = Report(results=results, verdict=verdict, started_at=started.isoformat(timespec="seconds"),
                     duration=time.monotonic() - t0, profile_name=settings.name, node=socket.gethostname(),
                     version=__version__, interrupted=outcome.interrupted, strict=options.strict, phase=info.phase,
-                    phase_evidence=info.evidence, phase_source=info.source)
+                    phase_evidence=info.evidence, phase_source=info.source,
+                    labels=dict(settings.profile.metadata.labels))
     previous = remember(report, options.history, options.warn) if options.history is not None else None
     return Preflight(report, previous, t0)
 
