@@ -59,7 +59,7 @@ with contextlib.ExitStack() as stack:
 
 
 def _get(url: str, timeout: float = 10) -> Any:
-    with urllib.request.urlopen(url, timeout=timeout) as resp:  # noqa: S310 (loopback only)
+    with urllib.request.urlopen(url, timeout=timeout) as resp:  # loopback only
         return json.loads(resp.read()) if "/api/" in url else resp.read().decode()
 
 
