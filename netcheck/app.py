@@ -102,7 +102,8 @@ def preflight(settings: Settings, options: Options | None = None, *, net: Net | 
     report = Report(results=found.results, verdict=verdict, started_at=started.isoformat(timespec="seconds"),
                     duration=time.monotonic() - t0, profile_name=settings.name, node=socket.gethostname(),
                     version=__version__, interrupted=outcome.interrupted, strict=options.strict, phase=info.phase,
-                    phase_evidence=info.evidence, phase_source=info.source, root_causes=found.roots)
+                    phase_evidence=info.evidence, phase_source=info.source, root_causes=found.roots,
+                    labels=dict(settings.profile.metadata.labels))
     previous = remember(report, options.history, options.warn) if options.history is not None else None
     return Preflight(report, previous, t0)
 

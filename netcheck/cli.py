@@ -452,6 +452,38 @@ def diff_cmd(before: Annotated[Path, typer.Argument(help="The earlier JSON repor
     raise typer.Exit(3 if history.regressions(old, new) else 0)
 
 
+@app.command("fleet")
+def fleet_cmd(
+    paths: Annotated[list[Path], typer.Argument(help="JSON reports, directories of them or --history directories.",
+                                                metavar="PATH...")],
+    fmt: Annotated[str, typer.Option("--format", "-f", help="Output: table|json|markdown|html.")] = "table",
+    output: OutputOpt = None,
+    stale: Annotated[str, typer.Option("--stale", metavar="DURATION",
+                                       help="A site whose newest report is older is stale (2h, 90m, 45s).")] = "2h",
+) -> None:
+    """One row per site over many JSON reports: verdict, nodes, blocking checks, worst figures, age, regressions.
+
+    Exit code: the worst site verdict (0 GO, 3 NO-GO, 4 INCONCLUSIVE); 2 when no report could be read.
+    """
+    from netcheck.fleet import FleetError, load_fleet, parse_duration
+    from netcheck.render.fleet import FORMATS as FLEET_FORMATS
+    from netcheck.render.fleet import render as render_fleet
+
+    if fmt not in FLEET_FORMATS:
+        raise _fail(2, f"--format: unknown format {fmt!r}; choose one of {', '.join(FLEET_FORMATS)}")
+    try:
+        stale_after = parse_duration(stale)
+    except ValueError as exc:
+        raise _fail(2, f"--stale: {exc}") from None
+    target = _output_target(_stdout_dash(output))
+    try:
+        fleet = load_fleet(paths, stale_after=stale_after, warn=_warn)
+    except FleetError as exc:
+        raise _fail(2, str(exc)) from None
+    written = _write_output(target, render_fleet(fmt, fleet), 60.0)
+    raise typer.Exit(fleet.exit_code if written else 5)
+
+
 @app.command("serve")
 def serve_cmd(
     listen: Annotated[str, typer.Option("--listen", "-l", envvar="NETCHECK_LISTEN",

@@ -196,6 +196,12 @@ class Report:
     phase_evidence: tuple[str, ...] = ()  # what the phase came from: host evidence or the flag
     phase_source: str = ""  # detected | --phase | spec.phase
     root_causes: tuple[RootCause, ...] = ()  # ordered, most explanatory first (netcheck/diagnosis.py)
+    labels: Mapping[str, str] = field(default_factory=dict)  # the profile's metadata.labels (site, link, ...)
+
+    @property
+    def site(self) -> str:
+        """The site this run speaks for: metadata.labels.site, else the profile name (fleet views group by it)."""
+        return self.labels.get("site") or self.profile_name
 
     def phase_line(self) -> str:
         """'joined (detected: ...)' for the renderers; '' when the report has no phase."""
@@ -229,6 +235,7 @@ class Report:
                 "phase": self.phase or None,
                 "phaseEvidence": list(self.phase_evidence),
                 "phaseSource": self.phase_source or None,
+                "labels": dict(self.labels),
             },
         }
 
@@ -252,4 +259,12 @@ def report_from_json(doc: Mapping[str, Any]) -> Report:
                   node=meta.get("node", ""), version=meta.get("netcheckVersion", ""),
                   interrupted=bool(meta.get("interrupted", False)), strict=bool(meta.get("strict", False)),
                   phase=meta.get("phase") or "", phase_evidence=tuple(meta.get("phaseEvidence") or ()),
-                  phase_source=meta.get("phaseSource") or "", root_causes=roots)
+                  phase_source=meta.get("phaseSource") or "", root_causes=roots,
+                  labels=_labels(meta.get("labels")))
+
+
+def _labels(value: object) -> dict[str, str]:
+    """metadata.labels as text to text; anything else in a hand-edited report is left out."""
+    if not isinstance(value, Mapping):
+        return {}
+    return {k: v for k, v in value.items() if isinstance(k, str) and isinstance(v, str)}
