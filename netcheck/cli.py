@@ -17,11 +17,14 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
-os.environ.setdefault("TYPER_USE_RICH", "0")  # plain help: rich costs 0.2 s at start-up
-import typer
+from netcheck import signals as _signals
 
-from netcheck import __version__
-from netcheck.protocol import RESPONDER_PORT
+_signals.early()  # before the heavy imports: a SIGTERM in the first instant is not a bare exit 143
+os.environ.setdefault("TYPER_USE_RICH", "0")  # plain help: rich costs 0.2 s at start-up
+import typer  # noqa: E402
+
+from netcheck import __version__  # noqa: E402
+from netcheck.protocol import RESPONDER_PORT  # noqa: E402
 
 if TYPE_CHECKING:
     from netcheck.app import Preflight
@@ -541,6 +544,7 @@ def main() -> None:
     try:
         command = typer.main.get_command(app)
         _set_metavars(command)
+        _signals.hand_over(_subcommand(sys.argv[1:]) in ("run", "demo"))
         code = command.main(prog_name="netcheck", standalone_mode=False)  # click returns (not raises) the code of a typer.Exit here
         if code == 130 and "netcheck.signals" in sys.modules:  # typer's code for a KeyboardInterrupt
             from netcheck import signals
@@ -571,6 +575,11 @@ def main() -> None:
         typer.echo(f"netcheck: internal error: {type(exc).__name__}: {exc} "
                    "(set NETCHECK_DEBUG=1 for a traceback)", err=True)
         sys.exit(1)
+
+
+def _subcommand(argv: list[str]) -> str | None:
+    """The command word of a netcheck command line (the first argument that is not an option)."""
+    return next((a for a in argv if not a.startswith("-")), None)
 
 
 def _set_metavars(command: object) -> None:
