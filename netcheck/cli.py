@@ -328,6 +328,9 @@ def run_cmd(config: ConfigOpt = None, nodeconfig: NodeConfigOpt = None, fmt: For
     from netcheck.settings import ConfigError
 
     signals.install()  # SIGTERM (systemd, Kubernetes, timeout) like Ctrl-C: partial report, exit 4
+    from netcheck.safeio import set_deadline
+
+    set_deadline(PROCESS_START + deadline)  # no file (profile, token, host file, export) is read past it
     _guard(fmt)
     _phase_flag(phase)
     output = _stdout_dash(output)

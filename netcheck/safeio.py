@@ -1,7 +1,11 @@
 """Files netcheck reads and writes as root on production nodes.
 
-- `read_limited`: at most N bytes, from a regular file only (never /dev/zero, a FIFO or a
-  terminal: those would exhaust memory or hang past --deadline).
+- `read_limited` / `read_optional`: THE reader for every file netcheck reads because a file, a flag,
+  the environment or the network named it (profiles, NodeConfigs, VPC exports, token files,
+  resolv.conf, hosts, chrony/timesyncd, sysctl.d, kubelet and CNI files under NETCHECK_HOST_ROOT,
+  history reports): at most N bytes, from a regular file only (never /dev/zero, a FIFO or a
+  terminal: those would exhaust memory or hang), and never past the run's deadline (`set_deadline`).
+  tests/test_safeio_readers.py fails when a module under netcheck/ or probes/ reads a file another way.
 - `check_output` / `OutputTarget`: the `-o` target, checked before any probe runs. A regular
   file (or a new one) is replaced atomically through a `mkstemp` file in its directory, keeping
   the mode (and, as root, the owner) of the file it replaces. A character device (/dev/null) or
@@ -56,12 +60,35 @@ def _why(exc: OSError) -> str:
 
 # --- reading ---------------------------------------------------------------------------
 
-def read_limited(path: Path, limit: int, what: str = "file") -> bytes:
+_deadline: list[float] = []  # monotonic instant after which no file is read any more (--deadline)
+CHUNK = 1 << 16
+
+
+def set_deadline(at: float | None) -> None:
+    """From now on, reads stop (FileProblem) once time.monotonic() passes `at`; None lifts the bound."""
+    _deadline[:] = [] if at is None else [at]
+
+
+def deadline() -> float | None:
+    """The instant set by set_deadline, if any (the YAML loader checks it while composing)."""
+    return _deadline[0] if _deadline else None
+
+
+def _past(path: Path, what: str, at: float | None) -> None:
+    if at is not None and time.monotonic() > at:
+        raise FileProblem(f"{path}: not read: the run's --deadline passed before the {what} was read")
+
+
+def read_limited(path: Path, limit: int, what: str = "file", *, until: float | None = None) -> bytes:
     """The bytes of a regular file of at most `limit` bytes; FileProblem otherwise.
 
     Opened non-blocking, so a FIFO without a writer cannot hang the open; symlinks to a
-    regular file are fine (Kubernetes secret volumes are built from them).
+    regular file are fine (Kubernetes secret volumes are built from them). Between chunks the
+    deadline (`until`, else the one set by set_deadline) is checked, so a slow filesystem
+    cannot keep the run past --deadline by more than one chunk's read.
     """
+    at = until if until is not None else deadline()
+    _past(path, what, at)
     try:
         fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_NOCTTY | os.O_CLOEXEC)
     except FileNotFoundError:
@@ -77,7 +104,8 @@ def read_limited(path: Path, limit: int, what: str = "file") -> bytes:
         chunks: list[bytes] = []
         size = 0
         while size <= limit:  # the size can change under us: never read more than limit + 1
-            chunk = os.read(fd, min(1 << 16, limit + 1 - size))
+            _past(path, what, at)
+            chunk = os.read(fd, min(CHUNK, limit + 1 - size))
             if not chunk:
                 break
             chunks.append(chunk)
@@ -89,6 +117,19 @@ def read_limited(path: Path, limit: int, what: str = "file") -> bytes:
         raise FileProblem(f"{path}: cannot read ({_why(exc)})") from None
     finally:
         os.close(fd)
+
+
+def read_optional(path: Path, limit: int, what: str = "file") -> str | None:
+    """The UTF-8 text (undecodable bytes replaced) of an optional file, read as `read_limited` reads;
+    None when it is absent, unreadable, not a regular file, larger than `limit` or the deadline passed.
+
+    For host files whose absence is itself the answer (resolv.conf, kubelet files, sysctl.d):
+    a FIFO or a device planted there counts as "not there", never as a hang.
+    """
+    try:
+        return read_limited(path, limit, what).decode("utf-8", "replace")
+    except FileProblem:
+        return None
 
 
 # --- the shared token ------------------------------------------------------------------
