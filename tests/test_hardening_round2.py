@@ -136,3 +136,48 @@ def test_describe_cluster_refuses_http_endpoint_before_connecting(monkeypatch: p
     assert found.status == "unavailable"
     assert "is not https" in found.message and "clear text" in found.message
     assert found.fix is not None and "https://" in found.fix
+
+
+# --- 6. -o: the parent directory swapped for a symlink during the run -----------------------
+
+def test_output_parent_swapped_in_process_lands_in_the_held_directory(tmp_path: Path) -> None:
+    out, elsewhere = tmp_path / "out", tmp_path / "elsewhere"
+    out.mkdir()
+    elsewhere.mkdir()
+    target = safeio.check_output(out / "report.json")
+    out.rename(tmp_path / "moved")
+    out.symlink_to(elsewhere)
+    target.write("{}\n", timeout=5)
+    assert (tmp_path / "moved" / "report.json").read_text() == "{}\n"
+    assert list(elsewhere.iterdir()) == []
+
+
+_SWAP = """
+import os, sys
+import netcheck.render
+out, elsewhere = sys.argv[1], sys.argv[2]
+original = netcheck.render.render
+def swapped(*a, **k):  # while the checks ran, an attacker replaced the output's directory by a symlink
+    if not os.path.islink(out):
+        os.rename(out, out + ".moved")
+        os.symlink(elsewhere, out)
+    return original(*a, **k)
+netcheck.render.render = swapped
+sys.argv = ["netcheck"] + sys.argv[3:]
+from netcheck.cli import main
+main()
+"""
+
+
+def test_output_parent_swapped_during_the_run_is_not_followed(tmp_path: Path, profile: Path) -> None:
+    out, elsewhere = tmp_path / "out", tmp_path / "elsewhere"
+    out.mkdir()
+    elsewhere.mkdir()
+    proc = subprocess.run([sys.executable, "-c", _SWAP, str(out), str(elsewhere), "run", "-c", str(profile),
+                           "--only", "cidr", "--format", "json", "-o", str(out / "report.json")], cwd=ROOT,
+                          capture_output=True, text=True, timeout=60, preexec_fn=_limits())
+    assert "Traceback" not in proc.stderr and proc.returncode in (0, 3, 4), proc.stderr[-500:]
+    assert out.is_symlink()
+    assert list(elsewhere.iterdir()) == []  # nothing in the symlink's target
+    assert '"PreflightReport"' in (tmp_path / "out.moved" / "report.json").read_text()
+    assert [p.name for p in (tmp_path / "out.moved").iterdir()] == ["report.json"]  # no temporary file left
