@@ -203,13 +203,16 @@ def _origins() -> dict[str, str]:
 
 def _token(token: str | None, token_file: Path | None) -> str | None:
     """The responder token from --token/NETCHECK_TOKEN or --token-file/NETCHECK_TOKEN_FILE, checked."""
-    from netcheck.safeio import FileProblem, check_token, read_token_file
+    from netcheck.safeio import FileProblem, check_token, read_token_file, token_file_warning
 
     if token_file is not None and token:
         raise _fail(2, "give the token once: --token/NETCHECK_TOKEN or --token-file/NETCHECK_TOKEN_FILE, not both")
     try:
         if token_file is not None:
-            return read_token_file(token_file)
+            found = read_token_file(token_file)
+            if warning := token_file_warning(token_file):
+                _warn(warning)
+            return found
         return check_token(token, "--token (or NETCHECK_TOKEN)") if token else None
     except FileProblem as exc:
         raise _fail(2, f"--token-file {exc}" if token_file is not None else str(exc)) from None

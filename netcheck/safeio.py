@@ -176,6 +176,19 @@ def read_token_file(path: Path) -> str:
     return check_token(token, str(path))
 
 
+def token_file_warning(path: Path) -> str | None:
+    """A warning when the token file may be read or changed by users other than its owner (as ssh
+    warns about a private key): group or other permission bits set. None when it is private."""
+    try:
+        mode = stat.S_IMODE(os.stat(path).st_mode)
+    except OSError:
+        return None
+    if not mode & 0o077:
+        return None
+    return (f"WARNING: the token file {path} has mode {mode:04o}: other users on this host can read the shared "
+            f"token; make it private with `chmod 600 {path}` (Kubernetes: defaultMode: 0400 on the secret volume)")
+
+
 # --- writing ---------------------------------------------------------------------------
 
 def _umask() -> int:

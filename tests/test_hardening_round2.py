@@ -181,3 +181,36 @@ def test_output_parent_swapped_during_the_run_is_not_followed(tmp_path: Path, pr
     assert list(elsewhere.iterdir()) == []  # nothing in the symlink's target
     assert '"PreflightReport"' in (tmp_path / "out.moved" / "report.json").read_text()
     assert [p.name for p in (tmp_path / "out.moved").iterdir()] == ["report.json"]  # no temporary file left
+
+
+# --- 8. token files readable by others ------------------------------------------------------
+
+@pytest.mark.parametrize(("mode", "warned"), [(0o600, False), (0o400, False), (0o640, True), (0o644, True),
+                                              (0o606, True)])
+def test_token_file_readable_by_others_is_warned_about(tmp_path: Path, profile: Path, mode: int,
+                                                       warned: bool) -> None:
+    token = tmp_path / "token"
+    token.write_text("0123456789abcdef0123456789abcdef\n")
+    os.chmod(token, mode)
+    proc = run_cidr(profile, "--token-file", token)
+    assert proc.returncode in (0, 3, 4), proc.stderr[-500:]
+    line = f"netcheck: WARNING: the token file {token} has mode {mode:04o}: other users on this host can read"
+    assert (line in proc.stderr) == warned, proc.stderr[-500:]
+    if warned:
+        assert f"chmod 600 {token}" in proc.stderr
+
+
+def test_serve_warns_about_a_loose_token_file_too(tmp_path: Path) -> None:
+    token = tmp_path / "token"
+    token.write_text("0123456789abcdef0123456789abcdef\n")
+    os.chmod(token, 0o644)
+    proc = subprocess.Popen([sys.executable, "-m", "netcheck", "serve", "--token-file", str(token), "--listen",
+                             "127.0.0.1", "--port", "0", "--iperf-port", "0"], cwd=ROOT, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.PIPE, text=True, preexec_fn=_limits())
+    try:
+        assert proc.stderr is not None
+        first = proc.stderr.readline()  # the warning comes before anything is served
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+    assert "WARNING: the token file" in first and "mode 0644" in first, first

@@ -72,9 +72,19 @@ def request(port: int, obj: dict[str, object], source: str | None = None, host: 
 # -- JSON control ---------------------------------------------------------------------
 
 def test_hello_reports_features_and_client_address(responder: Responder) -> None:
-    reply = request(responder.port, {"v": 1, "op": "hello"}, source="127.0.0.7")
+    reply = request(responder.port, {"v": 1, "op": "hello", "token": TOKEN}, source="127.0.0.7")
     assert reply["ok"] is True and reply["clientAddr"] == "127.0.0.7"
     assert {"echo", "udp-echo", "iperf3", "connect-back"} <= set(reply["features"])  # type: ignore[arg-type]
+    assert reply["udpPorts"] == [responder.port] and reply["version"]
+
+
+@pytest.mark.parametrize("token", [None, "wrong", 12345])
+def test_hello_without_the_token_tells_only_what_a_client_needs(responder: Responder, token: object) -> None:
+    """Before the token: protocol version, the address seen, whether a token is needed; no software
+    version, feature list, ports or capacity (issue 24 item 8)."""
+    msg: dict[str, object] = {"v": 1, "op": "hello", **({"token": token} if token is not None else {})}
+    reply = request(responder.port, msg, source="127.0.0.7")
+    assert reply == {"ok": True, "v": 1, "clientAddr": "127.0.0.7", "auth": True}
 
 
 def test_tcp_echo_returns_every_byte(responder: Responder) -> None:

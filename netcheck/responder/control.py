@@ -101,11 +101,13 @@ def request(r: Responder, conn: socket.socket, source: str, line: bytes) -> tupl
     if isinstance(v, bool) or v != 1:
         return {"ok": False, "error": f"bad request: unsupported version {str(v)[:20]!r}"}, False
     op = req.get("op")
-    if op == "hello":
-        return {"ok": True, "version": __version__, "features": FEATURES, "clientAddr": source,
-                "auth": not r.cfg.no_auth, "udpPorts": [r.port, *r.cfg.extra_udp],
-                "tcpPorts": [r.port, *r.cfg.iperf_ports, *r.cfg.extra_tcp],
-                "bandwidthSlots": r.capacity.max_tests}, False
+    if op == "hello":  # before the token: only what a client needs to go on (docs/responder-protocol.md)
+        answer: dict[str, Any] = {"ok": True, "v": 1, "clientAddr": source, "auth": not r.cfg.no_auth}
+        if authorized(r, req.get("token")):
+            answer.update(version=__version__, features=FEATURES, udpPorts=[r.port, *r.cfg.extra_udp],
+                          tcpPorts=[r.port, *r.cfg.iperf_ports, *r.cfg.extra_tcp],
+                          bandwidthSlots=r.capacity.max_tests)
+        return answer, False
     if op == "echo":
         if r.echo_budget.available(source) < 1:
             r.log("echo-budget", level="warning", client=source)
