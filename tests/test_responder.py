@@ -324,6 +324,7 @@ def test_serve_command_logs_json_and_stops_cleanly_on_sigterm(tmp_path: Path) ->
     port = free_port()
     token_file = tmp_path / "token"
     token_file.write_text(TOKEN + "\n")
+    token_file.chmod(0o600)  # a group- or world-readable token file gets a WARNING line first
     proc = _serve("-l", "127.0.0.1", "-p", str(port), "--iperf-port", "0", "--token-file", str(token_file))
     try:
         assert proc.stderr is not None
