@@ -39,6 +39,8 @@ ALLOWED: dict[tuple[str, str], str] = {
     ("netcheck/net/routes.py", "netstat_counter"): "/proc/thread-self/net/netstat, fixed kernel path",
     ("netcheck/responder/limits.py", "nic_speed_mbps"): "/sys/class/net/*/speed, sysfs",
     ("netcheck/responder/limits.py", "cgroup_cpus"): "cgroup cpu.max / cpu.cfs_*, cgroupfs",
+    ("netcheck/responder/limits.py", "_vm_size"): "/proc/self/status, the kernel's own",
+    ("netcheck/responder/limits.py", "_pids_left"): "cgroup pids.max / pids.current, cgroupfs",
 }
 # Pending elsewhere: NodeConfig certificate and key paths (issue 22 item 2, the nodeadm branch).
 PENDING: dict[tuple[str, str], str] = {

@@ -58,6 +58,9 @@ def session(r: Responder, c: Conn, first: bytes, deadline: float) -> None:
         c.set_phase("busy")
         line, pending = got
         answer, then_echo = request(r, sock, c.source, line)
+        if answer.get("ok") and not r.cfg.no_auth and b'"token"' in line:  # eviction keeps it to the last
+            req = parse(line)
+            c.authenticated = c.authenticated or (isinstance(req, dict) and authorized(r, req.get("token")))
         reply(sock, answer)
         if then_echo:
             echo(r, c, pending)
@@ -156,6 +159,7 @@ def echo(r: Responder, c: Conn, early: bytes = b"") -> None:
     cfg = r.cfg
     sock = c.sock
     c.set_phase("echo")
+    c.last_io = time.monotonic()
     buf = memoryview(bytearray(16384))
     total = 0
     end = time.monotonic() + cfg.echo_max_seconds
@@ -167,6 +171,7 @@ def echo(r: Responder, c: Conn, early: bytes = b"") -> None:
             if allowed:
                 sock.sendall(data[:allowed])
                 total += allowed
+                c.last_io = time.monotonic()
             if allowed < len(data):
                 why = "byte cap" if total >= cfg.echo_max_bytes else "source byte budget"
                 break
