@@ -22,7 +22,7 @@ import pytest
 from netcheck import safeio
 from netcheck.settings import ConfigError
 from netcheck.settings.loading import MAX_COMPOSED, parse_yaml
-from tests.test_cli_hardening import PROFILE, ROOT, _limits, netcheck, run_cidr
+from tests.test_cli_hardening import PROFILE, ROOT, _limits, run_cidr
 
 
 @pytest.fixture

@@ -201,7 +201,7 @@ class Responder:
                      used=fit, reason=f"RLIMIT_NOFILE is {soft}")
         threads, why = limits.thread_budget()
         if threads is not None:  # one thread per connection: the same budget counts both
-            fit = max(4, threads - limits.THREADS_RESERVED - self.capacity.max_tests * (self.cfg.max_streams + 1))
+            fit = max(4, threads - limits.THREADS_RESERVED - self.capacity.max_tests * limits.THREADS_PER_TEST)
             if fit < self.max_clients:
                 self.log("limit-lowered", level="warning", setting="max_clients", requested=self.max_clients,
                          used=fit, reason=why)

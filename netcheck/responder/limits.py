@@ -22,6 +22,7 @@ TESTS_PER_CPU = 2  # measured: bench/bench_fleet.py, docs/capacity.md
 MAX_AUTO_TESTS = 32
 THREADS_RESERVED = 16  # accept, UDP, log and the interpreter's own
 THREAD_OVERHEAD = 128 << 10  # guard page, TLS and the interpreter's thread state, beyond the stack
+THREADS_PER_TEST = 2  # a test's control thread, plus slack (its streams share one epoll loop)
 
 
 def thread_budget() -> tuple[int | None, str]:
