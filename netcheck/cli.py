@@ -334,6 +334,7 @@ def run_cmd(config: ConfigOpt = None, nodeconfig: NodeConfigOpt = None, fmt: For
     from netcheck.safeio import set_deadline
 
     set_deadline(PROCESS_START + deadline)  # no file (profile, token, host file, export) is read past it
+    _click("globals").get_current_context().call_on_close(lambda: set_deadline(None))  # in-process callers
     _guard(fmt)
     _phase_flag(phase)
     output = _stdout_dash(output)

@@ -14,6 +14,9 @@ full, the oldest connection that has not finished a request (from the source hol
 most of them) makes room, so a slowloris cannot lock legitimate clients out.
 Threads, one per connection, with blocking sockets: the same data plane as the client
 (netcheck/net/iperf.py).
+
+Over 500 lines on purpose: the connection table, its eviction order and the thread budget are one
+piece of bookkeeping under one lock; split, their invariants would be spread over two modules.
 """
 
 from __future__ import annotations
