@@ -5,6 +5,12 @@
 2. Time a legitimate client waits under a 300-connection slowloris from 300 other sources
    (127.5.0.N, one byte every 2 s): hello, and a whole 1 s bandwidth test.
 3. Responder RSS before, while holding, and after 2,000 connections (20 per source).
+4. (issue 24) A legitimate TCP echo session (40 probes, one every 0.2 s) while 300 sources churn
+   unauthenticated connections against `--max-clients 100`: probes echoed.
+5. (issue 24) The responder under `prlimit --as` so that threads run out before --max-clients:
+   300 silent connections from 300 sources, then 4 legitimate hellos: how many are answered.
+6. (issue 24) A phantom waiter (told "retry after N s", never back): how long a freed test slot
+   stays idle before a newcomer gets it (the slot table itself, timed).
 
     python bench/bench_responder_abuse.py [--minutes 1]
 
@@ -44,9 +50,9 @@ def rss_kib(pid: int) -> int:
     return 0
 
 
-def serve(*extra: str) -> tuple[subprocess.Popen[str], int]:
+def serve(*extra: str, prefix: tuple[str, ...] = ()) -> tuple[subprocess.Popen[str], int]:
     port = free_port()
-    proc = subprocess.Popen([sys.executable, "-m", "netcheck", "serve", "-l", "127.0.0.1", "-p", str(port),
+    proc = subprocess.Popen([*prefix, sys.executable, "-m", "netcheck", "serve", "-l", "127.0.0.1", "-p", str(port),
                              "--iperf-port", "0", "--token", TOKEN, *extra], cwd=ROOT, text=True,
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env={**os.environ, "PYTHONPATH": str(ROOT)})
     assert proc.stderr is not None
@@ -185,6 +191,94 @@ def rss(n: int = 2000) -> dict[str, Any]:
             "rss_after_mib": round(after / 1024, 1)}
 
 
+def churn(max_clients: int = 100, sources: int = 300, probes: int = 40) -> dict[str, Any]:
+    """Issue 24: a legitimate echo session while `sources` churn unauthenticated connections."""
+    proc, port = serve("--max-clients", str(max_clients))
+    done = threading.Event()
+
+    def churner(i: int) -> None:
+        src = f"127.7.{i // 250}.{i % 250 + 1}"
+        while not done.is_set():
+            try:
+                with socket.create_connection(("127.0.0.1", port), timeout=2, source_address=(src, 0)) as s:
+                    s.sendall(b'{"op":')  # never a whole request
+                    done.wait(0.3)
+            except OSError:
+                done.wait(0.05)
+
+    workers = [threading.Thread(target=churner, args=(i,), daemon=True) for i in range(sources)]
+    echoed = 0
+    try:
+        for w in workers:
+            w.start()
+        time.sleep(1.0)
+        with socket.create_connection(("127.0.0.1", port), timeout=5, source_address=("127.0.0.2", 0)) as s:
+            s.sendall(b'{"op":"echo"}\n')
+            f = s.makefile("rb")
+            if json.loads(f.readline()).get("ok"):
+                for i in range(probes):
+                    probe = f"probe-{i:04d}".encode()
+                    try:
+                        s.sendall(probe)
+                        if f.read(len(probe)) != probe:
+                            break
+                    except OSError:
+                        break
+                    echoed += 1
+                    time.sleep(0.2)
+    finally:
+        done.set()
+        stop(proc)
+    return {"echoed": echoed, "probes": probes, "max_clients": max_clients}
+
+
+def thread_limit(address_space: str = "700000000", conns: int = 300, hellos: int = 4) -> dict[str, Any]:
+    """Issue 24: threads run out before --max-clients (RLIMIT_AS); do legitimate hellos still get in?"""
+    proc, port = serve("--max-clients", "1000", prefix=("prlimit", f"--as={address_space}", "--"))
+    socks: list[socket.socket] = []
+    answered, worst = 0, 0.0
+    try:
+        socks = hold(port, conns, 1, "127.8", send=b"")
+        time.sleep(1.0)
+        for i in range(hellos):
+            try:
+                with socket.create_connection(("127.0.0.1", port), timeout=10,
+                                              source_address=(f"127.0.0.{10 + i}", 0)) as s:
+                    t0 = time.monotonic()
+                    s.settimeout(10)
+                    s.sendall(b'{"op":"hello"}\n')
+                    if json.loads(s.makefile("rb").readline()).get("ok"):
+                        answered += 1
+                    worst = max(worst, time.monotonic() - t0)
+            except (OSError, ValueError):
+                worst = max(worst, 10.0)
+    finally:
+        for s in socks:
+            s.close()
+        stop(proc)
+    return {"answered": answered, "hellos": hellos, "held": len(socks), "worst_s": round(worst, 3),
+            "address_space": address_space}
+
+
+def phantom(test_seconds: float = 1.0) -> dict[str, Any]:
+    """Issue 24: a freed slot, a phantom waiter due now that never comes: time until a newcomer gets it."""
+    from netcheck.responder.iperf import BwTest, SlotTable
+
+    table = SlotTable(1)
+    first = table.acquire(b"a" * 37, "127.0.3.1", test_seconds)
+    assert isinstance(first, BwTest)
+    told = table.acquire(b"b" * 37, "127.0.3.2", test_seconds)  # the phantom: told to retry, never back
+    assert not isinstance(told, BwTest)
+    time.sleep(max(0.0, told.retry_after - 0.9))  # the phantom is due now
+    table.release(first)
+    t0 = time.monotonic()
+    while not isinstance(table.acquire(b"c" * 37, "127.0.3.3", test_seconds), BwTest):
+        if time.monotonic() - t0 > 30:
+            break
+        time.sleep(0.02)
+    return {"idle_s": round(time.monotonic() - t0, 2), "retry_after": told.retry_after}
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--minutes", type=float, default=1.0)
@@ -209,6 +303,14 @@ def main(argv: list[str] | None = None) -> int:
     r = rss()
     print(f"RSS with {r['connections']} connections: before {r['rss_before_mib']} MiB, holding "
           f"{r['rss_holding_mib']} MiB, after {r['rss_after_mib']} MiB")
+    c = churn()
+    print(f"echo session under churn (300 sources, --max-clients {c['max_clients']}): {c['echoed']} of "
+          f"{c['probes']} probes echoed")
+    t = thread_limit()
+    print(f"threads exhausted first (prlimit --as={t['address_space']}, {t['held']} silent connections held): "
+          f"{t['answered']} of {t['hellos']} hellos answered, slowest {t['worst_s']} s")
+    ph = phantom()
+    print(f"phantom waiter (told retry after {ph['retry_after']} s, never back): freed slot idle {ph['idle_s']} s")
     return 0
 
 

@@ -46,6 +46,34 @@ class VpcDocuments:
     files: dict[str, str] = field(default_factory=dict)
 
 
+def cleartext_endpoint(url: str) -> str | None:
+    """Why a signed AWS call must not go to `url`, or None when it may.
+
+    A signed request carries the session token in a header: over plain HTTP anyone on the path reads
+    it (and may replay the call). `http://` is accepted only to loopback (a local stand-in or a
+    TLS-terminating sidecar), as the AWS SDKs' own endpoint tests do.
+    """
+    import ipaddress
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(url)
+    if parts.scheme.lower() == "https":
+        return None
+    host = (parts.hostname or "").lower()
+    try:
+        loopback = ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        loopback = host == "localhost"
+    if parts.scheme.lower() == "http" and loopback:
+        return None
+    return (f"the AWS endpoint {url[:200]!r} is not https (from AWS_ENDPOINT_URL_EKS, AWS_ENDPOINT_URL or the AWS "
+            "config); netcheck does not send a signed request with its session token in clear text")
+
+
+CLEARTEXT_FIX = ("Use an https:// endpoint (or http:// to loopback only), or unset AWS_ENDPOINT_URL_EKS / "
+                 "AWS_ENDPOINT_URL.")
+
+
 EXPORT_LIMIT = 64 << 20  # bytes; a large account's describe-security-groups is a few MB
 
 
@@ -121,7 +149,11 @@ def load_from_api(region: str, cluster: str, timeout: float) -> VpcDocuments:
                  retries={"max_attempts": 2})
     try:
         session = boto3.session.Session()
-        docs = fetch(session.client("eks", config=cfg), session.client("ec2", config=cfg), cluster)
+        eks, ec2 = session.client("eks", config=cfg), session.client("ec2", config=cfg)
+        for client in (eks, ec2):
+            if why := cleartext_endpoint(str(client.meta.endpoint_url)):
+                raise AwsUnavailable(why[0].upper() + why[1:] + ".", CLEARTEXT_FIX)
+        docs = fetch(eks, ec2, cluster)
     except NoCredentialsError:
         raise AwsUnavailable("No AWS credentials were found for the VPC checks.",
                              "Provide credentials (AWS_PROFILE, instance role) or export the JSON files with "
@@ -247,6 +279,9 @@ def describe_cluster(region: str, name: str, timeout: float) -> ClusterLookup:
         return ClusterLookup("unavailable", f"No EKS client could be made: {exc}.", None,
                              seconds=time.monotonic() - t0)
     url = str(client.meta.endpoint_url)
+    if why := cleartext_endpoint(url):
+        return ClusterLookup("unavailable", f"eks:DescribeCluster was not asked: {why}.", CLEARTEXT_FIX,
+                             api_url=url, seconds=time.monotonic() - t0)
     try:
         answer = client.describe_cluster(name=name)["cluster"]
     except ClientError as exc:

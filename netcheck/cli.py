@@ -17,11 +17,14 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
-os.environ.setdefault("TYPER_USE_RICH", "0")  # plain help: rich costs 0.2 s at start-up
-import typer
+from netcheck import signals as _signals
 
-from netcheck import __version__
-from netcheck.protocol import RESPONDER_PORT
+_signals.early()  # before the heavy imports: a SIGTERM in the first instant is not a bare exit 143
+os.environ.setdefault("TYPER_USE_RICH", "0")  # plain help: rich costs 0.2 s at start-up
+import typer  # noqa: E402
+
+from netcheck import __version__  # noqa: E402
+from netcheck.protocol import RESPONDER_PORT  # noqa: E402
 
 if TYPE_CHECKING:
     from netcheck.app import Preflight
@@ -200,13 +203,16 @@ def _origins() -> dict[str, str]:
 
 def _token(token: str | None, token_file: Path | None) -> str | None:
     """The responder token from --token/NETCHECK_TOKEN or --token-file/NETCHECK_TOKEN_FILE, checked."""
-    from netcheck.safeio import FileProblem, check_token, read_token_file
+    from netcheck.safeio import FileProblem, check_token, read_token_file, token_file_warning
 
     if token_file is not None and token:
         raise _fail(2, "give the token once: --token/NETCHECK_TOKEN or --token-file/NETCHECK_TOKEN_FILE, not both")
     try:
         if token_file is not None:
-            return read_token_file(token_file)
+            found = read_token_file(token_file)
+            if warning := token_file_warning(token_file):
+                _warn(warning)
+            return found
         return check_token(token, "--token (or NETCHECK_TOKEN)") if token else None
     except FileProblem as exc:
         raise _fail(2, f"--token-file {exc}" if token_file is not None else str(exc)) from None
@@ -325,6 +331,10 @@ def run_cmd(config: ConfigOpt = None, nodeconfig: NodeConfigOpt = None, fmt: For
     from netcheck.settings import ConfigError
 
     signals.install()  # SIGTERM (systemd, Kubernetes, timeout) like Ctrl-C: partial report, exit 4
+    from netcheck.safeio import set_deadline
+
+    set_deadline(PROCESS_START + deadline)  # no file (profile, token, host file, export) is read past it
+    _click("globals").get_current_context().call_on_close(lambda: set_deadline(None))  # in-process callers
     _guard(fmt)
     _phase_flag(phase)
     output = _stdout_dash(output)
@@ -575,6 +585,7 @@ def main() -> None:
     try:
         command = typer.main.get_command(app)
         _set_metavars(command)
+        _signals.hand_over(_subcommand(sys.argv[1:]) in ("run", "demo"))
         code = command.main(prog_name="netcheck", standalone_mode=False)  # click returns (not raises) the code of a typer.Exit here
         if code == 130 and "netcheck.signals" in sys.modules:  # typer's code for a KeyboardInterrupt
             from netcheck import signals
@@ -605,6 +616,11 @@ def main() -> None:
         typer.echo(f"netcheck: internal error: {type(exc).__name__}: {exc} "
                    "(set NETCHECK_DEBUG=1 for a traceback)", err=True)
         sys.exit(1)
+
+
+def _subcommand(argv: list[str]) -> str | None:
+    """The command word of a netcheck command line (the first argument that is not an option)."""
+    return next((a for a in argv if not a.startswith("-")), None)
 
 
 def _set_metavars(command: object) -> None:

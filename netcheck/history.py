@@ -9,9 +9,11 @@ from __future__ import annotations
 import json
 import os
 import re
+import stat
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -46,25 +48,98 @@ def _stamp(started_at: str) -> str:
     return t.astimezone(UTC).strftime("%Y%m%dT%H%M%SZ")
 
 
+MAX_SCAN = 100_000  # directory entries looked at, at most (a history directory holds about DEFAULT_KEEP)
+MAX_CANDIDATES = 4 * DEFAULT_KEEP  # newest-named reports read to find the previous run
+FUTURE_SLACK = timedelta(days=1)  # clocks disagree; a report from further ahead than this was planted or skewed
+EARLIEST = datetime(2000, 1, 1, tzinfo=UTC)
+READ_SECONDS = 10.0  # for reading the history, after the run's own --deadline
+WARN_NAMED = 3  # unreadable reports named one by one; the rest are counted in one line
+
+
+@dataclass
+class Listing:
+    """What a history directory holds: stored reports (regular files named like ours), oldest name first,
+    and how many entries named like reports are not regular files (directories, links, FIFOs)."""
+
+    reports: list[Path]
+    irregular: int = 0
+
+
+def _scan(directory: Path) -> Listing:
+    found, irregular = [], 0
+    try:
+        with os.scandir(directory) as it:
+            for n, entry in enumerate(it):
+                if n >= MAX_SCAN:
+                    break
+                if not _NAME_RE.match(entry.name):
+                    continue  # other files: not ours, not looked at
+                try:
+                    regular = entry.is_file(follow_symlinks=False)
+                except OSError:
+                    regular = False
+                if regular:
+                    found.append(Path(entry.path))
+                else:
+                    irregular += 1
+    except OSError:
+        return Listing([])
+    return Listing(sorted(found), irregular)
+
+
 def entries(directory: Path) -> list[Path]:
-    """Stored reports, oldest first (the file name sorts by start time, then a sequence number)."""
-    if not directory.is_dir():
-        return []
-    return sorted(p for p in directory.iterdir() if _NAME_RE.match(p.name))
+    """Stored reports (regular files named like ours), oldest name first."""
+    return _scan(directory).reports
+
+
+def _sane(stamp: datetime, now: datetime) -> bool:
+    return EARLIEST <= stamp <= now + FUTURE_SLACK
+
+
+def _started(text: str) -> datetime | None:
+    try:
+        t = datetime.fromisoformat(text)
+    except (ValueError, TypeError):
+        return None
+    return t if t.tzinfo is not None else t.replace(tzinfo=UTC)
+
+
+def _name_time(path: Path) -> datetime | None:
+    m = _NAME_RE.match(path.name)
+    return datetime.strptime(m.group(1), "%Y%m%dT%H%M%SZ").replace(tzinfo=UTC) if m else None
 
 
 def check_dir(directory: Path) -> None:
-    """Create the directory if needed and make sure we can write there; before the run, so it fails fast."""
+    """Create the directory if needed and make sure we can write there; before the run, so it fails fast.
+
+    A directory that users other than its owner may write to (group or other write permission, or
+    owned by another user than us or root) is refused, as ssh refuses loose permissions: whoever can
+    write there chooses "the previous run" and what retention deletes.
+    """
     try:
         directory.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise HistoryError(f"--history {directory}: cannot create the directory ({exc.strerror})") from None
     if not directory.is_dir() or not os.access(directory, os.W_OK | os.X_OK):
         raise HistoryError(f"--history {directory}: is not a writable directory")
+    st = directory.stat()
+    mode = stat.S_IMODE(st.st_mode)
+    if mode & 0o022:
+        raise HistoryError(f"--history {directory}: is writable by {'others' if mode & 0o002 else 'its group'} "
+                           f"(mode {mode:04o}); anyone who can write there could plant or remove reports: "
+                           f"`chmod go-w {directory}`")
+    if st.st_uid not in (os.geteuid(), 0):
+        raise HistoryError(f"--history {directory}: belongs to another user (uid {st.st_uid}); use a directory "
+                           "owned by you or root")
 
 
 def store(report: Report, directory: Path, keep: int = DEFAULT_KEEP) -> Path:
-    """Write the report as JSON (temp file + rename), then delete the oldest beyond `keep`."""
+    """Write the report as JSON (temp file + rename), then delete the oldest beyond `keep`.
+
+    Retention orders reports by the time in their names; a name from further ahead than FUTURE_SLACK
+    (planted or written under a wrong clock) counts as the oldest. Only regular files named like ours
+    are removed, and never the one this call just wrote.
+    """
     check_dir(directory)
     stamp = _stamp(report.started_at)
     seq = 0
@@ -72,19 +147,26 @@ def store(report: Report, directory: Path, keep: int = DEFAULT_KEEP) -> Path:
         seq += 1
     path = directory / f"netcheck-{stamp}-{seq:03d}.json"
     write_atomic(path, json.dumps(report.to_json(), indent=2, default=str) + "\n")
-    for old in entries(directory)[:-max(1, keep)]:
+    now = datetime.now(UTC)
+
+    def age(p: Path) -> tuple[datetime, str]:
+        t = _name_time(p)
+        return (t if t is not None and _sane(t, now) else EARLIEST, p.name)
+
+    others = sorted((p for p in entries(directory) if p.name != path.name), key=age)
+    for old in others[:max(0, len(others) - (max(1, keep) - 1))]:
         old.unlink(missing_ok=True)
     return path
 
 
-def load(path: Path) -> Report:
+def load(path: Path, until: float | None = None) -> Report:
     """Read a saved JSON report; any problem becomes a HistoryError naming the file and the reason.
 
     Bounded: a regular file of at most MAX_REPORT_BYTES, nesting at most MAX_DEPTH, and every field
     the comparison uses of the type a report gives it (a hand-edited or foreign file cannot crash it).
     """
     try:
-        raw = read_limited(path, MAX_REPORT_BYTES, "report")
+        raw = read_limited(path, MAX_REPORT_BYTES, "report", until=until)
     except FileProblem as exc:
         raise HistoryError(str(exc).replace(": file not found", ": no such file")) from None
     depth = _nesting(raw)
@@ -186,15 +268,40 @@ def _shape_problem(doc: dict[str, Any]) -> str | None:
 
 
 def latest(directory: Path, warn: Callable[[str], None] | None = None) -> Report | None:
-    """The newest readable report in the directory; unreadable files are passed over, each named to `warn`."""
-    for path in reversed(entries(directory)):
+    """The previous run: of the newest-named readable reports, the one whose own startedAt is latest
+    within sane bounds (not before 2000, not more than a day ahead of this host's clock).
+
+    Unreadable reports are passed over: the first WARN_NAMED are named to `warn`, the rest counted in
+    one line; entries named like reports that are not regular files get one summary line.
+    """
+    listing = _scan(directory)
+    say = warn or (lambda _m: None)
+    if listing.irregular:
+        say(f"ignoring {listing.irregular} entr{'y' if listing.irregular == 1 else 'ies'} in {directory} named "
+            "like reports that are not regular files")
+    now, until = datetime.now(UTC), time.monotonic() + READ_SECONDS
+    best: tuple[datetime, Report] | None = None
+    bad = out_of_bounds = 0
+    for path in reversed(listing.reports[-MAX_CANDIDATES:]):
         try:
-            return load(path)
+            report = load(path, until)
         except HistoryError as exc:
-            if warn is not None:
-                warn(f"skipping {exc}")
+            bad += 1
+            if bad <= WARN_NAMED:
+                say(f"skipping {exc}")
             continue
-    return None
+        started = _started(report.started_at)
+        if started is None or not _sane(started, now):
+            out_of_bounds += 1
+            continue
+        if best is None or started > best[0]:
+            best = (started, report)
+    if bad > WARN_NAMED:
+        say(f"skipped {bad - WARN_NAMED} more unreadable reports in {directory}")
+    if out_of_bounds:
+        say(f"ignoring {out_of_bounds} report{'s' if out_of_bounds > 1 else ''} in {directory} whose startedAt is "
+            "missing, before 2000 or in the future")
+    return best[1] if best is not None else None
 
 
 # --- compare ---------------------------------------------------------------------------

@@ -1,9 +1,15 @@
 """Files netcheck reads and writes as root on production nodes.
 
-- `read_limited`: at most N bytes, from a regular file only (never /dev/zero, a FIFO or a
-  terminal: those would exhaust memory or hang past --deadline).
+- `read_limited` / `read_optional`: THE reader for every file netcheck reads because a file, a flag,
+  the environment or the network named it (profiles, NodeConfigs, VPC exports, token files,
+  resolv.conf, hosts, chrony/timesyncd, sysctl.d, kubelet and CNI files under NETCHECK_HOST_ROOT,
+  history reports): at most N bytes, from a regular file only (never /dev/zero, a FIFO or a
+  terminal: those would exhaust memory or hang), and never past the run's deadline (`set_deadline`).
+  tests/test_safeio_readers.py fails when a module under netcheck/ or probes/ reads a file another way.
 - `check_output` / `OutputTarget`: the `-o` target, checked before any probe runs. A regular
-  file (or a new one) is replaced atomically through a `mkstemp` file in its directory, keeping
+  file (or a new one) is replaced atomically through a new temporary file in its directory
+  (whose descriptor is held from the check to the write: openat/renameat, so a directory
+  swapped for a symlink during the run cannot redirect the report), keeping
   the mode (and, as root, the owner) of the file it replaces. A character device (/dev/null) or
   a FIFO is written in place, like a shell redirect, and so are /dev/stdout, /dev/stderr and
   /dev/fd/N (this process's own descriptors). Any other symlink is refused, never followed and
@@ -17,9 +23,9 @@ import contextlib
 import errno
 import os
 import re
+import secrets
 import select
 import stat
-import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -56,12 +62,35 @@ def _why(exc: OSError) -> str:
 
 # --- reading ---------------------------------------------------------------------------
 
-def read_limited(path: Path, limit: int, what: str = "file") -> bytes:
+_deadline: list[float] = []  # monotonic instant after which no file is read any more (--deadline)
+CHUNK = 1 << 16
+
+
+def set_deadline(at: float | None) -> None:
+    """From now on, reads stop (FileProblem) once time.monotonic() passes `at`; None lifts the bound."""
+    _deadline[:] = [] if at is None else [at]
+
+
+def deadline() -> float | None:
+    """The instant set by set_deadline, if any (the YAML loader checks it while composing)."""
+    return _deadline[0] if _deadline else None
+
+
+def _past(path: Path, what: str, at: float | None) -> None:
+    if at is not None and time.monotonic() > at:
+        raise FileProblem(f"{path}: not read: the run's --deadline passed before the {what} was read")
+
+
+def read_limited(path: Path, limit: int, what: str = "file", *, until: float | None = None) -> bytes:
     """The bytes of a regular file of at most `limit` bytes; FileProblem otherwise.
 
     Opened non-blocking, so a FIFO without a writer cannot hang the open; symlinks to a
-    regular file are fine (Kubernetes secret volumes are built from them).
+    regular file are fine (Kubernetes secret volumes are built from them). Between chunks the
+    deadline (`until`, else the one set by set_deadline) is checked, so a slow filesystem
+    cannot keep the run past --deadline by more than one chunk's read.
     """
+    at = until if until is not None else deadline()
+    _past(path, what, at)
     try:
         fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_NOCTTY | os.O_CLOEXEC)
     except FileNotFoundError:
@@ -77,7 +106,8 @@ def read_limited(path: Path, limit: int, what: str = "file") -> bytes:
         chunks: list[bytes] = []
         size = 0
         while size <= limit:  # the size can change under us: never read more than limit + 1
-            chunk = os.read(fd, min(1 << 16, limit + 1 - size))
+            _past(path, what, at)
+            chunk = os.read(fd, min(CHUNK, limit + 1 - size))
             if not chunk:
                 break
             chunks.append(chunk)
@@ -89,6 +119,19 @@ def read_limited(path: Path, limit: int, what: str = "file") -> bytes:
         raise FileProblem(f"{path}: cannot read ({_why(exc)})") from None
     finally:
         os.close(fd)
+
+
+def read_optional(path: Path, limit: int, what: str = "file") -> str | None:
+    """The UTF-8 text (undecodable bytes replaced) of an optional file, read as `read_limited` reads;
+    None when it is absent, unreadable, not a regular file, larger than `limit` or the deadline passed.
+
+    For host files whose absence is itself the answer (resolv.conf, kubelet files, sysctl.d):
+    a FIFO or a device planted there counts as "not there", never as a hang.
+    """
+    try:
+        return read_limited(path, limit, what).decode("utf-8", "replace")
+    except FileProblem:
+        return None
 
 
 # --- the shared token ------------------------------------------------------------------
@@ -133,6 +176,19 @@ def read_token_file(path: Path) -> str:
     return check_token(token, str(path))
 
 
+def token_file_warning(path: Path) -> str | None:
+    """A warning when the token file may be read or changed by users other than its owner (as ssh
+    warns about a private key): group or other permission bits set. None when it is private."""
+    try:
+        mode = stat.S_IMODE(os.stat(path).st_mode)
+    except OSError:
+        return None
+    if not mode & 0o077:
+        return None
+    return (f"WARNING: the token file {path} has mode {mode:04o}: other users on this host can read the shared "
+            f"token; make it private with `chmod 600 {path}` (Kubernetes: defaultMode: 0400 on the secret volume)")
+
+
 # --- writing ---------------------------------------------------------------------------
 
 def _umask() -> int:
@@ -147,15 +203,38 @@ def _umask() -> int:
     return old
 
 
-def _probe_dir(path: Path, directory: Path) -> None:
+def _open_parent(path: Path, directory: Path) -> int:
+    """An O_PATH descriptor of `directory`, held from the pre-flight check to the write: every later
+    step is relative to it (openat, renameat), so swapping the directory for a symlink meanwhile
+    cannot send the report anywhere else."""
+    try:
+        return os.open(directory, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
+    except OSError as exc:
+        raise FileProblem(f"{path}: cannot open the directory {directory} ({_why(exc)})") from None
+
+
+def _create_at(dir_fd: int, stem: str) -> tuple[int, str]:
+    """A new file `.STEM.RANDOM.tmp`-like name in the held directory: O_CREAT|O_EXCL|O_NOFOLLOW, mode 0600."""
+    for _ in range(100):
+        name = f"{stem}{secrets.token_hex(6)}.tmp"
+        try:
+            fd = os.open(name, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600,
+                         dir_fd=dir_fd)
+        except FileExistsError:
+            continue
+        return fd, name
+    raise OSError(errno.EEXIST, "no free temporary name")
+
+
+def _probe_dir(path: Path, directory: Path, dir_fd: int) -> None:
     """Prove we can create a file in `directory` (read-only fs, permissions) by making and removing one."""
     try:
-        fd, name = tempfile.mkstemp(prefix=".netcheck-probe-", dir=directory)
+        fd, name = _create_at(dir_fd, ".netcheck-probe-")
     except OSError as exc:
         raise FileProblem(f"{path}: cannot create a file in {directory} ({_why(exc)})") from None
     os.close(fd)
     with contextlib.suppress(OSError):
-        os.unlink(name)
+        os.unlink(name, dir_fd=dir_fd)
 
 
 def _write_all(fd: int, data: bytes, timeout: float) -> None:
@@ -176,21 +255,33 @@ def _write_all(fd: int, data: bytes, timeout: float) -> None:
         select.select([], [fd], [], left)
 
 
-def write_atomic(path: Path, text: str) -> None:
+def write_atomic(path: Path, text: str, dir_fd: int | None = None) -> None:
     """Replace or create the regular file `path` atomically (textfile collectors read it concurrently).
 
-    The temporary file is made by mkstemp (O_CREAT|O_EXCL, a random name) in the same directory, so
-    nothing planted beside the target can redirect the write. An existing file keeps its mode and, when
+    Everything happens relative to a descriptor of the parent directory (`dir_fd`, held by the
+    caller since its pre-flight check, else opened here): the temporary file is created there with
+    O_CREAT|O_EXCL|O_NOFOLLOW under a random name, so nothing planted beside the target can redirect
+    the write, and renamed over the target with renameat. An existing file keeps its mode and, when
     we may, its owner; a new one gets 0666 minus the umask, as a shell redirect would. Never follows or
     replaces a symlink. Raises OSError; the temporary file never outlives a failure.
     """
+    own = dir_fd is None
+    dfd = os.open(path.parent, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC) if dir_fd is None else dir_fd
     try:
-        st: os.stat_result | None = os.lstat(path)
+        _write_at(dfd, path.name, text)
+    finally:
+        if own:
+            os.close(dfd)
+
+
+def _write_at(dfd: int, name: str, text: str) -> None:
+    try:
+        st: os.stat_result | None = os.stat(name, dir_fd=dfd, follow_symlinks=False)
     except FileNotFoundError:
         st = None
     if st is not None and not stat.S_ISREG(st.st_mode):
         raise OSError(errno.EEXIST, f"it is now {_kind(st.st_mode)}, not a regular file")
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name[:100]}.", suffix=".tmp", dir=path.parent)
+    fd, tmp = _create_at(dfd, f".{name[:100]}.")
     try:
         try:
             os.fchmod(fd, stat.S_IMODE(st.st_mode) if st is not None else 0o666 & ~_umask())
@@ -201,10 +292,10 @@ def write_atomic(path: Path, text: str) -> None:
             os.fsync(fd)
         finally:
             os.close(fd)
-        os.replace(tmp, path)
+        os.replace(tmp, name, src_dir_fd=dfd, dst_dir_fd=dfd)
     except BaseException:
         with contextlib.suppress(OSError):
-            os.unlink(tmp)
+            os.unlink(tmp, dir_fd=dfd)
         raise
 
 
@@ -216,12 +307,13 @@ class OutputTarget:
     path: Path
     kind: str  # file | device | fifo
     fd: int | None = None
+    dir_fd: int | None = None  # a file: its parent directory, held (O_PATH) from the check to the write
 
     def write(self, text: str, timeout: float) -> None:
         """Write the whole report; FileProblem naming the path and the reason if that fails."""
         try:
             if self.fd is None:
-                write_atomic(self.path, text)
+                write_atomic(self.path, text, self.dir_fd)
             else:
                 _write_all(self.fd, text.encode("utf-8"), timeout)
         except OSError as exc:
@@ -230,10 +322,11 @@ class OutputTarget:
             self.close()
 
     def close(self) -> None:
-        if self.fd is not None:
-            with contextlib.suppress(OSError):
-                os.close(self.fd)
-            self.fd = None
+        for fd in (self.fd, self.dir_fd):
+            if fd is not None:
+                with contextlib.suppress(OSError):
+                    os.close(fd)
+        self.fd = self.dir_fd = None
 
 
 _OWN_FD = re.compile(r"^/(?:dev|proc/self)/fd/(\d+)$")
@@ -246,6 +339,16 @@ def _own_descriptor(path: Path) -> int | None:
         return 1 if text == "/dev/stdout" else 2
     m = _OWN_FD.match(text)
     return int(m.group(1)) if m else None
+
+
+def _file_target(path: Path) -> OutputTarget:
+    dir_fd = _open_parent(path, path.parent)
+    try:
+        _probe_dir(path, path.parent, dir_fd)
+    except BaseException:
+        os.close(dir_fd)
+        raise
+    return OutputTarget(path, "file", dir_fd=dir_fd)
 
 
 def check_output(path: Path) -> OutputTarget:
@@ -270,12 +373,10 @@ def check_output(path: Path) -> OutputTarget:
             raise FileProblem(f"{path}: cannot create the directory {parent}: a parent is a file") from None
         except OSError as exc:
             raise FileProblem(f"{path}: cannot create the directory {parent} ({_why(exc)})") from None
-        _probe_dir(path, parent)
-        return OutputTarget(path, "file")
+        return _file_target(path)
     mode = st.st_mode
     if stat.S_ISREG(mode):
-        _probe_dir(path, path.parent)
-        return OutputTarget(path, "file")
+        return _file_target(path)
     if stat.S_ISLNK(mode):
         try:
             to = os.readlink(path)

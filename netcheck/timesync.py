@@ -10,6 +10,8 @@ from pathlib import Path
 
 CONFIG_FILES = ("/etc/chrony/chrony.conf", "/etc/chrony.conf", "/etc/ntp.conf", "/etc/systemd/timesyncd.conf")
 TIMESYNCD_DROPINS = "/etc/systemd/timesyncd.conf.d"
+MAX_CONFIG_BYTES = 1 << 20  # a chrony.conf is a few KiB; a larger (or non-regular) file is not read
+MAX_DROPINS = 256  # drop-in files looked at, in name order
 
 
 def servers_from_config(paths: tuple[str, ...] | None = None,
@@ -18,11 +20,12 @@ def servers_from_config(paths: tuple[str, ...] | None = None,
     files = [Path(p) for p in (CONFIG_FILES if paths is None else paths)]
     with_dropins = Path(TIMESYNCD_DROPINS if dropins is None else dropins)
     if with_dropins.is_dir():
-        files += sorted(with_dropins.glob("*.conf"))
+        files += sorted(with_dropins.glob("*.conf"))[:MAX_DROPINS]
+    from netcheck.safeio import read_optional
+
     for path in files:
-        try:
-            text = path.read_text(errors="replace")
-        except OSError:
+        text = read_optional(path, MAX_CONFIG_BYTES, "time-sync configuration")
+        if text is None:
             continue
         found: list[str] = []
         for line in text.splitlines():

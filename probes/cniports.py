@@ -19,7 +19,7 @@ the problem, and the check says so instead of blaming the port.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from netcheck.model import Category, Check, Outcome, Severity, SkipReason, Status
@@ -44,6 +44,7 @@ class Spec:
     port: int
     purpose: str
     responder_port: int = RESPONDER_PORT
+    token: str | None = field(default=None, repr=False)  # the peer's hello lists its ports only to a token
 
 
 @dataclass(frozen=True)
@@ -74,7 +75,7 @@ def plan(settings: Settings) -> list[Check]:
     return [Check(id=f"cni.{peer}.{p.label}", category=Category.REACHABILITY,
                   title=f"Peer {peer} is reachable on {p.shown} ({p.purpose})"
                         + (f"; advisory: {p.why_optional}" if not p.required else ""), probe="cniports",
-                  spec=Spec(peer, p.proto, p.port, p.purpose, rport),
+                  spec=Spec(peer, p.proto, p.port, p.purpose, rport, settings.token),
                   severity=Severity.REQUIRED if p.required else Severity.ADVISORY, timeout=10, docs=m.docs)
             for peer in s.peers for p in m.ports if p.between_nodes]
 
@@ -93,8 +94,8 @@ def collect(spec: Spec, net: Net) -> Evidence:
     echo = net.udp_echo(spec.peer, spec.port, count=UDP_PROBES, timeout=UDP_WAIT_S)
     hello = path = None
     if echo.outcome == "timeout":
-        hello = net.responder_request(spec.peer, spec.responder_port, {"op": "hello"},
-                                      timeout=ARP_WAIT_S).to_evidence()
+        ask: dict[str, object] = {"op": "hello", **({"token": spec.token} if spec.token else {})}
+        hello = net.responder_request(spec.peer, spec.responder_port, ask, timeout=ARP_WAIT_S).to_evidence()
         if hello.get("control") == "timeout":  # the responder's TCP port is silent too: is anything alive?
             path = probe_path(net, spec.peer, (), 1.5).to_evidence()
     return Evidence(echo.to_evidence(), hello, path)

@@ -545,11 +545,13 @@ def test_history_skips_and_names_unreadable_reports(tmp_path: Path, profile: Pat
         path.rename(hist / name)
         names.append(name)
     (hist / "netcheck-20250103T000000Z-000.json").symlink_to("/dev/zero")
-    names.append("netcheck-20250103T000000Z-000.json")
     proc = run_cidr(profile, "--history", hist, "--format", "table", timeout=120)
     assert proc.returncode == verdict_code, proc.stderr[-2000:]
-    for name in names:
+    # issue 24 item 5: the newest three unreadable reports are named, the rest counted; a link is no report
+    for name in names[-3:]:
         assert f"netcheck: warning: --history: skipping {hist / name}: " in proc.stderr, name
+    assert f"skipped {len(names) - 3} more unreadable reports in {hist}" in proc.stderr
+    assert f"ignoring 1 entry in {hist} named like reports that are not regular files" in proc.stderr
     assert "Since the previous run (2025-01-01T00:00:00+00:00)" in proc.stdout
 
 

@@ -12,7 +12,7 @@ from netcheck.runner import execute
 from netcheck.settings import Settings, SiteProfile, Thresholds
 from probes import cniports
 from testbed.lab import Lab
-from tests.test_inbound import forward_rule, start_responder
+from tests.test_inbound import TOKEN, forward_rule, start_responder
 from tests.test_routing import in_netns
 
 PEER = "10.20.1.10"  # the Lab's far namespace plays the peer node
@@ -21,7 +21,8 @@ PEER = "10.20.1.10"  # the Lab's far namespace plays the peer node
 def settings(plugin: str = "cilium", **spec: Any) -> Settings:
     base: dict[str, Any] = {"peers": [PEER], "cni": {"plugin": plugin}}
     base.update(spec)
-    return Settings(profile=SiteProfile.model_validate({"spec": base}), source="test")
+    # the token: the peer's hello lists the UDP ports it echoes only to a client that has it
+    return Settings(profile=SiteProfile.model_validate({"spec": base}), source="test", token=TOKEN)
 
 
 def run_in(ns: str, s: Settings) -> dict[str, Outcome]:

@@ -180,3 +180,61 @@ def test_junit_property_must_be_key_value(tmp_path: Path) -> None:
                 "--junit-property", "change=CHG-42", "--junit-property", "site=dc1")
     assert good.returncode == 0, good.stderr
     assert '<property name="change" value="CHG-42" />' in good.stdout
+
+
+# --- issue 24 item 5: a history directory with planted and junk entries --------------------
+
+def _junk(tmp_path: Path, name: str, started_at: str) -> None:
+    doc = load("go").to_json()
+    doc["startedAt"] = started_at
+    (tmp_path / name).write_text(json.dumps(doc))
+
+
+def test_a_report_planted_in_year_9999_does_not_become_the_previous_run(tmp_path: Path) -> None:
+    history.store(_with(load("go"), "2025-06-01T03:00:00+00:00"), tmp_path)
+    _junk(tmp_path, "netcheck-99991231T235959Z-000.json", "9999-12-31T23:59:59+00:00")
+    _junk(tmp_path, "netcheck-99991231T235958Z-000.json", "2025-05-01T03:00:00+00:00")  # older by its own time
+    warnings: list[str] = []
+    previous = history.latest(tmp_path, warn=warnings.append)
+    assert previous is not None and previous.started_at == "2025-06-01T03:00:00+00:00"
+    assert any("in the future" in w for w in warnings)
+    history.store(_with(load("go"), "2025-06-02T03:00:00+00:00"), tmp_path, keep=2)
+    names = sorted(p.name for p in tmp_path.iterdir())  # the future-named ones went first
+    assert names == ["netcheck-20250601T030000Z-000.json", "netcheck-20250602T030000Z-000.json"]
+
+
+def test_a_directory_named_like_a_report_neither_stops_retention_nor_the_store(tmp_path: Path) -> None:
+    (tmp_path / "netcheck-20000101T000000Z-000.json").mkdir()
+    (tmp_path / "netcheck-20000101T000001Z-000.json").symlink_to("/etc/passwd")
+    for day in range(1, 8):
+        history.store(_with(load("go"), f"2025-06-0{day}T03:00:00+00:00"), tmp_path, keep=3)
+    assert [p.name for p in history.entries(tmp_path)] == [f"netcheck-2025060{d}T030000Z-000.json" for d in (5, 6, 7)]
+    assert (tmp_path / "netcheck-20000101T000000Z-000.json").is_dir()  # not ours to remove: left alone
+    warnings: list[str] = []
+    assert history.latest(tmp_path, warn=warnings.append) is not None
+    assert warnings == [f"ignoring 2 entries in {tmp_path} named like reports that are not regular files"]
+
+
+def test_thousands_of_junk_reports_give_few_warnings_and_never_delete_the_new_one(tmp_path: Path) -> None:
+    for i in range(2000):
+        (tmp_path / f"netcheck-2026{i // 1000 + 1:02d}01T00{i % 1000 // 60:02d}{i % 60:02d}Z-{i % 1000:03d}.json"
+         ).write_text("{junk")
+    (tmp_path / "unrelated.txt").write_text("not ours")
+    warnings: list[str] = []
+    assert history.latest(tmp_path, warn=warnings.append) is None
+    assert len(warnings) == history.WARN_NAMED + 1 and "more unreadable reports" in warnings[-1], warnings
+    new = history.store(_with(load("go"), "2025-06-01T03:00:00+00:00"), tmp_path, keep=5)
+    assert new.exists() and len(history.entries(tmp_path)) == 5 and (tmp_path / "unrelated.txt").exists()
+
+
+@pytest.mark.parametrize(("mode", "refused"), [(0o700, False), (0o755, False), (0o775, True), (0o777, True),
+                                               (0o1777, True)])
+def test_a_history_directory_writable_by_others_is_refused(tmp_path: Path, mode: int, refused: bool) -> None:
+    d = tmp_path / "history"
+    d.mkdir()
+    d.chmod(mode)
+    if refused:
+        with pytest.raises(history.HistoryError, match=r"is writable by .*chmod go-w"):
+            history.check_dir(d)
+    else:
+        history.check_dir(d)

@@ -72,9 +72,19 @@ def request(port: int, obj: dict[str, object], source: str | None = None, host: 
 # -- JSON control ---------------------------------------------------------------------
 
 def test_hello_reports_features_and_client_address(responder: Responder) -> None:
-    reply = request(responder.port, {"v": 1, "op": "hello"}, source="127.0.0.7")
+    reply = request(responder.port, {"v": 1, "op": "hello", "token": TOKEN}, source="127.0.0.7")
     assert reply["ok"] is True and reply["clientAddr"] == "127.0.0.7"
     assert {"echo", "udp-echo", "iperf3", "connect-back"} <= set(reply["features"])  # type: ignore[arg-type]
+    assert reply["udpPorts"] == [responder.port] and reply["version"]
+
+
+@pytest.mark.parametrize("token", [None, "wrong", 12345])
+def test_hello_without_the_token_tells_only_what_a_client_needs(responder: Responder, token: object) -> None:
+    """Before the token: protocol version, the address seen, whether a token is needed; no software
+    version, feature list, ports or capacity (issue 24 item 8)."""
+    msg: dict[str, object] = {"v": 1, "op": "hello", **({"token": token} if token is not None else {})}
+    reply = request(responder.port, msg, source="127.0.0.7")
+    assert reply == {"ok": True, "v": 1, "clientAddr": "127.0.0.7", "auth": True}
 
 
 def test_tcp_echo_returns_every_byte(responder: Responder) -> None:
@@ -314,6 +324,7 @@ def test_serve_command_logs_json_and_stops_cleanly_on_sigterm(tmp_path: Path) ->
     port = free_port()
     token_file = tmp_path / "token"
     token_file.write_text(TOKEN + "\n")
+    token_file.chmod(0o600)  # a group- or world-readable token file gets a WARNING line first
     proc = _serve("-l", "127.0.0.1", "-p", str(port), "--iperf-port", "0", "--token-file", str(token_file))
     try:
         assert proc.stderr is not None

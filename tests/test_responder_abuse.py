@@ -437,3 +437,57 @@ def test_udp_sized_echo_is_never_larger_than_the_request(responder: Responder) -
             s.sendto(req, ("127.0.0.1", responder.port))
             reply = s.recv(64)
             assert len(reply) <= len(req) and struct.unpack_from("!H", reply, 9)[0] == size
+
+
+# --- issue 24 item 4: connection churn, threads before --max-clients, phantom waiters ---------
+
+def test_echo_session_survives_connection_churn() -> None:
+    """300 churning sources evicted a legitimate echo session after 1 of 40 probes; idle
+    unauthenticated connections now go first (bench row: echo session under churn)."""
+    from bench.bench_responder_abuse import churn
+
+    found = churn(max_clients=40, sources=120, probes=30)
+    assert found["echoed"] == found["probes"], found
+
+
+def test_hellos_get_in_when_threads_run_out_before_max_clients() -> None:
+    """Under RLIMIT_AS threads ran out first and 2 of 4 hellos timed out; now the table is sized to
+    the threads and a full table evicts (bench row: threads exhausted first)."""
+    from bench.bench_responder_abuse import thread_limit
+
+    found = thread_limit(conns=150)
+    assert found["answered"] == found["hellos"], found
+
+
+def test_a_phantom_waiter_holds_a_freed_slot_at_most_a_second() -> None:
+    from bench.bench_responder_abuse import phantom
+    from netcheck.responder.iperf import HOLD_S
+
+    found = phantom()
+    assert found["idle_s"] <= HOLD_S + 1.0, found  # was about 5 s
+
+
+def test_eviction_order_idle_first_authenticated_last() -> None:
+    from netcheck.responder.core import Conn, Responder, ServeConfig
+
+    r = Responder(ServeConfig(host="127.0.0.1", port=0, token="t" * 16, max_tests=1))
+    pairs = [socket.socketpair() for _ in range(5)]
+    try:
+        now = time.monotonic()
+        auth = Conn(pairs[0][0], "127.0.0.1", since=now - 50, phase="idle", authenticated=True)
+        talking = Conn(pairs[1][0], "127.0.0.2", since=now - 40, phase="echo", last_io=now)
+        quiet = Conn(pairs[2][0], "127.0.0.3", since=now - 30, phase="echo", last_io=now - 5)
+        idle = Conn(pairs[3][0], "127.0.0.4", since=now - 20, phase="idle")
+        new = Conn(pairs[4][0], "127.0.0.5", since=now - 1, phase="new")
+        order = []
+        r._conns = {auth, talking, quiet, idle, new}
+        for _ in range(5):
+            victim = r._victim()
+            assert victim is not None
+            order.append(victim)
+            victim.evicted = True
+        assert order == [new, idle, quiet, talking, auth]
+    finally:
+        for a, b in pairs:
+            a.close()
+            b.close()

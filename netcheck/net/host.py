@@ -22,12 +22,10 @@ def host_path(root: str, path: str) -> Path:
 
 
 def read_text(root: str, path: str) -> str | None:
-    """The text of a host file, or None when it is absent or unreadable (at most 1 MiB)."""
-    try:
-        with open(host_path(root, path), "rb") as f:
-            return f.read(MAX_FILE).decode("utf-8", "replace")
-    except OSError:
-        return None
+    """The text of a host file, or None when it is absent, unreadable, not a regular file or over 1 MiB."""
+    from netcheck.safeio import read_optional
+
+    return read_optional(host_path(root, path), MAX_FILE, "host file")
 
 
 def list_dir(root: str, path: str) -> list[str]:

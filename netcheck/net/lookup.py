@@ -147,18 +147,20 @@ class DnsAnswer:
         return ev
 
 
+MAX_CONF_BYTES = 1 << 20  # resolv.conf and hosts: a few KiB; a larger one is not read
+
+
 def read_resolv_conf(path: Path = RESOLV_CONF, env: dict[str, str] | None = None) -> ResolverOptions:
     """The node's retry policy: `options timeout: attempts: rotate` from `path`, then RES_OPTIONS, as glibc reads them.
 
     dnspython reads the nameservers but not `attempts`, and its default timeout (2 s) is not
     glibc's (5 s), so the options line is read here; later words win, values are capped as glibc caps them.
     """
+    from netcheck.safeio import read_optional
+
     words: list[str] = []
     sources: list[str] = []
-    try:
-        text = path.read_text(errors="replace")
-    except OSError:
-        text = ""
+    text = read_optional(path, MAX_CONF_BYTES, "resolver configuration") or ""
     for line in text.splitlines():
         parts = line.split("#", 1)[0].split(";", 1)[0].split()
         if parts and parts[0] == "options" and len(parts) > 1:
@@ -206,9 +208,10 @@ def is_ip(text: str) -> bool:
 
 def hosts_file_lookup(name: str, rdtype: str, path: Path = HOSTS_FILE) -> tuple[str, ...]:
     """Addresses for `name` in a hosts file (A → IPv4, AAAA → IPv6); empty when absent."""
-    try:
-        text = path.read_text(errors="replace")
-    except OSError:
+    from netcheck.safeio import read_optional
+
+    text = read_optional(path, MAX_CONF_BYTES, "hosts file")
+    if text is None:
         return ()
     want = name.rstrip(".").lower()
     found: list[str] = []

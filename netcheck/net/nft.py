@@ -122,9 +122,10 @@ def _firewalld(timeout: float) -> str | None:
 
 
 def _ufw(conf: Path = Path("/etc/ufw/ufw.conf")) -> str | None:
-    try:
-        text = conf.read_text()
-    except OSError:
+    from netcheck.safeio import read_optional
+
+    text = read_optional(conf, 1 << 20, "ufw configuration")
+    if text is None:
         return None
     for line in text.splitlines():
         if line.strip().upper().startswith("ENABLED="):

@@ -58,6 +58,9 @@ def session(r: Responder, c: Conn, first: bytes, deadline: float) -> None:
         c.set_phase("busy")
         line, pending = got
         answer, then_echo = request(r, sock, c.source, line)
+        if answer.get("ok") and not r.cfg.no_auth and b'"token"' in line:  # eviction keeps it to the last
+            req = parse(line)
+            c.authenticated = c.authenticated or (isinstance(req, dict) and authorized(r, req.get("token")))
         reply(sock, answer)
         if then_echo:
             echo(r, c, pending)
@@ -101,11 +104,13 @@ def request(r: Responder, conn: socket.socket, source: str, line: bytes) -> tupl
     if isinstance(v, bool) or v != 1:
         return {"ok": False, "error": f"bad request: unsupported version {str(v)[:20]!r}"}, False
     op = req.get("op")
-    if op == "hello":
-        return {"ok": True, "version": __version__, "features": FEATURES, "clientAddr": source,
-                "auth": not r.cfg.no_auth, "udpPorts": [r.port, *r.cfg.extra_udp],
-                "tcpPorts": [r.port, *r.cfg.iperf_ports, *r.cfg.extra_tcp],
-                "bandwidthSlots": r.capacity.max_tests}, False
+    if op == "hello":  # before the token: only what a client needs to go on (docs/responder-protocol.md)
+        answer: dict[str, Any] = {"ok": True, "v": 1, "clientAddr": source, "auth": not r.cfg.no_auth}
+        if authorized(r, req.get("token")):
+            answer.update(version=__version__, features=FEATURES, udpPorts=[r.port, *r.cfg.extra_udp],
+                          tcpPorts=[r.port, *r.cfg.iperf_ports, *r.cfg.extra_tcp],
+                          bandwidthSlots=r.capacity.max_tests)
+        return answer, False
     if op == "echo":
         if r.echo_budget.available(source) < 1:
             r.log("echo-budget", level="warning", client=source)
@@ -154,6 +159,7 @@ def echo(r: Responder, c: Conn, early: bytes = b"") -> None:
     cfg = r.cfg
     sock = c.sock
     c.set_phase("echo")
+    c.last_io = time.monotonic()
     buf = memoryview(bytearray(16384))
     total = 0
     end = time.monotonic() + cfg.echo_max_seconds
@@ -165,6 +171,7 @@ def echo(r: Responder, c: Conn, early: bytes = b"") -> None:
             if allowed:
                 sock.sendall(data[:allowed])
                 total += allowed
+                c.last_io = time.monotonic()
             if allowed < len(data):
                 why = "byte cap" if total >= cfg.echo_max_bytes else "source byte budget"
                 break

@@ -14,6 +14,9 @@ full, the oldest connection that has not finished a request (from the source hol
 most of them) makes room, so a slowloris cannot lock legitimate clients out.
 Threads, one per connection, with blocking sockets: the same data plane as the client
 (netcheck/net/iperf.py).
+
+Over 500 lines on purpose: the connection table, its eviction order and the thread budget are one
+piece of bookkeeping under one lock; split, their invariants would be spread over two modules.
 """
 
 from __future__ import annotations
@@ -43,6 +46,8 @@ IPERF_PORT = IPERF3_PORT
 Log = Callable[..., None]
 RESOURCE_ERRNOS = frozenset({errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM})
 EVICTABLE = frozenset({"new", "idle", "echo"})  # phases a full table may close to make room
+ECHO_ACTIVE_S = 1.0  # an echo session that moved bytes this recently is exchanging data
+RETRY_WAIT_S = 0.5  # after a failed thread start and an eviction, how long to wait to start it again
 
 
 @dataclass(frozen=True)
@@ -136,9 +141,20 @@ class Conn:
     phase: str = "new"  # new (no complete request) | idle (between requests) | echo | busy | test
     counted: bool = True  # counts against max_per_source (False once part of a bandwidth test)
     evicted: bool = False
+    authenticated: bool = False  # sent the token in a request that was granted
+    last_io: float = 0.0  # echo: when bytes last moved
 
     def set_phase(self, phase: str) -> None:
         self.phase, self.since = phase, time.monotonic()
+
+    def tier(self, now: float) -> int:
+        """Eviction order: 0 no complete request yet, 1 idle between requests, 2 an echo gone quiet,
+        3 an echo exchanging data, 4 an authenticated session between requests."""
+        if self.authenticated:
+            return 4
+        if self.phase == "echo":
+            return 3 if now - self.last_io < ECHO_ACTIVE_S else 2
+        return 0 if self.phase == "new" else 1
 
 
 class Responder:
@@ -186,6 +202,13 @@ class Responder:
             self.max_clients = fit
             self.log("limit-lowered", level="warning", setting="max_clients", requested=self.cfg.max_clients,
                      used=fit, reason=f"RLIMIT_NOFILE is {soft}")
+        threads, why = limits.thread_budget()
+        if threads is not None:  # one thread per connection: the same budget counts both
+            fit = max(4, threads - limits.THREADS_RESERVED - self.capacity.max_tests * limits.THREADS_PER_TEST)
+            if fit < self.max_clients:
+                self.log("limit-lowered", level="warning", setting="max_clients", requested=self.max_clients,
+                         used=fit, reason=why)
+                self.max_clients = fit
         try:
             self._bind_all()
         except OSError:
@@ -336,15 +359,17 @@ class Responder:
         # ECONNABORTED and friends: the peer gave up before accept; nothing to do
 
     def _victim(self) -> Conn | None:
-        """The oldest unauthenticated connection without a request in flight (new, idle, echo), from the
-        source holding the most of them."""
+        """The connection a full table closes: lowest tier first (see Conn.tier: idle unauthenticated
+        connections before any session exchanging data, authenticated sessions last; bandwidth tests
+        and requests in flight never), then from the source holding the most, then the oldest."""
         waiting = [c for c in self._conns if c.phase in EVICTABLE and not c.evicted]
         if not waiting:
             return None
         by_source: dict[str, int] = {}
         for c in waiting:
             by_source[c.source] = by_source.get(c.source, 0) + 1
-        return min(waiting, key=lambda c: (-by_source[c.source], c.since))
+        now = time.monotonic()
+        return min(waiting, key=lambda c: (c.tier(now), -by_source[c.source], c.since))
 
     def _evict_one(self) -> bool:
         with self._lock:
@@ -387,17 +412,47 @@ class Responder:
             return
         sock.setblocking(True)
         try:
-            t = threading.Thread(target=self._handle, args=(conn,), daemon=True, name="responder-conn")
-            t.start()
+            self._start_thread(conn)
         except RuntimeError as exc:  # can't start new thread: pids/threads limit or memory
             self.stats["thread_failures"] += 1
-            self.release(conn)
-            wait = self._back_off(0.05, 2.0)
-            self._log_resource("thread-start-failed", error=str(exc), backoff=wait,
-                               connections=self.connection_count(),
+            served = self._thread_budget_reached(conn)
+            wait = 0.0
+            if not served:
+                self.release(conn)
+                wait = self._back_off(0.05, 2.0)
+            self._log_resource("thread-start-failed", error=str(exc), backoff=wait, served=served,
+                               connections=self.connection_count(), max_clients=self.max_clients,
                                hint="raise TasksMax / pids.max, or lower --max-clients")
             return
         self._backoff = 0.0
+
+    def _start_thread(self, conn: Conn) -> None:
+        threading.Thread(target=self._handle, args=(conn,), daemon=True, name="responder-conn").start()
+
+    def _thread_budget_reached(self, conn: Conn) -> bool:
+        """Threads ran out before --max-clients: the connections alive now are the real budget.
+
+        The table is lowered to what fits, one waiting connection is closed as a full table
+        would close it, and the new one's thread is started again once that one has gone: True
+        when it then runs (a legitimate client is served, not timed out)."""
+        with self._lock:
+            live = len(self._conns) - 1 - self._evicting  # the others, not this one
+            lowered = max(4, live)
+            if lowered < self.max_clients:
+                self.log("limit-lowered", level="warning", setting="max_clients", requested=self.max_clients,
+                         used=lowered, reason="no more threads could be started (RLIMIT_AS, pids.max, TasksMax)")
+                self.max_clients = lowered
+        before = self.connection_count()
+        if not self._evict_one():
+            return False
+        end = time.monotonic() + RETRY_WAIT_S
+        while self.connection_count() >= before and time.monotonic() < end:
+            time.sleep(0.005)  # the evicted connection's thread ends and releases its stack
+        try:
+            self._start_thread(conn)
+        except RuntimeError:
+            return False
+        return True
 
     def uncount(self, conn: Conn) -> None:
         """The connection joined an authenticated test: it no longer counts per source."""

@@ -34,6 +34,7 @@ COOKIE_CHARS = frozenset(proto.COOKIE_ALPHABET.encode())
 MAX_PARAMS = 8192  # iperf3 3.18+ MAX_PARAMS_JSON_STRING
 IEACCESSDENIED = 11
 WAITING_FOR = 120.0  # seconds a denied source counts as waiting in line
+HOLD_S = 1.0  # a freed slot is kept for due waiters at most this long
 
 
 @dataclass(eq=False)
@@ -77,6 +78,7 @@ class SlotTable:
         self.max_wait = max_wait
         self._tests: dict[bytes, BwTest] = {}
         self._waiting: dict[str, tuple[float, float, float]] = {}  # source -> (first denied, last, told to return)
+        self._freed = 0.0  # when a test last ended (a slot became free)
         self._lock = threading.Lock()
 
     def active(self) -> int:
@@ -86,7 +88,8 @@ class SlotTable:
     def acquire(self, cookie: bytes, source: str, seconds: float) -> BwTest | Denial:
         now = time.monotonic()
         with self._lock:
-            self._waiting = {s: w for s, w in self._waiting.items() if now - w[1] < WAITING_FOR}
+            self._waiting = {s: w for s, w in self._waiting.items()
+                             if now - w[1] < WAITING_FOR and not _no_show(w, now)}
             mine = next((t for t in self._tests.values() if t.source == source), None)
             if mine is not None:
                 return Denial(math.ceil(mine.remaining(now)), "a test from this address is running",
@@ -107,14 +110,17 @@ class SlotTable:
     def _held_for_others(self, source: str, now: float) -> bool:
         """True when every free slot is promised to sources told to come back about now.
 
-        Sources that were told to wait earlier and are due within the next second (and are
-        not more than 3 s late) keep their turn; otherwise a free slot goes to whoever asks,
-        so no slot idles while clients sleep.
+        Sources that were told to wait earlier and are due within the next second keep their
+        turn, but a freed slot is held for them at most HOLD_S: a waiter that never returns (a
+        phantom) cannot keep a slot idle longer, and one that misses its turn by more than its
+        client's jitter loses its place in line (`_no_show`).
         """
+        if now - self._freed > HOLD_S:
+            return False
         free = self.limit - len(self._tests)
         mine = self._waiting.get(source)
         due = sum(1 for s, (f, _, at) in self._waiting.items()
-                  if s != source and now - 3.0 <= at <= now + 1.0 and (mine is None or f < mine[0]))
+                  if s != source and at <= now + 1.0 and (mine is None or f < mine[0]))
         return due >= free
 
     def attach(self, cookie: bytes, source: str, sock: socket.socket) -> bool | None:
@@ -139,7 +145,15 @@ class SlotTable:
 
     def release(self, test: BwTest) -> None:
         with self._lock:
-            self._tests.pop(test.cookie, None)
+            if self._tests.pop(test.cookie, None) is not None:
+                self._freed = time.monotonic()
+
+
+def _no_show(waiter: tuple[float, float, float], now: float) -> bool:
+    """A source told to return at `at` that is later than any client jitter allows (netcheck's client
+    returns within 1.25 x the wait + 0.5 s): it left, and its place in line goes."""
+    _, told, at = waiter
+    return now > at + 0.3 * (at - told) + 1.0
 
 
 def valid_cookie(cookie: bytes) -> bool:

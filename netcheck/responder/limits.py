@@ -20,6 +20,52 @@ FDS_PER_TEST = 4  # the sender's epoll descriptor, plus slack
 MBPS_PER_TEST = 250  # NIC share each concurrent test should be able to get (2.5x AWS's 100 Mbit/s)
 TESTS_PER_CPU = 2  # measured: bench/bench_fleet.py, docs/capacity.md
 MAX_AUTO_TESTS = 32
+THREADS_RESERVED = 16  # accept, UDP, log and the interpreter's own
+THREAD_OVERHEAD = 128 << 10  # guard page, TLS and the interpreter's thread state, beyond the stack
+THREADS_PER_TEST = 2  # a test's control thread, plus slack (its streams share one epoll loop)
+
+
+def thread_budget() -> tuple[int | None, str]:
+    """How many more threads this process can start, when a limit says so: (count or None, the reason).
+
+    RLIMIT_AS over each thread's stack reservation (glibc reserves RLIMIT_STACK per thread,
+    8 MiB by default), and the cgroup's pids.max less pids.current. None when neither binds.
+    """
+    found: list[tuple[int, str]] = []
+    as_soft, _ = resource.getrlimit(resource.RLIMIT_AS)
+    stack, _ = resource.getrlimit(resource.RLIMIT_STACK)
+    if as_soft != resource.RLIM_INFINITY:
+        per = (stack if stack != resource.RLIM_INFINITY and stack > 0 else 8 << 20) + THREAD_OVERHEAD
+        used = _vm_size()
+        if used is not None:
+            found.append((max(0, (as_soft - used) // per), f"RLIMIT_AS is {as_soft >> 20} MiB "
+                          f"({used >> 20} MiB in use, {per >> 10} KiB per thread)"))
+    pids = _pids_left()
+    if pids is not None:
+        found.append((pids, "the cgroup's pids.max"))
+    if not found:
+        return None, ""
+    return min(found)
+
+
+def _vm_size() -> int | None:
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmSize:"):
+                return int(line.split()[1]) << 10
+    except (OSError, ValueError, IndexError):
+        pass
+    return None
+
+
+def _pids_left(root: Path = Path("/sys/fs/cgroup")) -> int | None:
+    try:
+        limit = (root / "pids.max").read_text().strip()
+        if limit == "max":
+            return None
+        return max(0, int(limit) - int((root / "pids.current").read_text().strip()))
+    except (OSError, ValueError):
+        return None
 
 
 class RateLimiter:

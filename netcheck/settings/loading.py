@@ -5,6 +5,7 @@ profile and NodeConfig loaders, CA decoding.
 from __future__ import annotations
 
 import ipaddress
+import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -25,14 +26,36 @@ if TYPE_CHECKING:
 MAX_BYTES = 1 << 20  # a site profile is a few KiB; refuse anything absurd
 MAX_ALIASES = 100  # YAML aliases allowed per file: stops "billion laughs" expansion
 MAX_NODES = 100_000  # values in the document with every alias expanded (nested aliases multiply)
+MAX_COMPOSED = 20_000  # values written out in the file (a profile or NodeConfig has a few hundred)
 
 
-class _UniqueKeyLoader(yaml.SafeLoader):
-    """SafeLoader that rejects duplicate keys and bounds alias expansion.
+# libyaml scans ten times faster than PyYAML's Python scanner; the composer stays PyYAML's Python one
+# (below), so every node is counted as it is composed, whichever scanner feeds it.
+if TYPE_CHECKING or not getattr(yaml, "__with_libyaml__", False):
+    _Scanner = yaml.SafeLoader
+else:
+    class _Scanner(yaml.composer.Composer, yaml.CSafeLoader):
+        """libyaml's scanner and parser under PyYAML's Python composer (CSafeLoader composes in C, uncounted)."""
 
-    Each composed node's size counts its subtree with every alias expanded (a long scalar weighs
-    more), so ten nested levels of nine aliases (9**10 values from 99 aliases) stop at MAX_NODES
-    before anything is built; an alias inside its own anchor (infinite expansion) is refused too.
+        def __init__(self, stream: str) -> None:
+            yaml.CSafeLoader.__init__(self, stream)
+            yaml.composer.Composer.__init__(self)
+DEADLINE_EVERY = 2048  # nodes composed between two looks at the clock
+
+
+class _PastDeadline(Exception):
+    """The run's --deadline passed while the document was being composed."""
+
+
+class _UniqueKeyLoader(_Scanner):
+    """SafeLoader that rejects duplicate keys and bounds the document while it is composed.
+
+    Every composed node is counted as it is made: the document stops at MAX_COMPOSED nodes (and at
+    the run's --deadline, checked every DEADLINE_EVERY nodes) before the rest is even parsed, so a
+    1 MiB file of 500,000 plain scalars costs what its first 20,000 cost. Each node's size also
+    counts its subtree with every alias expanded (a long scalar weighs more), so ten nested levels
+    of nine aliases (9**10 values from 99 aliases) stop at MAX_NODES before anything is built; an
+    alias inside its own anchor (infinite expansion) is refused too.
     """
 
     aliases = 0
@@ -40,8 +63,21 @@ class _UniqueKeyLoader(yaml.SafeLoader):
     def __init__(self, stream: str) -> None:
         super().__init__(stream)
         self._sizes: dict[int, int] = {}
+        self._composed = 0
+        from netcheck.safeio import deadline
+
+        self._deadline = deadline()
+
+    def _count(self) -> None:
+        self._composed += 1
+        if self._composed > MAX_COMPOSED:
+            raise yaml.composer.ComposerError(None, None, f"has more than {MAX_COMPOSED} values; a profile or "
+                                              "NodeConfig needs far fewer", self.peek_event().start_mark)  # type: ignore[no-untyped-call]
+        if self._deadline is not None and self._composed % DEADLINE_EVERY == 0 and time.monotonic() > self._deadline:
+            raise _PastDeadline(self._composed)
 
     def compose_node(self, parent: yaml.Node | None, index: int) -> yaml.Node | None:
+        self._count()
         if self.check_event(yaml.AliasEvent):
             self.aliases += 1
             event = self.peek_event()  # type: ignore[no-untyped-call]
@@ -127,7 +163,7 @@ def parse_yaml(raw: bytes, src: str) -> dict[str, Any]:
         mark = exc.problem_mark
         at = f"line {mark.line + 1}, column {mark.column + 1}" if mark else "unknown position"
         problem = str(exc.problem)
-        if "'\\t'" in problem or "\t" in problem:
+        if "'\\t'" in problem or "\t" in problem or _char_at(text, mark) == "\t":
             problem = "a tab character; YAML indentation must use spaces"
         elif "another document" in problem:
             problem = "more than one YAML document ('---'); give one profile or NodeConfig per file"
@@ -138,6 +174,9 @@ def parse_yaml(raw: bytes, src: str) -> dict[str, Any]:
         raise ConfigError(src, "", f"invalid YAML: {_clip(str(exc))}") from None
     except RecursionError:
         raise ConfigError(src, "", "invalid YAML: nested too deeply") from None
+    except _PastDeadline as exc:
+        raise ConfigError(src, "", f"not read: the run's --deadline passed after {exc.args[0]} YAML values; "
+                          "a profile or NodeConfig needs far fewer") from None
     except (ValueError, OverflowError, TypeError) as exc:  # e.g. a timestamp like 2024-13-45
         raise ConfigError(src, "", f"invalid YAML value: {_clip(str(exc))}") from None
     if data is None:
@@ -147,6 +186,15 @@ def parse_yaml(raw: bytes, src: str) -> dict[str, Any]:
             f"a {type(data).__name__}")
         raise ConfigError(src, "", f"must be a YAML mapping (apiVersion, kind, spec, ...), found {kind}")
     return data
+
+
+def _char_at(text: str, mark: yaml.Mark | None) -> str:
+    """The character a YAML error points at (libyaml's messages do not name it)."""
+    if mark is None:
+        return ""
+    lines = text.splitlines()
+    line = lines[mark.line] if 0 <= mark.line < len(lines) else ""
+    return line[mark.column] if 0 <= mark.column < len(line) else ""
 
 
 def load_profile(path: Path) -> SiteProfile:
