@@ -8,14 +8,14 @@ latency histogram from the samples a latency check kept in its evidence.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from html import escape
 from typing import Any
 
 from netcheck.history import diff, format_value, verdict_line
 from netcheck.model import Category, CheckResult, Report, Status, Verdict
 from netcheck.render import RenderOptions
-from netcheck.render.markdown import VERDICT_TEXT, findings
-from netcheck.render.table import summary_counts
+from netcheck.render.markdown import VERDICT_TEXT
+from netcheck.render.safe import for_html as escape  # every report string in the page goes through it
+from netcheck.render.table import sections, summary_counts
 from netcheck.verdict import NO_EVIDENCE, no_evidence, worst
 
 COLORS = {Status.PASS: "#2e7d32", Status.WARN: "#e0a000", Status.FAIL: "#c62828",
@@ -366,9 +366,15 @@ def render(report: Report, options: RenderOptions) -> str:
     charts = [c for c in (latency_svg(r) for r in report.results if r.check.category is Category.LATENCY) if c]
     if charts:
         out += ["<h2>Latency distribution</h2>", '<div id="latency">', *charts[:4], "</div>"]
-    out.append("<h2>Findings</h2>")
-    items = findings(report)
-    out += [_finding(r) for r in items] if items else ["<p>Every check passed.</p>"]
+    groups = [g for g in sections(report) if g.key != "passed"]  # the reading order: what blocks GO first
+    for g in groups:
+        title = "Blocking GO" if g.key == "blocking" else "Other findings"
+        note = (("These must change before nodes join." if report.verdict is Verdict.NO_GO
+                 else "These keep the verdict open.") if g.key == "blocking" else "These do not change the verdict.")
+        out += [f'<h2 id="{g.key}">{title} ({len(g.results)})</h2>', f'<p class="muted">{note}</p>',
+                *(_finding(r) for r in g.results)]
+    if not groups:
+        out += ["<h2>Findings</h2>", "<p>Every check passed.</p>"]
     out += ["<h2>All checks</h2>", '<table id="checks"><colgroup><col class="c-st"><col class="c-id">'
             '<col class="c-cat"><col class="c-num"><col class="c-num"><col class="c-msg"></colgroup>'
             "<thead><tr><th>status</th><th>check</th><th>category</th>"
