@@ -402,12 +402,14 @@ def plan_cmd(config: ConfigOpt = None, nodeconfig: NodeConfigOpt = None, only: O
         plan = build_plan(settings, _split_patterns(only), _split_patterns(skip))
     except PatternError as exc:
         raise _fail(2, str(exc)) from None
+    from netcheck.render.safe import for_terminal
+
     typer.echo(f"phase: {info.describe()}; checks without per-phase lines below are judged the same in both "
                "phases (--phase pre-join|joined to plan for the other).")
     for line in platform_summary(settings):
         typer.echo(f"# {line}")
     for c, state in [(c, c.severity.value) for c in plan.checks] + [(c, "skipped") for c, _ in plan.disabled]:
-        typer.echo(f"{c.id:<48} {state:<9} {c.title}")
+        typer.echo(for_terminal(f"{c.id:<48} {state:<9} {c.title}"))  # ids and titles carry profile names
         for name, meaning in c.phases:
             typer.echo(f"{'':<4}{name + ':':<10}{meaning}")
     from netcheck.settings import cluster_lookup_note
