@@ -63,6 +63,7 @@ def preflight(settings: Settings, options: Options | None = None, *, net: Net | 
     """
     from netcheck import phase as phases
     from netcheck import signals
+    from netcheck.diagnosis import diagnose
     from netcheck.model import CheckResult, Report
     from netcheck.net import Net
     from netcheck.plan import build_plan
@@ -97,10 +98,12 @@ def preflight(settings: Settings, options: Options | None = None, *, net: Net | 
     ordered = [c.id for c in plan.checks] + list(disabled)
     results = tuple(ran.get(i) or disabled[i] for i in ordered)
     verdict = decide(results, strict=options.strict, interrupted=outcome.interrupted)
-    report = Report(results=results, verdict=verdict, started_at=started.isoformat(timespec="seconds"),
+    found = diagnose(results)  # after the verdict: it links causes, never changes a status
+    report = Report(results=found.results, verdict=verdict, started_at=started.isoformat(timespec="seconds"),
                     duration=time.monotonic() - t0, profile_name=settings.name, node=socket.gethostname(),
                     version=__version__, interrupted=outcome.interrupted, strict=options.strict, phase=info.phase,
-                    phase_evidence=info.evidence, phase_source=info.source)
+                    phase_evidence=info.evidence, phase_source=info.source, root_causes=found.roots,
+                    labels=dict(settings.profile.metadata.labels))
     previous = remember(report, options.history, options.warn) if options.history is not None else None
     return Preflight(report, previous, t0)
 

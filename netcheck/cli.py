@@ -389,7 +389,7 @@ def plan_cmd(config: ConfigOpt = None, nodeconfig: NodeConfigOpt = None, only: O
     """List the checks that would run and what each means per phase; nothing is sent."""
     from netcheck import phase as phases
     from netcheck.net import Net
-    from netcheck.plan import PatternError, build_plan, platform_summary
+    from netcheck.plan import PatternError, build_plan, endpoint_paths, platform_summary
 
     _phase_flag(phase)
     if config is None and nodeconfig is None:
@@ -407,6 +407,8 @@ def plan_cmd(config: ConfigOpt = None, nodeconfig: NodeConfigOpt = None, only: O
     typer.echo(f"phase: {info.describe()}; checks without per-phase lines below are judged the same in both "
                "phases (--phase pre-join|joined to plan for the other).")
     for line in platform_summary(settings):
+        typer.echo(f"# {line}")
+    for line in endpoint_paths(settings, [c.id for c in plan.checks]):
         typer.echo(f"# {line}")
     for c, state in [(c, c.severity.value) for c in plan.checks] + [(c, "skipped") for c, _ in plan.disabled]:
         typer.echo(for_terminal(f"{c.id:<48} {state:<9} {c.title}"))  # ids and titles carry profile names
@@ -465,6 +467,38 @@ def diff_cmd(before: Annotated[Path, typer.Argument(help="The earlier JSON repor
         raise _fail(2, str(exc)) from None
     typer.echo("\n".join(history.regression_lines(new, old)))
     raise typer.Exit(3 if history.regressions(old, new) else 0)
+
+
+@app.command("fleet")
+def fleet_cmd(
+    paths: Annotated[list[Path], typer.Argument(help="JSON reports, directories of them or --history directories.",
+                                                metavar="PATH...")],
+    fmt: Annotated[str, typer.Option("--format", "-f", help="Output: table|json|markdown|html.")] = "table",
+    output: OutputOpt = None,
+    stale: Annotated[str, typer.Option("--stale", metavar="DURATION",
+                                       help="A site whose newest report is older is stale (2h, 90m, 45s).")] = "2h",
+) -> None:
+    """One row per site over many JSON reports: verdict, nodes, blocking checks, worst figures, age, regressions.
+
+    Exit code: the worst site verdict (0 GO, 3 NO-GO, 4 INCONCLUSIVE); 2 when no report could be read.
+    """
+    from netcheck.fleet import FleetError, load_fleet, parse_duration
+    from netcheck.render.fleet import FORMATS as FLEET_FORMATS
+    from netcheck.render.fleet import render as render_fleet
+
+    if fmt not in FLEET_FORMATS:
+        raise _fail(2, f"--format: unknown format {fmt!r}; choose one of {', '.join(FLEET_FORMATS)}")
+    try:
+        stale_after = parse_duration(stale)
+    except ValueError as exc:
+        raise _fail(2, f"--stale: {exc}") from None
+    target = _output_target(_stdout_dash(output))
+    try:
+        fleet = load_fleet(paths, stale_after=stale_after, warn=_warn)
+    except FleetError as exc:
+        raise _fail(2, str(exc)) from None
+    written = _write_output(target, render_fleet(fmt, fleet), 60.0)
+    raise typer.Exit(fleet.exit_code if written else 5)
 
 
 @app.command("serve")

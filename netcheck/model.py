@@ -131,6 +131,7 @@ class CheckResult:
     check: Check
     outcome: Outcome
     duration: float = 0.0
+    caused_by: str | None = None  # the root cause's check id when another failure explains this one (diagnosis)
 
     @property
     def id(self) -> str:
@@ -146,7 +147,7 @@ class CheckResult:
         if o.skip_reason is not None:
             evidence.setdefault("skipReason", o.skip_reason.value)
         evidence.setdefault("durationSeconds", round(self.duration, 4))
-        return {
+        doc: dict[str, Any] = {
             "id": self.check.id,
             "category": self.check.category.value,
             "title": self.check.title,
@@ -160,6 +161,22 @@ class CheckResult:
             "docs": self.check.docs or None,
             "evidence": evidence,
         }
+        if self.caused_by:
+            doc["causedBy"] = self.caused_by
+        return doc
+
+
+@dataclass(frozen=True)
+class RootCause:
+    """One failure that explains others (netcheck/diagnosis.py): the root check, its dependents, and why."""
+
+    id: str  # the root check's id
+    dependents: tuple[str, ...] = ()  # ids of the checks it explains, in report order
+    rule: str = ""  # which dependency rule linked them: route, proxy, resolver, nat, address, name, endpoint
+    cause: str = ""  # one sentence: what the root is, e.g. "no route on this host toward VPC CIDR 10.20.0.0/16"
+
+    def to_json(self) -> dict[str, Any]:
+        return {"id": self.id, "dependents": list(self.dependents), "rule": self.rule, "cause": self.cause}
 
 
 @dataclass(frozen=True)
@@ -178,6 +195,13 @@ class Report:
     phase: str = ""  # pre-join | joined ("" in reports from before phases existed)
     phase_evidence: tuple[str, ...] = ()  # what the phase came from: host evidence or the flag
     phase_source: str = ""  # detected | --phase | spec.phase
+    root_causes: tuple[RootCause, ...] = ()  # ordered, most explanatory first (netcheck/diagnosis.py)
+    labels: Mapping[str, str] = field(default_factory=dict)  # the profile's metadata.labels (site, link, ...)
+
+    @property
+    def site(self) -> str:
+        """The site this run speaks for: metadata.labels.site, else the profile name (fleet views group by it)."""
+        return self.labels.get("site") or self.profile_name
 
     def phase_line(self) -> str:
         """'joined (detected: ...)' for the renderers; '' when the report has no phase."""
@@ -199,6 +223,7 @@ class Report:
             "verdict": self.verdict.value,
             "summary": self.summary(),
             "checks": [r.to_json() for r in self.results],
+            "rootCauses": [c.to_json() for c in self.root_causes],
             "startedAt": self.started_at,
             "durationSeconds": round(self.duration, 3),
             "metadata": {
@@ -210,6 +235,7 @@ class Report:
                 "phase": self.phase or None,
                 "phaseEvidence": list(self.phase_evidence),
                 "phaseSource": self.phase_source or None,
+                "labels": dict(self.labels),
             },
         }
 
@@ -224,11 +250,21 @@ def report_from_json(doc: Mapping[str, Any]) -> Report:
         skip = ev.get("skipReason")
         outcome = Outcome(Status(c["status"]), c["message"], c.get("measured"), c.get("threshold"), c.get("unit"),
                           c.get("remediation"), ev, SkipReason(skip) if skip else None)
-        results.append(CheckResult(check, outcome, float(ev.get("durationSeconds", 0.0))))
+        results.append(CheckResult(check, outcome, float(ev.get("durationSeconds", 0.0)), c.get("causedBy") or None))
+    roots = tuple(RootCause(str(rc["id"]), tuple(str(d) for d in rc.get("dependents") or ()), str(rc.get("rule") or ""),
+                            str(rc.get("cause") or "")) for rc in doc.get("rootCauses") or ())
     meta = doc.get("metadata") or {}
     return Report(results=tuple(results), verdict=Verdict(doc["verdict"]), started_at=doc["startedAt"],
                   duration=float(doc["durationSeconds"]), profile_name=meta.get("profile", ""),
                   node=meta.get("node", ""), version=meta.get("netcheckVersion", ""),
                   interrupted=bool(meta.get("interrupted", False)), strict=bool(meta.get("strict", False)),
                   phase=meta.get("phase") or "", phase_evidence=tuple(meta.get("phaseEvidence") or ()),
-                  phase_source=meta.get("phaseSource") or "")
+                  phase_source=meta.get("phaseSource") or "", root_causes=roots,
+                  labels=_labels(meta.get("labels")))
+
+
+def _labels(value: object) -> dict[str, str]:
+    """metadata.labels as text to text; anything else in a hand-edited report is left out."""
+    if not isinstance(value, Mapping):
+        return {}
+    return {k: v for k, v in value.items() if isinstance(k, str) and isinstance(v, str)}

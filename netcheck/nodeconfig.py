@@ -40,7 +40,6 @@ CA_FILE = "/etc/kubernetes/pki/ca.crt"  # where nodeadm writes spec.cluster.cert
 IAM_RA_DEFAULT_CERT = "/etc/iam/pki/server.pem"  # internal/node/hybrid/defaults.go
 IAM_RA_DEFAULT_KEY = "/etc/iam/pki/server.key"
 _SSM_ACTIVATION_ID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
-_REGION_RE = re.compile(r"^[a-z]{2}(-[a-z]+)+-\d+$")
 _SSM_ACTIVATION_CODE = re.compile(r"^.{20,250}$")  # Go regexp: '.' does not match a newline
 
 
@@ -441,12 +440,19 @@ def _judge(src: str, nc: NodeConfig, c: NcCluster, hybrid: NcHybrid, flags: list
             f"{NODECONFIG_KIND!r}; nodeadm's file loader does not check them, but its user-data loader refuses "
             "the document", f"Set apiVersion: {NODECONFIG_API} and kind: {NODECONFIG_KIND}.",
             f"{nc.apiVersion}/{nc.kind}")
+    from probes.endpoints import endpoint_region_problem, region_problem
+
     region: str | None = str(c.region).strip()
-    if not _REGION_RE.match(region or ""):
+    if (why := region_problem(region or "")) is not None:
         findings["region"] = Finding(
-            "spec.cluster.region", f"{c.region!r} is not an AWS Region code such as us-west-2; nodeadm loads it, "
-            "but its AWS calls (credentials, eks:DescribeCluster, image pulls) then go to hosts that do not exist",
+            "spec.cluster.region", f"{why}; nodeadm loads it, but its AWS calls (credentials, eks:DescribeCluster, "
+            "image pulls) then go to hosts that do not exist",
             "Set the cluster's Region code (aws eks describe-cluster … --query cluster.arn shows it).", c.region)
+        region = None
+    elif c.apiServerEndpoint and (why := endpoint_region_problem(region or "", c.apiServerEndpoint)) is not None:
+        findings["region"] = Finding(
+            "spec.cluster.region", why, "Set spec.cluster.region to the Region in the endpoint's name, or the "
+            "endpoint to this Region's cluster (aws eks describe-cluster --query cluster.endpoint).", c.region)
         region = None
     endpoint = c.apiServerEndpoint or None
     if endpoint is not None and (why := endpoint_problem(endpoint)):
@@ -482,6 +488,12 @@ def _judge(src: str, nc: NodeConfig, c: NcCluster, hybrid: NcHybrid, flags: list
     except ConfigError as exc:
         findings["node-ip"] = Finding(exc.field, exc.problem + "; nodeadm's node-ip validation stops init",
                                       "Give one IPv4 address of this host: --node-ip=A.B.C.D.", None)
+    if node_ip is not None and (why := _node_ip_problem(node_ip)) is not None:
+        at = _last_flag(flags, "node-ip")
+        findings["node-ip"] = Finding(
+            f"spec.kubelet.flags[{at[0] if at else 0}]", why,
+            "Give this host's address inside the cluster's remote node network (an RFC 1918 address): "
+            "--node-ip=A.B.C.D.", node_ip)
     ra = hybrid.iamRolesAnywhere
     if ra is not None:
         cert = ra.certificatePath or IAM_RA_DEFAULT_CERT
@@ -500,18 +512,56 @@ def _judge(src: str, nc: NodeConfig, c: NcCluster, hybrid: NcHybrid, flags: list
         notes=tuple(notes))
 
 
+_RFC1918 = tuple(ipaddress.IPv4Network(n) for n in ("10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16"))
+
+
+def _node_ip_problem(ip: str) -> str | None:
+    """A --node-ip that no remote node network can hold: those networks are IPv4 RFC 1918 (EKS
+    RemoteNodeNetwork), so nodeadm's node-ip validation (internal/network/utils.go
+    ValidateIPInRemoteNodeNetwork) refuses it whatever the cluster's CIDRs are."""
+    addr = ipaddress.IPv4Address(ip)
+    if any(addr in n for n in _RFC1918):
+        return None
+    return (f"--node-ip={ip} is outside RFC 1918 (10/8, 172.16/12, 192.168/16); a cluster's remote node networks "
+            "must be RFC 1918, so nodeadm init stops with 'node IP … is not in any of the remote network CIDR "
+            "blocks' whatever the cluster's CIDRs are")
+
+
+IAM_RA_MAX_BYTES = 1 << 20  # a certificate chain or key file is a few KiB
+
+
+def host_file(path: str) -> Path:
+    """`path` as this host sees it: below NETCHECK_HOST_ROOT when that is set (a DaemonSet's /host)."""
+    import os
+
+    root = os.environ.get("NETCHECK_HOST_ROOT")
+    return Path(root) / path.lstrip("/") if root else Path(path)
+
+
+def _read_credential_file(path: str, what: str) -> tuple[bytes | None, str]:
+    """(bytes, "") or (None, why): bounded and from a regular file only (netcheck.safeio.read_limited), so
+    /dev/zero cannot fill memory and a FIFO cannot hang the run."""
+    from netcheck.safeio import FileProblem, read_limited
+
+    try:
+        return read_limited(host_file(path), IAM_RA_MAX_BYTES, what), ""
+    except FileProblem as exc:
+        why = str(exc).split(": ", 1)[-1]
+        return None, why
+
+
 def _iam_ra_files_problem(cert: str, key: str) -> tuple[str, str, str] | None:
-    """nodeadm refuses to init when the IAM Roles Anywhere certificate or key is missing or unreadable."""
+    """nodeadm refuses to init when the IAM Roles Anywhere certificate or key is missing, unreadable, expired
+    or not yet valid (internal/node/hybrid/validator.go validateRolesAnywhereNode)."""
     from cryptography import x509
 
     cert_field = "spec.hybrid.iamRolesAnywhere.certificatePath"
     key_field = "spec.hybrid.iamRolesAnywhere.privateKeyPath"
-    try:
-        raw = Path(cert).read_bytes()
-    except FileNotFoundError:
-        return cert_field, f"the certificate {cert} is not on this host; nodeadm init stops when it is missing", cert
-    except OSError as exc:
-        return cert_field, f"the certificate {cert} cannot be read ({exc.strerror})", cert
+    raw, why = _read_credential_file(cert, "certificate")
+    if raw is None:
+        if why == "file not found":
+            return cert_field, f"the certificate {cert} is not on this host; nodeadm init stops when it is missing", cert
+        return cert_field, f"the certificate {cert} cannot be used: {why}", cert
     try:
         certs = x509.load_pem_x509_certificates(raw)
     except ValueError:
@@ -523,6 +573,12 @@ def _iam_ra_files_problem(cert: str, key: str) -> tuple[str, str, str] | None:
     if leaf.not_valid_before_utc > now:
         return cert_field, (f"the certificate {cert} is not valid before {leaf.not_valid_before_utc:%Y-%m-%d %H:%M} "
                             "UTC; this host's clock may be behind"), cert
-    if not Path(key).is_file():
-        return key_field, f"the private key {key} is not on this host; nodeadm init stops when it is missing", key
+    key_raw, why = _read_credential_file(key, "private key")
+    if key_raw is None:
+        if why == "file not found":
+            return key_field, f"the private key {key} is not on this host; nodeadm init stops when it is missing", key
+        return key_field, f"the private key {key} cannot be used: {why}", key
+    if b"PRIVATE KEY-----" not in key_raw:
+        return key_field, (f"{key} holds no PEM private key; the IAM Roles Anywhere signing helper cannot sign "
+                           "with it"), key
     return None

@@ -104,13 +104,57 @@ def platform_summary(settings: Settings) -> list[str]:
         where = f"every AWS name under {s.aws.domain} (spec.aws.domain)" if s.aws.domain else \
             f"service names under {p.dns_suffix}"
         lines.append(f"partition: {p.id} ({p.name}) for {s.cluster.region}: {where}")
-    if s.features.install:
+    if s.aws.mirror:
+        lines.append(f"install: the site's mirror {s.aws.mirror} (spec.aws.mirror, nodeadm install --private-mode) "
+                     "instead of the public hybrid-assets host and SSM installer bucket")
+    elif s.features.install:
         ir = install_region(settings)
         lines.append(f"install: nodeadm install --region {ir} (assets {partition_of(ir or 'us-west-2').assets_host})")
+    if s.cluster.region:
+        from probes.endpoints import sts_need
+
+        need, why = sts_need(settings)
+        lines.append(f"sts: {'required' if need else 'advisory'}: {why}")
     m = for_settings(settings)
     if m is not None:
         ports = ", ".join(p.shown + ("" if p.required else " (advisory)") for p in m.ports) or "none"
         need, why = pod_routing(settings)
         lines.append(f"cni: {m.name}: {ports}; {m.overhead} bytes overhead ({m.encapsulation}); pod CIDR routes "
                      f"{'required' if need else 'advisory'}: {why}")
+    return lines
+
+
+def endpoint_paths(settings: Settings, ids: list[str] | tuple[str, ...]) -> list[str]:
+    """How each endpoint is reached, direct or via the HTTPS proxy, which NO_PROXY entry decided it, and which
+    planned checks test that path (for `netcheck plan`; pure: the environment was read into Settings)."""
+    from netcheck.net.proxyenv import configured_proxy, no_proxy_entries, no_proxy_match, redact
+    from probes.endpoints import all_targets
+
+    env = settings.environ
+    proxy = configured_proxy(env)
+    planned = set(ids)
+
+    def listed(*cids: str) -> str:
+        return ", ".join(c for c in cids if c in planned) or "no planned check"
+
+    if not proxy:
+        return ["paths: no HTTPS proxy is configured (HTTPS_PROXY and ALL_PROXY are unset): every endpoint is "
+                "reached directly and gets its own DNS, TCP and TLS checks"]
+    entries = no_proxy_entries(env)
+    shown = redact(proxy)
+    lines = [f"paths: HTTPS proxy {shown}; NO_PROXY: {','.join(entries) or '(empty)'}"]
+    for t in all_targets(settings):
+        where = f"{t.subject} {t.host}:{t.port}"
+        match = no_proxy_match(t.host, t.port, entries)
+        dns, reach = f"dns.{t.subject}.resolve", f"reach.{t.subject}.tcp-{t.port}"
+        if match is not None:
+            lines.append(f"path {where}: direct, NO_PROXY entry '{match}' exempts it; "
+                         f"tested directly by {listed(dns, reach, f'tls.{t.subject}.handshake')}")
+        else:
+            lines.append(f"path {where}: via proxy {shown}, no NO_PROXY entry matches; tested through the proxy by "
+                         f"{listed(f'proxy.{t.subject}.connect', f'tls.{t.subject}.handshake')} "
+                         f"({dns} is advisory there: the proxy resolves the name; {reach} is not dialled)")
+    for ip in settings.spec.cluster.control_plane_ips:
+        lines.append(f"path control-plane {ip}: direct, always (kubelet and nodeadm use the ENIs without a proxy); "
+                     f"tested by {listed(*(i for i in ids if i.startswith(f'reach.control-plane.{ip}.')))}")
     return lines

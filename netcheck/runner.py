@@ -1,7 +1,9 @@
 """Run checks concurrently under per-check timeouts and one global deadline.
 
 Worker threads are daemons: a probe stuck in a system call can never hold the process
-past the deadline. A probe that raises becomes ERROR; ProbeSkip becomes SKIP; Ctrl-C
+past the deadline. A probe that raises becomes ERROR, told in plain words with a fix (the
+raw exception goes to the evidence only); NoRouteError (this host's own routing refused
+the send) becomes FAIL "this host has no route to X"; ProbeSkip becomes SKIP; Ctrl-C
 turns everything unfinished into SKIP "interrupted".
 """
 
@@ -18,6 +20,7 @@ from typing import Protocol
 import probes
 from netcheck.model import Check, CheckResult, Outcome, SkipReason, Status
 from netcheck.net import DeadlineExceeded, Net
+from netcheck.net.localerr import RERUN_FIX, NoRouteError, errno_name, plain
 from netcheck.settings import Thresholds
 from probes.base import ProbeSkip
 
@@ -56,15 +59,28 @@ def execute(check: Check, net: Net, thresholds: Thresholds) -> Outcome:
         return Outcome(Status.ERROR, f"Ran out of time before it could finish: its {check.timeout:g} s timeout "
                        "or the run's deadline came first.",
                        remediation="Raise --deadline, or run fewer checks with --only.")
+    except NoRouteError as exc:
+        # This host's own routing refused the send: a finding about this host, not a broken probe.
+        return Outcome(Status.FAIL, exc.sentence(), measured="no-route", threshold="a route toward the target",
+                       remediation=exc.fix(), evidence=exc.to_evidence())
     except Exception as exc:
-        return Outcome(Status.ERROR, f"The probe failed: {type(exc).__name__}: {exc}",
-                       evidence={"traceback": traceback.format_exc(limit=6)})
+        what, fix = plain(exc)
+        return Outcome(Status.ERROR, f"The probe could not finish: {what}.", remediation=fix,
+                       evidence=_fault(exc))
     try:
         outcome: Outcome = module.evaluate(check.spec, evidence, thresholds)
     except Exception as exc:
-        return Outcome(Status.ERROR, f"Evaluating the evidence failed: {type(exc).__name__}: {exc}",
-                       evidence={"traceback": traceback.format_exc(limit=6)})
+        return Outcome(Status.ERROR, "Judging the collected evidence stopped on an unexpected internal fault "
+                       "(not a network finding).", remediation=RERUN_FIX, evidence=_fault(exc))
     return outcome
+
+
+def _fault(exc: BaseException) -> dict[str, object]:
+    """The raw details of an exception, for the evidence only (messages stay plain sentences)."""
+    fault: dict[str, object] = {"fault": f"{type(exc).__name__}: {exc}", "traceback": traceback.format_exc(limit=6)}
+    if isinstance(exc, OSError) and exc.errno is not None:
+        fault["localError"] = errno_name(exc.errno)
+    return fault
 
 
 def run(checks: Sequence[Check], net: Net, thresholds: Thresholds, deadline_s: float,
@@ -163,6 +179,8 @@ def _expire_overdue(batch: Sequence[Check], started_at: dict[str, float], done: 
         t0 = running.get(c.id)
         if c.id not in done and t0 is not None and now - t0 > c.timeout + 1.0:
             res = CheckResult(c, Outcome(Status.ERROR, f"Did not finish within its {c.timeout:g} s timeout.",
+                                         remediation="Raise --deadline, or run fewer checks with --only; if it "
+                                                     "repeats on its own, report it with this check's evidence.",
                                          evidence={"timeout": c.timeout}), now - t0)
             done[c.id] = res
             obs.finished(res)

@@ -38,7 +38,7 @@ FIX = ("Enable time synchronisation (chrony or systemd-timesyncd: timedatectl se
 
 @dataclass(frozen=True)
 class Spec:
-    kind: Literal["ntp", "https"]
+    kind: Literal["ntp", "https", "sync"]
     servers: tuple[str, ...] = ()  # host or host:port
     source: str = ""  # where the servers came from
     host: str = ""  # https: the API endpoint
@@ -61,6 +61,8 @@ class NtpEvidence:
 CHECKS: tuple[CheckKind, ...] = (
     CheckKind('clock.ntp.offset', "This host's clock agrees with its NTP server", Category.CLOCK,
               docs='https://docs.aws.amazon.com/eks/latest/userguide/hybrid-nodes-troubleshooting.html'),
+    CheckKind('clock.sync.state', "This host's clock is synchronising (chronyc tracking, timedatectl), as nodeadm debug reads it", Category.CLOCK,
+              docs='https://docs.aws.amazon.com/eks/latest/userguide/hybrid-nodes-troubleshooting.html'),
     CheckKind('clock.https.offset', "This host's clock agrees with the API server's Date header", Category.CLOCK,
               docs='https://docs.aws.amazon.com/eks/latest/userguide/hybrid-nodes-troubleshooting.html'),
 )
@@ -75,6 +77,8 @@ def plan(settings: Settings) -> list[Check]:
         servers, source = settings.timesync
     checks = [Check("clock.ntp.offset", Category.CLOCK, "This host's clock agrees with its NTP server", "clock",
                     Spec("ntp", servers[:MAX_SERVERS], source, dns_servers=dns), timeout=CHECK_S, docs=DOCS)]
+    checks.append(Check("clock.sync.state", Category.CLOCK, "This host's clock is synchronising (chrony tracking, "
+                        "kernel/timedatectl synchronized flag)", "clock", Spec("sync"), timeout=SYNC_S + 1, docs=DOCS))
     api = api_endpoint(settings)
     if api is not None:
         proxy = proxy_for(api.host, api.port, dict(settings.environ))
@@ -95,7 +99,87 @@ def _is_ip(host: str) -> bool:
         return False
 
 
-def collect(spec: Spec, net: Net) -> NtpEvidence | TlsResult:
+# --- time sync state, as `nodeadm debug` reads it (internal/system/ntp.go) ----------------------
+
+SYNC_S = 3.0  # chronyc tracking answers in milliseconds from a local socket; bound it anyway
+STA_UNSYNC = 0x0040  # <linux/timex.h>: the kernel clock is not synchronised (timedatectl's "synchronized: no")
+_LOCAL_REFS = ("(00000000)", "(0.0.0.0)", "(127.0.0.1)")  # ntp.go localhostReferenceIDs
+
+
+@dataclass(frozen=True)
+class SyncEvidence:
+    """What the host says about synchronisation: chronyc's tracking text and the kernel's flag."""
+
+    chronyc: str | None  # `chronyc tracking` output; None when chronyc is not installed
+    chronyc_error: str = ""
+    kernel_synced: bool | None = None  # adjtimex(2) status without STA_UNSYNC; None when unreadable
+    kernel_error: str = ""
+
+
+def kernel_synchronized() -> tuple[bool | None, str]:
+    """adjtimex(2) read-only (modes 0): what systemd-timedated reports as 'System clock synchronized'."""
+    import ctypes
+    import ctypes.util
+
+    class Timex(ctypes.Structure):
+        _fields_ = [("modes", ctypes.c_uint), ("_rest", ctypes.c_char * 204)]  # struct timex is 208 bytes
+
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
+        tx = Timex()
+        state = libc.adjtimex(ctypes.byref(tx))
+    except (OSError, AttributeError) as exc:
+        return None, f"adjtimex is not available ({exc})"
+    if state < 0:
+        return None, f"adjtimex failed (errno {ctypes.get_errno()})"
+    status = int.from_bytes(bytes(tx)[_STATUS_OFFSET:_STATUS_OFFSET + 4], "little", signed=True)
+    return not status & STA_UNSYNC, ""
+
+
+# struct timex on 64-bit Linux: modes(4)+pad(4), offset, freq, maxerror, esterror (8 each), status (int) at 40.
+_STATUS_OFFSET = 40
+
+
+def chrony_tracking(timeout: float = SYNC_S) -> tuple[str | None, str]:
+    """`chronyc tracking` output (bounded in time and size), or (None, why) when chronyc is absent."""
+    import shutil
+    import subprocess
+
+    exe = shutil.which("chronyc")
+    if exe is None:
+        return None, "chronyc is not installed"
+    try:
+        done = subprocess.run([exe, "-n", "tracking"], capture_output=True, timeout=timeout, check=False,
+                              stdin=subprocess.DEVNULL)
+    except subprocess.TimeoutExpired:
+        return "", f"chronyc tracking did not answer within {timeout:g} s"
+    except OSError as exc:
+        return "", f"chronyc could not run ({exc.strerror})"
+    text = done.stdout[:65536].decode("utf-8", "replace")
+    if done.returncode != 0:
+        return "", (done.stderr[:300].decode("utf-8", "replace").strip() or f"exit code {done.returncode}")
+    return text, ""
+
+
+def chrony_synced(text: str) -> tuple[bool, str, str]:
+    """(synced, reference, leap) as nodeadm's checkChronyc judges: a non-local reference and leap Normal."""
+    ref, leap = "", ""
+    for line in text.splitlines():
+        line = line.strip()
+        if "Reference ID" in line:
+            parts = line.split()
+            ref = parts[4] if len(parts) >= 5 else ""
+        if "Leap status" in line:
+            leap = line.split(":", 1)[-1].strip()
+    return bool(ref) and ref not in _LOCAL_REFS and leap == "Normal", ref, leap
+
+
+def collect(spec: Spec, net: Net) -> NtpEvidence | TlsResult | SyncEvidence:
+    if spec.kind == "sync":
+        net.budget(SYNC_S)
+        text, why = chrony_tracking(min(SYNC_S, net.budget(SYNC_S)))
+        synced, kerr = kernel_synchronized()
+        return SyncEvidence(text, why, synced, kerr)
     if spec.kind == "https":
         return _collect_https(spec, net)
     if not spec.servers:
@@ -145,10 +229,49 @@ def _collect_https(spec: Spec, net: Net) -> TlsResult:
 
 # --- evaluate (pure) -----------------------------------------------------------------
 
-def evaluate(spec: Spec, ev: NtpEvidence | TlsResult, thresholds: Thresholds) -> Outcome:
+def evaluate(spec: Spec, ev: NtpEvidence | TlsResult | SyncEvidence, thresholds: Thresholds) -> Outcome:
+    if isinstance(ev, SyncEvidence):
+        return _sync(ev)
     if isinstance(ev, TlsResult):
         return _https(spec, ev, thresholds)
     return _ntp(spec, ev, thresholds)
+
+
+def _sync(ev: SyncEvidence) -> Outcome:
+    """nodeadm debug's ntp-sync: chronyc tracking (if chronyc exists), then timedatectl's synchronized flag."""
+    evidence: dict[str, Any] = {"kernelSynchronized": ev.kernel_synced}
+    problems: list[str] = []
+    fixes: list[str] = []
+    if ev.chronyc is not None:
+        if ev.chronyc_error:
+            evidence["chronycError"] = ev.chronyc_error
+            problems.append(f"chronyc tracking failed ({ev.chronyc_error})")
+            fixes.append("Start chronyd (systemctl enable --now chronyd).")
+        else:
+            ok, ref, leap = chrony_synced(ev.chronyc)
+            evidence["chrony"] = {"reference": ref, "leapStatus": leap}
+            if not ok:
+                problems.append(f"chrony is not synchronised (reference {ref or 'none'}, leap status {leap or '?'})")
+                fixes.append("Point chrony at a reachable NTP server (server NAME iburst in /etc/chrony.conf) and "
+                             "allow UDP 123; air-gapped sites need local NTP sources.")
+    if ev.kernel_synced is False:
+        problems.append("the kernel clock is marked unsynchronised (timedatectl: 'System clock synchronized: no')")
+        fixes.append("Enable time synchronisation: timedatectl set-ntp true (or chronyd).")
+    if ev.kernel_synced is None:
+        evidence["kernelError"] = ev.kernel_error
+    if problems:
+        return Outcome(Status.WARN, "This host's clock is not synchronising: " + "; ".join(problems) + ". Its offset "
+                       "may be small now (clock.ntp.offset), but it drifts toward SigV4's 5-minute limit; "
+                       "nodeadm debug's ntp-sync check fails on this.", measured="not synchronised",
+                       threshold="synchronised", remediation=" ".join(dict.fromkeys(fixes)), evidence=evidence)
+    if ev.chronyc is None and ev.kernel_synced is None:
+        return Outcome.skip(SkipReason.NOT_APPLICABLE, f"Neither chronyc nor the kernel's clock state could be read "
+                            f"({ev.kernel_error}).", "Check time sync by hand: chronyc tracking; timedatectl.",
+                            evidence=evidence)
+    how = " and ".join(x for x, present in (("chronyc tracking", ev.chronyc is not None),
+                                            ("the kernel's synchronized flag", ev.kernel_synced is not None))
+                       if present)
+    return Outcome(Status.PASS, f"This host's clock is synchronising ({how}).", evidence=evidence)
 
 
 def _side(offset: float) -> str:

@@ -31,6 +31,10 @@ from probes.base import LOSS_HINT, MissingPrivilege, probe_path
 from probes.cnimodel import for_settings
 
 UDP_PROBES, UDP_WAIT_S = 5, 3.0  # echo probes (one every 0.5 s) and the time they get in all
+# A neighbour that never answers ARP is reported (ICMP host unreachable, from this host or the
+# last router) after 3 solicitations 1 s apart: wait past that, or a missing peer reads as a
+# filtered port on one run and as unreachable on the next.
+ARP_WAIT_S = 3.5
 
 
 @dataclass(frozen=True)
@@ -84,12 +88,13 @@ def collect(spec: Spec, net: Net) -> Evidence:
         except RawUnavailable as exc:
             raise MissingPrivilege(f"IP-in-IP toward {spec.peer} needs raw sockets: {exc}.",
                                    "Run netcheck as root (or with CAP_NET_RAW).") from None
-    if spec.proto == "tcp":
-        return Evidence(net.dial(spec.peer, spec.port, timeout=3.0).to_evidence())
+    if spec.proto == "tcp":  # the run's one dial of peer:port (Net.tcp_target), long enough to see ARP fail
+        return Evidence(net.tcp_target(spec.peer, spec.port, ARP_WAIT_S))
     echo = net.udp_echo(spec.peer, spec.port, count=UDP_PROBES, timeout=UDP_WAIT_S)
     hello = path = None
     if echo.outcome == "timeout":
-        hello = net.responder_request(spec.peer, spec.responder_port, {"op": "hello"}, timeout=2.0).to_evidence()
+        hello = net.responder_request(spec.peer, spec.responder_port, {"op": "hello"},
+                                      timeout=ARP_WAIT_S).to_evidence()
         if hello.get("control") == "timeout":  # the responder's TCP port is silent too: is anything alive?
             path = probe_path(net, spec.peer, (), 1.5).to_evidence()
     return Evidence(echo.to_evidence(), hello, path)
@@ -164,8 +169,20 @@ def evaluate(spec: Spec, ev: Evidence, thresholds: Thresholds) -> Outcome:
         return Outcome(Status.FAIL, f"{what} is rejected by {offender} ({reason}) on the way to the peer.",
                        measured=f"refused by {offender}", threshold="connected", remediation=fix_fw,
                        evidence=evidence)
-    if outcome in ("unreachable", "no-route"):
-        by = f" (reported by {offender})" if offender else ""
+    if r.get("localError"):
+        from netcheck.net.localerr import describe_route
+
+        return Outcome(Status.FAIL, f"This host has no route to the peer {spec.peer} (route lookup: "
+                       f"{describe_route(r.get('route'))}), so {what} was never tried.", measured="no-route",
+                       threshold="connected", remediation=f"Route the node CIDRs between the hybrid nodes: add a "
+                       f"route toward {spec.peer} on this host (ip route replace <peer CIDR> via <router-ip>).",
+                       evidence=evidence)
+    hello = (ev.hello or {}) if spec.proto == "udp" and outcome == "timeout" else {}
+    if outcome in ("unreachable", "no-route") or hello.get("control") in ("unreachable", "no-route"):
+        if outcome not in ("unreachable", "no-route"):  # the echo was silent; the peer's TCP port said why
+            outcome, reason, offender = hello["control"], hello.get("controlReason", ""), hello.get("offender")
+        by = (f" (reported by {offender}: the peer is down, its address does not exist — nothing answers ARP "
+              "for it — or a firewall REJECT sends this type)" if offender else "")
         return Outcome(Status.FAIL, f"{what} is not reachable: {outcome} ({reason}){by}.",
                        measured=f"{outcome} ({reason})", threshold="connected",
                        remediation=f"Route the node CIDRs between the hybrid nodes and check {fix_fw[0].lower()}"

@@ -17,6 +17,7 @@ from netcheck.aws import ClusterLookup, boto3_available
 from netcheck.model import Category, Check, Outcome, Status
 from netcheck.net import Net
 from netcheck.nodeconfig import Finding
+from netcheck.phase import JOINED, PRE_JOIN, effective
 from netcheck.settings import Settings, Thresholds, cluster_lookup_needed
 from probes import CheckKind
 
@@ -24,11 +25,13 @@ DOCS_NODEADM = "https://docs.aws.amazon.com/eks/latest/userguide/hybrid-nodes-no
 # Finding subject → (check title, status when the finding is there).
 SUBJECTS: dict[str, tuple[str, Status]] = {
     "api-version": ("The NodeConfig's apiVersion and kind are node.eks.aws/v1alpha1 NodeConfig", Status.WARN),
-    "region": ("spec.cluster.region is an AWS Region code", Status.FAIL),
+    "region": ("spec.cluster.region is a known Region of its partition, and the endpoint's", Status.FAIL),
     "endpoint": ("spec.cluster.apiServerEndpoint is an https:// URL kubelet can use", Status.FAIL),
     "service-cidr": ("spec.cluster.cidr (the service CIDR) is a CIDR", Status.FAIL),
-    "node-ip": ("kubelet --node-ip in the NodeConfig is one IPv4 address", Status.FAIL),
-    "iam-roles-anywhere": ("The IAM Roles Anywhere certificate and key are on this host and valid", Status.WARN),
+    "node-ip": ("kubelet --node-ip in the NodeConfig is one IPv4 address a remote node network can hold",
+                Status.FAIL),
+    # pre-join: nodeadm init stops on it (validator.go); joined: the credentials were already issued
+    "iam-roles-anywhere": ("The IAM Roles Anywhere certificate and key are on this host and valid", Status.FAIL),
 }
 SOURCE_LABEL = {"nodeconfig": "the NodeConfig", "profile": "the site profile", "override": "a flag or variable",
                 "describe-cluster": "eks:DescribeCluster"}
@@ -57,7 +60,7 @@ CHECKS: tuple[CheckKind, ...] = (
     CheckKind('config.cluster.details', 'The cluster endpoint, CA and service CIDR nodeadm will use are known', Category.CONFIG,
               docs='https://docs.aws.amazon.com/eks/latest/userguide/hybrid-nodes-nodeadm.html'),
     CheckKind('config.nodeconfig.*', 'A NodeConfig field is what nodeadm needs (api-version, region, endpoint, service-cidr, node-ip, iam-roles-anywhere)', Category.CONFIG,
-              docs='https://docs.aws.amazon.com/eks/latest/userguide/hybrid-nodes-nodeadm.html'),
+              docs='https://docs.aws.amazon.com/eks/latest/userguide/hybrid-nodes-nodeadm.html', phased=True),
 )
 
 
@@ -66,11 +69,19 @@ def plan(settings: Settings) -> list[Check]:
     nc = settings.nodeconfig
     if nc is not None:
         subjects = [s for s in SUBJECTS if s != "iam-roles-anywhere" or nc.credentials == "iam-roles-anywhere"]
+        joined = effective(settings) == JOINED
         for subject in subjects:
             title, status = SUBJECTS[subject]
+            phases: tuple[tuple[str, str], ...] = ()
+            if subject == "iam-roles-anywhere":
+                status = Status.WARN if joined else Status.FAIL
+                phases = ((PRE_JOIN, "FAIL: nodeadm init stops when the certificate or key is missing, unreadable, "
+                                     "expired or not yet valid (internal/node/hybrid/validator.go)"),
+                          (JOINED, "WARN: the node has joined; the signing helper needs them again at the next "
+                                   "credential refresh"))
             checks.append(Check(f"config.nodeconfig.{subject}", Category.CONFIG, title, "config",
                                 Spec("finding", nc.path, subject, nc.findings.get(subject), status), timeout=2,
-                                docs=DOCS_NODEADM))
+                                docs=DOCS_NODEADM, phases=phases))
     lookup_possible = cluster_lookup_needed(settings)
     if nc is not None or settings.cluster_lookup is not None or lookup_possible:
         c = settings.spec.cluster

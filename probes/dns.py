@@ -134,7 +134,8 @@ _WHAT = {
     "servfail": "SERVFAIL: the resolver could not get an answer from upstream",
     "refused": "REFUSED: the resolver will not answer this client",
     "timeout": "no answer at all (timeout)",
-    "unreachable": "an error reaching the resolver (port closed or unreachable)",
+    "unreachable": "an error on this host while sending to the resolver",
+    "no-route": "no route on this host to the resolver",
     "no-answer": "no A record: the name exists but has no IPv4 address",
     "no-resolver": "no resolver: no nameserver is configured",
     "error": "an unexpected DNS error",
@@ -160,8 +161,8 @@ def _fix(spec: Spec, ans: DnsAnswer) -> str:
                    "or point the node at a resolver that serves it.",
         "timeout": f"Allow UDP and TCP 53 from the node to {via} on every firewall in the path and check the "
                    "resolver is running; a filtered port and a dead server look the same.",
-        "unreachable": f"Start the DNS service on {via} or point the node at a working resolver; "
-                       "the port answered with an ICMP error.",
+        "unreachable": f"This host refused to send the queries to {via}: check its own firewall (nft list ruleset) "
+                       "and routes toward the resolver, or point the node at a resolver it can reach.",
         "no-answer": f"Add an A record for {spec.name} (hybrid nodes use IPv4), or fix the CNAME it points to.",
         "no-resolver": "Add a nameserver to /etc/resolv.conf, or set spec.dns.servers in the site profile.",
     }.get(ans.status, f"Check {via}: {ans.detail}")
@@ -217,6 +218,8 @@ def _resolve(spec: Spec, ans: DnsAnswer) -> Outcome:
         return Outcome(Status.PASS, f"{spec.name} resolved to {shown} via {_via(ans)} in {ms:g} ms{took}."
                        f"{_loss_note(ans)}", measured=answer_ms, unit="ms", evidence=ev)
     path = ans.path or {}
+    if ans.status == "no-route":
+        return _no_route(spec, ans, ev, note)
     if ans.status == "timeout" and path.get("down"):
         return Outcome(Status.FAIL, f"Resolving {spec.name} via {_via(ans)} got no answer to "
                        f"{_queries(len(ans.tries))} in {ms:g} ms, and nothing else came back from the resolver "
@@ -234,6 +237,21 @@ def _resolve(spec: Spec, ans: DnsAnswer) -> Outcome:
     return Outcome(Status.FAIL, f"Resolving {spec.name} via {_via(ans)} failed after {ms:g} ms with "
                    f"{_WHAT.get(ans.status, ans.status)}{detail}.{tail}{note}",
                    measured=ans.status, threshold="an A record", remediation=_fix(spec, ans), evidence=ev)
+
+
+def _no_route(spec: Spec, ans: DnsAnswer, ev: dict[str, object], note: str) -> Outcome:
+    """Every query failed in this host's own stack: a routing fact about this host, not about the resolver."""
+    from netcheck.net.localerr import describe_route
+
+    local = ans.local or {}
+    servers = ", ".join(split_server(s)[0] for s in ans.servers) or _via(ans)
+    return Outcome(Status.FAIL, f"This host has no route to the resolver {servers} (route lookup: "
+                   f"{describe_route(local.get('route'))}), so {spec.name} could not be resolved: no query left "
+                   f"this host, and nothing is known about the resolver itself.{note}",
+                   measured="no-route", threshold="an A record",
+                   remediation=f"Add a route toward {servers} on this host through the on-prem router that reaches "
+                               "it (ip route replace <VPC CIDR> via <router-ip>; persist it in netplan or "
+                               "NetworkManager), or point the node at a resolver it has a route to.", evidence=ev)
 
 
 # --- endpoint access ---------------------------------------------------------------

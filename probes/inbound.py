@@ -5,6 +5,9 @@ Check ids (stable):
   inbound.webhook.tcp-<port>     ... and to each configured webhook port on this node
   inbound.pod-network            the VPC can reach an address of the remote pod network
                                  (spec.inbound.podAddress, assigned on this node)
+  inbound.nat                    the VPC sees this node by its own address: the responder's `hello`
+                                 reports the source it saw (clientAddr); another address means NAT
+                                 between the site and the VPC, and the other inbound checks follow from it
 
 For each, netcheck holds a temporary listener on the port (or uses the kubelet already
 listening there) and asks `netcheck serve` in the VPC to connect back to the address the
@@ -38,7 +41,7 @@ SERVE_CMD = "netcheck serve --token <TOKEN>"
 
 @dataclass(frozen=True)
 class Spec:
-    rule: str  # kubelet | webhook | pod
+    rule: str  # kubelet | webhook | pod | nat
     port: int
     responder: str | None  # host:port
     token: str | None = None
@@ -54,6 +57,7 @@ class Evidence:
     reply: dict[str, Any] = field(default_factory=dict)  # ControlReply.to_evidence() of the connect-back
     accepted: tuple[str, ...] = ()  # peers our temporary listener accepted
     baseline: dict[str, Any] | None = None  # pod check: hello from the node's own address
+    node_address: str | None = None  # nat check: this node's source toward the responder (route lookup)
 
 
 # --- plan --------------------------------------------------------------------------
@@ -65,6 +69,8 @@ CHECKS: tuple[CheckKind, ...] = (
               docs='https://docs.aws.amazon.com/eks/latest/userguide/hybrid-nodes-webhooks.html'),
     CheckKind('inbound.pod-network', 'The VPC can reach an address of the remote pod network', Category.INBOUND, Severity.ADVISORY,
               docs='https://docs.aws.amazon.com/eks/latest/userguide/hybrid-nodes-webhooks.html'),
+    CheckKind('inbound.nat', 'The VPC sees this node by its own address (no NAT between the site and the VPC)',
+              Category.INBOUND, docs='https://docs.aws.amazon.com/eks/latest/userguide/hybrid-nodes-networking.html'),
 )
 
 
@@ -80,7 +86,9 @@ def plan(settings: Settings) -> list[Check]:
                      spec=Spec(**{**common, **kw}), timeout=timeout, docs=docs)
 
     kport = s.inbound.kubelet_port
-    checks = [mk(f"inbound.kubelet.tcp-{kport}", f"The VPC can reach this node's kubelet on TCP {kport}",
+    checks = [mk("inbound.nat", "The VPC sees this node by its own address (no NAT between the site and the VPC)",
+                 rule="nat", port=kport)]
+    checks += [mk(f"inbound.kubelet.tcp-{kport}", f"The VPC can reach this node's kubelet on TCP {kport}",
                  rule="kubelet", port=kport)]
     for port in s.webhook_ports:
         if port != kport:
@@ -117,6 +125,9 @@ def collect(spec: Spec, net: Net) -> Evidence:
     host, rport = _responder(spec)
     if spec.rule == "pod":
         return _collect_pod(spec, net, host, rport)
+    if spec.rule == "nat":
+        hello = net.responder_request(host, rport, {"op": "hello"}, timeout=spec.timeout)
+        return Evidence("none", hello.to_evidence(), node_address=net.source_for(host))
     # Listen only on the address the responder will dial (our source toward it), not on every interface.
     listener = net.listen_tcp(net.source_for(host) or "0.0.0.0", spec.port)
     try:
@@ -198,9 +209,54 @@ def _responder_problem(spec: Spec, ev: Evidence) -> Outcome | None:
 def evaluate(spec: Spec, ev: Evidence, thresholds: Thresholds) -> Outcome:
     if spec.rule == "pod":
         return _pod(spec, ev)
+    if spec.rule == "nat":
+        return _nat(spec, ev)
     if (problem := _responder_problem(spec, ev)) is not None:
         return problem
     return _judge(spec, ev, f"TCP {spec.port} on this node", None)
+
+
+def _plain(addr: object) -> str:
+    """'10.20.0.1' from '10.20.0.1:10250', '[fd00::1]:10250' or an address alone."""
+    text = str(addr or "")
+    if text.startswith("["):
+        return text[1:].split("]", 1)[0]
+    return text.rsplit(":", 1)[0] if text.count(":") == 1 else text
+
+
+NAT_FIX = ("Remove the translation for traffic between the node and pod CIDRs and the VPC (exempt them from "
+           "masquerade/source NAT on the site router or firewall), or route the node CIDR to the VPC without NAT "
+           "(VPN/Direct Connect routes and the VPC route tables toward the TGW/VGW); hybrid nodes need routable "
+           "node and pod addresses.")
+
+
+def _nat(spec: Spec, ev: Evidence) -> Outcome:
+    """Does the responder see the address this node sends from? Another address is NAT on the way."""
+    r = ev.reply
+    reply = r.get("reply") or {}
+    local = _plain(r.get("source")) or ev.node_address or ""
+    seen = _plain(reply.get("clientAddr"))
+    evidence = {"responder": spec.responder, "nodeAddress": local, "seenAs": seen or None,
+                "routeSource": ev.node_address, **r}
+    if r.get("control") != "connected":
+        return Outcome.skip(SkipReason.NEEDS_PEER, f"The responder at {spec.responder} could not be reached "
+                            f"({r.get('control')}, {r.get('controlReason')}), so the address the VPC sees for "
+                            "this node is unknown.",
+                            remediation=f"Start `{SERVE_CMD}` on that host and allow TCP "
+                                        f"{(spec.responder or '').rsplit(':', 1)[-1]} to it; the reachability "
+                                        "checks show why it cannot be reached.", evidence=evidence)
+    if not reply.get("ok") or not seen:
+        why = r.get("error") or reply.get("error") or "no clientAddr in its hello answer"
+        return Outcome(Status.ERROR, f"The responder at {spec.responder} did not say which address it sees for "
+                       f"this node ({why}).", remediation="Check that spec.responder points at `netcheck serve`.",
+                       evidence=evidence)
+    if local and seen != local:
+        return Outcome(Status.FAIL, f"The VPC sees this node as {seen}, not {local}: NAT between the site and the "
+                       "VPC. Hybrid nodes need routable node and pod addresses: the control plane dials the node "
+                       "and pod IPs it is told about, and translated traffic never reaches them.",
+                       measured=seen, threshold=local, remediation=NAT_FIX, evidence=evidence)
+    return Outcome(Status.PASS, f"The VPC (responder {spec.responder}) sees this node by its own address {seen}: "
+                   "no NAT on the way.", measured=seen, evidence=evidence)
 
 
 def _judge(spec: Spec, ev: Evidence, what: str, pod_cidr: str | None) -> Outcome:
@@ -222,6 +278,13 @@ def _judge(spec: Spec, ev: Evidence, what: str, pod_cidr: str | None) -> Outcome
                            remediation="Look for NAT or a proxy between the VPC and this node.", evidence=evidence)
         return Outcome(Status.PASS, f"The VPC ({src}) connected to {target} ({listener}) in "
                        f"{(seconds or 0) * 1000:.1f} ms.", measured="connected", evidence=evidence)
+    local = _plain(ev.reply.get("source"))
+    if outcome is not None and local and _plain(target) not in (local, "?"):
+        return Outcome(Status.FAIL, f"The VPC ({src}) dialled {target}, the address it sees for this node, but this "
+                       f"node sent from {local}: NAT between the site and the VPC (see inbound.nat), so the VPC "
+                       f"cannot reach {what} ({outcome}, {reason}); {purpose}.",
+                       measured=f"NAT: seen as {_plain(target)}", threshold=f"reaches {local}",
+                       remediation=f"Fix inbound.nat first: {NAT_FIX}", evidence=evidence)
     fix_fw = (f"Allow TCP {spec.port} from the VPC CIDRs ({', '.join(spec.vpc_cidrs) or 'the VPC'}) to "
               f"{target.rsplit(':', 1)[0]}: cluster security group egress, on-prem firewalls, and this host's "
               "firewall (see firewall.local.*).")

@@ -57,6 +57,7 @@ class Spec:
 class Evidence:
     results: tuple[PmtuResult, ...] = ()
     problems: tuple[tuple[str, str], ...] = ()  # (target, why it could not be measured)
+    no_route: tuple[dict[str, Any], ...] = ()  # targets this host has no route to (NoRouteError.to_evidence())
 
 
 # --- plan ----------------------------------------------------------------------------
@@ -144,9 +145,11 @@ def _resolve(host: str, spec: Spec, net: Net) -> str:
 
 def collect(spec: Spec, net: Net) -> Evidence:
     from netcheck.net.icmp import IcmpUnavailable
+    from netcheck.net.localerr import NoRouteError
 
     results: list[PmtuResult] = []
     problems: list[tuple[str, str]] = []
+    no_route: list[dict[str, Any]] = []
     for t in spec.targets:
         try:
             results.append(_search(t, _resolve(t.host, spec, net), spec.ceiling, net))
@@ -160,7 +163,12 @@ def collect(spec: Spec, net: Net) -> Evidence:
             if spec.kind == "path":
                 raise
             problems.append((t.host, exc.message))
-    return Evidence(tuple(results), tuple(problems))
+        except NoRouteError as exc:  # this host's own routing: mtu.path says so as FAIL (runner)
+            if spec.kind == "path":
+                raise
+            problems.append((t.host, exc.sentence()))
+            no_route.append(exc.to_evidence())
+    return Evidence(tuple(results), tuple(problems), tuple(no_route))
 
 
 # --- evaluate (pure) -----------------------------------------------------------------
@@ -252,6 +260,13 @@ def _cni(spec: Spec, ev: Evidence) -> Outcome:
                                 "basis": "node-to-node" if between else "toward-vpc",
                                 "paths": {r.target: r.path_mtu for r in usable},
                                 "problems": [list(p) for p in ev.problems]}
+    if not measured and ev.no_route and len(ev.no_route) == len(ev.problems):
+        evidence.update(localError=ev.no_route[0]["localError"], route=ev.no_route[0].get("route"))
+        targets = ", ".join(str(n["target"]) for n in ev.no_route)
+        return Outcome.skip(SkipReason.DEPENDENCY, f"No path MTU was measured, so no CNI MTU can be advised: this "
+                            f"host has no route to {targets}.",
+                            remediation=f"Add a route toward {targets} on this host (see the routing checks), then "
+                                        "run netcheck again.", evidence=evidence)
     if not measured:
         why = "; ".join(f"{h}: {w}" for h, w in ev.problems) or "no target answered a small probe"
         return Outcome.skip(SkipReason.NEEDS_PEER if not ev.problems else SkipReason.PRIVILEGE,

@@ -1,8 +1,9 @@
 """TCP reachability: the API endpoint, every control-plane ENI, each AWS and extra endpoint.
 
-Each address is dialled directly with a short timeout; the dial's outcome (connected,
-refused, timeout, unreachable, no-route) and the hop that sent any ICMP error tell a
-silent DROP from an active REJECT, which need different fixes. Targets that go through
+Each address is dialled directly with a short timeout, once per run however many checks
+name it (Net.tcp_target); the dial's outcome (connected, refused, timeout, unreachable,
+no-route) and the hop that sent any ICMP error tell a silent DROP from an active REJECT,
+which need different fixes, and a connect refused by this host's own routing from both. Targets that go through
 an HTTPS proxy are not dialled here: the proxy probe tests them (proxy.<subject>.connect).
 """
 
@@ -15,8 +16,7 @@ from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 from netcheck.model import Category, Check, Outcome, Severity, SkipReason, Status
-from netcheck.net import DeadlineExceeded, Net
-from netcheck.net.dial import DialResult
+from netcheck.net import Net
 from netcheck.net.lookup import DnsAnswer, is_ip
 from netcheck.net.proxyenv import proxy_for
 from netcheck.settings import Settings, Thresholds
@@ -112,29 +112,11 @@ def collect(spec: Spec, net: Net) -> Evidence:
         if answer.status != "ok":
             return Evidence(dns=answer)
         ips = answer.addresses[:MAX_ADDRESSES]
+    # One dial (and traceroute) per address:port and run, shared with every other check of it
+    # (Net.tcp_target): ten endpoints on one address get one story, not ten rate-limited ones.
     with ThreadPoolExecutor(max_workers=len(ips), thread_name_prefix="netcheck-dial") as pool:
-        results = list(pool.map(lambda ip: net.dial(ip, spec.port, spec.dial_timeout), ips))
-    dials = tuple(r.to_evidence() if r.outcome == "connected" else failed_dial_evidence(net, r) for r in results)
+        dials = tuple(pool.map(lambda ip: net.tcp_target(ip, spec.port, spec.dial_timeout), ips))
     return Evidence(dials=dials, dns=answer)
-
-
-def failed_dial_evidence(net: Net, result: DialResult) -> dict[str, Any]:
-    """Evidence for a dial that did not connect, with a TCP traceroute naming the last hop that answered.
-
-    Only for failures past this host (timeouts and remote ICMP errors); a local route
-    failure or a plain RST already says where the path ends.
-    """
-    evidence: dict[str, Any] = result.to_evidence()
-    local = result.reason.startswith(("local-", "no-local"))
-    if result.outcome in ("timeout", "unreachable", "no-route") and not local:
-        try:
-            trace = net.trace(result.ip, result.port, "tcp", max_hops=16, timeout=3.0)
-        except (OSError, DeadlineExceeded) as exc:
-            evidence["traceError"] = str(exc) or type(exc).__name__
-        else:
-            evidence["trace"] = trace.to_evidence()
-            evidence["traceSummary"] = trace.summary()
-    return evidence
 
 
 # --- evaluate (pure) -----------------------------------------------------------------
@@ -153,11 +135,29 @@ _ICMP = {"icmp-admin-prohibited": "admin-prohibited", "icmp-host-prohibited": "h
          "icmp-net-unknown": "net-unknown"}
 
 
+def _local(d: Mapping[str, Any]) -> tuple[str, str] | None:
+    """A connect that failed in this host's own stack: told as a local routing fact, never as a remote one."""
+    ip, port = d["ip"], d["port"]
+    if not d.get("localError") and not str(d.get("reason", "")).startswith(("local-", "no-local")):
+        return None
+    from netcheck.net.localerr import describe_route
+
+    return (f"This host has no route to {ip} (route lookup: {describe_route(d.get('route'))}): the connect "
+            f"to TCP {port} failed at once in this host's own stack, so nothing was sent and nothing is known "
+            f"about {ip} or its port",
+            f"Add a route toward {ip} on this host through the on-prem router that reaches the VPC "
+            "(ip route replace <VPC CIDR> via <router-ip>; persist it in netplan or NetworkManager), "
+            "and remove any unreachable/prohibit/blackhole route that covers it.")
+
+
 def describe_failure(d: Mapping[str, Any], node_cidr: str) -> tuple[str, str]:
     """(what happened, what to change) for one failed dial; DROP and REJECT read differently."""
     ip, port, outcome, reason = d["ip"], d["port"], d["outcome"], str(d.get("reason", ""))
     hop = d.get("offender")
     src = f"from {node_cidr} " if node_cidr else ""
+    local = _local(d)
+    if local is not None:
+        return local
     if outcome == "timeout":
         return (f"TCP {port} to {ip} timed out after {float(d.get('seconds', 0)):.1f} s: packets are silently "
                 "dropped — a firewall or security group DROP, or no route back",
@@ -181,10 +181,6 @@ def describe_failure(d: Mapping[str, Any], node_cidr: str) -> tuple[str, str]:
                 "or a firewall REJECT that sends this type)",
                 f"Add a route toward {ip}'s VPC CIDR on {hop} (via the VPN, Direct Connect or transit gateway), "
                 f"and advertise {node_cidr or 'the node CIDR'} back.")
-    if outcome in ("no-route", "unreachable") and not hop and reason.startswith(("local-", "no-local")):
-        return (f"TCP {port} to {ip} failed on this host: no usable route ({reason})",
-                f"Add a route toward {ip} through the on-prem gateway (ip route add <VPC CIDR> via <gateway>), "
-                "or remove the unreachable/prohibit/blackhole route.")
     if outcome == "unreachable" and hop:
         return (f"TCP {port} to {ip} failed: {hop} reported it unreachable (ICMP {icmp or reason}), "
                 "so the host is down, the last router cannot deliver to it, or a firewall REJECT sends this type",
@@ -227,5 +223,7 @@ def evaluate(spec: Spec, ev: Evidence, thresholds: Thresholds) -> Outcome:
         rest = (f" {len(failed)} of {n} addresses of {spec.host} failed" + (f" (also {others})" if others else "")
                 + "; every address must connect, because clients pick any of them.")
     where = f" {failed[0]['traceSummary']}." if failed[0].get("traceSummary") else ""
+    if failed[0].get("reconciled"):
+        where += f" The answer is reconciled: {failed[0]['reconciled']}."
     return Outcome(Status.FAIL, what + "." + where + rest, measured=str(failed[0]["outcome"]), threshold="connected",
                    remediation=fix, evidence=evidence)

@@ -9,6 +9,7 @@ the expiry or the names presented. SSL_CERT_FILE/SSL_CERT_DIR and the proxy are 
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -201,9 +202,21 @@ def collect(spec: Spec, net: Net) -> Evidence:
                 raise ProbeSkip(SkipReason.DEPENDENCY, f"{spec.host} does not resolve ({ans.status}: {ans.detail}), "
                                 "so no TLS handshake was possible.", "Fix name resolution first (see the dns checks).")
             ips, source = ans.addresses, "dns"
-    results = tuple(net.tls_handshake(spec.host, ip, spec.port, HANDSHAKE_S, paths=paths, **ca)
+    results = tuple(_agreed(net, net.tls_handshake(spec.host, ip, spec.port, HANDSHAKE_S, paths=paths, **ca))
                     for ip in ips[:MAX_ADDRESSES])
     return Evidence(results, source)
+
+
+def _agreed(net: Net, r: TlsResult) -> TlsResult:
+    """A handshake that never got TCP tells the run's one story of that address:port (Net.tcp_target).
+
+    Its own connect may have timed out where the reach check's got the router's ICMP error
+    (routers rate-limit them); the shared evidence decides, so tls and reach checks agree.
+    """
+    if r.stage != "tcp" or r.ip is None or r.proxy is not None:
+        return r
+    shared = net.tcp_target(r.ip, r.port)
+    return dataclasses.replace(r, tcp=shared["outcome"], tcp_reason=str(shared.get("reason", r.tcp_reason)))
 
 
 def _is_ip(host: str) -> bool:

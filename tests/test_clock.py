@@ -139,7 +139,7 @@ def test_https_date_offset(stack: contextlib.ExitStack, skew: float, status: Sta
 
 
 def test_https_not_planned_without_endpoint() -> None:
-    assert {c.id for c in clock.plan(site(["127.0.0.1"]))} == {"clock.ntp.offset"}
+    assert {c.id for c in clock.plan(site(["127.0.0.1"]))} == {"clock.ntp.offset", "clock.sync.state"}
 
 
 def test_https_skips_without_date() -> None:

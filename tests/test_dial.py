@@ -102,7 +102,7 @@ def test_dial_classifies_router_rules(rule: str, outcome: str, reason: str, offe
 
 @pytest.mark.netns
 @pytest.mark.parametrize(("route", "outcome", "reason"), [
-    ("unreachable", "unreachable", "local-unreachable-route"),
+    ("unreachable", "no-route", "local-unreachable-route"),  # nothing left this host: a local no-route
     ("prohibit", "no-route", "local-prohibit-route"),
     ("blackhole", "no-route", "local-blackhole-route"),
 ])

@@ -91,7 +91,8 @@ def test_resolve_slow_resolver_warns() -> None:
 
 @pytest.mark.parametrize(("status", "words"), [
     ("nxdomain", "NXDOMAIN"), ("servfail", "SERVFAIL"), ("refused", "REFUSED"), ("timeout", "timeout"),
-    ("no-answer", "no A record"), ("unreachable", "unreachable"), ("no-resolver", "no nameserver"),
+    ("no-answer", "no A record"), ("unreachable", "sending to the resolver"), ("no-resolver", "no nameserver"),
+    ("no-route", "This host has no route to the resolver"),
 ])
 def test_resolve_failures_read_differently(status: str, words: str) -> None:
     out = probe.evaluate(RESOLVE, answer(status, detail="d"), TH)

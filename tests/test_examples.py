@@ -9,8 +9,11 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
+from netcheck import phase as phases
 from netcheck.cli import app
-from netcheck.settings import build
+from netcheck.plan import build_plan
+from netcheck.settings import ConfigError, build
+from probes.endpoints import endpoint_region
 
 ROOT = Path(__file__).resolve().parent.parent
 PROFILES = sorted((ROOT / "examples" / "profiles").glob("*.yaml"))
@@ -47,6 +50,13 @@ PAIRS = [(p, n) for p in PROFILES for n in NODECONFIGS]
 
 @pytest.mark.parametrize(("profile", "nodeconfig"), PAIRS, ids=[f"{p.stem}+{n.stem}" for p, n in PAIRS])
 def test_profile_with_nodeconfig(profile: Path, nodeconfig: Path) -> None:
+    alone = build(profile_path=profile).spec.cluster
+    nc = build(nodeconfig_path=nodeconfig).spec.cluster
+    if alone.endpoint and not nc.endpoint and endpoint_region(alone.endpoint) not in (None, nc.region):
+        # The profile's API endpoint belongs to another Region's cluster than the NodeConfig's (issue 25 item 4).
+        with pytest.raises(ConfigError, match=f"belongs to a cluster in {endpoint_region(alone.endpoint)}"):
+            build(profile_path=profile, nodeconfig_path=nodeconfig)
+        return
     s = build(profile_path=profile, nodeconfig_path=nodeconfig)
     assert s.source == f"{profile} + {nodeconfig}"
     assert s.spec.cluster.region == build(nodeconfig_path=nodeconfig).spec.cluster.region
@@ -62,10 +72,20 @@ def _plan_lines(output: str) -> list[str]:
                          + [["-c", str(PROFILES[0]), "--nodeconfig", str(NODECONFIGS[0])]],
                          ids=[p.name for p in PROFILES] + [f"nc-{n.name}" for n in NODECONFIGS] + ["together"])
 def test_plan_in_process(args: list[str]) -> None:
-    result = CliRunner().invoke(app, ["plan", *args])
+    result = CliRunner().invoke(app, ["plan", "--phase", "pre-join", *args])
     assert result.exit_code == 0, result.output
-    assert "cidr." in result.output  # the cidr probe always plans something for these sites
-    _plan_lines(result.output)
+    shown = [w[0] for w in map(str.split, _plan_lines(result.output)) if len(w) > 1 and w[1] in ("required", "advisory")]
+    paths = dict(zip(args[::2], args[1::2], strict=True))
+    settings = phases.with_phase(build(profile_path=_path(paths.get("-c")), nodeconfig_path=_path(paths.get("--nodeconfig"))),
+                                 "pre-join")
+    planned = [c.id for c in build_plan(settings).checks]
+    assert shown == planned  # `netcheck plan` lists exactly the checks the run would plan, in order
+    assert any(i.startswith("cidr.") for i in planned)  # the cidr probe always plans something for these sites
+    assert _plan_lines(result.output)[-1].startswith(f"{len(planned)} checks to run")
+
+
+def _path(value: str | None) -> Path | None:
+    return Path(value) if value else None
 
 
 def test_plan_subprocess_all_together() -> None:

@@ -148,9 +148,9 @@ def test_two_real_runs_name_the_regression(tmp_path: Path) -> None:
     second = _cli(*common, "--format", "prometheus", "-o", str(out))
     assert second.returncode == 3, second.stdout + second.stderr
     text = out.read_text()
-    assert "netcheck_regressions 1" in text
-    assert ('netcheck_check_regressed{check="cidr.overlap.pod-vpc",category="cidr",target="",change="flipped",'
-            'before="PASS",after="FAIL"} 1') in text
+    assert 'netcheck_regressions{site="history-lab"} 1' in text
+    assert ('netcheck_check_regressed{site="history-lab",check="cidr.overlap.pod-vpc",category="cidr",target="",'
+            'change="flipped",before="PASS",after="FAIL"} 1') in text
     stored = history.entries(hist)
     assert len(stored) == 2
     for p in stored:

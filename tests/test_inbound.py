@@ -48,7 +48,7 @@ def run_in(ns: str, s: Settings) -> dict[str, Outcome]:
 
 def test_plan_ids() -> None:
     assert [c.id for c in inbound.plan(settings())] == [
-        "inbound.kubelet.tcp-10250", "inbound.webhook.tcp-9443", "inbound.pod-network"]
+        "inbound.nat", "inbound.kubelet.tcp-10250", "inbound.webhook.tcp-9443", "inbound.pod-network"]
 
 
 def test_without_responder_every_check_skips_with_the_serve_command() -> None:
@@ -125,3 +125,33 @@ def test_existing_listener_is_used_and_wrong_token_skips() -> None:
         assert kub.status is Status.PASS and kub.evidence["listener"] == "existing"
         bad = run_in(node.name, settings(token="wrong"))["inbound.kubelet.tcp-10250"]
         assert bad.status is Status.SKIP and "token" in bad.message
+
+
+def nat_evidence(seen: str | None, local: str = "192.168.50.10", control: str = "connected") -> inbound.Evidence:
+    reply = {"ok": True, "version": "0.1.0", "clientAddr": seen} if seen else {"ok": True}
+    return inbound.Evidence("none", {"control": control, "controlReason": "handshake", "reply": reply,
+                                     "source": local}, node_address=local)
+
+
+def test_nat_is_named_when_the_responder_sees_another_address() -> None:
+    spec = next(c.spec for c in inbound.plan(settings()) if c.id == "inbound.nat")
+    out = inbound.evaluate(spec, nat_evidence("10.20.0.1"), Thresholds())
+    assert out.status is Status.FAIL
+    assert out.message.startswith("The VPC sees this node as 10.20.0.1, not 192.168.50.10: NAT between the site and "
+                                  "the VPC")
+    assert "remove" in (out.remediation or "").lower() or "Remove" in (out.remediation or "")
+    assert out.evidence["seenAs"] == "10.20.0.1" and out.evidence["nodeAddress"] == "192.168.50.10"
+    assert inbound.evaluate(spec, nat_evidence("192.168.50.10"), Thresholds()).status is Status.PASS
+    assert inbound.evaluate(spec, nat_evidence(None), Thresholds()).status is Status.ERROR  # an old responder
+    skipped = inbound.evaluate(spec, nat_evidence(None, control="timeout"), Thresholds())
+    assert skipped.status is Status.SKIP and skipped.skip_reason is SkipReason.NEEDS_PEER
+
+
+def test_connect_back_to_a_translated_address_says_nat_not_firewall() -> None:
+    spec = next(c.spec for c in inbound.plan(settings()) if c.id == "inbound.kubelet.tcp-10250")
+    ev = inbound.Evidence("temporary", {"control": "connected", "controlReason": "handshake", "source": "192.168.50.10",
+                                        "reply": {"ok": True, "outcome": "refused", "reason": "rst", "seconds": 0.001,
+                                                  "target": "10.20.0.1:10250", "source": "10.20.1.10"}})
+    out = inbound.evaluate(spec, ev, Thresholds())
+    assert out.status is Status.FAIL and "NAT" in out.message and "firewall" not in out.message
+    assert (out.remediation or "").startswith("Fix inbound.nat first")

@@ -34,7 +34,8 @@ def test_every_example_yaml_parses(path: Path) -> None:
 
 
 def _workloads() -> list[tuple[str, dict[str, Any]]]:
-    return [(p.name, d) for p in sorted((EXAMPLES / "kubernetes").glob("*.yaml")) for d in _docs(p)]
+    return [(p.name, d) for p in sorted((EXAMPLES / "kubernetes").glob("*.yaml")) for d in _docs(p)
+            if d.get("kind") != "Kustomization"]
 
 
 @pytest.mark.parametrize(("name", "doc"), _workloads(), ids=lambda v: v if isinstance(v, str) else v.get("kind", "?"))
@@ -109,7 +110,7 @@ def test_systemd_units(tmp_path: Path) -> None:
     if analyze is None:
         pytest.skip("systemd-analyze not installed: units parsed as INI only")
     for name in ("netcheck.service", "netcheck.timer"):  # verify wants the ExecStart binary to exist
-        text = (EXAMPLES / "systemd" / name).read_text().replace("/usr/local/bin/netcheck", "/bin/true")
+        text = (EXAMPLES / "systemd" / name).read_text().replace("/opt/netcheck/bin/netcheck", "/bin/true")
         (tmp_path / name).write_text(text)
     proc = subprocess.run([analyze, "verify", "--man=no", "netcheck.service", "netcheck.timer"], cwd=tmp_path,
                           capture_output=True, text=True, timeout=60, check=False)
@@ -280,7 +281,7 @@ def test_systemd_timer_spreads_and_service_measures_bandwidth_hourly(tmp_path: P
         fake.mkdir(exist_ok=True)
         (fake / "date").write_text(f"#!/bin/sh\necho {minute + 7}\n")
         (fake / "date").chmod(0o755)
-        proc = subprocess.run(["/bin/sh", "-c", script.replace("exec /usr/local/bin/netcheck", "echo netcheck")],
+        proc = subprocess.run(["/bin/sh", "-c", script.replace("exec /opt/netcheck/bin/netcheck", "echo netcheck")],
                               capture_output=True, text=True, timeout=10, check=False,
                               env={**os.environ, "PATH": f"{fake}:{os.environ['PATH']}"})
         assert proc.returncode == 0, proc.stderr

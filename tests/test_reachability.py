@@ -132,7 +132,8 @@ def test_router_without_route() -> None:
 def test_local_route_problem() -> None:
     ev = probe.Evidence(dials=(dial("10.20.1.10", "no-route", "local-blackhole-route"),))
     out = probe.evaluate(spec(), ev, TH)
-    assert "failed on this host" in out.message and "ip route" in (out.remediation or "")
+    assert out.message.startswith("This host has no route to 10.20.1.10") and "ip route" in (out.remediation or "")
+    assert "firewall" not in out.message and "nothing was sent" in out.message
 
 
 def test_host_unreachable_from_router() -> None:

@@ -137,14 +137,14 @@ def test_prometheus_clean_under_promtool(case: str) -> None:
 
 def test_prometheus_values_in_base_units() -> None:
     text = render("prometheus", load("nogo"))
-    assert 'netcheck_check_measured_seconds{check="latency.rtt",category="latency",target=""} 0.1765' in text
-    assert 'netcheck_check_measured_bytes{check="mtu.path",category="mtu",target=""} 1400' in text
-    assert ('netcheck_check_measured_bytes_per_second{check="bandwidth.upload",category="bandwidth",'
+    assert 'netcheck_check_measured_seconds{site="dc1-rack4",check="latency.rtt",category="latency",target=""} 0.1765' in text
+    assert 'netcheck_check_measured_bytes{site="dc1-rack4",check="mtu.path",category="mtu",target=""} 1400' in text
+    assert ('netcheck_check_measured_bytes_per_second{site="dc1-rack4",check="bandwidth.upload",category="bandwidth",'
             'target=""} 10912500') in text
-    assert 'netcheck_verdict{verdict="NO-GO"} 1' in text
-    assert ('netcheck_check_status{check="mtu.path",category="mtu",target="",severity="required",'
-            'status="FAIL"} 1') in text
-    assert "netcheck_run_timestamp_seconds 1748834109" in text
+    assert 'netcheck_verdict{site="dc1-rack4",verdict="NO-GO"} 1' in text
+    assert ('netcheck_check_status{site="dc1-rack4",check="mtu.path",category="mtu",target="",'
+            'requirement="required",status="FAIL"} 1') in text
+    assert 'netcheck_run_timestamp_seconds{site="dc1-rack4"} 1748834109' in text
     assert "10.20.1.10" not in text.replace('node="', "")  # no addresses in labels
 
 
@@ -180,9 +180,9 @@ def test_nagios_status_line_and_perfdata() -> None:
     assert "cidr.overlap.pod-vpc" in status
     assert run_perf.startswith("duration=")
     later = [p for line in lines[1:] for p in line.rpartition(" | ")[2].split() if "=" in p]
-    assert "latency.rtt.10.20.1.10=176.5ms;;~:200;0;" in later
-    assert "mtu.path.10.20.1.10=1400B;;1500:;0;" in later  # critical below 1500: the check failed
-    assert "bandwidth.upload.10.20.1.10_Mbps=87.3;;;0;" in later  # WARN below 100: no critical range
+    assert "latency.rtt=176.5ms;;~:200;0;" in later  # labels without addresses or ports, as in Prometheus
+    assert "mtu.path=1400B;;1500:;0;" in later  # critical below 1500: the check failed
+    assert "bandwidth.upload_Mbps=87.3;;;0;" in later  # WARN below 100: no critical range
 
 
 # --- Nagios exit codes through the real CLI (loopback only: cidr checks read local state) ------

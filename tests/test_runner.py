@@ -6,10 +6,12 @@ collect() behaves (pass, raise, skip, block on a socket, sleep forever, ...).
 
 from __future__ import annotations
 
+import errno
 import importlib.machinery
 import itertools
 import json
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -131,11 +133,44 @@ def test_exception_in_collect_is_error_and_the_run_goes_on(world: FakeWorld) -> 
     res, _ = go([chk("crash", "raise"), chk("ok", "pass"), chk("badeval", "bad-evaluate")])
     crash = res["fake.crash.x"].outcome
     assert crash.status is Status.ERROR
-    assert "RuntimeError: boom 42" in crash.message
+    # a sentence with a fix; the raw exception is kept in the evidence only (issue 21 item 2)
+    assert "internal fault" in crash.message and crash.remediation
+    assert not RAW.search(crash.message) and not RAW.search(crash.remediation or "")
+    assert crash.evidence["fault"] == "RuntimeError: boom 42"
     assert "Traceback" in crash.evidence["traceback"]
     assert res["fake.ok.x"].status is Status.PASS
     bad = res["fake.badeval.x"].outcome
-    assert bad.status is Status.ERROR and "Evaluating" in bad.message and "missing-field" in bad.message
+    assert bad.status is Status.ERROR and "Judging" in bad.message and "missing-field" in str(bad.evidence["fault"])
+    assert bad.remediation and not RAW.search(bad.message)
+
+
+RAW = re.compile(r"Errno|OSError|Traceback|Exception")
+
+
+@pytest.mark.parametrize(("exc", "words"), [
+    (OSError(errno.EMFILE, "Too many open files"), "file descriptors (EMFILE)"),
+    (PermissionError(errno.EPERM, "Operation not permitted"), "did not allow it"),
+    (OSError(errno.ENETDOWN, "Network is down"), "interface is down"),
+    (OSError(errno.EPROTO, "Protocol error"), "protocol error (EPROTO)"),
+    (TimeoutError(), "timed out"),
+    (ValueError("x"), "internal fault"),
+])
+def test_exceptions_become_sentences_with_a_fix(exc: BaseException, words: str) -> None:
+    from netcheck.net.localerr import plain
+
+    what, fix = plain(exc)
+    assert words in what and fix
+    assert not RAW.search(what) and not RAW.search(fix)
+
+
+def test_no_route_error_is_a_local_fail_with_the_route_lookup() -> None:
+    from netcheck.net.localerr import NoRouteError
+
+    exc = NoRouteError("10.20.1.10", errno.ENETUNREACH, {"dst": "10.20.1.10", "result": "no-route",
+                                                          "error": "ENETUNREACH"})
+    assert str(exc) == exc.sentence() and not RAW.search(str(exc))
+    assert exc.sentence().startswith("This host has no route to 10.20.1.10 (route lookup: no route (ENETUNREACH))")
+    assert exc.to_evidence()["localError"] == "ENETUNREACH" and exc.to_evidence()["route"]["result"] == "no-route"
 
 
 def test_probe_skip_and_missing_privilege_become_skip_with_reason_and_fix(world: FakeWorld) -> None:

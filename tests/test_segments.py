@@ -172,3 +172,19 @@ def test_an_on_link_target_has_no_segments_to_place() -> None:
     out = latency.evaluate(spec, latency.Evidence("127.0.0.1", series, hops=hops), Thresholds())
     path = out.evidence["path"]
     assert path["attribution"] == {} and "on-link" in path["notes"][0]
+
+
+def test_a_router_that_rate_limits_time_exceeded_is_not_blamed_for_loss() -> None:
+    """97.5 % 'loss' at hop 1 while later hops answer is ICMP rate limiting (as mtr users learn): not the LAN."""
+    from netcheck import segments as sg
+
+    n = 40
+    series = [(1, "192.168.50.1", [None] * 39 + [1.0]), (2, "169.254.100.2", [5.0] * n),
+              (3, "10.20.1.10", [10.0] * 38 + [None, None])]
+    hops = sg.hop_stats(series, "10.20.1.10", ["10.20.0.0/16"], ["192.168.50.0/24"], "192.168.50.1")
+    for destination in (0.0, 5.0):
+        att = sg.attribute(hops, "loss", destination, "10.20.1.10", n)
+        assert att is not None and all(s.to_addr != "192.168.50.1" for s in att.shares), att
+        assert "lan" not in att.by_segment
+        assert sg.rate_limited(hops, destination, n) == ["192.168.50.1 (98 %)"]
+    assert sg.attribute(hops, "loss", 0.0, "10.20.1.10", n).main is None  # type: ignore[union-attr]

@@ -286,8 +286,17 @@ def test_config_path_from_environment(captured: list[Settings], monkeypatch: pyt
 
 
 def test_overrides_apply_over_nodeconfig() -> None:
-    s = build(nodeconfig_path=SSM_NC, overrides=Overrides(region="eu-west-1", node_ip="192.168.50.99"))
-    assert (s.spec.cluster.region, s.spec.node.ip) == ("eu-west-1", "192.168.50.99")
+    s = build(nodeconfig_path=SSM_NC, overrides=Overrides(node_ip="192.168.50.99"))
+    assert s.spec.node.ip == "192.168.50.99"
+    endpoint = "https://ABC.yl4.eu-west-1.eks.amazonaws.com"
+    s = build(nodeconfig_path=SSM_NC, overrides=Overrides(region="eu-west-1", endpoint=endpoint))
+    assert (s.spec.cluster.region, s.spec.cluster.endpoint) == ("eu-west-1", endpoint)
+
+
+def test_region_override_must_match_the_endpoints_own_region() -> None:
+    """The NodeConfig's endpoint is in us-west-2: --region eu-west-1 alone would plan the wrong Region."""
+    with pytest.raises(ConfigError, match="belongs to a cluster in us-west-2, but the Region is eu-west-1"):
+        build(nodeconfig_path=SSM_NC, overrides=Overrides(region="eu-west-1"))
 
 
 def test_bad_override_names_flag_and_variable() -> None:

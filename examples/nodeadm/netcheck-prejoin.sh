@@ -6,8 +6,9 @@
 #
 # Writes the JSON report to $NETCHECK_REPORT_DIR and a plain summary to stderr (console / journal).
 # Exit codes: 0 GO (joined, if a command was given), 3 NO-GO, 4 INCONCLUSIVE (unless
-# NETCHECK_ON_INCONCLUSIVE=continue), 1 internal error, 2 bad configuration, 124 netcheck overran
-# its deadline. Any other code is the join command's own.
+# NETCHECK_ON_INCONCLUSIVE=continue; also without a site profile unless NETCHECK_WITHOUT_PROFILE=continue),
+# 1 internal error, 2 bad configuration, 124 netcheck overran its deadline. Any other code is the join
+# command's own.
 set -uo pipefail
 
 NODECONFIG="${NETCHECK_NODECONFIG:-/etc/eks/nodeConfig.yaml}"
@@ -15,6 +16,7 @@ PROFILE="${NETCHECK_CONFIG:-}"                    # optional site profile (thres
 REPORT_DIR="${NETCHECK_REPORT_DIR:-/var/log/netcheck}"
 DEADLINE="${NETCHECK_DEADLINE:-45}"               # seconds; a boot pipeline must not wait long
 ON_INCONCLUSIVE="${NETCHECK_ON_INCONCLUSIVE:-stop}"  # stop | continue
+WITHOUT_PROFILE="${NETCHECK_WITHOUT_PROFILE:-stop}"  # stop | continue: join-checks without the site's CIDRs
 NETCHECK="${NETCHECK_BIN:-netcheck}"
 export NO_COLOR=1 TERM=dumb                       # plain output: there is no TTY in a boot pipeline
 
@@ -22,7 +24,8 @@ log() { printf 'netcheck-prejoin: %s\n' "$*" >&2; }
 
 if [ "${1:-}" = "--" ]; then shift; fi
 if ! command -v "$NETCHECK" >/dev/null 2>&1; then
-  log "netcheck not found (NETCHECK_BIN=$NETCHECK); install it with 'pip install netcheck'. Stopping the join."
+  log "netcheck not found (NETCHECK_BIN=$NETCHECK): install it with 'pipx install netcheck', or copy the"
+  log "single file netcheck.pyz to /usr/local/bin/netcheck (or set NETCHECK_BIN). Stopping the join."
   exit 1
 fi
 if [ ! -r "$NODECONFIG" ]; then
@@ -35,8 +38,19 @@ if ! mkdir -p "$REPORT_DIR" 2>/dev/null; then
 fi
 report="$REPORT_DIR/prejoin-$(date -u +%Y%m%dT%H%M%SZ).json"
 
+no_profile=0
+if [ -z "$PROFILE" ]; then
+  no_profile=1
+  log "WARNING: no site profile (NETCHECK_CONFIG is unset). Without it netcheck does not know the VPC, remote"
+  log "WARNING: node and pod CIDRs, so every cidr.* check SKIPs and overlaps or a node IP outside the node"
+  log "WARNING: network go unnoticed. Set NETCHECK_CONFIG=/etc/netcheck/site.yaml (netcheck init writes one)."
+  if [ "$WITHOUT_PROFILE" != continue ]; then
+    log "WARNING: the verdict will be INCONCLUSIVE at best (NETCHECK_WITHOUT_PROFILE=continue judges without it)."
+  fi
+fi
+
 # --phase pre-join: judge the host as nodeadm init will leave it, even after an earlier, failed init.
-args=(run --nodeconfig "$NODECONFIG" --phase pre-join --format json -o "$report" --deadline "$DEADLINE" --no-color)
+args=(run --nodeconfig "$NODECONFIG" --phase pre-join --format json -o "$report" --deadline "$DEADLINE" --no-color --quiet)
 [ -n "$PROFILE" ] && args+=(-c "$PROFILE")
 log "checking the network before joining (deadline ${DEADLINE}s): $NETCHECK ${args[*]}"
 # netcheck keeps its own deadline; timeout(1) is the backstop so that the hook can never hang.
@@ -57,6 +71,12 @@ for c in doc.get("checks", []):
         print(line)
 PY
 }
+
+if [ "$no_profile" = 1 ] && [ "$WITHOUT_PROFILE" != continue ] && [ "$rc" = 0 ]; then
+  log "INCONCLUSIVE: the checks netcheck could run passed, but without a site profile the address plan was not"
+  log "checked; NOT joining the cluster (report: $report). Set NETCHECK_CONFIG, or NETCHECK_WITHOUT_PROFILE=continue."
+  exit 4
+fi
 
 case "$rc" in
   0) log "GO: the network is ready (report: $report)." ;;

@@ -10,11 +10,12 @@ methods here are thin and import those modules lazily so start-up stays fast.
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import os
 import threading
 import time
-from collections.abc import Callable, Hashable
+from collections.abc import Callable, Hashable, Iterator
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from netcheck.protocol import RESPONDER_PORT
@@ -51,6 +52,7 @@ class _Evidence:
         self.values: dict[Hashable, Any] = {}
         self.locks: dict[Hashable, threading.Lock] = {}
         self.lock = threading.Lock()
+        self.icmp: dict[str, list[dict[str, Any]]] = {}  # target ip → ICMP destination-unreachable errors seen
 
 
 class Net:
@@ -62,6 +64,7 @@ class Net:
         # network namespace is always the current one.
         self.root = root or os.environ.get("NETCHECK_HOST_ROOT") or "/"
         self._evidence = _Evidence()  # shared by every bounded() copy: one cache per run
+        self._root = self  # the run's own Net (bounded() copies keep it): shared probes use its deadline
 
     def once(self, key: Hashable, fn: Callable[[], T]) -> T:
         """`fn()` the first time `key` is asked for in this run, its value after that (errors are not kept).
@@ -78,6 +81,26 @@ class Net:
             value = fn()
             ev.values[key] = value
             return value
+
+    @contextlib.contextmanager
+    def sending(self, ip: str, source: str | None = None) -> Iterator[None]:
+        """Turn an OS error that this host's own routing raised toward `ip` into NoRouteError.
+
+        A probe whose first send fails with ENETUNREACH (and the like) learnt something about
+        this host, not about the target: the error carries the kernel's route lookup so the
+        report can say "this host has no route to X (route lookup: ...)".
+        """
+        from netcheck.net.localerr import NoRouteError, local_route_error
+
+        try:
+            yield
+        except NoRouteError:
+            raise
+        except OSError as exc:
+            local = local_route_error(ip, exc.errno, source)
+            if local is None:
+                raise
+            raise local from exc
 
     def namespace_id(self) -> int:
         """An id of the network namespace this thread is in (the inode of its ns file; 0 if unknown)."""
@@ -103,9 +126,42 @@ class Net:
 
     # -- TCP ------------------------------------------------------------------------
     def dial(self, ip: str, port: int, timeout: float = 5.0, source: str | None = None) -> DialResult:
-        from netcheck.net.dial import dial
+        """One TCP connect, classified (netcheck.net.dial); an ICMP error it got is noted for this run."""
+        from netcheck.net.dial import SO_EE_ORIGIN_ICMP, dial
 
-        return dial(ip, port, self.budget(timeout), source)
+        result = dial(ip, port, self.budget(timeout), source)
+        if result.icmp is not None and result.icmp.origin == SO_EE_ORIGIN_ICMP and result.icmp.type == 3:
+            self.note_icmp(ip, port, result.offender, result.icmp.code)
+        return result
+
+    def tcp_target(self, ip: str, port: int, timeout: float = 3.5) -> dict[str, Any]:
+        """Evidence about TCP ip:port, probed once per run and shared by every check of it (netcheck.net.target).
+
+        The dial, and on failure a traceroute, with a silent dial reconciled with any ICMP
+        error seen for the target, so checks of one address, protocol and port agree.
+        """
+        from netcheck.net.target import TRACE_S, probe
+
+        # Bounded by the run's deadline, not by the asking check's: the evidence is everyone's.
+        shared = self._root.bounded(time.monotonic() + timeout + TRACE_S + 1.0)
+        return dict(self.once(("tcp-target", self.namespace_id(), ip, port), lambda: probe(shared, ip, port, timeout)))
+
+    def note_icmp(self, ip: str, port: int | None, offender: str | None, code: int) -> None:
+        """Remember an ICMP destination unreachable (type 3, `code`) that `offender` sent about ip(:port)."""
+        with self._evidence.lock:
+            self._evidence.icmp.setdefault(ip, []).append({"port": port, "offender": offender, "code": code})
+
+    def icmp_seen(self, ip: str, port: int | None = None) -> dict[str, Any] | None:
+        """An ICMP destination unreachable seen for `ip` in this run that explains silence on `port`.
+
+        Net and host unreachable/unknown are true of the address whatever the port; other codes
+        (prohibited, port unreachable) only of the same port.
+        """
+        from netcheck.net.target import ADDRESS_CODES
+
+        with self._evidence.lock:
+            seen = list(self._evidence.icmp.get(ip, ()))
+        return next((e for e in seen if e["code"] in ADDRESS_CODES or e["port"] == port), None)
 
     # -- DNS ------------------------------------------------------------------------
     def resolve(self, name: str, rdtype: str = "A", servers: tuple[str, ...] = (),
@@ -190,13 +246,15 @@ class Net:
         """One SNTP request to ip:port: clock offset and delay."""
         from netcheck.net.sntp import query
 
-        return query(ip, port, self.budget(timeout))
+        with self.sending(ip):
+            return query(ip, port, self.budget(timeout))
 
     def sntp_burst(self, ip: str, port: int = 123, timeout: float = 4.0) -> SntpResult:
         """A short iburst-like series of SNTP requests to ip:port: the best sample, with sent/received counts."""
         from netcheck.net.sntp import burst
 
-        return burst(ip, port, timeout=self.budget(timeout))
+        with self.sending(ip):
+            return burst(ip, port, timeout=self.budget(timeout))
 
     # -- bandwidth (netcheck.net.iperf) ----------------------------------------------
     def throughput(self, host: str, port: int, seconds: float = 5.0, streams: int = 4, reverse: bool = False,
@@ -274,13 +332,15 @@ class Net:
         """Send NCE1 echo datagrams to ip:port (responder UDP echo) and say what came back."""
         from netcheck.net.listen import udp_echo
 
-        return udp_echo(ip, port, count, self.budget(timeout))
+        with self.sending(ip):
+            return udp_echo(ip, port, count, self.budget(timeout))
 
     def ipip_echo(self, ip: str, count: int = 3, timeout: float = 3.0) -> IpipProbe:
         """IP protocol 4 toward `ip` (raises netcheck.net.ipip.RawUnavailable without CAP_NET_RAW)."""
         from netcheck.net.ipip import ipip_echo
 
-        return ipip_echo(ip, count, self.budget(timeout))
+        with self.sending(ip):
+            return ipip_echo(ip, count, self.budget(timeout))
 
     def firewall_ruleset(self, timeout: float = 5.0) -> Ruleset:
         """This host's nftables (or iptables) ruleset with firewalld/ufw state; raises FirewallUnreadable."""
@@ -311,39 +371,45 @@ class Net:
         """ICMP echo series (datagram socket, raw as root); raises icmp.IcmpUnavailable."""
         from netcheck.net.icmp import ping
 
-        return ping(ip, count, interval, self.budget(timeout), wait)
+        with self.sending(ip):
+            return ping(ip, count, interval, self.budget(timeout), wait)
 
     def tcp_rtt(self, ip: str, port: int = 443, count: int = 20, interval: float = 0.05,
                 timeout: float = 15.0) -> RttSeries:
         """TCP handshake series: the kernel's SYN/SYN-ACK RTT per connect, paced by `interval`."""
         from netcheck.net.rtt import tcp_rtt
 
-        return tcp_rtt(ip, port, count, interval, self.budget(timeout))
+        with self.sending(ip):
+            return tcp_rtt(ip, port, count, interval, self.budget(timeout))
 
     def udp_rtt(self, ip: str, port: int = RESPONDER_PORT, count: int = 20, interval: float = 0.05,
                 timeout: float = 10.0, wait: float = 1.0) -> RttSeries:
         """UDP echo series through the responder (mode 0): RTT, loss and jitter."""
         from netcheck.net.udpecho import udp_echo
 
-        return udp_echo(ip, port, count, interval, self.budget(timeout), wait)
+        with self.sending(ip):
+            return udp_echo(ip, port, count, interval, self.budget(timeout), wait)
 
     def pmtu(self, ip: str, timeout: float = 10.0, ceiling: int | None = None,
              responder_port: int | None = None) -> PmtuResult:
         """Path MTU by DF binary search (ICMP, or UDP mode 1 to the responder); flags black holes."""
         from netcheck.net.pmtu import discover
 
-        return discover(ip, self.budget(timeout), ceiling, responder_port)
+        with self.sending(ip):
+            return discover(ip, self.budget(timeout), ceiling, responder_port)
 
     def hop_series(self, ip: str, proto: str = "icmp", port: int = 33434, max_hops: int = 16, rounds: int = 20,
                    interval: float = 0.05, timeout: float = 5.0) -> HopSeries:
         """mtr-style per-hop RTT and loss (ICMP or UDP, one socket per TTL); PermissionError without ICMP."""
         from netcheck.net.trace import hop_series
 
-        return hop_series(ip, proto, port, max_hops, rounds, interval, self.budget(timeout))  # type: ignore[arg-type]
+        with self.sending(ip):
+            return hop_series(ip, proto, port, max_hops, rounds, interval, self.budget(timeout))  # type: ignore[arg-type]
 
     def trace(self, ip: str, port: int = 443, proto: str = "tcp", max_hops: int = 16,
               timeout: float = 3.0) -> TraceResult:
         """TCP/UDP/ICMP traceroute; `.last_answered` and `.summary()` localise a failure."""
         from netcheck.net.trace import trace
 
-        return trace(ip, port, proto, max_hops, self.budget(timeout))  # type: ignore[arg-type]
+        with self.sending(ip):
+            return trace(ip, port, proto, max_hops, self.budget(timeout))  # type: ignore[arg-type]

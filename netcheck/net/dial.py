@@ -60,8 +60,9 @@ class DialResult:
     rtt_ms: float | None = None  # kernel's smoothed RTT right after the handshake
     offender: str | None = None  # the hop that sent the ICMP error, when one did
     errno_name: str | None = None
-    local: tuple[str, int] | None = None
+    local: tuple[str, int] | None = None  # the local address:port of a connected dial
     icmp: IcmpError | None = field(default=None, repr=False)
+    local_error: bool = False  # connect() failed at once in this host's own stack (no route): nothing was sent
 
     def to_evidence(self) -> dict[str, object]:
         ev: dict[str, object] = {"ip": self.ip, "port": self.port, "outcome": self.outcome,
@@ -74,6 +75,8 @@ class DialResult:
             ev["errno"] = self.errno_name
         if self.local:
             ev["source"] = self.local[0]
+        if self.local_error:
+            ev["localError"] = self.errno_name
         return ev
 
 
@@ -147,8 +150,8 @@ def dial(ip: str, port: int, timeout: float, source: str | None = None) -> DialR
             reason = {errno.EACCES: "local-prohibit-route", errno.EINVAL: "local-blackhole-route",
                       errno.EHOSTUNREACH: "local-unreachable-route",
                       errno.ENETUNREACH: "no-local-route"}.get(err, name.lower())
-            outcome: Outcome = "unreachable" if err == errno.EHOSTUNREACH else "no-route"
-            return DialResult(ip, port, outcome, reason, time.monotonic() - start, errno_name=name)
+            # Nothing left this host and no router answered: whatever the route type, it is a local no-route.
+            return DialResult(ip, port, "no-route", reason, time.monotonic() - start, errno_name=name, local_error=True)
         poller = select.poll()
         poller.register(sock, select.POLLOUT | select.POLLERR)
         while True:

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import ipaddress
 import itertools
 import json
 import math
@@ -588,8 +589,21 @@ def _connect(host: str, port: int, timeout: float) -> socket.socket:
     except ConnectionRefusedError:
         raise IperfError("refused", f"{host}:{port} refused the connection (nothing listening?)") from None
     except OSError as exc:
-        raise IperfError("unreachable", f"cannot connect to {host}:{port}: {exc.strerror or exc}") from None
+        from netcheck.net.localerr import local_route_error
+
+        local = local_route_error(host, exc.errno) if _is_ip(host) else None
+        if local is not None:  # this host's own stack refused: told as a local fact (docs/probe-truth.md)
+            raise local from None
+        raise IperfError("unreachable", f"cannot connect to {host}:{port}: {(exc.strerror or str(exc)).lower()}") from None
     return sock
+
+
+def _is_ip(host: str) -> bool:
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    return True
 
 
 def run_client(host: str, port: int, *, seconds: float = 5.0, streams: int = 1, reverse: bool = False,

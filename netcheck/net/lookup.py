@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 DnsStatus = Literal["ok", "nxdomain", "servfail", "refused", "timeout", "no-answer", "unreachable",
-                    "no-resolver", "error"]
+                    "no-route", "no-resolver", "error"]
 HOSTS_FILE = Path("/etc/hosts")
 RESOLV_CONF = Path("/etc/resolv.conf")
 GLIBC_TIMEOUT_S, GLIBC_ATTEMPTS = 5, 2  # resolv.conf(5) defaults: RES_TIMEOUT, RES_DFLRETRY
@@ -62,6 +62,7 @@ class DnsTry:
     rcode: str | None = None  # NOERROR, NXDOMAIN, SERVFAIL, ... when answered
     tcp: bool = False  # the answer was truncated and asked again over TCP
     error: str = ""  # a local send error (no route, ...)
+    local: dict[str, Any] | None = None  # this host's routing refused the send: NoRouteError.to_evidence()
 
     def to_evidence(self) -> dict[str, object]:
         ev: dict[str, object] = {"server": self.server, "sentMs": round(self.sent * 1000, 1),
@@ -72,6 +73,8 @@ class DnsTry:
             ev["tcp"] = True
         if self.error:
             ev["error"] = self.error
+        if self.local:
+            ev["localError"] = self.local.get("localError")
         return ev
 
 
@@ -89,6 +92,8 @@ class DnsAnswer:
     tries: tuple[DnsTry, ...] = ()  # every query sent, in order
     options: ResolverOptions | None = None  # the node's retry policy the tries were judged against
     path: dict[str, Any] | None = None  # other traffic to the servers, probed after no answer at all
+    local: dict[str, Any] | None = None  # status no-route: this host's own routing refused every query
+
 
     @property
     def answered(self) -> DnsTry | None:
@@ -136,6 +141,9 @@ class DnsAnswer:
             ev["resolvConf"] = self.options.to_evidence()
         if self.path is not None:
             ev["path"] = self.path
+        if self.local is not None:
+            ev["localError"] = self.local.get("localError")
+            ev["route"] = self.local.get("route")
         return ev
 
 
@@ -241,6 +249,8 @@ def _failure(tries: list[DnsTry]) -> tuple[DnsStatus, str]:
         status = "refused"
     elif rcodes:
         status = "error"
+    elif tries and all(t.local for t in tries):
+        status = "no-route"  # nothing left this host: its own routing refused every query
     elif any(t.error for t in tries):
         status = "unreachable"
     else:
@@ -296,7 +306,11 @@ def _exchange(qname: str, rdtype: str, servers: list[tuple[str, int]], opts: Res
                 try:
                     sock.sendto(q.to_wire(), (ip, port))
                 except OSError as exc:
-                    tries.append(DnsTry(f"{ip}:{port}", now - start, error=exc.strerror or str(exc)))
+                    from netcheck.net.localerr import local_route_error, plain
+
+                    local = local_route_error(ip, exc.errno)
+                    tries.append(DnsTry(f"{ip}:{port}", now - start, error=plain(exc)[0],
+                                        local=local.to_evidence() if local else None))
                     live.remove((ip, port))
                     next_send = now
                     continue
@@ -389,7 +403,8 @@ def resolve(name: str, rdtype: str = "A", servers: tuple[str, ...] = (), timeout
         status, detail = _failure(tries)
         if status == "timeout":
             detail = f"no answer within {timeout:g} s ({len(tries)} queries)"
-        return DnsAnswer(name, rdtype, status, seconds=took(), detail=detail, **common)
+        local = next((t.local for t in tries if t.local), None) if status == "no-route" else None
+        return DnsAnswer(name, rdtype, status, seconds=took(), detail=detail, local=local, **common)
     if response.rcode() == 3:  # NXDOMAIN
         return DnsAnswer(name, rdtype, "nxdomain", seconds=took(), detail="the name does not exist (NXDOMAIN)",
                          **common)

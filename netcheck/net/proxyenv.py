@@ -22,6 +22,11 @@ def no_proxy_entries(env: Mapping[str, str]) -> list[str]:
 
 def bypasses(host: str, port: int, entries: list[str]) -> bool:
     """True when NO_PROXY `entries` exempt host:port from the proxy."""
+    return no_proxy_match(host, port, entries) is not None
+
+
+def no_proxy_match(host: str, port: int, entries: list[str]) -> str | None:
+    """The first NO_PROXY entry (as written) that exempts host:port from the proxy; None when none does."""
     host = host.strip("[]").rstrip(".").lower()
     try:
         ip = ipaddress.ip_address(host)
@@ -30,7 +35,7 @@ def bypasses(host: str, port: int, entries: list[str]) -> bool:
     for raw in entries:
         entry = raw.lower()
         if entry == "*":
-            return True
+            return raw
         e_port = None
         if entry.count(":") == 1 and not entry.startswith("["):
             entry, p = entry.split(":")
@@ -40,14 +45,14 @@ def bypasses(host: str, port: int, entries: list[str]) -> bool:
         if ip is not None:
             try:
                 if ip in ipaddress.ip_network(entry, strict=False):
-                    return True
+                    return raw
             except ValueError:
                 pass
             continue
         name = entry.removeprefix("*").lstrip(".")
         if name and (host == name or host.endswith("." + name)):
-            return True
-    return False
+            return raw
+    return None
 
 
 def configured_proxy(env: Mapping[str, str], scheme: str = "https") -> str | None:

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 RTM_F_LOOKUP_TABLE = 0x1000
+RTM_F_CLONED = 0x200  # a route-cache entry (PMTU exception, redirect), not a configured route
 TABLE_NAMES = {253: "default", 254: "main", 255: "local"}
 RTN_TYPES = {1: "unicast", 2: "local", 3: "broadcast", 4: "anycast", 5: "multicast", 6: "blackhole",
              7: "unreachable", 8: "prohibit", 9: "throw", 10: "nat"}
@@ -94,10 +95,18 @@ def _matching_rule(rules: list[Any], table: int, dst: str, src: str | None) -> s
 
 
 def _matching_prefix(routes: list[Any], dst: str) -> str | None:
-    """Longest prefix of `routes` that contains dst (what `route get` does not report)."""
+    """Longest prefix of `routes` that contains dst (what `route get` does not report).
+
+    Route-cache entries are skipped: after a PMTU search or an ICMP redirect the kernel keeps
+    an exception for the destination (`ip route get` shows `cache … mtu 1400`), and some
+    kernels list it in table dumps as a /32; it is not a route anybody configured, and
+    counting it made the same network look routed on the second run and not on the first.
+    """
     best: tuple[int, str] | None = None
     addr = ipaddress.ip_address(dst)
     for r in routes:
+        if r["flags"] & RTM_F_CLONED:
+            continue
         net = r.get_attr("RTA_DST") or "0.0.0.0"
         plen = r["dst_len"]
         if addr in ipaddress.ip_network(f"{net}/{plen}", strict=False) and (best is None or plen > best[0]):

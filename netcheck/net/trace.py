@@ -33,6 +33,13 @@ class Hop:
     rtt_ms: float | None
     kind: str  # time-exceeded | reached | refused | port-unreachable | unreachable (ICMP 3/n) | no-answer
 
+    @property
+    def code(self) -> int | None:
+        """The ICMP destination-unreachable code of an 'unreachable (ICMP 3/n)' answer."""
+        if not self.kind.startswith("unreachable (ICMP 3/"):
+            return None
+        return int(self.kind.rsplit("/", 1)[1].rstrip(")"))
+
 
 @dataclass(frozen=True)
 class TraceResult:
@@ -42,6 +49,14 @@ class TraceResult:
     method: str  # socket | scapy
     hops: tuple[Hop, ...]
     reached: bool
+    probed: int = 0  # TTLs sent (1..probed); 0: as many as hops
+    exact: bool = True  # False: the router that stopped the path answered only a higher TTL (ICMP rate limit)
+
+    @property
+    def refused_by(self) -> Hop | None:
+        """The router that stopped the path with an ICMP destination unreachable, if one did."""
+        last = self.last_answered
+        return last if last is not None and last.code is not None and not self.reached else None
 
     @property
     def last_answered(self) -> Hop | None:
@@ -58,7 +73,16 @@ class TraceResult:
                    "port-unreachable": "port closed: ICMP port unreachable"}.get(last.kind, last.kind)
             return f"{what} reaches the target at hop {last.ttl} ({how})"
         if last is None:
-            return f"{what} gets no answer from any hop (nothing came back for TTL 1–{len(self.hops)})"
+            return f"{what} gets no answer from any hop (nothing came back for TTL 1–{self.probed or len(self.hops)})"
+        if last.code is not None:
+            from netcheck.net.dial import ICMP_REASONS
+
+            name = ICMP_REASONS.get((3, last.code), ("", "unreachable"))[1].removeprefix("icmp-")
+            said = f"ICMP {name} (type 3 code {last.code})"
+            if not self.exact:
+                return (f"{what} stops at {last.addr}, which answered TTL {last.ttl} with {said}: it is at most "
+                        f"{last.ttl} hops away (the lower TTLs got no answer, as when routers rate-limit ICMP errors)")
+            return f"{what} stops at hop {last.ttl} ({last.addr}), which answers {said}"
         tail = f" ({last.kind})" if last.kind not in ("time-exceeded",) else ""
         return f"{what} stops after hop {last.ttl} ({last.addr}){tail}"
 
@@ -66,6 +90,7 @@ class TraceResult:
         last = self.last_answered
         return {"target": self.target, "port": self.port, "proto": self.proto, "method": self.method,
                 "reached": self.reached, "lastHop": None if last is None else {"ttl": last.ttl, "addr": last.addr},
+                "hopExact": self.exact,
                 "hops": [{"ttl": h.ttl, "addr": h.addr, "kind": h.kind,
                           "rttMs": None if h.rtt_ms is None else round(h.rtt_ms, 3)} for h in self.hops],
                 "summary": self.summary()}
@@ -160,6 +185,23 @@ def trace_socket(ip: str, port: int, proto: Proto, max_hops: int, timeout: float
 
 def _result(ip: str, port: int | None, proto: str, method: str,
             answers: dict[int, tuple[str | None, str, float]], max_hops: int) -> TraceResult:
+    """Hops in TTL order, ending where the target answered or where a router refused to forward.
+
+    A router that answers ICMP destination unreachable ends the path: every higher TTL only
+    gets its refusal again (or nothing, once its ICMP rate limit bites). It sits at the lowest
+    TTL it answered at all; when that is a refusal with silent TTLs below it, the hop number
+    is only an upper bound (`exact` False), which the summary says instead of naming a hop.
+    """
+    exact, probed = True, max_hops
+    refusals = sorted(t for t, a in answers.items() if a[1].startswith("unreachable") and a[1] not in AT_TARGET)
+    if refusals:
+        router = answers[refusals[0]][0]
+        at = min(t for t, a in answers.items() if a[0] == router)
+        first = answers[refusals[0]]
+        answers = {t: a for t, a in answers.items() if t < at}
+        answers[at] = (router, first[1], first[2])
+        exact = all(t in answers for t in range(1, at))
+        max_hops = at
     hops: list[Hop] = []
     reached = False
     for ttl in range(1, max_hops + 1):
@@ -173,7 +215,8 @@ def _result(ip: str, port: int | None, proto: str, method: str,
             break
     while hops and hops[-1].addr is None and len(hops) > 1 and hops[-2].addr is None:
         hops.pop()  # trailing silence beyond one empty hop says nothing more
-    return TraceResult(ip, port if proto != "icmp" else None, proto, method, tuple(hops), reached)
+    return TraceResult(ip, port if proto != "icmp" else None, proto, method, tuple(hops), reached,
+                       probed=probed, exact=exact)
 
 
 def trace_scapy(ip: str, port: int, proto: Proto, max_hops: int, timeout: float) -> TraceResult:

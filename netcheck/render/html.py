@@ -12,7 +12,7 @@ from typing import Any
 
 from netcheck.history import diff, format_value, verdict_line
 from netcheck.model import Category, CheckResult, Report, Status, Verdict
-from netcheck.render import RenderOptions
+from netcheck.render import RenderOptions, causes
 from netcheck.render.markdown import VERDICT_TEXT
 from netcheck.render.safe import for_html as escape  # every report string in the page goes through it
 from netcheck.render.table import sections, summary_counts
@@ -368,6 +368,7 @@ def render(report: Report, options: RenderOptions) -> str:
            "</tr></table>",
            f'<p class="summary-note" id="summary-note">{escape(summary_counts(report))}. '
            "Advisory findings never change the verdict.</p>"]
+    out += causes.html_lines(report)
     out += _changes(report, options)
     out += ["<h2>Path</h2>", path_svg(report)]
     out += hops_table(report)
@@ -375,12 +376,14 @@ def render(report: Report, options: RenderOptions) -> str:
     if charts:
         out += ["<h2>Latency distribution</h2>", '<div id="latency">', *charts[:4], "</div>"]
     groups = [g for g in sections(report) if g.key != "passed"]  # the reading order: what blocks GO first
+    fold = causes.folded(report)
     for g in groups:
         title = "Blocking GO" if g.key == "blocking" else "Other findings"
         note = (("These must change before nodes join." if report.verdict is Verdict.NO_GO
                  else "These keep the verdict open.") if g.key == "blocking" else "These do not change the verdict.")
         out += [f'<h2 id="{g.key}">{title} ({len(g.results)})</h2>', f'<p class="muted">{note}</p>',
-                *(_finding(r) for r in g.results)]
+                *(_finding(r) for r in g.results if r.check.id not in fold)]
+    out += causes.folded_lines(report, [r for g in groups for r in g.results], "html")
     if not groups:
         out += ["<h2>Findings</h2>", "<p>Every check passed.</p>"]
     out += ["<h2>All checks</h2>", '<table id="checks"><colgroup><col class="c-st"><col class="c-id">'

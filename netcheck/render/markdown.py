@@ -8,7 +8,7 @@ import re
 
 from netcheck.history import diff, format_value, verdict_line
 from netcheck.model import Category, CheckResult, Report, Status, Verdict
-from netcheck.render import RenderOptions
+from netcheck.render import RenderOptions, causes
 from netcheck.render.safe import for_markdown, for_markdown_code, neutral
 from netcheck.render.table import sections, summary_counts
 from netcheck.verdict import NO_EVIDENCE, no_evidence
@@ -66,12 +66,14 @@ def render(report: Report, options: RenderOptions) -> str:
            "", f"Summary: {cell(summary_counts(report))}. Advisory findings never change the verdict.", "",
            "| pass | warn | fail | skip | error | duration |", "|---:|---:|---:|---:|---:|---:|",
            f"| {s['pass']} | {s['warn']} | {s['fail']} | {s['skip']} | {s['error']} | {report.duration:.1f} s |", ""]
+    out += causes.markdown_lines(report)
     if options.previous is not None:
         out += ["## Changes since the previous run", "", cell(verdict_line(options.previous, report)), ""]
         changes = diff(options.previous, report)
         out += [f"- {cell(c.describe())}" for c in changes] or ["- No check changed status and no figure crossed its threshold."]
         out.append("")
     groups = [s for s in sections(report) if s.key != "passed"]
+    fold = causes.folded(report)
     if groups:
         for group in groups:
             title = "Blocking GO" if group.key == "blocking" else "Other findings"
@@ -79,7 +81,8 @@ def render(report: Report, options: RenderOptions) -> str:
                     else "these keep the verdict open") if group.key == "blocking" else "these do not change the verdict"
             out += [f"## {title} ({len(group.results)})", "", f"_{note.capitalize()}._", ""]
             for r in group.results:
-                out += _finding(r)
+                out += [] if r.check.id in fold else _finding(r)
+        out += causes.folded_lines(report, [r for g in groups for r in g.results], "markdown")
     else:
         out += ["## Findings", "", "Every check passed.", ""]
     out += ["## All checks", "", "| status | check | category | measured | threshold |", "|---|---|---|---:|---:|"]

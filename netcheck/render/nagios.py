@@ -13,6 +13,7 @@ from netcheck.history import higher_is_better, regressions
 from netcheck.model import CheckResult, Report, Status, Verdict
 from netcheck.render import RenderOptions
 from netcheck.render.markdown import findings
+from netcheck.render.prometheus import _ADDRESS, _PORT, fold_worst, stable_labels
 from netcheck.render.safe import for_nagios, neutral
 from netcheck.verdict import blocking, left_open, no_evidence
 
@@ -80,7 +81,7 @@ def _perf(r: CheckResult) -> str | None:
         return None
     unit = (o.unit or "").strip()
     uom, factor = UOM.get(unit.lower(), ("", 1.0))
-    label = _LABEL_BAD.sub("_", neutral(r.check.id))
+    label = _LABEL_BAD.sub("_", neutral(perf_label(r)))
     if unit and not uom:
         label += "_" + re.sub(r"[^A-Za-z0-9]+", "_", unit).strip("_")
     value = o.measured * factor
@@ -93,6 +94,24 @@ def _perf(r: CheckResult) -> str | None:
 
 
 _NON_NEGATIVE = {"mbps", "mbit/s", "gbps", "bps", "bits/s", "hops", "count"}
+
+
+def perf_label(r: CheckResult) -> str:
+    """The check's id without addresses or port numbers, as its Prometheus labels are: `reach.eks-api.tcp`,
+    `latency.rtt.responder`, `firewall.local.tcp.kubelet`. A moved ENI or a new port keeps the perfdata series."""
+    stable = stable_labels(r)
+    label = _PORT.sub(r".\1", _ADDRESS.sub("", r.check.id))
+    target = stable["target"]
+    return f"{label}.{target}" if target and target not in label.split(".") else label
+
+
+def _perf_items(report: Report) -> list[str]:
+    """One perfdata item per label; checks that share a label (two control plane ENIs) fold to the worst."""
+    folded: dict[str, CheckResult] = {}
+    for r in report.results:
+        key = perf_label(r)
+        folded[key] = r if key not in folded else fold_worst(folded[key], r)
+    return [p for p in (_perf(r) for r in folded.values()) if p]
 
 
 def _first_line(head: str, tail: list[str], perf: str) -> str:
@@ -148,7 +167,7 @@ def render(report: Report, options: RenderOptions) -> str:
         fix = f" Fix: {r.outcome.remediation}" if r.outcome.remediation and r.status is not Status.SKIP else ""
         sev = "" if r.check.severity.required else " (advisory)"
         lines.append(for_nagios(f"[{r.status.value}] {r.check.id}{sev}: {r.outcome.message}{fix}"))
-    perf = [p for p in (_perf(r) for r in report.results) if p]
+    perf = _perf_items(report)
     if perf:
         if len(lines) == 1:
             lines.append(f"{len(perf)} figures follow as performance data")

@@ -1,14 +1,19 @@
 """Prometheus text exposition for node_exporter's textfile collector (`-o` writes it atomically).
 
-Designed for fleets: labels are stable across runs and nodes. A check is identified by `check` (its id with
-addresses and port numbers removed, e.g. `reach.tcp`, `latency.rtt`, `firewall.local.udp`), `category`, `target`
-(the endpoint, path or traffic name, e.g. `eks-api`, `responder`, `kubelet`; empty for node-local checks) and
-`severity` — never by an IP or a port number, so an ENI that moves does not create new series. Checks that share these labels (two control
-plane ENIs) are folded into one series with the worst status and figure; the JSON report keeps each address.
+Designed for fleets: labels are stable across runs and nodes. Every sample carries `site` (the profile's
+`metadata.labels.site`, else its name) and the profile's other `metadata.labels` (names sanitised to label
+names; one that would clash with a label netcheck sets gets a `label_` prefix), so a fleet query needs no
+join with `netcheck_info`. A check is identified by `check` (its id with addresses and port numbers removed,
+e.g. `reach.tcp`, `latency.rtt`, `firewall.local.udp`), `category`, `target` (the endpoint, path or traffic
+name, e.g. `eks-api`, `responder`, `kubelet`; empty for node-local checks) and `requirement` (required or
+advisory; not `severity`, which Alertmanager routes on) — never by an IP or a port number, so an ENI that
+moves does not create new series. Checks that share these labels (two control plane ENIs) are folded into
+one series with the worst status and figure; the JSON report keeps each address.
 
-Per check one status sample (`netcheck_check_status{…,status="FAIL"} 1`: the current status only, not a
-five-sample state set), measured value and threshold in base units with the unit in the name, and for latency
-loss ratio, jitter and 95th percentile. Plus the verdict state set, run duration, start time, counts by status
+Per check a status state set, the kube-state-metrics way: one sample per possible status
+(`netcheck_check_status{…,status="FAIL"} 1`, the four others 0), so a series never disappears when the
+status flips; measured value and threshold in base units with the unit in the name, and for latency loss
+ratio, jitter and 95th percentile. Plus the verdict state set, run duration, start time, counts by status
 and, with `--history`, the regressions since the previous run.
 """
 
@@ -38,7 +43,35 @@ def _label(value: str) -> str:
 
 
 def _labels(**kv: str) -> str:
-    return "{" + ",".join(f'{k}="{_label(v)}"' for k, v in kv.items()) + "}"
+    return "{" + ",".join(f'{k}="{_label(v)}"' for k, v in kv.items()) + "}" if kv else ""
+
+
+# Label names netcheck sets itself, and the target labels Prometheus adds on scrape: a profile label
+# of the same name is exported as `label_<name>` instead of overwriting (or being overwritten by) them.
+RESERVED = frozenset({"site", "check", "category", "target", "requirement", "status", "verdict", "change", "before",
+                      "after", "version", "profile", "node", "phase", "instance", "job", "le", "quantile"})
+
+
+def label_name(key: str) -> str:
+    """A metadata.labels key as a Prometheus label name: [a-zA-Z_][a-zA-Z0-9_]*, never `__`-prefixed."""
+    name = re.sub(r"[^a-zA-Z0-9_]", "_", key)
+    if not name or name[0].isdigit() or name.startswith("__"):
+        name = "label_" + name.lstrip("_")
+    return name
+
+
+def site_labels(report: Report) -> dict[str, str]:
+    """`site` and the profile's other metadata.labels, sanitised: the labels every sample carries."""
+    out = {"site": report.site}
+    for key in sorted(report.labels):
+        if key == "site":
+            continue
+        name = label_name(key)
+        if name in RESERVED or name in out:
+            name = label_name("label_" + name)
+        if name not in out:
+            out[name] = report.labels[key]
+    return out
 
 
 def _num(v: float) -> str:
@@ -67,13 +100,14 @@ def _timestamp(started_at: str) -> float | None:
 class _Families:
     """Metric families in first-seen order, each written with HELP and TYPE once."""
 
-    def __init__(self) -> None:
+    def __init__(self, base: dict[str, str]) -> None:
+        self.base = base  # on every sample: site and the profile's other labels
         self.help: dict[str, str] = {}
         self.samples: dict[str, list[str]] = defaultdict(list)
 
-    def add(self, name: str, help_text: str, labels: str, value: float) -> None:
+    def add(self, name: str, help_text: str, labels: dict[str, str], value: float) -> None:
         self.help.setdefault(name, help_text)
-        self.samples[name].append(f"{name}{labels} {_num(value)}")
+        self.samples[name].append(f"{name}{_labels(**self.base, **labels)} {_num(value)}")
 
     def text(self) -> str:
         out: list[str] = []
@@ -93,7 +127,7 @@ def _slug(text: str) -> str:
 
 
 def stable_labels(r: CheckResult) -> dict[str, str]:
-    """check, category, target, severity: nothing in them changes when an address or an ephemeral port does."""
+    """check, category, target, requirement: nothing in them changes when an address or an ephemeral port does."""
     cid = r.check.id
     no_address = _ADDRESS.sub("", cid)
     stripped = _PORT.sub(r".\1", no_address)
@@ -117,14 +151,14 @@ def stable_labels(r: CheckResult) -> dict[str, str]:
             label = m.group(1) if m else ""
         target = _slug(label)
     return {"check": ".".join(parts), "category": r.check.category.value, "target": target,
-            "severity": r.check.severity.value}
+            "requirement": r.check.severity.value}
 
 
 def _number(v: object) -> float | None:
     return None if isinstance(v, bool) or not isinstance(v, int | float) else float(v)
 
 
-def _worst(a: CheckResult, b: CheckResult) -> CheckResult:
+def fold_worst(a: CheckResult, b: CheckResult) -> CheckResult:
     """The worse of two results folded into one series: worse status, then the worse figure."""
     if _WORSE[a.status] != _WORSE[b.status]:
         return a if _WORSE[a.status] > _WORSE[b.status] else b
@@ -138,34 +172,36 @@ def _worst(a: CheckResult, b: CheckResult) -> CheckResult:
 
 
 def render(report: Report, options: RenderOptions) -> str:
-    f = _Families()
+    f = _Families(site_labels(report))
     f.add("netcheck_info", "netcheck run metadata; always 1.",
-          _labels(version=report.version, profile=report.profile_name, node=report.node,
-                  **({"phase": report.phase} if report.phase else {})), 1)
+          {"version": report.version, "profile": report.profile_name, "node": report.node,
+           **({"phase": report.phase} if report.phase else {})}, 1)
     for v in Verdict:
         f.add("netcheck_verdict", "1 for the verdict of the last run (GO, NO-GO, INCONCLUSIVE), 0 for the others.",
-              _labels(verdict=v.value), 1 if report.verdict is v else 0)
-    f.add("netcheck_run_duration_seconds", "Wall time of the last run.", "", round(report.duration, 3))
+              {"verdict": v.value}, 1 if report.verdict is v else 0)
+    f.add("netcheck_run_duration_seconds", "Wall time of the last run.", {}, round(report.duration, 3))
     ts = _timestamp(report.started_at)
     if ts is not None:
-        f.add("netcheck_run_timestamp_seconds", "Start of the last run, Unix time.", "", ts)
-    f.add("netcheck_run_interrupted", "1 when the last run was interrupted before every check finished.", "",
+        f.add("netcheck_run_timestamp_seconds", "Start of the last run, Unix time.", {}, ts)
+    f.add("netcheck_run_interrupted", "1 when the last run was interrupted before every check finished.", {},
           1 if report.interrupted else 0)
     for key, n in report.summary().items():
-        f.add("netcheck_checks", "Checks in the last run by status.", _labels(status=key.upper()), n)
+        f.add("netcheck_checks", "Checks in the last run by status.", {"status": key.upper()}, n)
     advisory = sum(1 for r in report.results if r.status in (Status.FAIL, Status.ERROR)
                    and not r.check.severity.required)
     f.add("netcheck_advisory_findings", "Advisory checks that failed or errored; they never change the verdict.",
-          "", advisory)
+          {}, advisory)
     folded: dict[tuple[str, ...], tuple[dict[str, str], CheckResult]] = {}
     for r in report.results:
         labels = stable_labels(r)
         fold_key = tuple(labels.values())
         prev = folded.get(fold_key)
-        folded[fold_key] = (labels, r if prev is None else _worst(prev[1], r))
+        folded[fold_key] = (labels, r if prev is None else fold_worst(prev[1], r))
     for labels, r in folded.values():
-        f.add("netcheck_check_status", "1 with the check's current status in the status label (PASS, WARN, FAIL, "
-              "SKIP, ERROR); checks sharing labels are folded, worst first.", _labels(**labels, status=r.status.value), 1)
+        for st in Status:
+            f.add("netcheck_check_status", "One series per status (PASS, WARN, FAIL, SKIP, ERROR): 1 for the check's "
+                  "current status, 0 for the others; checks sharing labels are folded, worst first.",
+                  {**labels, "status": st.value}, 1 if r.status is st else 0)
         o = r.outcome
         ident = {k: labels[k] for k in ("check", "category", "target")}
         for kind, value in (("measured", o.measured), ("threshold", o.threshold)):
@@ -173,7 +209,7 @@ def render(report: Report, options: RenderOptions) -> str:
                 continue
             suffix, factor = _unit(o.unit)
             f.add(f"netcheck_check_{kind}_{suffix}", f"The check's {kind} value, in {suffix.replace('_', ' ')}.",
-                  _labels(**ident), value * factor)
+                  ident, value * factor)
         ev = o.evidence
         for ev_key, name, factor, text in (("lossPct", "netcheck_latency_loss_ratio", 0.01, "Packet loss, 0 to 1."),
                                         ("jitterMs", "netcheck_latency_jitter_seconds", 0.001, "Jitter."),
@@ -181,26 +217,26 @@ def render(report: Report, options: RenderOptions) -> str:
                                          "95th percentile round trip.")):
             figure = _number(ev.get(ev_key)) if r.check.category.value == "latency" else None
             if figure is not None:
-                f.add(name, text, _labels(**ident), figure * factor)
+                f.add(name, text, ident, figure * factor)
     if options.previous is not None:
         regs = regressions(options.previous, report)
         f.add("netcheck_regressions", "Checks that got worse since the previous run (status or threshold crossed).",
-              "", len(regs))
+              {}, len(regs))
         by_id = {r.check.id: r for r in report.results}
         seen: set[tuple[str, str]] = set()
         for c in regs:
             now = by_id.get(c.id)
             ident = stable_labels(now) if now is not None else {"check": _ADDRESS.sub("", c.id), "category": "",
-                                                            "target": "", "severity": ""}
+                                                            "target": "", "requirement": ""}
             seen_key = (ident["check"], ident["target"])
             if seen_key in seen:
                 continue
             seen.add(seen_key)
             f.add("netcheck_check_regressed", "1 for each check that got worse since the previous run.",
-                  _labels(check=ident["check"], category=ident["category"], target=ident["target"], change=c.kind,
-                          before=c.before.value if c.before else "", after=c.after.value if c.after else ""), 1)
+                  {"check": ident["check"], "category": ident["category"], "target": ident["target"], "change": c.kind,
+                   "before": c.before.value if c.before else "", "after": c.after.value if c.after else ""}, 1)
         prev_ts = _timestamp(options.previous.started_at)
         if prev_ts is not None:
-            f.add("netcheck_previous_run_timestamp_seconds", "Start of the run compared against, Unix time.", "",
+            f.add("netcheck_previous_run_timestamp_seconds", "Start of the run compared against, Unix time.", {},
                   prev_ts)
     return f.text()

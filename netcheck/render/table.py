@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 from netcheck.history import format_value
 from netcheck.model import CheckResult, Report, Status, Verdict
-from netcheck.render import RenderOptions
+from netcheck.render import RenderOptions, causes
 from netcheck.render.safe import for_terminal
 from netcheck.verdict import NO_EVIDENCE, blocking, counts_against, is_open, no_evidence
 
@@ -162,10 +162,17 @@ def render(report: Report, options: RenderOptions) -> str:
                            f"— node {report.node or '-'}", "")]]
     if report.phase:
         lines.append([(f"phase: {report.phase_line()}", "")])
+    roots = causes.text_lines(report)  # "N root causes (fix these first)": plain lines, neutralised in _emit
+    if roots:
+        lines += [[], *([(line, "bold" if i == 0 else "")] for i, line in enumerate(roots) if line)]
+    fold = causes.folded(report)
     for section in sections(report):
         lines += [[], [(section.title, "bold")]]
         for r in section.results:
-            lines += [_pass_line(r)] if section.key == "passed" else _detail_lines(r)
+            if r.check.id in fold:  # told under its root cause, or the same finding as an earlier one
+                lines.append([("  ", ""), _tag(r), (f" {r.check.id}{_sev(r)}: {fold[r.check.id]}", "")])
+            else:
+                lines += [_pass_line(r)] if section.key == "passed" else _detail_lines(r)
     lines += [[], _verdict(report)]
     if report.verdict is Verdict.INCONCLUSIVE and no_evidence(report.results):
         lines.append([(NO_EVIDENCE, "")])

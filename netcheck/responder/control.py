@@ -146,7 +146,7 @@ def connect_back(r: Responder, source: str, req: dict[str, Any]) -> dict[str, An
     target = f"[{source}]:{port}" if ":" in source else f"{source}:{port}"
     r.log("connect-back", client=source, port=port, outcome=res.outcome, reason=res.reason)
     return {"ok": True, "outcome": res.outcome, "reason": res.reason, "seconds": round(res.seconds, 4),
-            "target": target, "source": src}
+            "target": target, "source": src, "clientAddr": source}
 
 
 def echo(r: Responder, c: Conn, early: bytes = b"") -> None:

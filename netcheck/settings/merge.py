@@ -229,12 +229,13 @@ def with_cluster_details(settings: Settings, lookup: ClusterLookup) -> Settings:
     given = {"endpoint": bool(raw and raw.apiServerEndpoint), "certificateAuthority": bool(nc and nc.ca_given),
              "serviceCidr": bool(raw and raw.cidr)}
     v = lookup.values
+    unusable = _unusable_answer(v, cluster)
     for key in ("endpoint", "certificateAuthority", "serviceCidr", "endpointAccess"):
-        if key in v and not cluster.get(key) and not given.get(key, False):
+        if key in v and key not in unusable and not cluster.get(key) and not given.get(key, False):
             cluster[key] = v[key]
             origin[key] = "describe-cluster"
     for key in ("nodeCidrs", "podCidrs"):
-        if v.get(key) and not remote.get(key):
+        if v.get(key) and key not in unusable and not remote.get(key):
             remote[key] = list(v[key])
             origin[key] = "describe-cluster"
     try:
@@ -246,7 +247,32 @@ def with_cluster_details(settings: Settings, lookup: ClusterLookup) -> Settings:
         bad = Lookup("unavailable", f"eks:DescribeCluster answered, but its answer cannot be used: {err}",
                      None, lookup.values, lookup.api_url, lookup.seconds)
         return replace(settings, cluster_lookup=bad)
+    if unusable:  # keep what is usable (remote networks, endpoint, ...) and say what is not
+        from dataclasses import replace as dc_replace
+
+        said = "; ".join(f"{k} {why}" for k, why in unusable.items())
+        lookup = dc_replace(lookup, message=f"{lookup.message} Not usable from its answer, so left unknown: {said}.")
     return replace(settings, profile=profile, sources=origin, cluster_lookup=lookup)
+
+
+def _unusable_answer(values: Mapping[str, Any], cluster: Mapping[str, Any]) -> dict[str, str]:
+    """Each DescribeCluster value the profile schema refuses (a CA that is no certificate, a CIDR that is
+    not one), with the reason; the rest of the answer is still used, as nodeadm uses it field by field."""
+    from netcheck.settings.schema import Cluster, RemoteNetwork
+
+    out: dict[str, str] = {}
+    for key, model in (("endpoint", Cluster), ("certificateAuthority", Cluster), ("serviceCidr", Cluster),
+                       ("endpointAccess", Cluster), ("nodeCidrs", RemoteNetwork), ("podCidrs", RemoteNetwork)):
+        if key not in values or values[key] in (None, []):
+            continue
+        probe: dict[str, Any] = {key: values[key]}
+        if key == "endpoint" and cluster.get("region"):
+            probe["region"] = cluster["region"]  # the endpoint must be in the cluster's Region
+        try:
+            model.model_validate(probe)
+        except ValidationError as exc:
+            out[key] = str(exc.errors()[0]["msg"]).removeprefix("Value error, ")
+    return out
 
 
 def enrich_from_aws(settings: Settings, timeout: float) -> Settings:

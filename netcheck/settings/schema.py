@@ -111,13 +111,12 @@ def _ipv4(value: str) -> str:
         raise ValueError(f"{value!r} is not a valid IPv4 address") from None
 
 
-# Two-letter geography (us-west-2, cn-north-1, us-gov-west-1) or the European Sovereign Cloud (eusc-de-east-1).
-_REGION_RE = re.compile(r"^([a-z]{2}|eusc)(-[a-z]+)+-\d+$")
-
-
 def _region(value: str) -> str:
-    if not _REGION_RE.match(value.strip()):
-        raise ValueError(f"{value!r} is not an AWS Region code such as us-west-2, cn-north-1 or eusc-de-east-1")
+    """One Region rule for profile, NodeConfig and flags: probes.endpoints.region_problem (the partition table)."""
+    from probes.endpoints import region_problem
+
+    if (why := region_problem(value.strip())) is not None:
+        raise ValueError(why)
     return value.strip()
 
 
@@ -166,6 +165,16 @@ class Cluster(_Model):
             return v
         check_ca(v)
         return v
+
+    @model_validator(mode="after")
+    def _endpoint_in_region(self) -> Cluster:
+        """An EKS endpoint names its cluster's Region; a different spec.cluster.region is a mistake."""
+        if self.region and self.endpoint:
+            from probes.endpoints import endpoint_region_problem
+
+            if (why := endpoint_region_problem(self.region, self.endpoint)) is not None:
+                raise ValueError(why)
+        return self
 
 
 class VpcDescribe(_Model):
@@ -243,6 +252,9 @@ class Bandwidth(_Model):
 class Dns(_Model):
     servers: list[HostPort | IP] = []
     timeout: float = Field(default=5.0, gt=0, le=30)  # one lookup's budget, retries included
+    # Mixed mode: pods on hybrid nodes use CoreDNS running in the VPC (its pod or service IPs there); TCP and
+    # UDP 53 from the pod network to each is checked (probes/coredns.py).
+    vpc_core_dns: list[IPv4] = []
 
 
 class Endpoint(_Model):
@@ -283,6 +295,32 @@ class Aws(_Model):
     service_port: Port = 443
     ecr_account: str | None = Field(default=None, pattern=r"^\d{12}$")  # None: the Region's EKS registry
     install_region: Region | None = None  # `nodeadm install --region`; None: us-west-2 (nodeadm's default)
+    # Private / air-gapped installs (nodeadm install --private-mode --manifest-override URL, artifacts synced
+    # with nodeadm sync-artifacts): the site's mirror is checked instead of the public hybrid-assets host and
+    # the SSM installer bucket. https:// or http:// URL, or file:// (nothing to reach).
+    mirror: str | None = None
+
+    @field_validator("mirror")
+    @classmethod
+    def _mirror(cls, v: str | None) -> str | None:
+        if v is None:
+            return v
+        from urllib.parse import urlsplit
+
+        v = v.strip()
+        try:
+            parts = urlsplit(v)
+            port = parts.port
+        except ValueError as exc:
+            raise ValueError(f"{v!r} is not a URL ({exc})") from None
+        if parts.scheme == "file":
+            return v
+        if parts.scheme not in ("https", "http") or not parts.hostname:
+            raise ValueError(f"{v!r} must be an https://, http:// or file:// URL of the site's nodeadm mirror "
+                             "(what nodeadm install --manifest-override is given)")
+        _host(parts.hostname)
+        del port
+        return v
 
 
 class Latency(_Model):
