@@ -110,8 +110,11 @@ METAVARS = {"config": "FILE", "nodeconfig": "FILE|file:///PATH", "fmt": "FORMAT"
 
 
 def _color_allowed(no_color: bool) -> bool:
-    """--no-color, or NO_COLOR set to any non-empty value (https://no-color.org), turns colour off."""
-    return not no_color and not os.environ.get("NO_COLOR")
+    """Colour on stdout only where rich's console would colour: a terminal, not TERM=dumb; --no-color or
+    NO_COLOR set to any non-empty value (https://no-color.org) turns it off."""
+    from netcheck.render.table import color_wanted
+
+    return color_wanted(sys.stdout, no_color)
 
 
 def _stdout_dash(output: Path | None) -> Path | None:
@@ -160,13 +163,23 @@ def _nagios_requested(argv: list[str] | None = None) -> bool:
     return fmt == "nagios"
 
 
+def _stderr(message: str) -> None:
+    """`netcheck: MESSAGE` on stderr; its lines are kept, and each is neutralised (a file name or a peer's
+    string cannot send escape sequences to the terminal)."""
+    from netcheck.render.safe import for_terminal
+
+    typer.echo("netcheck: " + "\n".join(for_terminal(line) for line in message.split("\n")), err=True)
+
+
 def _usage_error(message: str, code: int = 2) -> int:
     """Report a usage or configuration error; the Nagios format answers UNKNOWN (3) on stdout instead."""
     if code == 2 and _nagios_requested():
-        typer.echo(f"NETCHECK UNKNOWN - {' '.join(message.split())[:900]}")
-        typer.echo(f"netcheck: {message}", err=True)
+        from netcheck.render.safe import for_nagios
+
+        typer.echo(f"NETCHECK UNKNOWN - {for_nagios(message)[:900]}")
+        _stderr(message)
         return 3
-    typer.echo(f"netcheck: {message}", err=True)
+    _stderr(message)
     return code
 
 
@@ -251,7 +264,7 @@ def _progress(quiet: bool) -> bool:
 
 
 def _warn(message: str) -> None:
-    typer.echo(f"netcheck: {message}", err=True)
+    _stderr(message)
 
 
 def _output_target(output: Path | None) -> OutputTarget | None:
@@ -277,7 +290,7 @@ def _write_output(target: OutputTarget | None, text: str, time_left: float) -> b
     try:
         target.write(text, timeout=max(1.0, time_left))
     except FileProblem as exc:
-        typer.echo(f"netcheck: -o {exc}; the report follows on stdout (exit {EXIT_NOT_WRITTEN})", err=True)
+        _stderr(f"-o {exc}; the report follows on stdout (exit {EXIT_NOT_WRITTEN})")
         typer.echo(text, nl=False)
         return False
     return True
@@ -354,14 +367,16 @@ def run_cmd(config: ConfigOpt = None, nodeconfig: NodeConfigOpt = None, fmt: For
         settings = _settings(config, nodeconfig, region, endpoint, service_cidr, responder, node_ip, token)
     except ConfigError as exc:
         if fmt == "nagios":  # a plugin that cannot run reports UNKNOWN
-            typer.echo(f"NETCHECK UNKNOWN - {exc}")
+            from netcheck.render.safe import for_nagios
+
+            typer.echo(f"NETCHECK UNKNOWN - {for_nagios(exc)[:900]}")
             raise typer.Exit(3) from None
         raise
     from netcheck.settings import enrich_from_aws
 
     # What nodeadm fetches with eks:DescribeCluster when the NodeConfig lacks it; bounded, counted in --deadline.
     settings = enrich_from_aws(settings, timeout=min(8.0, deadline / 4))
-    color = _color_allowed(no_color) and output is None and sys.stdout.isatty()
+    color = output is None and _color_allowed(no_color)
     from netcheck.app import Options, preflight
 
     target = _output_target(output)  # before any probe: a target we cannot write is a usage error
@@ -397,6 +412,8 @@ def plan_cmd(config: ConfigOpt = None, nodeconfig: NodeConfigOpt = None, only: O
         plan = build_plan(settings, _split_patterns(only), _split_patterns(skip))
     except PatternError as exc:
         raise _fail(2, str(exc)) from None
+    from netcheck.render.safe import for_terminal
+
     typer.echo(f"phase: {info.describe()}; checks without per-phase lines below are judged the same in both "
                "phases (--phase pre-join|joined to plan for the other).")
     for line in platform_summary(settings):
@@ -404,7 +421,7 @@ def plan_cmd(config: ConfigOpt = None, nodeconfig: NodeConfigOpt = None, only: O
     for line in endpoint_paths(settings, [c.id for c in plan.checks]):
         typer.echo(f"# {line}")
     for c, state in [(c, c.severity.value) for c in plan.checks] + [(c, "skipped") for c, _ in plan.disabled]:
-        typer.echo(f"{c.id:<48} {state:<9} {c.title}")
+        typer.echo(for_terminal(f"{c.id:<48} {state:<9} {c.title}"))  # ids and titles carry profile names
         for name, meaning in c.phases:
             typer.echo(f"{'':<4}{name + ':':<10}{meaning}")
     from netcheck.settings import cluster_lookup_note
@@ -438,7 +455,7 @@ def demo_cmd(fmt: FormatOpt = "table", output: OutputOpt = None, strict: StrictO
     signals.install()
     _guard(fmt)
     output = _stdout_dash(output)
-    color = _color_allowed(no_color) and output is None and sys.stdout.isatty()
+    color = output is None and _color_allowed(no_color)
     target = _output_target(output)
     options = Options(strict=strict, deadline=deadline, warn=_warn, progress=_progress(quiet))
     result = run_demo(options)
@@ -613,8 +630,7 @@ def main() -> None:
             sys.exit(_usage_error(str(exc)))
         if os.environ.get("NETCHECK_DEBUG"):
             raise
-        typer.echo(f"netcheck: internal error: {type(exc).__name__}: {exc} "
-                   "(set NETCHECK_DEBUG=1 for a traceback)", err=True)
+        _stderr(f"internal error: {type(exc).__name__}: {exc} (set NETCHECK_DEBUG=1 for a traceback)")
         sys.exit(1)
 
 

@@ -329,6 +329,8 @@ def format_value(v: object, unit: str | None) -> str:
     """A measured or threshold value as people read it: `176.5 ms`, `1400 bytes`, `-`."""
     if v is None:
         return "-"
+    if isinstance(v, str) and (v.endswith(f" {unit}") or not v[:1].isdigit()):
+        return v  # "50 Mbit/s" carries its unit already; "timeout" or "outside 10.20.0.0/16" takes none
     if isinstance(v, float):
         v = f"{v:.4g}" if abs(v) < 1000 else f"{v:.0f}"
     return f"{v} {unit}" if unit else str(v)

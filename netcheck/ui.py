@@ -1,10 +1,15 @@
-"""Terminal progress (rich), shown only on a TTY. An Observer; the core never imports this."""
+"""Terminal progress (rich), shown only on a TTY. An Observer; the core never imports this.
+
+A check id can carry a name from the profile or the network: it is shown through `safe.for_rich`, so it can
+neither style the line (rich markup) nor send escape sequences.
+"""
 
 from __future__ import annotations
 
 import threading
 
 from netcheck.model import Check, CheckResult
+from netcheck.render.safe import for_rich
 
 
 class ProgressObserver:
@@ -20,7 +25,7 @@ class ProgressObserver:
 
     def started(self, check: Check) -> None:
         with self._lock:
-            self._progress.update(self._task, description=check.id)
+            self._progress.update(self._task, description=for_rich(check.id))
 
     def finished(self, result: CheckResult) -> None:
         with self._lock:

@@ -99,7 +99,7 @@ def plan(settings: Settings) -> list[Check]:
                     values[key] = f"unusable (see {cid})"
                     sources[key] = "nodeconfig"
         if settings.cluster_lookup is None and lookup_possible:
-            how = "from eks:DescribeCluster at run time" if boto3_available() else "(eks:DescribeCluster needs boto3)"
+            how = "from eks:DescribeCluster at run time" if boto3_available() else "eks:DescribeCluster needs boto3"
             title = f"The cluster endpoint, CA and service CIDR nodeadm will use are known ({how})"
         else:
             title = "The cluster endpoint, CA and service CIDR nodeadm will use are known"

@@ -191,8 +191,10 @@ def _responder_problem(spec: Spec, ev: Evidence) -> Outcome | None:
     if not reply.get("ok"):
         err = str(reply.get("error", "unknown error"))
         if err == "unauthorized":
+            why = ("the token does not match" if spec.token else
+                   "it requires a token and none was given (--token, NETCHECK_TOKEN or --token-file)")
             return Outcome.skip(SkipReason.NEEDS_PEER, f"The responder at {spec.responder} refused connect-back: "
-                                "the token does not match.",
+                                f"{why}.",
                                 remediation="Run netcheck with --token (or NETCHECK_TOKEN) equal to the responder's "
                                             "token.", evidence=evidence)
         if err == "rate limited":

@@ -185,6 +185,12 @@ def evaluate(spec: Spec, ev: Evidence, thresholds: Thresholds) -> Outcome:
     return _path(spec, ev) if spec.kind == "path" else _cni(spec, ev)
 
 
+def _encap_label(encap: str, extra: int) -> str:
+    """'VXLAN' (its size is said beside it), 'VXLAN 50 + WireGuard 80' (sizes inside), 'no encapsulation'."""
+    label = ENCAP_NAMES.get(encap, encap)
+    return label if " + " in label else label.removesuffix(f" {extra}")
+
+
 def _iface(r: PmtuResult) -> str:
     return f"{r.interface} ({r.interface_mtu})" if r.interface else f"({r.interface_mtu})"
 
@@ -231,7 +237,7 @@ def _path(spec: Spec, ev: Evidence) -> Outcome:
                        f"Path MTU to {target.host} is {pmtu} bytes, below {top_words}; "
                        f"PMTU discovery works{who}, but encapsulated pod traffic must fit the path.",
                        measured=pmtu, threshold=top, unit="bytes",
-                       remediation=f"Set the CNI MTU to {pmtu - extra} ({ENCAP_NAMES.get(encap, encap)} adds {extra} bytes), "
+                       remediation=f"Set the CNI MTU to {pmtu - extra} ({_encap_label(encap, extra)} adds {extra} bytes), "
                                    f"or lower the MTU of {dev} to {pmtu}; clamping TCP MSS to {pmtu - 40} on the "
                                    "gateway avoids relying on PMTU discovery.", evidence=evidence)
     reached = (f"{top_words}, as far as the search goes" if capped else f"the full MTU of {dev}")
@@ -276,12 +282,13 @@ def _cni(spec: Spec, ev: Evidence) -> Outcome:
     how = {"cilium": f"Cilium: helm upgrade cilium … --set MTU={advice}",
            "calico": f"Calico: kubectl patch installation default --type merge -p "
                      f"'{{\"spec\":{{\"calicoNetwork\":{{\"mtu\":{advice}}}}}}}'"}.get(spec.plugin, "")
-    name = f"{spec.plugin} with {ENCAP_NAMES.get(encap, encap)} ({extra} bytes)"
+    name = f"{spec.plugin} with {_encap_label(encap, extra)}" + (f" ({extra} bytes)" if extra else "")
     if pmtu < if_mtu and pmtu < worst.ceiling:
         hole = " (through a PMTU black hole: oversized pod packets would vanish)" if worst.black_hole else ""
-        return Outcome(Status.WARN, f"Judged on {basis}: the path to {worst.target} carries {pmtu} bytes{hole}; "
-                       f"{name} needs a CNI MTU of {advice}, but would derive {auto} from the {if_mtu}-byte "
-                       "interface.", measured=advice, threshold=auto, unit="bytes",
+        return Outcome(Status.WARN, f"The CNI MTU must be at most {advice} bytes (measured: the {pmtu}-byte path MTU "
+                       f"to {worst.target}{hole}, judged on {basis}, less {extra} for {name}), but the CNI would "
+                       f"derive {auto} bytes (threshold) from the {if_mtu}-byte interface.",
+                       measured=advice, threshold=auto, unit="bytes",
                        remediation=f"Set the CNI MTU to {advice}. {how}".strip(), evidence=evidence)
     return Outcome(Status.PASS, f"Judged on {basis}: it carries the full {pmtu}-byte interface MTU; {name} can use "
                    f"a CNI MTU of {advice}.", measured=advice, unit="bytes", evidence=evidence)

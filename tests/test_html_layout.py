@@ -107,3 +107,41 @@ def test_tooltips_advisory_and_escaping() -> None:
     doc["checks"][0]["status"], doc["checks"][0]["severity"] = "FAIL", "advisory"
     go = render("html", report_from_json(doc))
     assert re.search(r'id="summary-note">[^<]*1 fail \(advisory\)', go)
+
+
+def full_run_report() -> Report:
+    """A run the size of `netcheck demo` (about 70 checks): the NO-GO fixture plus 60 passing checks."""
+    doc = json.loads((REPORTS / "nogo.json").read_text())
+    passing = next(c for c in doc["checks"] if c["status"] == "PASS")
+    for i in range(60):
+        doc["checks"].append({**passing, "id": f"dns.endpoint-{i}.resolve",
+                              "message": f"endpoint-{i}.us-west-2.example.internal resolved to 10.20.2.{i} via "
+                                         "10.20.0.2:53 in 5.4 ms."})
+    return report_from_json(doc)
+
+
+@pytest.mark.skipif(CHROMIUM is None, reason="chromium not installed (Debian package chromium)")
+def test_a_full_run_prints_on_a_few_a4_pages(tmp_path: Path) -> None:
+    """Issue 25 item 5: the compact print layout puts a demo-sized run on a few A4 pages (12 before it)."""
+    page, pdf = tmp_path / "full.html", tmp_path / "full.pdf"
+    html = render("html", full_run_report())
+    page.write_text(html, encoding="utf-8")
+    assert CHROMIUM is not None
+    proc = subprocess.run([CHROMIUM, *FLAGS, f"--user-data-dir={tmp_path / 'prof'}", "--no-pdf-header-footer",
+                           f"--print-to-pdf={pdf}", page.as_uri()], capture_output=True, text=True, timeout=120,
+                          check=False)
+    assert proc.returncode == 0 and pdf.exists(), proc.stderr
+    pages = len(re.findall(rb"/Type\s*/Page\b(?!s)", pdf.read_bytes()))
+    assert 1 <= pages <= 5, pages
+
+
+def test_gateway_label_is_not_covered_when_no_route_was_checked() -> None:
+    """'route not checked' used to sit under the boxes and print as 'oute not checke'."""
+    doc = json.loads((REPORTS / "nogo.json").read_text())
+    doc["checks"] = [c for c in doc["checks"] if c["category"] != "routing"]
+    svg = re.search(r'<svg id="path".*?</svg>', render("html", report_from_json(doc)), re.S)
+    assert svg
+    text = svg.group(0)
+    words = re.findall(r'<text class="gw" x="235"[^>]*>([^<]*)</text>', text)
+    assert words == ["route", "not checked"]
+    assert text.index('<text class="gw"') > text.index("on-prem, not reported")  # drawn after both boxes

@@ -121,20 +121,35 @@ def test_no_color_any_value(value: str) -> None:
     assert "\x1b[" not in proc.stdout + proc.stderr
 
 
-def test_no_color_logic() -> None:
-    from netcheck.cli import _color_allowed
+def test_no_color_logic(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Colour only on a terminal (a real pty here) that is not TERM=dumb, without --no-color or NO_COLOR."""
+    from netcheck.render.table import color_wanted
 
-    saved = os.environ.pop("NO_COLOR", None)
+    master, slave = os.openpty()
     try:
-        assert _color_allowed(False) and not _color_allowed(True)
-        os.environ["NO_COLOR"] = ""
-        assert _color_allowed(False)  # empty means unset (no-color.org)
-        os.environ["NO_COLOR"] = "0"
-        assert not _color_allowed(False)
+        with os.fdopen(slave, "w", closefd=False) as tty:
+            monkeypatch.delenv("NO_COLOR", raising=False)
+            monkeypatch.delenv("FORCE_COLOR", raising=False)
+            monkeypatch.setenv("TERM", "xterm-256color")
+            assert color_wanted(tty) and not color_wanted(tty, no_color=True)
+            monkeypatch.setenv("NO_COLOR", "")
+            assert color_wanted(tty)  # empty means unset (no-color.org)
+            monkeypatch.setenv("NO_COLOR", "0")
+            assert not color_wanted(tty)
+            monkeypatch.delenv("NO_COLOR")
+            monkeypatch.setenv("TERM", "dumb")
+            assert not color_wanted(tty)
     finally:
-        os.environ.pop("NO_COLOR", None)
-        if saved is not None:
-            os.environ["NO_COLOR"] = saved
+        os.close(master)
+        os.close(slave)
+    r, w = os.pipe()
+    try:
+        with os.fdopen(w, "w", closefd=False) as pipe:
+            monkeypatch.setenv("TERM", "xterm-256color")
+            assert not color_wanted(pipe)  # not a terminal
+    finally:
+        os.close(r)
+        os.close(w)
 
 
 def test_nodeconfig_file_uri(tmp_path: Path) -> None:

@@ -13,10 +13,10 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
-from html import escape
 from typing import Any
 
 from netcheck.model import CheckResult, Report, RootCause, Status
+from netcheck.render.safe import for_html as escape  # root messages may quote a peer
 
 _HOSTISH = re.compile(r"\[[0-9a-fA-F:.]+\](?::\d+)?|\b[\w-]+(?:\.[\w-]+)+(?::\d+)?\b")
 _NUMBER = re.compile(r"\d+(?:\.\d+)?")

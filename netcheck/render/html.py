@@ -8,14 +8,14 @@ latency histogram from the samples a latency check kept in its evidence.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from html import escape
 from typing import Any
 
 from netcheck.history import diff, format_value, verdict_line
 from netcheck.model import Category, CheckResult, Report, Status, Verdict
 from netcheck.render import RenderOptions, causes
-from netcheck.render.markdown import VERDICT_TEXT, findings
-from netcheck.render.table import summary_counts
+from netcheck.render.markdown import VERDICT_TEXT
+from netcheck.render.safe import for_html as escape  # every report string in the page goes through it
+from netcheck.render.table import sections, summary_counts
 from netcheck.verdict import NO_EVIDENCE, no_evidence, worst
 
 COLORS = {Status.PASS: "#2e7d32", Status.WARN: "#e0a000", Status.FAIL: "#c62828",
@@ -40,12 +40,16 @@ svg text{font-family:system-ui,sans-serif}svg{max-width:100%;height:auto}
 td,th,dd,p,li,h3{overflow-wrap:anywhere}code{overflow-wrap:anywhere;word-break:break-word}
 table#checks{table-layout:fixed}#checks col.c-st{width:4.5em}#checks col.c-id{width:27%}#checks col.c-cat{width:7.5em}
 #checks col.c-num{width:7.5em}td.num{white-space:normal}.summary-note{margin:.3em 0}
+th{overflow-wrap:normal}
 @page{size:A4;margin:12mm}
-@media print{body{max-width:none;margin:0;padding:0;font-size:9.5pt;color:#000}
+@media print{body{max-width:none;margin:0;padding:0;font-size:8.5pt;line-height:1.25;color:#000}
  .verdict,.st{-webkit-print-color-adjust:exact;print-color-adjust:exact}
- h2{break-after:avoid}.finding,tr,svg,dl{break-inside:avoid}thead{display:table-header-group}
- a[href]::after{content:" (" attr(href) ")";font-size:.85em;color:#555;overflow-wrap:anywhere}
- #checks col.c-id{width:30%}}
+ h1{font-size:15pt}h2{font-size:11pt;margin:.8em 0 .3em;break-after:avoid}h3{font-size:9pt}p{margin:.3em 0}
+ .finding{padding:.15em .5em;margin:.35em 0;break-inside:avoid}.finding h3{margin:0 0 .15em;font-size:9pt}
+ dl{margin:.15em 0;gap:0 .8em}tr,svg,dl{break-inside:avoid}thead{display:table-header-group}
+ table{font-size:7.5pt;margin:.3em 0}th,td{padding:.1em .3em}.st{font-size:.8em}
+ #checks col.c-st{width:4.6em}#checks col.c-id{width:25%}#checks col.c-cat{width:5.5em}#checks col.c-num{width:6.4em}
+ svg#path{max-height:62mm}svg.latency{max-height:38mm}}
 """
 
 
@@ -199,12 +203,16 @@ def path_svg(report: Report) -> str:
 
     gw_color = COLORS[gw_status] if gw_status else NOT_MEASURED
     parts.append(f'<line x1="190" y1="{mid}" x2="280" y2="{mid}" stroke="{gw_color}" stroke-width="4"/>')
-    gw_word = gw_status.value if gw_status else "route not checked"
-    parts.append(f'<text x="235" y="{mid - 10}" text-anchor="middle" font-size="11" fill="{gw_color}">'
-                 f'{escape(gw_word)}</text>')
     box(10, mid, 180, _short(node, 24), "hybrid node" + (f" · {source}" if source else ""), "#455a64")
     box(280, mid, 170, _short(gateway, 22) if gateway else "gateway", "on-prem gateway" if gateway
         else "on-prem, not reported", gw_color)
+    # The 90-unit gap between the two boxes holds the route's word: above the line, or "route" above and
+    # "not checked" below it; drawn after the boxes so that neither covers it.
+    above, below = (gw_status.value, "") if gw_status else ("route", "not checked")
+    for y, word in ((mid - 8, above), (mid + 17, below)):
+        if word:
+            parts.append(f'<text class="gw" x="235" y="{y}" text-anchor="middle" font-size="10" fill="{gw_color}">'
+                         f'{escape(word)}</text>')
     for i, t in enumerate(shown):
         y = 20 + row // 2 + i * row if len(shown) > 1 else mid
         status = t.status
@@ -367,11 +375,17 @@ def render(report: Report, options: RenderOptions) -> str:
     charts = [c for c in (latency_svg(r) for r in report.results if r.check.category is Category.LATENCY) if c]
     if charts:
         out += ["<h2>Latency distribution</h2>", '<div id="latency">', *charts[:4], "</div>"]
-    out.append("<h2>Findings</h2>")
-    items = findings(report)
+    groups = [g for g in sections(report) if g.key != "passed"]  # the reading order: what blocks GO first
     fold = causes.folded(report)
-    out += [_finding(r) for r in items if r.check.id not in fold] if items else ["<p>Every check passed.</p>"]
-    out += causes.folded_lines(report, items, "html")
+    for g in groups:
+        title = "Blocking GO" if g.key == "blocking" else "Other findings"
+        note = (("These must change before nodes join." if report.verdict is Verdict.NO_GO
+                 else "These keep the verdict open.") if g.key == "blocking" else "These do not change the verdict.")
+        out += [f'<h2 id="{g.key}">{title} ({len(g.results)})</h2>', f'<p class="muted">{note}</p>',
+                *(_finding(r) for r in g.results if r.check.id not in fold)]
+    out += causes.folded_lines(report, [r for g in groups for r in g.results], "html")
+    if not groups:
+        out += ["<h2>Findings</h2>", "<p>Every check passed.</p>"]
     out += ["<h2>All checks</h2>", '<table id="checks"><colgroup><col class="c-st"><col class="c-id">'
             '<col class="c-cat"><col class="c-num"><col class="c-num"><col class="c-msg"></colgroup>'
             "<thead><tr><th>status</th><th>check</th><th>category</th>"

@@ -7,21 +7,19 @@ failing the build. Run metadata and `--junit-property KEY=VALUE` go into each su
 
 from __future__ import annotations
 
-import re
 import xml.etree.ElementTree as ET
 from datetime import UTC, datetime
 
 from netcheck.history import format_value
 from netcheck.model import Category, CheckResult, Report, Status
 from netcheck.render import RenderOptions
+from netcheck.render.safe import for_xml
 from netcheck.verdict import counts_against
 
-_NOT_XML = re.compile("[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
 
-
-def _clean(text: str) -> str:
-    """Drop characters XML 1.0 cannot carry (a probe message may quote raw bytes)."""
-    return _NOT_XML.sub("\ufffd", text)
+def _clean(text: object) -> str:
+    """Every report string goes through here (safe.for_xml): no character XML 1.0 cannot carry, no control."""
+    return for_xml(text)
 
 
 def _timestamp(started_at: str) -> str:
@@ -36,6 +34,7 @@ def _timestamp(started_at: str) -> str:
 
 
 def _details(r: CheckResult) -> str:
+    """The finding as lines; each line is cleaned on its own, so a string cannot add a line of its own."""
     o = r.outcome
     lines = [o.message]
     if o.measured is not None or o.threshold is not None:
@@ -47,23 +46,31 @@ def _details(r: CheckResult) -> str:
     if o.skip_reason is not None:
         lines.append(f"skip reason: {o.skip_reason.value}")
     lines.append(f"severity: {r.check.severity.value}")
-    return _clean("\n".join(lines))
+    return "\n".join(_clean(line) for line in lines)
+
+
+def _finding_kind(r: CheckResult, strict: bool) -> str | None:
+    """`warn`, `advisory-fail` or `advisory-error` for a finding that does not block GO; None otherwise."""
+    o = r.outcome
+    if o.status in (Status.FAIL, Status.ERROR, Status.WARN) and not counts_against(r, strict):
+        return ("advisory-" + o.status.value if not r.check.severity.required else "warn").lower()
+    return None
 
 
 def _testcase(parent: ET.Element, r: CheckResult, strict: bool) -> None:
     """A blocking FAIL/ERROR is a <failure>/<error>. Findings that do not block GO (an advisory FAIL or ERROR, a WARN
     without --strict) are <skipped> with the finding as the message — Jenkins and GitLab list skipped tests with
-    their message without marking the build unstable — and the details in <system-out>; `status` names them.
+    their message without marking the build unstable — and the details in <system-out>; the suite's property
+    `netcheck.finding.<id>` names them (the Jenkins xunit schema allows no extra testcase attribute).
     """
     o = r.outcome
     message = _clean(o.message)
-    case = ET.SubElement(parent, "testcase", name=r.check.id, classname=f"netcheck.{r.check.category.value}",
+    case = ET.SubElement(parent, "testcase", name=_clean(r.check.id), classname=f"netcheck.{r.check.category.value}",
                          time=f"{r.duration:.3f}")
-    if o.status in (Status.FAIL, Status.ERROR, Status.WARN) and not counts_against(r, strict):
+    if _finding_kind(r, strict) is not None:
         kind = "advisory " + o.status.value if not r.check.severity.required else "WARN"
         why = "advisory check, does not block GO" if kind.startswith("advisory") else "GO unless --strict"
-        case.set("status", kind.lower().replace(" ", "-"))
-        ET.SubElement(case, "skipped", message=_clean(f"{kind} ({why}): {o.message}"))
+        ET.SubElement(case, "skipped", message=f"{kind} ({why}): {message}")
         ET.SubElement(case, "system-out").text = f"{kind}: " + _details(r)
     elif o.status is Status.FAIL or (o.status is Status.WARN and strict):
         ET.SubElement(case, "failure", message=message, type=f"netcheck.{r.check.severity.value}").text = _details(r)
@@ -98,7 +105,7 @@ def render(report: Report, options: RenderOptions) -> str:
         return n
 
     every = list(report.results)
-    root = ET.Element("testsuites", name=f"netcheck {report.profile_name or '-'}",
+    root = ET.Element("testsuites", name=_clean(f"netcheck {report.profile_name or '-'}"),
                       tests=str(len(every)), failures=str(count(every, "failures")),
                       errors=str(count(every, "errors")),
                       time=f"{report.duration:.3f}")
@@ -108,9 +115,12 @@ def render(report: Report, options: RenderOptions) -> str:
         suite = ET.SubElement(root, "testsuite", name=f"netcheck.{cat.value}", tests=str(len(results)),
                               failures=str(count(results, "failures")), errors=str(count(results, "errors")),
                               skipped=str(count(results, "skipped")), time=f"{sum(r.duration for r in results):.3f}",
-                              timestamp=stamp, hostname=report.node or "localhost", id=str(i), package="netcheck")
+                              timestamp=_clean(stamp), hostname=_clean(report.node or "localhost"), id=str(i),
+                              package="netcheck")
         properties = ET.SubElement(suite, "properties")
-        for key, value in props.items():
+        kinds = {f"netcheck.finding.{r.check.id}": kind for r in results
+                 if (kind := _finding_kind(r, strict)) is not None}
+        for key, value in {**props, **kinds}.items():
             ET.SubElement(properties, "property", name=_clean(key), value=_clean(value))
         for r in results:
             _testcase(suite, r, strict)

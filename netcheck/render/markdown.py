@@ -9,7 +9,8 @@ import re
 from netcheck.history import diff, format_value, verdict_line
 from netcheck.model import Category, CheckResult, Report, Status, Verdict
 from netcheck.render import RenderOptions, causes
-from netcheck.render.table import summary_counts
+from netcheck.render.safe import for_markdown, for_markdown_code, neutral
+from netcheck.render.table import sections, summary_counts
 from netcheck.verdict import NO_EVIDENCE, no_evidence
 
 VERDICT_TEXT = {
@@ -19,26 +20,22 @@ VERDICT_TEXT = {
 }
 
 
-_MARKUP = re.compile(r"([\\`*_\[\]<>|&~])")
+_URL = re.compile(r"https?://[^\s<>`\\\x00-\x1f\x7f-\x9f]+")
 
 
 def cell(text: object) -> str:
-    """Plain text safe inline and inside a table cell: markup characters are backslash-escaped (CommonMark),
-    so a placeholder such as `<ip>` or a profile name with `<b>` shows as written instead of as raw HTML.
-    """
-    out = _MARKUP.sub(r"\\\1", " ".join(str(text).split()))
-    return "\\" + out if out[:1] in ("#", "+", "-", "=") else out
+    """Plain text safe inline and inside a table cell (see safe.for_markdown)."""
+    return for_markdown(text)
 
 
 def code(text: object) -> str:
-    """Inline code that survives backticks in the text."""
-    t = " ".join(str(text).split())
-    fence = "``" if "`" in t else "`"
-    return f"{fence} {t} {fence}" if fence == "``" else f"`{t}`"
+    """Inline code that survives backticks in the text (see safe.for_markdown_code)."""
+    return for_markdown_code(text)
 
 
 def findings(report: Report) -> list[CheckResult]:
-    """Non-passing checks, worst first, then in report order."""
+    """Non-passing checks, worst first, then in report order (Nagios' long text; the report groups them with
+    table.sections)."""
     ranked = [(-r.status.rank, i, r) for i, r in enumerate(report.results) if r.status is not Status.PASS]
     return [r for _, _, r in sorted(ranked, key=lambda t: (t[0], t[1]))]
 
@@ -55,7 +52,8 @@ def _finding(r: CheckResult) -> list[str]:
     if o.remediation:
         out.append(f"- **Remediation:** {cell(o.remediation)}")
     if r.check.docs:
-        out.append(f"- **Docs:** <{r.check.docs}>")
+        docs = r.check.docs  # an autolink only when it is a plain URL (a report read back may carry anything)
+        out.append(f"- **Docs:** <{docs}>" if _URL.fullmatch(docs) else f"- **Docs:** {cell(docs)}")
     out.append("")
     return out
 
@@ -74,15 +72,19 @@ def render(report: Report, options: RenderOptions) -> str:
         changes = diff(options.previous, report)
         out += [f"- {cell(c.describe())}" for c in changes] or ["- No check changed status and no figure crossed its threshold."]
         out.append("")
-    items = findings(report)
-    out += ["## Findings", ""]
-    if items:
-        fold = causes.folded(report)
-        for r in items:
-            out += [] if r.check.id in fold else _finding(r)
-        out += causes.folded_lines(report, items, "markdown")
+    groups = [s for s in sections(report) if s.key != "passed"]
+    fold = causes.folded(report)
+    if groups:
+        for group in groups:
+            title = "Blocking GO" if group.key == "blocking" else "Other findings"
+            note = ("these must change before nodes join" if report.verdict is Verdict.NO_GO
+                    else "these keep the verdict open") if group.key == "blocking" else "these do not change the verdict"
+            out += [f"## {title} ({len(group.results)})", "", f"_{note.capitalize()}._", ""]
+            for r in group.results:
+                out += [] if r.check.id in fold else _finding(r)
+        out += causes.folded_lines(report, [r for g in groups for r in g.results], "markdown")
     else:
-        out += ["Every check passed.", ""]
+        out += ["## Findings", "", "Every check passed.", ""]
     out += ["## All checks", "", "| status | check | category | measured | threshold |", "|---|---|---|---:|---:|"]
     for cat in Category:
         for r in (r for r in report.results if r.check.category is cat):
@@ -93,8 +95,8 @@ def render(report: Report, options: RenderOptions) -> str:
             f"- **Site profile:** {cell(report.profile_name or '-')}",
             f"- **Node:** {cell(report.node or '-')}",
             *([f"- **Phase:** {cell(report.phase_line())}"] if report.phase else []),
-            f"- **Started:** {report.started_at}",
+            f"- **Started:** {cell(report.started_at)}",
             f"- **Duration:** {report.duration:.1f} s",
             f"- **netcheck version:** {cell(report.version or '-')}",
             f"- **Strict mode:** {'yes' if report.strict else 'no'}", ""]
-    return "\n".join(out)
+    return "\n".join(neutral(line) for line in out)  # no line of the report carries a control character

@@ -14,6 +14,7 @@ from netcheck.model import CheckResult, Report, Status, Verdict
 from netcheck.render import RenderOptions
 from netcheck.render.markdown import findings
 from netcheck.render.prometheus import _ADDRESS, _PORT, fold_worst, stable_labels
+from netcheck.render.safe import for_nagios, neutral
 from netcheck.verdict import blocking, left_open, no_evidence
 
 # probe unit → (Nagios UOM, factor); the plugin guidelines know s, ms, us, %, B, KB, MB, TB, c and nothing else,
@@ -80,7 +81,7 @@ def _perf(r: CheckResult) -> str | None:
         return None
     unit = (o.unit or "").strip()
     uom, factor = UOM.get(unit.lower(), ("", 1.0))
-    label = _LABEL_BAD.sub("_", perf_label(r))
+    label = _LABEL_BAD.sub("_", neutral(perf_label(r)))
     if unit and not uom:
         label += "_" + re.sub(r"[^A-Za-z0-9]+", "_", unit).strip("_")
     value = o.measured * factor
@@ -132,13 +133,14 @@ def render(report: Report, options: RenderOptions) -> str:
     st = state(report)
     s = report.summary()
 
-    failed = [r.check.id for r in blocking(report.results)]
-    open_ = [r.check.id for r in left_open(report.results)]
-    advisory = [r.check.id for r in report.results if r.status is Status.FAIL and not r.check.severity.required]
+    failed = [for_nagios(r.check.id) for r in blocking(report.results)]
+    open_ = [for_nagios(r.check.id) for r in left_open(report.results)]
+    advisory = [for_nagios(r.check.id) for r in report.results
+                if r.status is Status.FAIL and not r.check.severity.required]
     counts = f"{s['pass']} pass, {s['warn']} warn, {s['fail']} fail"
     if advisory:
         counts += " (advisory)" if len(advisory) == s["fail"] else f" ({len(advisory)} advisory)"
-    phase = f" ({report.phase})" if report.phase else ""
+    phase = f" ({for_nagios(report.phase)})" if report.phase else ""
     head = f"NETCHECK {st.name} - {report.verdict.value}{phase}: {counts}, {s['skip']} skip, {s['error']} error " \
            f"in {report.duration:.1f} s"
     tail: list[str] = []
@@ -149,27 +151,26 @@ def render(report: Report, options: RenderOptions) -> str:
     elif report.verdict is Verdict.INCONCLUSIVE and no_evidence(report.results):
         tail = ["no required check was evaluated"]
     elif s["warn"]:
-        warns = [r.check.id for r in report.results if r.status is Status.WARN]
+        warns = [for_nagios(r.check.id) for r in report.results if r.status is Status.WARN]
         tail = ["warnings " + warns[0], *warns[1:]]
     elif advisory:
         tail = ["advisory failures " + advisory[0], *advisory[1:]]
     if options.previous is not None:
         regs = regressions(options.previous, report)
         if regs:
-            head += f"; {len(regs)} regressed since {options.previous.started_at}"
+            head += f"; {len(regs)} regressed since {for_nagios(options.previous.started_at)}"
     run_perf = f"duration={_n(report.duration)}s;;;0; failed={s['fail']};;;0; warnings={s['warn']};;;0;"
     lines = [_first_line(head, tail, run_perf)]
     if report.phase:
-        lines.append(f"phase: {report.phase_line()}".replace("|", "/"))
+        lines.append(f"phase: {for_nagios(report.phase_line())}")
     for r in findings(report):
         fix = f" Fix: {r.outcome.remediation}" if r.outcome.remediation and r.status is not Status.SKIP else ""
         sev = "" if r.check.severity.required else " (advisory)"
-        lines.append(" ".join(f"[{r.status.value}] {r.check.id}{sev}: {r.outcome.message}{fix}".replace("|", "/")
-                              .split()))
+        lines.append(for_nagios(f"[{r.status.value}] {r.check.id}{sev}: {r.outcome.message}{fix}"))
     perf = _perf_items(report)
     if perf:
         if len(lines) == 1:
             lines.append(f"{len(perf)} figures follow as performance data")
         lines[-1] += " | " + perf[0]
         lines += perf[1:]
-    return "\n".join(lines) + "\n"
+    return "\n".join(neutral(line) for line in lines) + "\n"  # each line one line, whatever a string held

@@ -26,6 +26,7 @@ from datetime import UTC, datetime
 from netcheck.history import higher_is_better, regressions
 from netcheck.model import CheckResult, Report, Status, Verdict
 from netcheck.render import RenderOptions
+from netcheck.render.safe import for_prometheus_label
 
 # probe unit → (metric suffix in Prometheus base units, factor); promtool wants bytes, not bits
 UNITS: dict[str, tuple[str, float]] = {
@@ -38,7 +39,7 @@ UNITS: dict[str, tuple[str, float]] = {
 
 
 def _label(value: str) -> str:
-    return value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
+    return for_prometheus_label(value)
 
 
 def _labels(**kv: str) -> str:

@@ -1,35 +1,93 @@
-"""The terminal report: grouped by category; every problem with value, threshold, fix."""
+"""The terminal report, read at a glance: what blocks GO first, with value, threshold and fix; the other
+findings with their detail; every passing check on one line; the verdict last.
+
+Colour goes through rich (styles on rich Text, never escape codes written here); every string is
+neutralised by `safe.for_terminal` in `_emit`, the one place where text leaves this module.
+"""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from netcheck.history import format_value
-from netcheck.model import Category, CheckResult, Report, Status, Verdict
+from netcheck.model import CheckResult, Report, Status, Verdict
 from netcheck.render import RenderOptions, causes
-from netcheck.verdict import NO_EVIDENCE, blocking, no_evidence
+from netcheck.render.safe import for_terminal
+from netcheck.verdict import NO_EVIDENCE, blocking, counts_against, is_open, no_evidence
 
-_COLORS = {Status.PASS: "32", Status.WARN: "33", Status.FAIL: "31", Status.SKIP: "36",
-           Status.ERROR: "35", Verdict.GO: "1;32", Verdict.NO_GO: "1;31", Verdict.INCONCLUSIVE: "1;33"}
+STYLES = {Status.PASS: "green", Status.WARN: "yellow", Status.FAIL: "red", Status.SKIP: "cyan",
+          Status.ERROR: "magenta", Verdict.GO: "bold green", Verdict.NO_GO: "bold red",
+          Verdict.INCONCLUSIVE: "bold yellow"}
+PASS_WIDTH = 110  # a PASS line is cut (with …) to this many characters: one line each on a usual terminal
+
+Segment = tuple[str, str]  # (text, rich style; "" for none)
+Line = list[Segment]
 
 
-def _paint(text: str, code: str, color: bool) -> str:
-    return f"\x1b[{code}m{text}\x1b[0m" if color else text
+@dataclass(frozen=True)
+class Section:
+    """A group of results in reading order: `blocking`, `findings` (not blocking) or `passed`."""
+
+    key: str
+    title: str
+    results: tuple[CheckResult, ...]
 
 
-def _result_lines(r: CheckResult, color: bool) -> list[str]:
+def blocks_go(r: CheckResult, report: Report) -> bool:
+    """Does this result keep the run from GO: a required FAIL or ERROR (WARN under --strict); in a run that is not
+    NO-GO also a required check left open (a SKIP that leaves the verdict open)?"""
+    return counts_against(r, report.strict) or (report.verdict is not Verdict.NO_GO and r.check.severity.required
+                                                and is_open(r))
+
+
+def sections(report: Report) -> list[Section]:
+    """The one place where results are ordered and grouped for reading (table, Markdown, HTML):
+    what blocks GO first, then the other non-passing checks worst first, then the passing ones;
+    report order within a group. Empty groups are left out.
+    """
+    first = [r for r in report.results if blocks_go(r, report)]
+    ranked = sorted(((-r.status.rank, i, r) for i, r in enumerate(report.results)
+                     if r.status is not Status.PASS and not blocks_go(r, report)), key=lambda t: (t[0], t[1]))
+    rest = [r for _, _, r in ranked]
+    passed = [r for r in report.results if r.status is Status.PASS]
+    what = "must change before nodes join" if report.verdict is Verdict.NO_GO else "keep the verdict open"
+    out = [Section("blocking", f"BLOCKING GO ({len(first)}) — {what}", tuple(first)),
+           Section("findings", f"OTHER FINDINGS ({len(rest)}) — do not change the verdict", tuple(rest)),
+           Section("passed", f"PASSED ({len(passed)})", tuple(passed))]
+    return [s for s in out if s.results]
+
+
+def _tag(r: CheckResult) -> Segment:
+    return f"[{r.status.value}]", STYLES[r.status]
+
+
+def _sev(r: CheckResult) -> str:
+    return "" if r.check.severity.required else " (advisory)"
+
+
+def _cut(text: str, width: int) -> str:
+    return text if len(text) <= width else text[: max(0, width - 1)].rstrip() + "…"
+
+
+def _pass_line(r: CheckResult) -> Line:
+    head = f"  [PASS] {for_terminal(r.check.id)}{_sev(r)}: "
+    return [("  ", ""), _tag(r), (f" {r.check.id}{_sev(r)}: ", ""),
+            (_cut(for_terminal(r.outcome.message), PASS_WIDTH - len(head)), "")]
+
+
+def _detail_lines(r: CheckResult) -> list[Line]:
     o = r.outcome
-    tag = _paint(f"[{o.status.value}]", _COLORS[o.status], color)
-    sev = "" if r.check.severity.required else " (advisory)"
-    lines = [f"  {tag} {r.check.id}{sev}: {o.message}"]
-    if o.status is not Status.PASS:
-        if o.measured is not None or o.threshold is not None:
-            lines.append(f"      └─ measured {format_value(o.measured, o.unit)}, threshold {format_value(o.threshold, o.unit)}")
-        where = _segments_line(r)
-        if where:
-            lines.append(f"      └─ {where}")
-        if o.remediation:
-            lines.append(f"      └─ fix: {o.remediation}")
-        if r.check.docs and o.status in (Status.FAIL, Status.WARN):
-            lines.append(f"      └─ docs: {r.check.docs}")
+    lines: list[Line] = [[("  ", ""), _tag(r), (f" {r.check.id}{_sev(r)}: ", "bold"), (o.message, "")]]
+    if o.measured is not None or o.threshold is not None:
+        lines.append([(f"      └─ measured {format_value(o.measured, o.unit)}, "
+                       f"threshold {format_value(o.threshold, o.unit)}", "")])
+    where = _segments_line(r)
+    if where:
+        lines.append([(f"      └─ {where}", "")])
+    if o.remediation:
+        lines.append([("      └─ fix: ", "bold"), (o.remediation, "")])
+    if r.check.docs and o.status in (Status.FAIL, Status.WARN):
+        lines.append([(f"      └─ docs: {r.check.docs}", "dim")])
     return lines
 
 
@@ -45,9 +103,11 @@ def _segments_line(r: CheckResult) -> str:
         by = att.get("bySegment") if isinstance(att, dict) else None
         if isinstance(by, dict) and by:
             parts.append(f"{metric} " + " · ".join(f"{names.get(k, k)} {format_value(round(v, 2), unit)}"
-                                                   for k, v in by.items()))
+                                                   for k, v in by.items() if isinstance(v, int | float)))
     hops = " › ".join(str(h.get("addr") or "*") for h in path.get("hops", []) if isinstance(h, dict))
     return f"path by segment: {'; '.join(parts)} ({hops})" if parts else ""
+
+
 def summary_counts(report: Report) -> str:
     """`62 pass, 1 fail (advisory)`: counts by status, saying which failures and errors do not count."""
     parts: list[str] = []
@@ -66,44 +126,79 @@ def summary_counts(report: Report) -> str:
     return ", ".join(parts)
 
 
+def _verdict(report: Report) -> Line:
+    note = " (interrupted)" if report.interrupted else ""
+    return [("VERDICT: ", ""), (report.verdict.value, STYLES[report.verdict]),
+            (f"{note} — {summary_counts(report) or 'no checks'} in {report.duration:.1f} s", "")]
+
+
 def verdict_line(report: Report, color: bool = False) -> str:
     """The one-line summary (`--quiet` prints only this)."""
-    verdict = _paint(report.verdict.value, _COLORS[report.verdict], color)
-    note = " (interrupted)" if report.interrupted else ""
-    return f"VERDICT: {verdict}{note} — {summary_counts(report) or 'no checks'} in {report.duration:.1f} s"
+    return _emit([_verdict(report)], color).rstrip("\n")
+
+
+def _emit(lines: list[Line], color: bool) -> str:
+    """Lines to text: every segment neutralised for a terminal; styled by rich's console when `color`."""
+    if not color:
+        return "".join("".join(for_terminal(t) for t, _ in line) + "\n" for line in lines)
+    import io
+
+    from rich.console import Console
+    from rich.text import Text
+
+    buf = io.StringIO()
+    console = Console(file=buf, force_terminal=True, color_system="standard", width=10_000, no_color=False,
+                      highlight=False, emoji=False, markup=False, soft_wrap=True, legacy_windows=False)
+    for line in lines:
+        text = Text()
+        for t, style in line:
+            text.append(for_terminal(t), style=style or None)
+        console.print(text)
+    return buf.getvalue()
 
 
 def render(report: Report, options: RenderOptions) -> str:
-    color = options.color
-    by_cat: dict[Category, list[CheckResult]] = {}
-    for r in report.results:
-        by_cat.setdefault(r.check.category, []).append(r)
-    out = [f"netcheck {report.version} — site {report.profile_name or '-'} — node {report.node or '-'}"]
+    lines: list[Line] = [[(f"netcheck {report.version} — site {report.profile_name or '-'} "
+                           f"— node {report.node or '-'}", "")]]
     if report.phase:
-        out.append(f"phase: {report.phase_line()}")
-    out.append("")
-    out += causes.text_lines(report, _COLORS if color else None)
+        lines.append([(f"phase: {report.phase_line()}", "")])
+    roots = causes.text_lines(report)  # "N root causes (fix these first)": plain lines, neutralised in _emit
+    if roots:
+        lines += [[], *([(line, "bold" if i == 0 else "")] for i, line in enumerate(roots) if line)]
     fold = causes.folded(report)
-    for cat in Category:
-        if cat not in by_cat:
-            continue
-        out.append(_paint(cat.value.upper(), "1", color))
-        for r in by_cat[cat]:
+    for section in sections(report):
+        lines += [[], [(section.title, "bold")]]
+        for r in section.results:
             if r.check.id in fold:  # told under its root cause, or the same finding as an earlier one
-                tag = _paint(f"[{r.status.value}]", _COLORS[r.status], color)
-                out.append(f"  {tag} {r.check.id}: {fold[r.check.id]}")
-                continue
-            out.extend(_result_lines(r, color))
-        out.append("")
-    out.append(verdict_line(report, color=color))
+                lines.append([("  ", ""), _tag(r), (f" {r.check.id}{_sev(r)}: {fold[r.check.id]}", "")])
+            else:
+                lines += [_pass_line(r)] if section.key == "passed" else _detail_lines(r)
+    lines += [[], _verdict(report)]
     if report.verdict is Verdict.INCONCLUSIVE and no_evidence(report.results):
-        out.append(NO_EVIDENCE)
+        lines.append([(NO_EVIDENCE, "")])
     if report.verdict is Verdict.NO_GO:
         failing = [r.check.id for r in blocking(report.results)]
         if failing:
-            out.append("Blocking: " + ", ".join(failing))
+            lines.append([("Blocking: " + ", ".join(failing), "")])
     if options.previous is not None:
         from netcheck.history import regression_lines
 
-        out += ["", *regression_lines(report, options.previous)]
-    return "\n".join(out) + "\n"
+        lines += [[], *([(line, "")] for line in regression_lines(report, options.previous))]
+    return _emit(lines, options.color)
+
+
+def color_wanted(stream: object, no_color: bool = False) -> bool:
+    """Colour for a stream only when rich's console would colour it: a terminal that is not TERM=dumb,
+    and neither --no-color nor NO_COLOR (any non-empty value, https://no-color.org).
+    """
+    import os
+
+    if no_color or os.environ.get("NO_COLOR"):
+        return False
+    isatty = getattr(stream, "isatty", None)
+    if isatty is None or not isatty():  # decided without importing rich
+        return False
+    from rich.console import Console
+
+    console = Console(file=stream)  # type: ignore[arg-type]
+    return console.is_terminal and not console.is_dumb_terminal and console.color_system is not None
