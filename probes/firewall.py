@@ -19,7 +19,7 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
-from netcheck.model import Category, Check, Outcome, Severity, SkipReason, Status
+from netcheck.model import Category, Check, Outcome, SkipReason, Status
 from netcheck.net import Net
 from netcheck.phase import JOINED, NODEADM_PORTS, PRE_JOIN, effective
 from netcheck.settings import Settings, Thresholds
@@ -71,11 +71,11 @@ def plan(settings: Settings) -> list[Check]:
         if cid in seen:
             continue
         seen.add(cid)
-        checks.append(Check(id=cid, category=Category.HOST, title=f"This host's firewall admits {purpose} "
-                            f"traffic on {_shown(proto, port)}", probe="firewall",
-                            spec=Spec(proto, port, purpose, tuple(dict.fromkeys(sources)), label, phase),
-                            timeout=10, docs=DOCS, severity=Severity.ADVISORY if f"{proto}-{port}" in advisory else
-                            Severity.REQUIRED, phases=_NOTES if _opened_by_nodeadm(proto, port) else ()))
+        checks.append(CHECKS[0].check(cid, Spec(proto, port, purpose, tuple(dict.fromkeys(sources)), label, phase),
+                                      probe="firewall", title=f"This host's firewall admits {purpose} traffic on "
+                                                              f"{_shown(proto, port)}",
+                                      advisory=f"{proto}-{port}" in advisory, timeout=10,
+                                      phases=_NOTES if _opened_by_nodeadm(proto, port) else ()))
     return checks
 
 
