@@ -16,12 +16,12 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 from netcheck import __version__
 
 if TYPE_CHECKING:
-    from netcheck.model import Report
+    from netcheck.model import Check, CheckResult, Report
     from netcheck.net import Net
     from netcheck.settings import Settings
 
@@ -30,6 +30,16 @@ RENDER_RESERVE = 0.4  # seconds of --deadline left for rendering and writing the
 
 def _ignore(message: str) -> None:
     del message
+
+
+class Progress(Protocol):
+    """A runner Observer that is closed when the checks are done (netcheck/ui.py's ProgressObserver)."""
+
+    def started(self, check: Check) -> None: ...
+
+    def finished(self, result: CheckResult) -> None: ...
+
+    def close(self) -> None: ...
 
 
 @dataclass(frozen=True)
@@ -43,7 +53,9 @@ class Options:
     clock_start: float | None = None  # monotonic time --deadline counts from; None: now
     phase: str | None = None  # --phase flag: pre-join|joined|auto; None: the profile's spec.phase
     history: Path | None = None  # keep the report in this directory and return the previous one
-    progress: bool = False  # show a progress line on stderr
+    # Progress display: called with the number of checks, returns the observer to report to (the CLI passes
+    # its terminal one); None: no progress. The core never imports a UI.
+    progress: Callable[[int], Progress] | None = field(default=None, compare=False)
     warn: Callable[[str], None] = field(default=_ignore, compare=False)  # non-fatal problems (history)
 
 
@@ -79,11 +91,7 @@ def preflight(settings: Settings, options: Options | None = None, *, net: Net | 
     settings = phases.with_phase(settings, info.phase)
     plan = build_plan(settings, options.only, options.skip)
     gc.freeze()  # settings and plan live for the whole run: keep the collector from re-walking them
-    observer = None
-    if options.progress:
-        from netcheck.ui import ProgressObserver
-
-        observer = ProgressObserver(len(plan.checks))
+    observer = options.progress(len(plan.checks)) if options.progress is not None else None
     budget = max(0.5, options.deadline - (time.monotonic() - t0) - RENDER_RESERVE)
     try:
         with signals.interruptible():  # SIGINT/SIGTERM stop the loop; afterwards they are deferred
@@ -119,20 +127,16 @@ def remember(report: Report, directory: Path, warn: Callable[[str], None] = _ign
     return previous
 
 
-def exit_code(report: Report, fmt: str, *, written: bool, signalled: bool) -> int:
-    """The process exit code for a finished run (docs/architecture.md, "Exit codes")."""
+def exit_code(report: Report, *, written: bool, signalled: bool) -> int:
+    """netcheck's process exit code for a finished run (docs/architecture.md, "Exit codes").
+
+    The Nagios format replaces these codes with the plugin API's; the CLI chooses (cli.py).
+    """
     from netcheck.verdict import ExitCode
     from netcheck.verdict import exit_code as verdict_exit_code
 
-    if fmt == "nagios":  # the Nagios plugin API's codes replace netcheck's for this format alone
-        from netcheck.render.nagios import exit_code as nagios_exit_code
-
-        return 3 if not written or signalled else nagios_exit_code(report)  # UNKNOWN
     if not written:
-        return EXIT_NOT_WRITTEN
+        return int(ExitCode.NOT_WRITTEN)
     if signalled:  # a signal after the report was built: the run was still cut short
         return int(ExitCode.INCONCLUSIVE)
     return int(verdict_exit_code(report.verdict, interrupted=report.interrupted))
-
-
-EXIT_NOT_WRITTEN = 5  # the run finished, but -o FILE could not be written: the report went to stdout

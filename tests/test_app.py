@@ -28,7 +28,7 @@ def test_preflight_returns_a_report_without_the_cli(tmp_path: Path) -> None:
     failing = {r.id for r in first.report.results if r.status is not Status.PASS}
     assert failing == {"cidr.node-ip.in-node-cidr"}, failing
     assert first.report.verdict is Verdict.NO_GO
-    assert app.exit_code(first.report, "json", written=True, signalled=False) == 3
+    assert app.exit_code(first.report, written=True, signalled=False) == 3
     second = app.preflight(Settings(profile=profile, source="test"), options)
     assert second.previous is not None and second.previous.started_at == first.report.started_at
     assert not warnings
