@@ -23,6 +23,8 @@ from netcheck import __version__
 if TYPE_CHECKING:
     from netcheck.model import Check, CheckResult, Report
     from netcheck.net import Net
+    from netcheck.phase import PhaseInfo
+    from netcheck.plan import Plan
     from netcheck.settings import Settings
 
 RENDER_RESERVE = 0.4  # seconds of --deadline left for rendering and writing the report
@@ -68,17 +70,41 @@ class Preflight:
     clock_start: float = 0.0  # monotonic time the deadline counted from (what is left is for writing)
 
 
+@dataclass(frozen=True)
+class Planned:
+    """The lifecycle phase, the settings for it, and the checks planned for them (nothing sent yet)."""
+
+    settings: Settings  # with the phase applied
+    phase: PhaseInfo
+    plan: Plan
+
+
+def plan(settings: Settings, options: Options | None = None, *, net: Net | None = None) -> Planned:
+    """Phase, then plan: what `netcheck plan` lists and `preflight` runs.
+
+    Detecting the phase reads host evidence through `net`; nothing is sent. Raises
+    plan.PatternError when an --only/--skip pattern matches no check.
+    """
+    from netcheck import phase as phases
+    from netcheck.net import Net
+    from netcheck.plan import build_plan
+
+    options = options or Options()
+    requested, origin = phases.requested_phase(settings, options.phase)
+    info = phases.resolve(net or Net(), requested, origin, settings.spec.inbound.kubelet_port)
+    settings = phases.with_phase(settings, info.phase)
+    return Planned(settings, info, build_plan(settings, options.only, options.skip))
+
+
 def preflight(settings: Settings, options: Options | None = None, *, net: Net | None = None) -> Preflight:
     """Phase, plan, run, decide, build the Report, remember it.
 
     Raises plan.PatternError when an --only/--skip pattern matches no check.
     """
-    from netcheck import phase as phases
     from netcheck import signals
     from netcheck.diagnosis import diagnose
     from netcheck.model import CheckResult, Report
     from netcheck.net import Net
-    from netcheck.plan import build_plan
     from netcheck.runner import run
     from netcheck.verdict import decide
 
@@ -86,24 +112,22 @@ def preflight(settings: Settings, options: Options | None = None, *, net: Net | 
     started = datetime.now(UTC)
     t0 = time.monotonic() if options.clock_start is None else options.clock_start
     net = net or Net()
-    requested, origin = phases.requested_phase(settings, options.phase)
-    info = phases.resolve(net, requested, origin, settings.spec.inbound.kubelet_port)
-    settings = phases.with_phase(settings, info.phase)
-    plan = build_plan(settings, options.only, options.skip)
+    planned = plan(settings, options, net=net)
+    settings, info, checks = planned.settings, planned.phase, planned.plan
     gc.freeze()  # settings and plan live for the whole run: keep the collector from re-walking them
-    observer = options.progress(len(plan.checks)) if options.progress is not None else None
+    observer = options.progress(len(checks.checks)) if options.progress is not None else None
     budget = max(0.5, options.deadline - (time.monotonic() - t0) - RENDER_RESERVE)
     try:
         with signals.interruptible():  # SIGINT/SIGTERM stop the loop; afterwards they are deferred
-            outcome = run(plan.checks, net, settings.spec.thresholds, budget, observer=observer)
+            outcome = run(checks.checks, net, settings.spec.thresholds, budget, observer=observer)
     finally:
         if observer is not None:
             observer.close()
     if signals.received() and not outcome.interrupted:  # arrived after the loop, before the report
         outcome = dataclasses.replace(outcome, interrupted=True)
-    disabled = {c.id: CheckResult(c, o) for c, o in plan.disabled}
+    disabled = {c.id: CheckResult(c, o) for c, o in checks.disabled}
     ran = {r.id: r for r in outcome.results}
-    ordered = [c.id for c in plan.checks] + list(disabled)
+    ordered = [c.id for c in checks.checks] + list(disabled)
     results = tuple(ran.get(i) or disabled[i] for i in ordered)
     verdict = decide(results, strict=options.strict, interrupted=outcome.interrupted)
     found = diagnose(results)  # after the verdict: it links causes, never changes a status

@@ -389,21 +389,19 @@ def plan_cmd(config: ConfigOpt = None, nodeconfig: NodeConfigOpt = None, only: O
              service_cidr: ServiceCidrOpt = None, responder: ResponderOpt = None,
              node_ip: NodeIpOpt = None, phase: PhaseOpt = "auto") -> None:
     """List the checks that would run and what each means per phase; nothing is sent."""
-    from netcheck import phase as phases
-    from netcheck.net import Net
-    from netcheck.plan import PatternError, build_plan, endpoint_paths, platform_summary
+    from netcheck import app as application
+    from netcheck.plan import PatternError, endpoint_paths, platform_summary
 
     _phase_flag(phase)
     if config is None and nodeconfig is None:
         raise _fail(2, "give a site profile with -c FILE or a NodeConfig with --nodeconfig FILE")
     settings = _settings(config, nodeconfig, region, endpoint, service_cidr, responder, node_ip, None)
-    requested, origin = phases.requested_phase(settings, phase)
-    info = phases.resolve(Net(), requested, origin, settings.spec.inbound.kubelet_port)
-    settings = phases.with_phase(settings, info.phase)
     try:
-        plan = build_plan(settings, _split_patterns(only), _split_patterns(skip))
+        planned = application.plan(settings, application.Options(only=_split_patterns(only),
+                                                                  skip=_split_patterns(skip), phase=phase))
     except PatternError as exc:
         raise _fail(2, str(exc)) from None
+    settings, info, plan = planned.settings, planned.phase, planned.plan
     typer.echo(f"phase: {info.describe()}; checks without per-phase lines below are judged the same in both "
                "phases (--phase pre-join|joined to plan for the other).")
     for line in platform_summary(settings):
