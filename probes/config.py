@@ -2,7 +2,7 @@
 each cluster value came from (NodeConfig, profile, flag, or eks:DescribeCluster at run time).
 
 nodeadm refuses a NodeConfig its strict decoder or its validator rejects (netcheck exits 2 on
-those, see netcheck/nodeconfig.py). Everything else it loads and uses as written: an endpoint
+those, see netcheck/settings/nodeconfig.py). Everything else it loads and uses as written: an endpoint
 that does not parse, a service CIDR that is not a CIDR or a `--node-ip` that is not IPv4 only
 break the join later. Here each becomes a finding with its field and fix, while every other
 check still runs. The cluster CA is judged by `tls.eks-api.ca`.
@@ -16,9 +16,9 @@ from typing import Any, Literal
 from netcheck.aws import ClusterLookup, boto3_available
 from netcheck.model import Category, Check, Outcome, Status
 from netcheck.net import Net
-from netcheck.nodeconfig import Finding
 from netcheck.phase import JOINED, PRE_JOIN, effective
 from netcheck.settings import Settings, Thresholds, cluster_lookup_needed
+from netcheck.settings.nodeconfig import Finding
 from probes import CheckKind, kind_in
 
 DOCS_NODEADM = "https://docs.aws.amazon.com/eks/latest/userguide/hybrid-nodes-nodeadm.html"

@@ -19,8 +19,8 @@ from netcheck.model import Category, Check, Outcome, SkipReason, Status
 from netcheck.net import Net
 from netcheck.net.proxyenv import proxy_for
 from netcheck.net.tls import TlsResult
-from netcheck.nodeconfig import Finding
 from netcheck.settings import Settings, Thresholds, cluster_lookup_needed
+from netcheck.settings.nodeconfig import Finding
 from probes import CheckKind, kind_in
 from probes.base import ProbeSkip
 from probes.endpoints import Target, api_endpoint, aws_targets, extra_targets
