@@ -16,13 +16,15 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 from netcheck import __version__
 
 if TYPE_CHECKING:
-    from netcheck.model import Report
+    from netcheck.model import Check, CheckResult, Report
     from netcheck.net import Net
+    from netcheck.phase import PhaseInfo
+    from netcheck.plan import Plan
     from netcheck.settings import Settings
 
 RENDER_RESERVE = 0.4  # seconds of --deadline left for rendering and writing the report
@@ -30,6 +32,16 @@ RENDER_RESERVE = 0.4  # seconds of --deadline left for rendering and writing the
 
 def _ignore(message: str) -> None:
     del message
+
+
+class Progress(Protocol):
+    """A runner Observer that is closed when the checks are done (netcheck/ui.py's ProgressObserver)."""
+
+    def started(self, check: Check) -> None: ...
+
+    def finished(self, result: CheckResult) -> None: ...
+
+    def close(self) -> None: ...
 
 
 @dataclass(frozen=True)
@@ -43,7 +55,9 @@ class Options:
     clock_start: float | None = None  # monotonic time --deadline counts from; None: now
     phase: str | None = None  # --phase flag: pre-join|joined|auto; None: the profile's spec.phase
     history: Path | None = None  # keep the report in this directory and return the previous one
-    progress: bool = False  # show a progress line on stderr
+    # Progress display: called with the number of checks, returns the observer to report to (the CLI passes
+    # its terminal one); None: no progress. The core never imports a UI.
+    progress: Callable[[int], Progress] | None = field(default=None, compare=False)
     warn: Callable[[str], None] = field(default=_ignore, compare=False)  # non-fatal problems (history)
 
 
@@ -56,17 +70,41 @@ class Preflight:
     clock_start: float = 0.0  # monotonic time the deadline counted from (what is left is for writing)
 
 
+@dataclass(frozen=True)
+class Planned:
+    """The lifecycle phase, the settings for it, and the checks planned for them (nothing sent yet)."""
+
+    settings: Settings  # with the phase applied
+    phase: PhaseInfo
+    plan: Plan
+
+
+def plan(settings: Settings, options: Options | None = None, *, net: Net | None = None) -> Planned:
+    """Phase, then plan: what `netcheck plan` lists and `preflight` runs.
+
+    Detecting the phase reads host evidence through `net`; nothing is sent. Raises
+    plan.PatternError when an --only/--skip pattern matches no check.
+    """
+    from netcheck import phase as phases
+    from netcheck.net import Net
+    from netcheck.plan import build_plan
+
+    options = options or Options()
+    requested, origin = phases.requested_phase(settings, options.phase)
+    info = phases.resolve(net or Net(), requested, origin, settings.spec.inbound.kubelet_port)
+    settings = phases.with_phase(settings, info.phase)
+    return Planned(settings, info, build_plan(settings, options.only, options.skip))
+
+
 def preflight(settings: Settings, options: Options | None = None, *, net: Net | None = None) -> Preflight:
     """Phase, plan, run, decide, build the Report, remember it.
 
     Raises plan.PatternError when an --only/--skip pattern matches no check.
     """
-    from netcheck import phase as phases
     from netcheck import signals
     from netcheck.diagnosis import diagnose
     from netcheck.model import CheckResult, Report
     from netcheck.net import Net
-    from netcheck.plan import build_plan
     from netcheck.runner import run
     from netcheck.verdict import decide
 
@@ -74,28 +112,22 @@ def preflight(settings: Settings, options: Options | None = None, *, net: Net | 
     started = datetime.now(UTC)
     t0 = time.monotonic() if options.clock_start is None else options.clock_start
     net = net or Net()
-    requested, origin = phases.requested_phase(settings, options.phase)
-    info = phases.resolve(net, requested, origin, settings.spec.inbound.kubelet_port)
-    settings = phases.with_phase(settings, info.phase)
-    plan = build_plan(settings, options.only, options.skip)
+    planned = plan(settings, options, net=net)
+    settings, info, checks = planned.settings, planned.phase, planned.plan
     gc.freeze()  # settings and plan live for the whole run: keep the collector from re-walking them
-    observer = None
-    if options.progress:
-        from netcheck.ui import ProgressObserver
-
-        observer = ProgressObserver(len(plan.checks))
+    observer = options.progress(len(checks.checks)) if options.progress is not None else None
     budget = max(0.5, options.deadline - (time.monotonic() - t0) - RENDER_RESERVE)
     try:
         with signals.interruptible():  # SIGINT/SIGTERM stop the loop; afterwards they are deferred
-            outcome = run(plan.checks, net, settings.spec.thresholds, budget, observer=observer)
+            outcome = run(checks.checks, net, settings.spec.thresholds, budget, observer=observer)
     finally:
         if observer is not None:
             observer.close()
     if signals.received() and not outcome.interrupted:  # arrived after the loop, before the report
         outcome = dataclasses.replace(outcome, interrupted=True)
-    disabled = {c.id: CheckResult(c, o) for c, o in plan.disabled}
+    disabled = {c.id: CheckResult(c, o) for c, o in checks.disabled}
     ran = {r.id: r for r in outcome.results}
-    ordered = [c.id for c in plan.checks] + list(disabled)
+    ordered = [c.id for c in checks.checks] + list(disabled)
     results = tuple(ran.get(i) or disabled[i] for i in ordered)
     verdict = decide(results, strict=options.strict, interrupted=outcome.interrupted)
     found = diagnose(results)  # after the verdict: it links causes, never changes a status
@@ -120,20 +152,16 @@ def remember(report: Report, directory: Path, warn: Callable[[str], None] = _ign
     return previous
 
 
-def exit_code(report: Report, fmt: str, *, written: bool, signalled: bool) -> int:
-    """The process exit code for a finished run (docs/architecture.md, "Exit codes")."""
+def exit_code(report: Report, *, written: bool, signalled: bool) -> int:
+    """netcheck's process exit code for a finished run (docs/architecture.md, "Exit codes").
+
+    The Nagios format replaces these codes with the plugin API's; the CLI chooses (cli.py).
+    """
     from netcheck.verdict import ExitCode
     from netcheck.verdict import exit_code as verdict_exit_code
 
-    if fmt == "nagios":  # the Nagios plugin API's codes replace netcheck's for this format alone
-        from netcheck.render.nagios import exit_code as nagios_exit_code
-
-        return 3 if not written or signalled else nagios_exit_code(report)  # UNKNOWN
     if not written:
-        return EXIT_NOT_WRITTEN
+        return int(ExitCode.NOT_WRITTEN)
     if signalled:  # a signal after the report was built: the run was still cut short
         return int(ExitCode.INCONCLUSIVE)
     return int(verdict_exit_code(report.verdict, interrupted=report.interrupted))
-
-
-EXIT_NOT_WRITTEN = 5  # the run finished, but -o FILE could not be written: the report went to stdout

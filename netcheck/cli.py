@@ -25,9 +25,12 @@ import typer  # noqa: E402
 
 from netcheck import __version__  # noqa: E402
 from netcheck.protocol import RESPONDER_PORT  # noqa: E402
+from netcheck.render import FORMATS as RENDERERS  # noqa: E402
 
 if TYPE_CHECKING:
-    from netcheck.app import Preflight
+    from collections.abc import Callable
+
+    from netcheck.app import Preflight, Progress
     from netcheck.safeio import OutputTarget
     from netcheck.settings import Settings
 
@@ -52,7 +55,7 @@ app = typer.Typer(add_completion=True, no_args_is_help=True, pretty_exceptions_e
                   context_settings={"help_option_names": ["-h", "--help"]}, epilog=EPILOG,
                   help="Is this site's network ready for Amazon EKS Hybrid Nodes? GO or NO-GO, and what to change.")
 
-FORMATS = ["table", "json", "junit", "markdown", "html", "prometheus", "nagios"]
+FORMATS = list(RENDERERS)  # the renderer registry's names (netcheck/render/__init__.py)
 
 ConfigOpt = Annotated[Path | None, typer.Option("-c", "--config", help="Site profile (YAML).",
                                                  envvar="NETCHECK_CONFIG", dir_okay=False)]
@@ -255,12 +258,26 @@ def _deliver(result: Preflight, fmt: str, target: OutputTarget | None, *, color:
         written = _write_output(target, text, time_left)
         if target is not None and written and fmt != "table":
             typer.echo(render("table", report, RenderOptions(color=color, previous=previous)), err=True, nl=False)
-    return exit_code(report, fmt, written=written, signalled=signals.received() is not None)
+    signalled = signals.received() is not None
+    if fmt == "nagios":  # the Nagios plugin API's codes replace netcheck's for this format alone
+        from netcheck.render.nagios import exit_code as nagios_exit_code
+
+        return 3 if not written or signalled else nagios_exit_code(report)  # UNKNOWN
+    return exit_code(report, written=written, signalled=signalled)
 
 
 def _progress(quiet: bool) -> bool:
     """Show progress on stderr when it is a terminal, whatever the format and -o, unless --quiet."""
     return sys.stderr.isatty() and not quiet
+
+
+def _progress_observer(quiet: bool) -> Callable[[int], Progress] | None:
+    """The terminal progress display for app.Options.progress, or None (see _progress)."""
+    if not _progress(quiet):
+        return None
+    from netcheck.ui import ProgressObserver
+
+    return ProgressObserver
 
 
 def _warn(message: str) -> None:
@@ -281,8 +298,8 @@ def _output_target(output: Path | None) -> OutputTarget | None:
 
 def _write_output(target: OutputTarget | None, text: str, time_left: float) -> bool:
     """Write the report to -o's target, or to stdout; False when -o failed and stdout got the report."""
-    from netcheck.app import EXIT_NOT_WRITTEN
     from netcheck.safeio import FileProblem
+    from netcheck.verdict import ExitCode
 
     if target is None:
         typer.echo(text, nl=False)
@@ -290,7 +307,7 @@ def _write_output(target: OutputTarget | None, text: str, time_left: float) -> b
     try:
         target.write(text, timeout=max(1.0, time_left))
     except FileProblem as exc:
-        _stderr(f"-o {exc}; the report follows on stdout (exit {EXIT_NOT_WRITTEN})")
+        _stderr(f"-o {exc}; the report follows on stdout (exit {int(ExitCode.NOT_WRITTEN)})")
         typer.echo(text, nl=False)
         return False
     return True
@@ -382,7 +399,7 @@ def run_cmd(config: ConfigOpt = None, nodeconfig: NodeConfigOpt = None, fmt: For
     target = _output_target(output)  # before any probe: a target we cannot write is a usage error
     options = Options(only=_split_patterns(only), skip=_split_patterns(skip), strict=strict, deadline=deadline,
                       clock_start=PROCESS_START, phase=phase, history=history, warn=_warn,
-                      progress=_progress(quiet))
+                      progress=_progress_observer(quiet))
     try:
         result = preflight(settings, options)
     except PatternError as exc:
@@ -397,21 +414,19 @@ def plan_cmd(config: ConfigOpt = None, nodeconfig: NodeConfigOpt = None, only: O
              service_cidr: ServiceCidrOpt = None, responder: ResponderOpt = None,
              node_ip: NodeIpOpt = None, phase: PhaseOpt = "auto") -> None:
     """List the checks that would run and what each means per phase; nothing is sent."""
-    from netcheck import phase as phases
-    from netcheck.net import Net
-    from netcheck.plan import PatternError, build_plan, endpoint_paths, platform_summary
+    from netcheck import app as application
+    from netcheck.plan import PatternError, endpoint_paths, platform_summary
 
     _phase_flag(phase)
     if config is None and nodeconfig is None:
         raise _fail(2, "give a site profile with -c FILE or a NodeConfig with --nodeconfig FILE")
     settings = _settings(config, nodeconfig, region, endpoint, service_cidr, responder, node_ip, None)
-    requested, origin = phases.requested_phase(settings, phase)
-    info = phases.resolve(Net(), requested, origin, settings.spec.inbound.kubelet_port)
-    settings = phases.with_phase(settings, info.phase)
     try:
-        plan = build_plan(settings, _split_patterns(only), _split_patterns(skip))
+        planned = application.plan(settings, application.Options(only=_split_patterns(only),
+                                                                  skip=_split_patterns(skip), phase=phase))
     except PatternError as exc:
         raise _fail(2, str(exc)) from None
+    settings, info, plan = planned.settings, planned.phase, planned.plan
     from netcheck.render.safe import for_terminal
 
     typer.echo(f"phase: {info.describe()}; checks without per-phase lines below are judged the same in both "
@@ -457,7 +472,7 @@ def demo_cmd(fmt: FormatOpt = "table", output: OutputOpt = None, strict: StrictO
     output = _stdout_dash(output)
     color = output is None and _color_allowed(no_color)
     target = _output_target(output)
-    options = Options(strict=strict, deadline=deadline, warn=_warn, progress=_progress(quiet))
+    options = Options(strict=strict, deadline=deadline, warn=_warn, progress=_progress_observer(quiet))
     result = run_demo(options)
     raise typer.Exit(_deliver(result, fmt, target, color=color, deadline=deadline, quiet=quiet))
 

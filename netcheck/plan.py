@@ -94,8 +94,8 @@ def build_plan(settings: Settings, only: tuple[str, ...] = (), skip: tuple[str, 
 
 def platform_summary(settings: Settings) -> list[str]:
     """What the plan assumes about the platform, from the same tables the probes plan from (for `netcheck plan`)."""
-    from probes.cnimodel import for_settings, pod_routing
-    from probes.endpoints import install_region, partition_of
+    from netcheck.platform import for_settings, partition_of, pod_routing
+    from probes.endpoints import install_region
 
     s = settings.spec
     lines: list[str] = []

@@ -50,7 +50,11 @@ class RunResult:
 
 def execute(check: Check, net: Net, thresholds: Thresholds) -> Outcome:
     """collect + evaluate for one check, mapping exceptions to SKIP and ERROR."""
-    module = probes.load(check.probe)
+    try:
+        module = probes.load(check.probe)
+    except Exception as exc:  # a typo in Check.probe or a module that fails to import: ERROR, never a dead worker
+        return Outcome(Status.ERROR, f"netcheck has no working probe {check.probe!r} for this check (a bug in "
+                       "netcheck, not a network finding).", remediation=_REPORT_FIX, evidence=_fault(exc))
     try:
         evidence = module.collect(check.spec, net)
     except ProbeSkip as skip:
@@ -73,6 +77,9 @@ def execute(check: Check, net: Net, thresholds: Thresholds) -> Outcome:
         return Outcome(Status.ERROR, "Judging the collected evidence stopped on an unexpected internal fault "
                        "(not a network finding).", remediation=RERUN_FIX, evidence=_fault(exc))
     return outcome
+
+
+_REPORT_FIX = "Report it to the netcheck maintainers with this check's evidence; the other checks are unaffected."
 
 
 def _fault(exc: BaseException) -> dict[str, object]:

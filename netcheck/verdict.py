@@ -21,6 +21,7 @@ class ExitCode(enum.IntEnum):
     USAGE = 2
     NO_GO = 3
     INCONCLUSIVE = 4
+    NOT_WRITTEN = 5  # the run finished, but -o FILE could not be written: the report went to stdout
 
 
 def is_open(result: CheckResult) -> bool:

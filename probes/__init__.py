@@ -19,10 +19,10 @@ import importlib
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar, cast, runtime_checkable
 
-from netcheck.model import Category, Severity
+from netcheck.model import Category, Check, Severity
 
 if TYPE_CHECKING:
-    from netcheck.model import Check, Outcome
+    from netcheck.model import Outcome
     from netcheck.net import Net
     from netcheck.settings import Settings, Thresholds
 
@@ -43,6 +43,29 @@ class CheckKind:
 
     def matches(self, check_id: str) -> bool:
         return fnmatch.fnmatchcase(check_id, self.pattern)
+
+    def check(self, id: str, spec: Any, *, probe: str, title: str | None = None, advisory: bool = False,
+              timeout: float = 10.0, exclusive: bool = False, phases: tuple[tuple[str, str], ...] = ()) -> Check:
+        """A planned check of this kind. Category, docs and severity come from the kind, never typed again.
+
+        `title` names this instance with its real values (the kind's title when None); `advisory`
+        lowers a required kind for this instance (a probe may lower a severity, never raise it).
+        """
+        severity = Severity.ADVISORY if advisory else self.severity
+        return Check(id=id, category=self.category, title=title or self.title, probe=probe, spec=spec,
+                     severity=severity, timeout=timeout, docs=self.docs, exclusive=exclusive, phases=phases)
+
+
+def kind_in(kinds: tuple[CheckKind, ...], check_id: str) -> CheckKind:
+    """The first of a probe's `kinds` whose pattern matches `check_id` (the same rule as `kind_of`).
+
+    Raises LookupError for an id no kind declares: a planning bug the contract test catches.
+    """
+    found = next((k for k in kinds if k.matches(check_id)), None)
+    if found is None:
+        raise LookupError(f"check id {check_id} matches none of the declared kinds "
+                          f"{', '.join(k.pattern for k in kinds)}")
+    return found
 
 
 @runtime_checkable
@@ -81,9 +104,16 @@ REGISTRY: dict[str, str] = {
 }
 
 
+class UnknownProbe(LookupError):
+    """A Check names a probe the registry does not have (a typo in `Check.probe`)."""
+
+
 def load(name: str) -> Probe[Any, Any]:
-    """The module of probe `name`."""
-    return cast("Probe[Any, Any]", importlib.import_module(REGISTRY[name]))
+    """The module of probe `name`; UnknownProbe when the registry has no such probe."""
+    module = REGISTRY.get(name)
+    if module is None:
+        raise UnknownProbe(f"no probe named {name!r} is registered (probes.REGISTRY)")
+    return cast("Probe[Any, Any]", importlib.import_module(module))
 
 
 def available() -> list[str]:

@@ -27,7 +27,7 @@ from netcheck.model import Category, Check, Outcome, SkipReason, Status
 from netcheck.net import Net
 from netcheck.protocol import RESPONDER_PORT
 from netcheck.settings import Settings, Thresholds, split_hostport
-from probes import CheckKind
+from probes import CheckKind, kind_in
 from probes.base import ProbeSkip
 
 DOCS = "https://docs.aws.amazon.com/eks/latest/userguide/hybrid-nodes-networking.html"
@@ -102,9 +102,9 @@ def plan(settings: Settings) -> list[Check]:
         later = bw.seconds + TEST_OVERHEAD if not reverse and len(directions) > 1 else 0.0
         spec = Spec(host, port or 0, reverse, bw.seconds, bw.streams, token, source, reserve=later)
         name = "Download (VPC → node)" if reverse else "Upload (node → VPC)"
-        checks.append(Check(id=f"bandwidth.{spec.direction}.{subject}", category=Category.BANDWIDTH,
-                            title=f"{name} TCP throughput meets the threshold", probe="bandwidth", spec=spec,
-                            timeout=bw.seconds + 20.0 + SLOT_WAIT, docs=DOCS, exclusive=True))
+        checks.append(kind_in(CHECKS, f"bandwidth.{spec.direction}.{subject}").check(
+            f"bandwidth.{spec.direction}.{subject}", spec, probe="bandwidth",
+            title=f"{name} TCP throughput meets the threshold", timeout=bw.seconds + 20.0 + SLOT_WAIT, exclusive=True))
     return checks
 
 

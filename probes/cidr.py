@@ -23,7 +23,7 @@ from netcheck.model import Category, Check, Outcome, SkipReason, Status
 from netcheck.net import Net
 from netcheck.phase import JOINED, PRE_JOIN, cni_of_device, effective
 from netcheck.settings import DEFAULT_SERVICE_CIDRS, Settings, Thresholds
-from probes import CheckKind
+from probes import CheckKind, kind_in
 
 DOCS_REMOTE = "https://docs.aws.amazon.com/eks/latest/APIReference/API_RemoteNodeNetwork.html"
 DOCS_NET = "https://docs.aws.amazon.com/eks/latest/userguide/hybrid-nodes-networking.html"
@@ -202,20 +202,20 @@ def plan(settings: Settings) -> list[Check]:
     toward = (s.cluster.control_plane_ips[0] if s.cluster.control_plane_ips
               else str(IPNetwork(s.vpc.cidrs[0]).ip + 1) if s.vpc.cidrs else None)
 
-    def mk(cid: str, title: str, spec: Spec, docs: str = DOCS_NET) -> Check:
-        return Check(id=cid, category=Category.CIDR, title=title, probe="cidr", spec=spec, timeout=5, docs=docs)
+    def mk(cid: str, title: str, spec: Spec) -> Check:
+        return kind_in(CHECKS, cid).check(cid, spec, probe="cidr", title=title, timeout=5)
 
     checks = [
-        mk("cidr.node.rfc1918", "Remote node CIDRs are IPv4 RFC 1918", Spec("rfc1918", {"node": groups["node"]}), DOCS_REMOTE),
-        mk("cidr.pod.rfc1918", "Remote pod CIDRs are IPv4 RFC 1918", Spec("rfc1918", {"pod": groups["pod"]}), DOCS_REMOTE),
+        mk("cidr.node.rfc1918", "Remote node CIDRs are IPv4 RFC 1918", Spec("rfc1918", {"node": groups["node"]})),
+        mk("cidr.pod.rfc1918", "Remote pod CIDRs are IPv4 RFC 1918", Spec("rfc1918", {"pod": groups["pod"]})),
         mk("cidr.node.prefix-length", "Remote node CIDRs are between /8 and /32",
-           Spec("size", {"node": groups["node"]}), DOCS_REMOTE),
+           Spec("size", {"node": groups["node"]})),
         mk("cidr.pod.prefix-length", "Remote pod CIDRs are between /8 and /32",
-           Spec("size", {"pod": groups["pod"]}), DOCS_REMOTE),
+           Spec("size", {"pod": groups["pod"]})),
     ]
     if service_known:
         checks.append(mk("cidr.service.range", "Service CIDR is RFC 1918, /12 to /24, outside the VPC",
-                         Spec("service-range", {"service": groups["service"], "vpc": groups["vpc"]}), DOCS_SVC))
+                         Spec("service-range", {"service": groups["service"], "vpc": groups["vpc"]})))
     for a, b in _OVERLAPS:
         cid = f"cidr.overlap.{a}-{b}" if a != b else f"cidr.overlap.{a}s"
         title = (f"{_cap(GROUP_NAMES[a])}s do not overlap {GROUP_NAMES[b]}s" if a != b
@@ -228,8 +228,7 @@ def plan(settings: Settings) -> list[Check]:
         mk("cidr.node-ip.in-node-cidr", "The kubelet's node IP is inside a remote node CIDR and is the address "
                                          "this host uses toward the VPC",
            Spec("node-ip", {"node": groups["node"]}, node_ip=s.node.ip, route_toward=toward, node_name=s.node.name,
-                phase=phase, node_ip_origin=settings.origins.get("node.ip", "")),
-           "https://docs.aws.amazon.com/eks/latest/userguide/hybrid-nodes-troubleshooting.html"),
+                phase=phase, node_ip_origin=settings.origins.get("node.ip", ""))),
         phases=((PRE_JOIN, "the IP nodeadm init will validate: --node-ip, else the IAM Roles Anywhere node name "
                            "resolved, else the default-route interface's first address"),
                 (JOINED, "the same choice the running kubelet made"))))

@@ -75,17 +75,16 @@ def plan(settings: Settings) -> list[Check]:
         servers, source = tuple(s.ntp.servers), "spec.ntp.servers"
     else:
         servers, source = settings.timesync
-    checks = [Check("clock.ntp.offset", Category.CLOCK, "This host's clock agrees with its NTP server", "clock",
-                    Spec("ntp", servers[:MAX_SERVERS], source, dns_servers=dns), timeout=CHECK_S, docs=DOCS)]
-    checks.append(Check("clock.sync.state", Category.CLOCK, "This host's clock is synchronising (chrony tracking, "
-                        "kernel/timedatectl synchronized flag)", "clock", Spec("sync"), timeout=SYNC_S + 1, docs=DOCS))
+    ntp, sync, https = CHECKS
+    checks = [ntp.check("clock.ntp.offset", Spec("ntp", servers[:MAX_SERVERS], source, dns_servers=dns),
+                        probe="clock", timeout=CHECK_S)]
+    checks.append(sync.check("clock.sync.state", Spec("sync"), probe="clock", timeout=SYNC_S + 1))
     api = api_endpoint(settings)
     if api is not None:
         proxy = proxy_for(api.host, api.port, dict(settings.environ))
-        checks.append(Check("clock.https.offset", Category.CLOCK, "This host's clock agrees with the API server's "
-                            "Date header", "clock", Spec("https", host=api.host, port=api.port, ips=api.ips,
-                                                         ca_pem=api.ca_pem, proxy=proxy, dns_servers=dns),
-                            timeout=10, docs=DOCS))
+        checks.append(https.check("clock.https.offset", Spec("https", host=api.host, port=api.port, ips=api.ips,
+                                                             ca_pem=api.ca_pem, proxy=proxy, dns_servers=dns),
+                                  probe="clock", timeout=10))
     return checks
 
 

@@ -22,11 +22,11 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from netcheck.model import Category, Check, Outcome, Severity, SkipReason, Status
+from netcheck.model import Category, Check, Outcome, SkipReason, Status
 from netcheck.net import Net
 from netcheck.protocol import RESPONDER_PORT
 from netcheck.settings import Settings, Thresholds, split_hostport
-from probes import CheckKind
+from probes import CheckKind, kind_in
 from probes.base import LOSS_HINT, MissingPrivilege, probe_path
 from probes.cnimodel import for_settings
 
@@ -56,9 +56,9 @@ class Evidence:
 
 CHECKS: tuple[CheckKind, ...] = (
     CheckKind('cni.*.udp-*', 'A peer node is reachable on a CNI UDP port (VXLAN, Geneve, ...)', Category.REACHABILITY,
-              docs='https://docs.cilium.io/en/stable/operations/system_requirements/#firewall-rules'),
+              docs='https://docs.aws.amazon.com/eks/latest/userguide/hybrid-nodes-cni.html'),
     CheckKind('cni.*.tcp-*', 'A peer node is reachable on a CNI TCP port (health, BGP, Typha)', Category.REACHABILITY,
-              docs='https://docs.cilium.io/en/stable/operations/system_requirements/#firewall-rules'),
+              docs='https://docs.aws.amazon.com/eks/latest/userguide/hybrid-nodes-cni.html'),
     CheckKind('cni.*.ipip', 'A peer node is reachable with IP-in-IP (protocol 4)', Category.REACHABILITY,
               docs='https://docs.tigera.io/calico/latest/getting-started/kubernetes/requirements#network-requirements'),
 )
@@ -72,11 +72,11 @@ def plan(settings: Settings) -> list[Check]:
     m = for_settings(settings)
     if m is None:
         return []
-    return [Check(id=f"cni.{peer}.{p.label}", category=Category.REACHABILITY,
-                  title=f"Peer {peer} is reachable on {p.shown} ({p.purpose})"
-                        + (f"; advisory: {p.why_optional}" if not p.required else ""), probe="cniports",
-                  spec=Spec(peer, p.proto, p.port, p.purpose, rport, settings.token),
-                  severity=Severity.REQUIRED if p.required else Severity.ADVISORY, timeout=10, docs=m.docs)
+    return [kind_in(CHECKS, f"cni.{peer}.{p.label}").check(
+                f"cni.{peer}.{p.label}", Spec(peer, p.proto, p.port, p.purpose, rport, settings.token), probe="cniports",
+                title=f"Peer {peer} is reachable on {p.shown} ({p.purpose})"
+                      + (f"; advisory: {p.why_optional}" if not p.required else ""),
+                advisory=not p.required, timeout=10)
             for peer in s.peers for p in m.ports if p.between_nodes]
 
 

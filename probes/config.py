@@ -2,7 +2,7 @@
 each cluster value came from (NodeConfig, profile, flag, or eks:DescribeCluster at run time).
 
 nodeadm refuses a NodeConfig its strict decoder or its validator rejects (netcheck exits 2 on
-those, see netcheck/nodeconfig.py). Everything else it loads and uses as written: an endpoint
+those, see netcheck/settings/nodeconfig.py). Everything else it loads and uses as written: an endpoint
 that does not parse, a service CIDR that is not a CIDR or a `--node-ip` that is not IPv4 only
 break the join later. Here each becomes a finding with its field and fix, while every other
 check still runs. The cluster CA is judged by `tls.eks-api.ca`.
@@ -16,10 +16,10 @@ from typing import Any, Literal
 from netcheck.aws import ClusterLookup, boto3_available
 from netcheck.model import Category, Check, Outcome, Status
 from netcheck.net import Net
-from netcheck.nodeconfig import Finding
 from netcheck.phase import JOINED, PRE_JOIN, effective
 from netcheck.settings import Settings, Thresholds, cluster_lookup_needed
-from probes import CheckKind
+from netcheck.settings.nodeconfig import Finding
+from probes import CheckKind, kind_in
 
 DOCS_NODEADM = "https://docs.aws.amazon.com/eks/latest/userguide/hybrid-nodes-nodeadm.html"
 # Finding subject → (check title, status when the finding is there).
@@ -79,9 +79,9 @@ def plan(settings: Settings) -> list[Check]:
                                      "expired or not yet valid (internal/node/hybrid/validator.go)"),
                           (JOINED, "WARN: the node has joined; the signing helper needs them again at the next "
                                    "credential refresh"))
-            checks.append(Check(f"config.nodeconfig.{subject}", Category.CONFIG, title, "config",
-                                Spec("finding", nc.path, subject, nc.findings.get(subject), status), timeout=2,
-                                docs=DOCS_NODEADM, phases=phases))
+            checks.append(kind_in(CHECKS, f"config.nodeconfig.{subject}").check(
+                f"config.nodeconfig.{subject}", Spec("finding", nc.path, subject, nc.findings.get(subject), status),
+                probe="config", title=title, timeout=2, phases=phases))
     lookup_possible = cluster_lookup_needed(settings)
     if nc is not None or settings.cluster_lookup is not None or lookup_possible:
         c = settings.spec.cluster
@@ -103,11 +103,11 @@ def plan(settings: Settings) -> list[Check]:
             title = f"The cluster endpoint, CA and service CIDR nodeadm will use are known ({how})"
         else:
             title = "The cluster endpoint, CA and service CIDR nodeadm will use are known"
-        checks.append(Check("config.cluster.details", Category.CONFIG, title, "config",
-                            Spec("details", settings.source, sources=tuple(sorted(sources.items())),
-                                 values=tuple((k, v) for k, v in values.items() if v is not None),
-                                 lookup=settings.cluster_lookup, lookup_possible=lookup_possible),
-                            timeout=2, docs=DOCS_NODEADM))
+        checks.append(kind_in(CHECKS, "config.cluster.details").check(
+            "config.cluster.details", Spec("details", settings.source, sources=tuple(sorted(sources.items())),
+                                           values=tuple((k, v) for k, v in values.items() if v is not None),
+                                           lookup=settings.cluster_lookup, lookup_possible=lookup_possible),
+            probe="config", title=title, timeout=2))
     return checks
 
 

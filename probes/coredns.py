@@ -52,10 +52,10 @@ def plan(settings: Settings) -> list[Check]:
     checks = []
     for ip in s.dns.vpc_core_dns:
         for proto in ("udp", "tcp"):
-            checks.append(Check(f"dns.coredns.{ip}.{proto}", Category.DNS,
-                                f"CoreDNS at {ip} in the VPC answers on {proto.upper()} 53", "coredns",
-                                Spec(ip, proto, s.inbound.pod_address, tuple(s.remote_network.pod_cidrs)),  # type: ignore[arg-type]
-                                timeout=TIMEOUT_S + 2, docs=DOCS))
+            checks.append(CHECKS[0].check(f"dns.coredns.{ip}.{proto}",
+                                          Spec(ip, proto, s.inbound.pod_address, tuple(s.remote_network.pod_cidrs)),  # type: ignore[arg-type]
+                                          probe="coredns", title=f"CoreDNS at {ip} in the VPC answers on "
+                                                                 f"{proto.upper()} 53", timeout=TIMEOUT_S + 2))
     return checks
 
 

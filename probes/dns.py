@@ -14,13 +14,13 @@ from typing import Literal
 
 from netaddr import IPAddress, IPSet
 
-from netcheck.model import Category, Check, Outcome, Severity, SkipReason, Status
+from netcheck.model import Category, Check, Outcome, SkipReason, Status
 from netcheck.net import Net
 from netcheck.net.lookup import DnsAnswer, ResolverOptions, is_ip, split_server
 from netcheck.settings import Settings, Thresholds
-from probes import CheckKind
+from probes import CheckKind, kind_in
 from probes.base import LOSS_HINT, probe_path
-from probes.endpoints import DOCS_NETWORKING, Target, all_targets, api_endpoint
+from probes.endpoints import Target, all_targets, api_endpoint
 from probes.reachability import proxy_route
 
 DOCS_PREREQS = "https://docs.aws.amazon.com/eks/latest/userguide/hybrid-nodes-prereqs.html"
@@ -71,9 +71,9 @@ def plan(settings: Settings) -> list[Check]:
         proxy = proxy_route(t, settings.environ)
         spec = Spec("resolve", t.subject, t.host, t.required, t.why, servers, s.dns.timeout, proxy)
         # Through a proxy the proxy resolves the name; a local failure then does not block the node.
-        severity = Severity.REQUIRED if t.required and proxy is None else Severity.ADVISORY
-        checks.append(Check(id=cid, category=Category.DNS, title=f"{t.host} resolves", probe="dns", spec=spec,
-                            severity=severity, timeout=s.dns.timeout + 2 * PATH_PROBE_S + 1, docs=DOCS_NETWORKING))
+        checks.append(kind_in(CHECKS, cid).check(cid, spec, probe="dns", title=f"{t.host} resolves",
+                                                 advisory=not t.required or proxy is not None,
+                                                 timeout=s.dns.timeout + 2 * PATH_PROBE_S + 1))
     api = api_endpoint(settings)
     if api is not None and not is_ip(api.host):
         checks.append(_access_check(settings, api, servers))
@@ -85,9 +85,8 @@ def _access_check(settings: Settings, api: Target, servers: tuple[str, ...]) -> 
     spec = Spec("endpoint-access", api.subject, api.host, True, api.why, servers, s.dns.timeout,
                 access=s.cluster.endpoint_access, vpc_cidrs=tuple(s.vpc.cidrs),
                 control_plane_ips=tuple(s.cluster.control_plane_ips))
-    return Check(id="dns.eks-api.endpoint-access", category=Category.DNS,
-                 title="The API endpoint resolves to addresses its endpoint access mode allows from on-prem",
-                 probe="dns", spec=spec, timeout=s.dns.timeout + 3, docs=DOCS_PREREQS)
+    return kind_in(CHECKS, "dns.eks-api.endpoint-access").check("dns.eks-api.endpoint-access", spec, probe="dns",
+                                                                timeout=s.dns.timeout + 3)
 
 
 # --- collect (I/O only) --------------------------------------------------------------

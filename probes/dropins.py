@@ -26,7 +26,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from netcheck.model import Category, Check, Outcome, Severity, SkipReason, Status
+from netcheck.model import Category, Check, Outcome, SkipReason, Status
 from netcheck.net import Net
 from netcheck.phase import JOINED, PRE_JOIN, effective
 from netcheck.settings import Settings, Thresholds
@@ -93,10 +93,9 @@ def plan(settings: Settings) -> list[Check]:
     checks = []
     for subject in subjects:
         advisory = phase == JOINED and subject == "package-manager"
-        checks.append(Check(
-            f"proxy.dropin.{subject}", Category.PROXY, TITLES[subject], "dropins",
-            Spec(subject, http, https, no_proxy, phase),
-            severity=Severity.ADVISORY if advisory else Severity.REQUIRED, timeout=3, docs=DOCS_PROXY,
+        checks.append(CHECKS[0].check(
+            f"proxy.dropin.{subject}", Spec(subject, http, https, no_proxy, phase), probe="dropins",
+            title=TITLES[subject], advisory=advisory, timeout=3,
             phases=((PRE_JOIN, "the path nodeadm init's proxy-validation reads must hold the same HTTP(S)_PROXY "
                                "values as this environment, or init stops"),
                     (JOINED, "the running service needs the proxy in a drop-in systemd reads (either path)"

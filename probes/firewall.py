@@ -5,7 +5,7 @@ Check ids (stable):
                                   program) let a new inbound packet reach this port: the kubelet
                                   port and webhook ports from the VPC, the CNI ports from peers
 
-The walk over prerouting/input chains is `netcheck.net.nft.decide`; a rule whose match
+The walk over prerouting/input chains is `decide` below; a rule whose match
 depends on something netcheck cannot know makes the answer WARN instead of a guess.
 
 Pre-join, ports that `nodeadm init` opens itself through ufw or firewalld (10250/tcp,
@@ -16,10 +16,11 @@ and webhook ports are judged as they are, in both phases.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+import ipaddress
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
-from netcheck.model import Category, Check, Outcome, Severity, SkipReason, Status
+from netcheck.model import Category, Check, Outcome, SkipReason, Status
 from netcheck.net import Net
 from netcheck.phase import JOINED, NODEADM_PORTS, PRE_JOIN, effective
 from netcheck.settings import Settings, Thresholds
@@ -28,7 +29,7 @@ from probes.base import MissingPrivilege, ProbeSkip
 from probes.cnimodel import for_settings as cni_model
 
 if TYPE_CHECKING:
-    from netcheck.net.nft import Ruleset
+    from netcheck.net.nft import Chain, Match, Rule, Ruleset
 
 DOCS = "https://docs.aws.amazon.com/eks/latest/userguide/hybrid-nodes-networking.html"
 
@@ -71,11 +72,11 @@ def plan(settings: Settings) -> list[Check]:
         if cid in seen:
             continue
         seen.add(cid)
-        checks.append(Check(id=cid, category=Category.HOST, title=f"This host's firewall admits {purpose} "
-                            f"traffic on {_shown(proto, port)}", probe="firewall",
-                            spec=Spec(proto, port, purpose, tuple(dict.fromkeys(sources)), label, phase),
-                            timeout=10, docs=DOCS, severity=Severity.ADVISORY if f"{proto}-{port}" in advisory else
-                            Severity.REQUIRED, phases=_NOTES if _opened_by_nodeadm(proto, port) else ()))
+        checks.append(CHECKS[0].check(cid, Spec(proto, port, purpose, tuple(dict.fromkeys(sources)), label, phase),
+                                      probe="firewall", title=f"This host's firewall admits {purpose} traffic on "
+                                                              f"{_shown(proto, port)}",
+                                      advisory=f"{proto}-{port}" in advisory, timeout=10,
+                                      phases=_NOTES if _opened_by_nodeadm(proto, port) else ()))
     return checks
 
 
@@ -152,7 +153,7 @@ def _fix(spec: Spec, ev: dict[str, Any], chain: str) -> str:
 
 
 def evaluate(spec: Spec, ev: Evidence, thresholds: Thresholds) -> Outcome:
-    from netcheck.net.nft import Packet, decide, ruleset_from_evidence
+    from netcheck.net.nft import ruleset_from_evidence
 
     doc = ev.ruleset
     ruleset = ruleset_from_evidence(doc)
@@ -188,3 +189,148 @@ def evaluate(spec: Spec, ev: Evidence, thresholds: Thresholds) -> Outcome:
     n = sum(1 for c in ruleset.chains if c.hook)
     return Outcome(Status.PASS, f"This host's firewall ({ruleset.source}, {n} input chains) admits {what}.",
                    measured="accepted", evidence=evidence)
+
+
+# --- the walk over prerouting/input chains, as the kernel would for one new inbound packet ------------
+# Matches it cannot judge (marks, unknown extensions) are "maybe": the walk is done once assuming each
+# maybe-rule applies where that blocks, and once where it accepts, so an uncertain answer is reported
+# as uncertain.
+
+HOOK_ORDER = {"prerouting": 0, "input": 1}
+MAX_DEPTH = 16
+
+
+@dataclass(frozen=True)
+class Packet:
+    """A new inbound IPv4 packet: protocol, destination port, and the sources it may come from."""
+
+    proto: str
+    dport: int
+    sources: tuple[str, ...] = ()  # CIDRs; empty = unknown source
+
+
+@dataclass(frozen=True)
+class Decision:
+    blocked: bool
+    by: str  # the rule or policy that decided, e.g. "inet filter input: tcp dport 10250 drop"
+    chain: str = ""
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """Both walks: `sure` when they agree."""
+
+    worst: Decision  # maybe-rules assumed to block
+    best: Decision  # maybe-rules assumed to accept
+    uncertain: list[str] = field(default_factory=list)
+
+    @property
+    def sure(self) -> bool:
+        return self.worst.blocked == self.best.blocked
+
+
+# --- judging a packet against the ruleset (pure) --------------------------------------------------------------------
+
+def _in_ports(port: int, values: tuple[Any, ...]) -> bool:
+    return any(lo <= port <= hi for lo, hi in values)
+
+
+def _match(m: Match, pkt: Packet) -> bool | None:
+    """True/False, or None when it depends on something the packet description does not fix."""
+    hit: bool | None
+    if m.field == "l4proto":
+        names = {"tcp": ("6",), "udp": ("17",), "ipip": ("4", "ipencap")}.get(pkt.proto, ())
+        hit = pkt.proto in m.values or any(n in m.values for n in names)
+    elif m.field == "nfproto":
+        hit = "ipv4" in m.values
+    elif m.field == "dport":
+        if m.proto not in ("th", pkt.proto) or pkt.proto == "ipip":  # IP-in-IP has no ports
+            return False if m.op == "==" else None
+        hit = _in_ports(pkt.dport, m.values)
+    elif m.field == "ctstate":
+        hit = "new" in m.values
+    elif m.field == "iifname":
+        if all(v == "lo" for v in m.values):
+            hit = False  # the packet comes from the network, never from loopback
+        else:
+            return None
+    elif m.field == "saddr":
+        if not pkt.sources:
+            return None
+        nets = [ipaddress.ip_network(v) for v in m.values]
+        inside = [any(ipaddress.ip_network(s).subnet_of(n) for n in nets if n.version == 4) for s in pkt.sources]  # type: ignore[arg-type]
+        if all(inside):
+            hit = True
+        elif not any(inside) and not any(n.overlaps(ipaddress.ip_network(s)) for s in pkt.sources for n in nets):
+            hit = False
+        else:
+            return None
+    else:
+        return None
+    return hit if m.op == "==" else not hit
+
+
+def _rule_applies(rule: Rule, pkt: Packet) -> bool | None:
+    result: bool | None = True
+    for m in rule.matches:
+        got = _match(m, pkt)
+        if got is False:
+            return False
+        if got is None:
+            result = None
+    return result
+
+
+def _walk(chain: Chain, by_name: dict[tuple[str, str, str], Chain], pkt: Packet, pessimistic: bool,
+          uncertain: list[str], depth: int = 0) -> tuple[str, str] | None:
+    """('accept'|'drop', what decided) or None when the chain falls through or returns."""
+    if depth > MAX_DEPTH:
+        return None
+    for rule in chain.rules:
+        if rule.verdict is None:
+            continue
+        applies = _rule_applies(rule, pkt)
+        if applies is False:
+            continue
+        if applies is None:
+            uncertain.append(f"{chain.label}: {rule.text}")
+            blocking = rule.verdict in ("drop", "reject")
+            accepting = rule.verdict == "accept"
+            if (blocking and not pessimistic) or (accepting and pessimistic) or rule.verdict == "return":
+                continue
+        v = rule.verdict
+        if v == "accept":
+            return "accept", f"{chain.label}: {rule.text}"
+        if v in ("drop", "reject"):
+            return "drop", f"{chain.label}: {rule.text}"
+        if v == "return":
+            return None
+        kind, _, target = v.partition(":")
+        sub = by_name.get((chain.family, chain.table, target))
+        if sub is None:
+            continue
+        got = _walk(sub, by_name, pkt, pessimistic, uncertain, depth + 1)
+        if got is not None or kind == "goto":
+            return got
+    return None
+
+
+def _decide(ruleset: Ruleset, pkt: Packet, pessimistic: bool, uncertain: list[str]) -> Decision:
+    by_name = {(c.family, c.table, c.name): c for c in ruleset.chains}
+    bases = sorted((c for c in ruleset.chains if c.hook in HOOK_ORDER and c.type == "filter"),
+                   key=lambda c: (HOOK_ORDER[c.hook or ""], c.priority))
+    for chain in bases:
+        got = _walk(chain, by_name, pkt, pessimistic, uncertain)
+        if got is not None and got[0] == "drop":
+            return Decision(True, got[1], chain.label)
+        if got is None and chain.policy == "drop":
+            return Decision(True, f"{chain.label}: policy drop", chain.label)
+    return Decision(False, "no rule drops it" if bases else "no input filter chains", "")
+
+
+def decide(ruleset: Ruleset, pkt: Packet) -> Verdict:
+    """Would the local firewall drop this new inbound packet? Both walks, with what decided."""
+    uncertain: list[str] = []
+    worst = _decide(ruleset, pkt, True, uncertain)
+    best = _decide(ruleset, pkt, False, [])
+    return Verdict(worst, best, list(dict.fromkeys(uncertain)))

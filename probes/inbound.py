@@ -29,7 +29,7 @@ from netcheck.model import Category, Check, Outcome, Severity, SkipReason, Statu
 from netcheck.net import Net
 from netcheck.protocol import RESPONDER_PORT
 from netcheck.settings import Settings, Thresholds, split_hostport
-from probes import CheckKind
+from probes import CheckKind, kind_in
 from probes.base import ProbeSkip
 from probes.cnimodel import pod_routing
 
@@ -67,7 +67,7 @@ CHECKS: tuple[CheckKind, ...] = (
               docs='https://docs.aws.amazon.com/eks/latest/userguide/hybrid-nodes-networking.html'),
     CheckKind('inbound.webhook.tcp-*', 'The VPC can reach a webhook port on this node', Category.INBOUND,
               docs='https://docs.aws.amazon.com/eks/latest/userguide/hybrid-nodes-webhooks.html'),
-    CheckKind('inbound.pod-network', 'The VPC can reach an address of the remote pod network', Category.INBOUND, Severity.ADVISORY,
+    CheckKind('inbound.pod-network', 'The VPC can reach an address of the remote pod network', Category.INBOUND,
               docs='https://docs.aws.amazon.com/eks/latest/userguide/hybrid-nodes-webhooks.html'),
     CheckKind('inbound.nat', 'The VPC sees this node by its own address (no NAT between the site and the VPC)',
               Category.INBOUND, docs='https://docs.aws.amazon.com/eks/latest/userguide/hybrid-nodes-networking.html'),
@@ -81,9 +81,8 @@ def plan(settings: Settings) -> list[Check]:
               "vpc_cidrs": tuple(s.vpc.cidrs)}
     timeout = float(s.inbound.listen_timeout) * 2 + 10
 
-    def mk(cid: str, title: str, docs: str = DOCS_NET, **kw: Any) -> Check:
-        return Check(id=cid, category=Category.INBOUND, title=title, probe="inbound",
-                     spec=Spec(**{**common, **kw}), timeout=timeout, docs=docs)
+    def mk(cid: str, title: str, **kw: Any) -> Check:
+        return kind_in(CHECKS, cid).check(cid, Spec(**{**common, **kw}), probe="inbound", title=title, timeout=timeout)
 
     kport = s.inbound.kubelet_port
     checks = [mk("inbound.nat", "The VPC sees this node by its own address (no NAT between the site and the VPC)",
@@ -93,11 +92,11 @@ def plan(settings: Settings) -> list[Check]:
     for port in s.webhook_ports:
         if port != kport:
             checks.append(mk(f"inbound.webhook.tcp-{port}", f"The VPC can reach webhook port TCP {port} on this node",
-                             DOCS_WEBHOOKS, rule="webhook", port=port))
+                             rule="webhook", port=port))
     pod_port = s.webhook_ports[0] if s.webhook_ports else 443
     need, why = pod_routing(settings)  # the CNI mode and webhooks decide whether pod IPs must be reachable
     pod = mk("inbound.pod-network", "The VPC can reach an address of the remote pod network"
-             + ("" if need else f" (advisory: {why.split(',')[0]})"), DOCS_WEBHOOKS, rule="pod", port=pod_port)
+             + ("" if need else f" (advisory: {why.split(',')[0]})"), rule="pod", port=pod_port)
     checks.append(pod if need else replace(pod, severity=Severity.ADVISORY))
     return checks
 

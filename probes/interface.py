@@ -43,8 +43,7 @@ class Evidence:
 
 
 def plan(settings: Settings) -> list[Check]:
-    return [Check("mtu.interface.range", Category.MTU, "The node interface's MTU is 68–1500 or 8000–9001",
-                  "interface", Spec(settings.spec.node.ip), timeout=3, docs=DOCS)]
+    return [CHECKS[0].check("mtu.interface.range", Spec(settings.spec.node.ip), probe="interface", timeout=3)]
 
 
 def interface_mtu(name: str) -> int:

@@ -114,9 +114,9 @@ def plan(settings: Settings) -> list[Check]:
                     tuple(str(c) for c in (*s.remote_network.node_cidrs, *s.remote_network.pod_cidrs)))
         # Worst case: a full ICMP or UDP series, then a TCP series at one handshake per RTT, then per-hop.
         timeout = 6.0 + 2 * lat.samples * lat.interval + lat.samples * 0.3 + GIVE_UP_TCP * 3.5 + HOP_SECONDS
-        checks.append(Check(id=f"latency.rtt.{host}", category=Category.LATENCY,
-                            title=f"Round trip, loss and jitter to {host} ({label})", probe="latency",
-                            spec=spec, timeout=min(120.0, timeout), docs=DOCS))
+        checks.append(CHECKS[0].check(f"latency.rtt.{host}", spec, probe="latency",
+                                      title=f"Round trip, loss and jitter to {host} ({label})",
+                                      timeout=min(120.0, timeout)))
     return checks
 
 
@@ -361,5 +361,5 @@ def evaluate(spec: Spec, ev: Evidence, thresholds: Thresholds) -> Outcome:
         if main in SEGMENT_FIX:
             fixes = SEGMENT_FIX[main] + " " + fixes
     return Outcome(worst[0], f"Round trip to {target_text}{via}: {figures}; {reasons}.",
-                   measured=round(worst[2], 3), threshold=worst[3], unit=worst[4], remediation=fixes,
+                   measured=round(worst[2], 3), threshold=worst[3], unit="%" if worst[4] == "%" else "ms", remediation=fixes,
                    evidence=evidence)

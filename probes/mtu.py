@@ -94,18 +94,18 @@ def plan(settings: Settings) -> list[Check]:
     m = cni_model(settings)
     common = dict(ceiling=s.mtu.max, plugin=s.cni.plugin, encapsulation=m.encapsulation if m else None,
                   dns_servers=dns, overhead_bytes=m.overhead if m else None)
-    checks = [Check(id=f"mtu.path.{t.host}", category=Category.MTU,
-                    title=f"Path MTU to {t.host} ({t.label}) and PMTU discovery", probe="mtu",
-                    spec=Spec("path", (t,), **common),  # type: ignore[arg-type]
-                    timeout=SEARCH_TIMEOUT + 5, docs=DOCS) for t in targets]
+    path_kind, cni_kind = CHECKS
+    checks = [path_kind.check(f"mtu.path.{t.host}", Spec("path", (t,), **common),  # type: ignore[arg-type]
+                              probe="mtu", title=f"Path MTU to {t.host} ({t.label}) and PMTU discovery",
+                              timeout=SEARCH_TIMEOUT + 5) for t in targets]
     peers = tuple(Target(p, "peer node") for p in s.peers[:MAX_PEERS] if ":" not in p)
     if targets or peers:
         cni_targets = peers + tuple(t for t in targets if t.host not in s.peers)
         what = "between the nodes" if peers else "to the VPC"
-        checks.append(Check(id="mtu.cni", category=Category.MTU, title=f"CNI MTU fits the path {what}",
-                            probe="mtu", spec=Spec("cni", cni_targets, peers=tuple(t.host for t in peers),
-                                                   **common),  # type: ignore[arg-type]
-                            timeout=SEARCH_TIMEOUT * len(cni_targets) + 5, docs=DOCS_CNI))
+        checks.append(cni_kind.check("mtu.cni", Spec("cni", cni_targets, peers=tuple(t.host for t in peers),
+                                                     **common),  # type: ignore[arg-type]
+                                     probe="mtu", title=f"CNI MTU fits the path {what}",
+                                     timeout=SEARCH_TIMEOUT * len(cni_targets) + 5))
     return checks
 
 

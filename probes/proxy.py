@@ -18,7 +18,7 @@ from netcheck.net import Net
 from netcheck.net.proxyenv import bypasses, configured_proxy, no_proxy_entries, proxy_for, redact
 from netcheck.net.tls import ProxyAnswer, parse_proxy
 from netcheck.settings import Settings, Thresholds
-from probes import CheckKind
+from probes import CheckKind, kind_in
 from probes.base import ProbeSkip
 from probes.endpoints import all_targets, api_endpoint
 
@@ -71,7 +71,8 @@ def plan(settings: Settings) -> list[Check]:
     proxy = configured_proxy(env)
 
     def mk(cid: str, title: str, spec: Spec, severity: Severity = Severity.REQUIRED) -> Check:
-        return Check(cid, Category.PROXY, title, "proxy", spec, severity=severity, timeout=8, docs=DOCS_PROXY)
+        return kind_in(CHECKS, cid).check(cid, spec, probe="proxy", title=title,
+                                          advisory=severity is Severity.ADVISORY, timeout=8)
 
     if not proxy:
         return [mk("proxy.env.none", "No HTTPS proxy is configured", Spec("none", snap))]

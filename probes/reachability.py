@@ -15,13 +15,13 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
-from netcheck.model import Category, Check, Outcome, Severity, SkipReason, Status
+from netcheck.model import Category, Check, Outcome, SkipReason, Status
 from netcheck.net import Net
 from netcheck.net.lookup import DnsAnswer, is_ip
 from netcheck.net.proxyenv import proxy_for
 from netcheck.settings import Settings, Thresholds
-from probes import CheckKind
-from probes.endpoints import DOCS_NETWORKING, Target, api_endpoint, aws_targets, extra_targets
+from probes import CheckKind, kind_in
+from probes.endpoints import Target, api_endpoint, aws_targets, extra_targets
 
 DIAL_TIMEOUT_S = 3.5  # just over the ~3.1 s a router takes to report a host whose ARP fails
 MAX_ADDRESSES = 8  # a name with more A records than this is dialled on its first eight
@@ -82,9 +82,8 @@ def plan(settings: Settings) -> list[Check]:
         spec = Spec(t.subject, t.host, t.port, t.required, t.why, ips=(t.host,) if is_ip(t.host) else (),
                     servers=tuple(s.dns.servers), dns_timeout=s.dns.timeout, proxy=proxy,
                     node_cidrs=tuple(s.remote_network.node_cidrs))
-        checks.append(Check(id=cid, category=Category.REACHABILITY, title=title, probe="reachability", spec=spec,
-                            severity=Severity.REQUIRED if t.required else Severity.ADVISORY,
-                            timeout=timeout, docs=DOCS_NETWORKING))
+        checks.append(kind_in(CHECKS, cid).check(cid, spec, probe="reachability", title=title,
+                                                 advisory=not t.required, timeout=timeout))
 
     api = api_endpoint(settings)
     if api is not None:

@@ -23,7 +23,7 @@ from netcheck.model import Category, Check, Outcome, SkipReason, Status
 from netcheck.net import Net
 from netcheck.phase import JOINED, NODEADM_SYSCTL, PRE_JOIN, effective, sysctl_evidence, sysctl_files
 from netcheck.settings import Settings, Thresholds
-from probes import CheckKind
+from probes import CheckKind, kind_in
 
 DOCS_NET = "https://docs.aws.amazon.com/eks/latest/userguide/hybrid-nodes-networking.html"
 DOCS_RP = "https://docs.kernel.org/networking/ip-sysctl.html"
@@ -78,8 +78,8 @@ def plan(settings: Settings) -> list[Check]:
     private_endpoint = s.cluster.endpoint_access in (None, "private", "public-and-private")
     checks: list[Check] = []
 
-    def mk(cid: str, title: str, spec: Spec, docs: str = DOCS_NET) -> Check:
-        return Check(id=cid, category=Category.ROUTING, title=title, probe="routing", spec=spec, timeout=5, docs=docs)
+    def mk(cid: str, title: str, spec: Spec) -> Check:
+        return kind_in(CHECKS, cid).check(cid, spec, probe="routing", title=title, timeout=5)
 
     for cidr in s.vpc.cidrs:
         if ":" in cidr:
@@ -92,7 +92,7 @@ def plan(settings: Settings) -> list[Check]:
         checks.append(mk(f"routing.control-plane.{ip}", f"This host routes control-plane IP {ip} toward the VPC",
                          Spec("route", ip, f"control-plane IP {ip}", f"{ip}/32", private_endpoint, node_cidrs)))
     checks.append(replace(mk("routing.host.ip-forward", "IPv4 forwarding is on (pod traffic passes through the host)",
-                             Spec("ip-forward", phase=effective(settings)), DOCS_RP),
+                             Spec("ip-forward", phase=effective(settings))),
                           phases=((PRE_JOIN, "PASS when nodeadm init will leave it at 1 (it writes "
                                              f"{NODEADM_SYSCTL} and runs sysctl --system); FAIL only when a sysctl "
                                              "file applied after that one sets it back to 0"),
@@ -100,7 +100,7 @@ def plan(settings: Settings) -> list[Check]:
                                            "would turn it off at the next boot"))))
     toward = next(iter(s.cluster.control_plane_ips), None) or (_representative(s.vpc.cidrs[0]) if s.vpc.cidrs else "")
     checks.append(mk("routing.host.rp-filter", "Strict reverse-path filtering does not drop VPC traffic",
-                     Spec("rp-filter", toward, f"VPC address {toward}" if toward else ""), DOCS_RP))
+                     Spec("rp-filter", toward, f"VPC address {toward}" if toward else "")))
     return checks
 
 

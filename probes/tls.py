@@ -15,15 +15,15 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Literal
 
-from netcheck.model import Category, Check, Outcome, Severity, SkipReason, Status
+from netcheck.model import Category, Check, Outcome, SkipReason, Status
 from netcheck.net import Net
 from netcheck.net.proxyenv import proxy_for
 from netcheck.net.tls import TlsResult
-from netcheck.nodeconfig import Finding
 from netcheck.settings import Settings, Thresholds, cluster_lookup_needed
-from probes import CheckKind
+from netcheck.settings.nodeconfig import Finding
+from probes import CheckKind, kind_in
 from probes.base import ProbeSkip
-from probes.endpoints import DOCS_NETWORKING, Target, api_endpoint, aws_targets, extra_targets
+from probes.endpoints import Target, api_endpoint, aws_targets, extra_targets
 
 DOCS_TROUBLE = "https://docs.aws.amazon.com/eks/latest/userguide/hybrid-nodes-troubleshooting.html"
 DOCS_PROXY = "https://docs.aws.amazon.com/eks/latest/userguide/hybrid-nodes-proxy.html"
@@ -85,6 +85,8 @@ CHECKS: tuple[CheckKind, ...] = (
               docs='https://docs.aws.amazon.com/eks/latest/userguide/hybrid-nodes-troubleshooting.html'),
     CheckKind('tls.eks-api.livez', 'The API server answers /livez', Category.TLS,
               docs='https://docs.aws.amazon.com/eks/latest/userguide/hybrid-nodes-troubleshooting.html'),
+    CheckKind('tls.eks-api.handshake', 'TLS to the Kubernetes API verifies against the cluster CA', Category.TLS,
+              docs='https://docs.aws.amazon.com/eks/latest/userguide/hybrid-nodes-troubleshooting.html', phased=True),
     CheckKind('tls.*.handshake', 'TLS to an endpoint verifies against its trust store', Category.TLS,
               docs='https://docs.aws.amazon.com/eks/latest/userguide/hybrid-nodes-networking.html', phased=True),
 )
@@ -130,22 +132,21 @@ def plan(settings: Settings) -> list[Check]:
             title = f"The cluster CA ({_SOURCE.get(ca_source or '', 'given')}) is a valid certificate"
         else:
             title = "The cluster CA from eks:DescribeCluster (asked at run time) is a valid certificate"
-        checks.append(Check("tls.eks-api.ca", Category.TLS, title, "tls",
-                            Spec("ca", "eks-api", api.host if api else None, ca_pem=api.ca_pem if api else None,
-                                 api=True, ca_source=ca_source, ca_finding=ca_finding,
-                                 ca_file=nc.path if nc is not None else None, no_ca=no_ca),
-                            timeout=2, docs=DOCS_TROUBLE))
+        checks.append(kind_in(CHECKS, "tls.eks-api.ca").check(
+            "tls.eks-api.ca", Spec("ca", "eks-api", api.host if api else None, ca_pem=api.ca_pem if api else None,
+                                   api=True, ca_source=ca_source, ca_finding=ca_finding,
+                                   ca_file=nc.path if nc is not None else None, no_ca=no_ca),
+            probe="tls", title=title, timeout=2))
     if api is None:
         title = ("TLS to the Kubernetes API (endpoint and CA from eks:DescribeCluster, asked at run time) verifies"
                  if pending and not no_endpoint else "TLS to the Kubernetes API verifies")
-        checks.append(Check("tls.eks-api.handshake", Category.TLS, title, "tls",
-                            Spec("handshake", "eks-api", None, api=True, no_endpoint=no_endpoint), timeout=5,
-                            docs=DOCS_NETWORKING))
+        checks.append(kind_in(CHECKS, "tls.eks-api.handshake").check(
+            "tls.eks-api.handshake", Spec("handshake", "eks-api", None, api=True, no_endpoint=no_endpoint),
+            probe="tls", title=title, timeout=5))
         if (pending and not no_endpoint) or lookup is not None:  # the endpoint may come from DescribeCluster
-            checks.append(Check("tls.eks-api.livez", Category.TLS, "The API server (endpoint from "
-                                "eks:DescribeCluster) answers /livez", "tls",
-                                Spec("livez", "eks-api", None, api=True, no_endpoint=no_endpoint), timeout=5,
-                                docs=DOCS_TROUBLE))
+            checks.append(kind_in(CHECKS, "tls.eks-api.livez").check(
+                "tls.eks-api.livez", Spec("livez", "eks-api", None, api=True, no_endpoint=no_endpoint), probe="tls",
+                title="The API server (endpoint from eks:DescribeCluster) answers /livez", timeout=5))
     else:
         where = f"{api.host}:{api.port}"
         if api.ca_pem:
@@ -158,18 +159,18 @@ def plan(settings: Settings) -> list[Check]:
                      f"without an answer, the chain's issuer is checked for '{EKS_CA_CN}' instead)")
         else:
             title = f"TLS to {where}: no cluster CA, so the chain's issuer is checked for '{EKS_CA_CN}', not verified"
-        checks.append(Check("tls.eks-api.handshake", Category.TLS, title, "tls", spec_for(api, "handshake", True),
-                            timeout=12, docs=DOCS_TROUBLE))
-        checks.append(Check("tls.eks-api.livez", Category.TLS, f"The API server at {api.host} answers /livez",
-                            "tls", spec_for(api, "livez", True), timeout=12, docs=DOCS_TROUBLE))
+        checks.append(kind_in(CHECKS, "tls.eks-api.handshake").check(
+            "tls.eks-api.handshake", spec_for(api, "handshake", True), probe="tls", title=title, timeout=12))
+        checks.append(kind_in(CHECKS, "tls.eks-api.livez").check(
+            "tls.eks-api.livez", spec_for(api, "livez", True), probe="tls",
+            title=f"The API server at {api.host} answers /livez", timeout=12))
     for t in aws_targets(settings) + extra_targets(settings):
         if not t.tls:
             continue
-        checks.append(Check(f"tls.{t.subject}.handshake", Category.TLS,
-                            f"TLS to {t.host}:{t.port} verifies against the system trust store", "tls",
-                            spec_for(t, "handshake", False, t.subject in aws_names),
-                            severity=Severity.REQUIRED if t.required else Severity.ADVISORY,
-                            timeout=12, docs=DOCS_PROXY if t.host and proxy_for(t.host, t.port, env) else DOCS_NETWORKING))
+        checks.append(kind_in(CHECKS, f"tls.{t.subject}.handshake").check(
+            f"tls.{t.subject}.handshake", spec_for(t, "handshake", False, t.subject in aws_names), probe="tls",
+            title=f"TLS to {t.host}:{t.port} verifies against the system trust store", advisory=not t.required,
+            timeout=12))
     return checks
 
 

@@ -27,10 +27,10 @@ from pathlib import Path
 from typing import Any
 
 from netcheck.aws import EXPORT_COMMANDS, AwsInputError, AwsUnavailable, VpcDocuments
-from netcheck.model import Category, Check, Outcome, Severity, SkipReason, Status
+from netcheck.model import Category, Check, Outcome, SkipReason, Status
 from netcheck.net import Net
 from netcheck.settings import Settings, Thresholds
-from probes import CheckKind
+from probes import CheckKind, kind_in
 from probes.base import MissingPrivilege, ProbeSkip
 from probes.cnimodel import for_settings as cni_model
 from probes.cnimodel import pod_routing
@@ -94,12 +94,11 @@ def plan(settings: Settings) -> list[Check]:
               "node_cidrs": tuple(rn.node_cidrs), "pod_cidrs": tuple(rn.pod_cidrs),
               "endpoint_access": s.cluster.endpoint_access}
 
-    def mk(cid: str, title: str, docs: str = DOCS_NET, **kw: Any) -> Check:
+    def mk(cid: str, title: str, **kw: Any) -> Check:
         spec = Spec(**{**common, **kw})
         if not spec.needed:
             title += " (advisory: not needed for this CNI mode)"
-        return Check(id=cid, category=Category.ROUTING, title=title, probe="vpc", spec=spec, timeout=25, docs=docs,
-                     severity=Severity.REQUIRED if spec.needed else Severity.ADVISORY)
+        return kind_in(CHECKS, cid).check(cid, spec, probe="vpc", title=title, advisory=not spec.needed, timeout=25)
 
     # Pod CIDR rules are required only when pod IPs leave the node unmasqueraded or webhooks run there.
     route_need, route_why = pod_routing(settings)
@@ -117,11 +116,10 @@ def plan(settings: Settings) -> list[Check]:
     if not files and not s.vpc.from_api:
         return [mk("vpc.describe", "The VPC configuration is available to check", rule="describe")]
     checks = [
-        mk("vpc.cluster.remote-network", "The cluster's remote networks match the profile", DOCS_CREATE,
-           rule="remote-network"),
-        mk("vpc.cluster.endpoint-access", "The cluster endpoint access mode suits hybrid nodes", DOCS_CREATE,
+        mk("vpc.cluster.remote-network", "The cluster's remote networks match the profile", rule="remote-network"),
+        mk("vpc.cluster.endpoint-access", "The cluster endpoint access mode suits hybrid nodes",
            rule="endpoint-access"),
-        mk("vpc.cluster.ip-family", "The cluster uses IPv4", DOCS_CREATE, rule="ip-family"),
+        mk("vpc.cluster.ip-family", "The cluster uses IPv4", rule="ip-family"),
     ]
     groups = [("node", c) for c in rn.node_cidrs] + [("pod", c) for c in rn.pod_cidrs]
     for group, cidr in groups:

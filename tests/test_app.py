@@ -28,7 +28,7 @@ def test_preflight_returns_a_report_without_the_cli(tmp_path: Path) -> None:
     failing = {r.id for r in first.report.results if r.status is not Status.PASS}
     assert failing == {"cidr.node-ip.in-node-cidr"}, failing
     assert first.report.verdict is Verdict.NO_GO
-    assert app.exit_code(first.report, "json", written=True, signalled=False) == 3
+    assert app.exit_code(first.report, written=True, signalled=False) == 3
     second = app.preflight(Settings(profile=profile, source="test"), options)
     assert second.previous is not None and second.previous.started_at == first.report.started_at
     assert not warnings
@@ -46,19 +46,41 @@ def test_no_module_imports_the_cli() -> None:
     assert not offenders
 
 
-def test_no_import_cycle_among_netcheck_modules() -> None:
-    """Module-level imports inside netcheck and probes form no cycle (lazy imports inside functions are not edges)."""
+def _runtime_imports(tree: ast.Module) -> list[ast.Import | ast.ImportFrom]:
+    """Every import that runs: module level and inside functions alike; `if TYPE_CHECKING:` blocks are not."""
+    found: list[ast.Import | ast.ImportFrom] = []
+
+    def visit(node: ast.AST) -> None:
+        for child in ast.iter_child_nodes(node):
+            if isinstance(child, ast.If) and "TYPE_CHECKING" in ast.unparse(child.test):
+                for other in child.orelse:
+                    visit(other)
+                continue
+            if isinstance(child, ast.Import | ast.ImportFrom):
+                found.append(child)
+            visit(child)
+
+    visit(tree)
+    return found
+
+
+def import_graph() -> dict[str, set[str]]:
+    """Module → the netcheck/probes modules it imports at run time (a lazy import inside a function counts)."""
     mods = {".".join(p.relative_to(ROOT).with_suffix("").parts).removesuffix(".__init__"): p
             for pkg in ("netcheck", "probes") for p in (ROOT / pkg).rglob("*.py")}
     graph: dict[str, set[str]] = {m: set() for m in mods}
     for m, p in mods.items():
-        for node in ast.parse(p.read_text()).body:
+        for node in _runtime_imports(ast.parse(p.read_text())):
             if isinstance(node, ast.ImportFrom) and node.module and node.module.startswith(("netcheck", "probes")):
                 for a in node.names:
                     full = f"{node.module}.{a.name}"
                     graph[m].add(full if full in mods else node.module)
             elif isinstance(node, ast.Import):
                 graph[m].update(a.name for a in node.names if a.name.startswith(("netcheck", "probes")))
+    return graph
+
+
+def cycles_in(graph: dict[str, set[str]]) -> list[list[str]]:
     state: dict[str, int] = {}
     cycles: list[list[str]] = []
 
@@ -76,7 +98,31 @@ def test_no_import_cycle_among_netcheck_modules() -> None:
     for m in sorted(graph):
         if not state.get(m):
             visit(m, [])
-    assert not cycles
+    return cycles
+
+
+# Lazy imports that still close a circle, in code other branches are reworking now (issue 26 item 6's
+# responder cut; the renderers' shared finding helper, item 5). Delete each line when its circle is gone.
+KNOWN_CYCLES = {
+    ("netcheck.responder.core", "netcheck.responder.control", "netcheck.responder.core"),
+    ("netcheck.responder.core", "netcheck.responder.iperf", "netcheck.responder.core"),
+    ("netcheck.responder.core", "netcheck.responder.udp", "netcheck.responder.core"),
+    ("netcheck.render.markdown", "netcheck.render.causes", "netcheck.render.markdown"),
+}
+
+
+def test_no_import_cycle_among_netcheck_modules() -> None:
+    """Imports inside netcheck and probes form no cycle, counting imports inside functions too."""
+    cycles = [c for c in cycles_in(import_graph()) if tuple(c) not in KNOWN_CYCLES]
+    assert not cycles, "\n".join(" -> ".join(c) for c in cycles)
+
+
+def test_the_cycle_test_sees_function_level_imports() -> None:
+    """A lazy import back (inside a function) is an edge: the circle settings → nodeconfig → settings is found."""
+    tree = ast.parse("def f():\n    from netcheck.settings import _loc\nif TYPE_CHECKING:\n    import netcheck.cli\n")
+    assert [ast.unparse(n) for n in _runtime_imports(tree)] == ["from netcheck.settings import _loc"]
+    graph = {"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}
+    assert cycles_in(graph) == [["a", "b", "c", "a"]]
 
 
 def test_no_module_over_500_lines_without_a_reason() -> None:

@@ -3,8 +3,12 @@ check id is declared, the schema's categories are the model's, docs/checks.md is
 
 from __future__ import annotations
 
+import dataclasses
 import inspect
 import json
+import linecache
+import tempfile
+import types
 from pathlib import Path
 
 import pytest
@@ -13,10 +17,11 @@ from typer.testing import CliRunner
 import probes
 from netcheck import catalogue
 from netcheck.cli import app
-from netcheck.demo import demo_profile
-from netcheck.model import Category
+from netcheck.model import Category, Check, Severity
 from netcheck.phase import JOINED, PRE_JOIN, with_phase
-from netcheck.settings import ConfigError, Overrides, Settings, SiteProfile, build
+from netcheck.render.prometheus import UNITS
+from probes import contract
+from tests import plansites
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -36,35 +41,121 @@ def test_every_probe_keeps_the_contract(name: str) -> None:
     assert collect.return_annotation == evidence.annotation, name
 
 
-def _sites() -> list[tuple[str, Settings]]:
-    sites: list[tuple[str, Settings]] = []
-    for path in sorted((ROOT / "examples").rglob("*.yaml")):
-        for profile, nodeconfig in ((path, None), (None, path)):
-            try:
-                sites.append((path.name, build(profile, nodeconfig, Overrides(None, None, None, None, None), None)))
-                break
-            except ConfigError:
-                continue
-    demo = SiteProfile.model_validate(demo_profile(responder="127.0.0.1:7447"))
-    sites.append(("demo", Settings(profile=demo, source="demo", token="t")))
-    return sites
-
-
-def test_every_planned_check_is_declared() -> None:
-    """Plan the example profiles and the demo in both phases: each id matches its probe's CHECKS."""
-    sites = _sites()
-    assert len(sites) >= 5
-    planned = 0
-    for source, settings in sites:
+def _planned() -> list[tuple[str, str, Check]]:
+    """(site, probe, check) for every check every fixture site plans, in both phases."""
+    out = []
+    for source, settings in plansites.sites():
         for phase in (PRE_JOIN, JOINED):
             s = with_phase(settings, phase)
             for name in probes.available():
-                for check in probes.load(name).plan(s):
-                    kind = probes.kind_of(name, check.id)
-                    assert kind is not None, f"{source}: {check.id} (probe {name}) matches no declared pattern"
-                    assert kind.category is check.category, (source, check.id)
-                    planned += 1
-    assert planned > 100
+                out.extend((f"{source} ({phase})", name, check) for check in probes.load(name).plan(s))
+    return out
+
+
+@pytest.fixture(scope="module")
+def planned() -> list[tuple[str, str, Check]]:
+    return _planned()
+
+
+def test_every_planned_check_keeps_its_kind(planned: list[tuple[str, str, Check]]) -> None:
+    """Each planned check: a registered probe, a declared kind, and that kind's category, docs and severity."""
+    assert len(planned) > 1000
+    problems = [f"{site}: {p}" for site, name, check in planned
+                for p in contract.check_problems(name, probes.load(name).CHECKS, check)]
+    assert not problems, "\n".join(problems[:20])
+
+
+def test_every_declared_kind_is_planned_by_a_fixture_site(planned: list[tuple[str, str, Check]]) -> None:
+    problems = contract.coverage_problems(probes.catalogue(), [(name, c.id) for _, name, c in planned])
+    assert not problems, "\n".join(problems)
+
+
+@pytest.mark.parametrize("name", list(probes.REGISTRY))
+def test_every_unit_a_probe_reports_is_one_the_renderers_know(name: str) -> None:
+    module = probes.load(name)
+    assert not contract.unit_problems(name, module, UNITS)  # type: ignore[arg-type]
+
+
+# --- the deliberate mistakes the contract test must catch -------------------------------------
+
+GENEVE = next(s for n, s in plansites.sites() if n == "cni-cilium-geneve")
+
+
+def _kinds_with(pattern: str, **change: object) -> tuple[probes.CheckKind, ...]:
+    from probes import cniports
+
+    return tuple(dataclasses.replace(k, **change) if k.pattern == pattern else k  # type: ignore[arg-type]
+                 for k in cniports.CHECKS)
+
+
+def test_a_wrong_category_on_a_check_planned_only_for_geneve_is_caught() -> None:
+    from probes import cniports
+
+    checks = cniports.plan(GENEVE)
+    assert any(c.id.endswith(".udp-6081") for c in checks)
+    # The Geneve check built from a kind with the wrong category: judged against the declared kinds.
+    wrong = _kinds_with("cni.*.udp-*", category=Category.ROUTING)
+    bad = [wrong[0].check(c.id, c.spec, probe="cniports", title=c.title) for c in checks if c.id.endswith("udp-6081")]
+    problems = contract.check_problems("cniports", cniports.CHECKS, bad[0])
+    assert any("category routing" in p for p in problems), problems
+
+
+def test_a_declared_kind_no_plan_produces_is_caught(planned: list[tuple[str, str, Check]]) -> None:
+    ghost = probes.CheckKind("cni.*.sctp-*", "A peer node is reachable on SCTP", Category.REACHABILITY)
+    declared = [*probes.catalogue(), ("cniports", ghost)]
+    problems = contract.coverage_problems(declared, [(name, c.id) for _, name, c in planned])
+    assert problems == ["cniports: declared kind cni.*.sctp-* is planned by no fixture site"]
+
+
+@pytest.mark.parametrize("change", [{"docs": "https://example.invalid/other"}, {"category": Category.DNS},
+                                    {"title": "TLS to an endpoint verifies against its trust store"},
+                                    {"severity": Severity.REQUIRED}, {"title": " "}])
+def test_a_check_that_differs_from_its_kind_is_caught(planned: list[tuple[str, str, Check]],
+                                                      change: dict[str, object]) -> None:
+    from probes import tls
+
+    check = next(c for _, n, c in planned if n == "tls" and c.id == "tls.eks-api.ca")
+    if "severity" in change:  # an advisory kind raised to required by its probe
+        kinds = tuple(dataclasses.replace(k, severity=Severity.ADVISORY) if k.pattern == "tls.eks-api.ca" else k
+                      for k in tls.CHECKS)
+    else:
+        kinds = tls.CHECKS
+    assert contract.check_problems("tls", tls.CHECKS, check) == []
+    assert contract.check_problems("tls", kinds, dataclasses.replace(check, **change))  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(("probe", "want"), [("dsn", "not in probes.REGISTRY"), ("tls", "but probe 'dns' planned it")])
+def test_a_typo_in_check_probe_is_caught(planned: list[tuple[str, str, Check]], probe: str, want: str) -> None:
+    from probes import dns
+
+    check = next(c for _, n, c in planned if n == "dns")
+    problems = contract.check_problems("dns", dns.CHECKS, dataclasses.replace(check, probe=probe))
+    assert any(want in p for p in problems), problems
+
+
+def test_an_undeclared_id_fails_at_plan_time_and_in_the_contract() -> None:
+    from probes import dns
+
+    with pytest.raises(LookupError, match=r"dns\.nowhere\.lookup matches none"):
+        probes.kind_in(dns.CHECKS, "dns.nowhere.lookup")
+    check = dns.CHECKS[0].check("dns.nowhere.lookup", None, probe="dns")
+    assert any("matches none" in p for p in contract.check_problems("dns", dns.CHECKS, check))
+
+
+def test_an_unknown_unit_is_caught() -> None:
+    module = types.ModuleType("fake_probe")
+    source = ("def evaluate(spec, evidence, thresholds):\n"
+              "    ok = Outcome(Status.PASS, 'fine', measured=3, unit='ms')\n"
+              "    return Outcome(Status.WARN, 'three things', measured=3, unit='count')\n"
+              "def other(u):\n"
+              "    return Outcome(Status.WARN, 'x', unit=u)\n")
+    path = Path(tempfile.mkdtemp()) / "fake_probe.py"
+    path.write_text(source)
+    module.__file__ = str(path)
+    linecache.checkcache(str(path))
+    problems = contract.unit_problems("fake", module, UNITS)
+    assert problems == ["fake:3: unit 'count' is not in the renderers' unit table (netcheck/render/prometheus.py UNITS)",
+                        "fake:5: unit is computed, not a literal the contract test can check"]
 
 
 def test_schema_categories_are_the_models() -> None:

@@ -10,10 +10,11 @@ import pytest
 
 from netcheck.model import Outcome, Status
 from netcheck.net import Net
-from netcheck.net.nft import Packet, Ruleset, decide, parse_iptables_save
+from netcheck.net.nft import Ruleset, parse_iptables_save
 from netcheck.runner import execute
 from netcheck.settings import Settings, SiteProfile, Thresholds
 from probes import firewall
+from probes.firewall import Packet, decide
 from testbed.lab import Lab
 from tests.test_routing import in_netns
 

@@ -433,6 +433,6 @@ def test_credentials_that_cannot_load_are_a_warning_not_a_crash(tmp_path: Path) 
 ])
 def test_number_given_as_text_reads_as_go_float32(value: float, text: str) -> None:
     """A number where nodeadm expects text is formatted as sigs.k8s.io/yaml does; beyond float32 is ±Inf, no crash."""
-    from netcheck.nodeconfig import _go_float32_g
+    from netcheck.settings.nodeconfig import _go_float32_g
 
     assert _go_float32_g(value) == text

@@ -147,6 +147,17 @@ def test_exception_in_collect_is_error_and_the_run_goes_on(world: FakeWorld) -> 
 RAW = re.compile(r"Errno|OSError|Traceback|Exception")
 
 
+def test_a_typo_in_check_probe_is_an_error_not_a_dead_worker(world: FakeWorld) -> None:
+    """probes.load() of an unknown name is an ERROR saying so, at once; the other checks still run."""
+    typo = Check(id="fake.typo.x", category=Category.HOST, title="typo", probe="fkae", spec=FakeSpec("pass"))
+    res, took = go([typo, chk("ok", "pass"), chk("ok2", "pass")], concurrency=1)
+    bad = res["fake.typo.x"].outcome
+    assert bad.status is Status.ERROR and "no working probe 'fkae'" in bad.message and bad.remediation
+    assert "is registered" in str(bad.evidence["fault"]) and "timeout" not in bad.message
+    assert res["fake.ok.x"].status is Status.PASS and res["fake.ok2.x"].status is Status.PASS
+    assert took < 5.0  # not the check's 10 s timeout: the one worker thread survived
+
+
 @pytest.mark.parametrize(("exc", "words"), [
     (OSError(errno.EMFILE, "Too many open files"), "file descriptors (EMFILE)"),
     (PermissionError(errno.EPERM, "Operation not permitted"), "did not allow it"),

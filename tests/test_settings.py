@@ -17,11 +17,10 @@ from pydantic import BaseModel
 from typer.testing import CliRunner
 
 import netcheck.plan
-from netcheck import nodeconfig
 from netcheck import settings as cfg
 from netcheck.cli import app
 from netcheck.plan import Plan
-from netcheck.settings import ConfigError, Overrides, Settings, build
+from netcheck.settings import ConfigError, Overrides, Settings, build, nodeconfig
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES = ROOT / "examples"

@@ -18,6 +18,7 @@ import time
 from collections.abc import Callable, Hashable, Iterator
 from typing import TYPE_CHECKING, Any, TypeVar
 
+from netcheck.net.localerr import DeadlineExceeded  # defined beside the other local errors; re-exported
 from netcheck.protocol import RESPONDER_PORT
 
 if TYPE_CHECKING:
@@ -37,9 +38,7 @@ if TYPE_CHECKING:
     from netcheck.net.tls import ProxyAnswer, TlsResult
     from netcheck.net.trace import HopSeries, TraceResult
 
-
-class DeadlineExceeded(Exception):
-    """The run's deadline passed before this call could start."""
+__all__ = ["DeadlineExceeded", "Net"]
 
 
 T = TypeVar("T")

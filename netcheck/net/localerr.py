@@ -15,6 +15,10 @@ import errno
 import os
 from typing import Any
 
+
+class DeadlineExceeded(Exception):
+    """The run's deadline passed before this call could start (re-exported as netcheck.net.DeadlineExceeded)."""
+
 # errnos a local send can fail with before anything leaves; the route lookup decides which are routing
 ROUTE_ERRNOS = frozenset({errno.ENETUNREACH, errno.EHOSTUNREACH, errno.EADDRNOTAVAIL, errno.EACCES, errno.EINVAL})
 

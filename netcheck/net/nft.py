@@ -1,15 +1,9 @@
 """The local firewall, read and judged without sending a packet.
 
 `read_ruleset()` runs `nft -j list ruleset` (iptables-save when nftables is absent) and
-turns it into a small model; `decide()` walks the prerouting and input base chains the
-way the kernel would for one new inbound packet (protocol, port, possible sources).
-Matches it cannot judge (marks, unknown extensions) are "maybe": the walk is done once
-assuming each maybe-rule applies where that blocks, and once where it accepts, so an
-uncertain answer is reported as uncertain. firewalld and ufw both program nftables or
-iptables, so their rules are covered; their state is recorded for the remediation text.
-
-Over 500 lines on purpose: parsing `nft -j` output and evaluating a packet against it are one
-model of the ruleset; split, each half would need the other's private types.
+turns it into a small model (Ruleset, Chain, Rule, Match). Judging a packet against that model
+is the firewall probe's job (`probes/firewall.py`, `decide`). firewalld and ufw both program
+nftables or iptables, so their rules are covered; their state is recorded for the remediation text.
 """
 
 from __future__ import annotations
@@ -19,13 +13,11 @@ import json
 import shlex
 import shutil
 import subprocess
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-HOOK_ORDER = {"prerouting": 0, "input": 1}
 TERMINAL = ("accept", "drop", "reject")
-MAX_DEPTH = 16
 
 
 class FirewallUnreadable(Exception):
@@ -74,35 +66,6 @@ class Ruleset:
 
     def to_evidence(self) -> dict[str, Any]:
         return asdict(self)
-
-
-@dataclass(frozen=True)
-class Packet:
-    """A new inbound IPv4 packet: protocol, destination port, and the sources it may come from."""
-
-    proto: str
-    dport: int
-    sources: tuple[str, ...] = ()  # CIDRs; empty = unknown source
-
-
-@dataclass(frozen=True)
-class Decision:
-    blocked: bool
-    by: str  # the rule or policy that decided, e.g. "inet filter input: tcp dport 10250 drop"
-    chain: str = ""
-
-
-@dataclass(frozen=True)
-class Verdict:
-    """Both walks: `sure` when they agree."""
-
-    worst: Decision  # maybe-rules assumed to block
-    best: Decision  # maybe-rules assumed to accept
-    uncertain: list[str] = field(default_factory=list)
-
-    @property
-    def sure(self) -> bool:
-        return self.worst.blocked == self.best.blocked
 
 
 # --- reading ---------------------------------------------------------------------------
@@ -420,113 +383,6 @@ def parse_iptables_save(text: str) -> tuple[Chain, ...]:
         policy = policies.get(name, "-")
         out.append(Chain("ip", "filter", name, tuple(rs), hook, 0, policy if policy in ("accept", "drop") else "accept"))
     return tuple(out)
-
-
-# --- judging (pure) --------------------------------------------------------------------
-
-def _in_ports(port: int, values: tuple[Any, ...]) -> bool:
-    return any(lo <= port <= hi for lo, hi in values)
-
-
-def _match(m: Match, pkt: Packet) -> bool | None:
-    """True/False, or None when it depends on something the packet description does not fix."""
-    hit: bool | None
-    if m.field == "l4proto":
-        names = {"tcp": ("6",), "udp": ("17",), "ipip": ("4", "ipencap")}.get(pkt.proto, ())
-        hit = pkt.proto in m.values or any(n in m.values for n in names)
-    elif m.field == "nfproto":
-        hit = "ipv4" in m.values
-    elif m.field == "dport":
-        if m.proto not in ("th", pkt.proto) or pkt.proto == "ipip":  # IP-in-IP has no ports
-            return False if m.op == "==" else None
-        hit = _in_ports(pkt.dport, m.values)
-    elif m.field == "ctstate":
-        hit = "new" in m.values
-    elif m.field == "iifname":
-        if all(v == "lo" for v in m.values):
-            hit = False  # the packet comes from the network, never from loopback
-        else:
-            return None
-    elif m.field == "saddr":
-        if not pkt.sources:
-            return None
-        nets = [ipaddress.ip_network(v) for v in m.values]
-        inside = [any(ipaddress.ip_network(s).subnet_of(n) for n in nets if n.version == 4) for s in pkt.sources]  # type: ignore[arg-type]
-        if all(inside):
-            hit = True
-        elif not any(inside) and not any(n.overlaps(ipaddress.ip_network(s)) for s in pkt.sources for n in nets):
-            hit = False
-        else:
-            return None
-    else:
-        return None
-    return hit if m.op == "==" else not hit
-
-
-def _rule_applies(rule: Rule, pkt: Packet) -> bool | None:
-    result: bool | None = True
-    for m in rule.matches:
-        got = _match(m, pkt)
-        if got is False:
-            return False
-        if got is None:
-            result = None
-    return result
-
-
-def _walk(chain: Chain, by_name: dict[tuple[str, str, str], Chain], pkt: Packet, pessimistic: bool,
-          uncertain: list[str], depth: int = 0) -> tuple[str, str] | None:
-    """('accept'|'drop', what decided) or None when the chain falls through or returns."""
-    if depth > MAX_DEPTH:
-        return None
-    for rule in chain.rules:
-        if rule.verdict is None:
-            continue
-        applies = _rule_applies(rule, pkt)
-        if applies is False:
-            continue
-        if applies is None:
-            uncertain.append(f"{chain.label}: {rule.text}")
-            blocking = rule.verdict in ("drop", "reject")
-            accepting = rule.verdict == "accept"
-            if (blocking and not pessimistic) or (accepting and pessimistic) or rule.verdict == "return":
-                continue
-        v = rule.verdict
-        if v == "accept":
-            return "accept", f"{chain.label}: {rule.text}"
-        if v in ("drop", "reject"):
-            return "drop", f"{chain.label}: {rule.text}"
-        if v == "return":
-            return None
-        kind, _, target = v.partition(":")
-        sub = by_name.get((chain.family, chain.table, target))
-        if sub is None:
-            continue
-        got = _walk(sub, by_name, pkt, pessimistic, uncertain, depth + 1)
-        if got is not None or kind == "goto":
-            return got
-    return None
-
-
-def _decide(ruleset: Ruleset, pkt: Packet, pessimistic: bool, uncertain: list[str]) -> Decision:
-    by_name = {(c.family, c.table, c.name): c for c in ruleset.chains}
-    bases = sorted((c for c in ruleset.chains if c.hook in HOOK_ORDER and c.type == "filter"),
-                   key=lambda c: (HOOK_ORDER[c.hook or ""], c.priority))
-    for chain in bases:
-        got = _walk(chain, by_name, pkt, pessimistic, uncertain)
-        if got is not None and got[0] == "drop":
-            return Decision(True, got[1], chain.label)
-        if got is None and chain.policy == "drop":
-            return Decision(True, f"{chain.label}: policy drop", chain.label)
-    return Decision(False, "no rule drops it" if bases else "no input filter chains", "")
-
-
-def decide(ruleset: Ruleset, pkt: Packet) -> Verdict:
-    """Would the local firewall drop this new inbound packet? Both walks, with what decided."""
-    uncertain: list[str] = []
-    worst = _decide(ruleset, pkt, True, uncertain)
-    best = _decide(ruleset, pkt, False, [])
-    return Verdict(worst, best, list(dict.fromkeys(uncertain)))
 
 
 def ruleset_from_evidence(doc: dict[str, Any]) -> Ruleset:

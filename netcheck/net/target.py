@@ -25,8 +25,7 @@ ADDRESS_CODES = frozenset({0, 1, 6, 7})  # net/host unreachable or unknown: true
 
 def probe(net: Net, ip: str, port: int, timeout: float) -> dict[str, Any]:
     """Dial ip:port; on a failure past this host, traceroute it and reconcile a silent dial with any ICMP error."""
-    from netcheck.net import DeadlineExceeded
-    from netcheck.net.localerr import lookup, plain
+    from netcheck.net.localerr import DeadlineExceeded, lookup, plain
 
     result = net.dial(ip, port, timeout)
     ev: dict[str, Any] = result.to_evidence()

@@ -6,8 +6,9 @@ Every problem becomes a ConfigError naming the file, the field and what is wrong
     errors.py   ConfigError and the translation of pydantic errors into one clipped line per problem
     loading.py  YAML with limits (size, aliases, nodes, duplicate keys); profile and NodeConfig loaders
     merge.py    Settings, Overrides, build(), and the cluster details eks:DescribeCluster fills in
+    nodeconfig.py  the NodeConfig (node.eks.aws/v1alpha1) mirror: nodeadm's schema, decoder and validator
 
-The NodeConfig (node.eks.aws/v1alpha1) schema lives in netcheck/nodeconfig.py.
+The partition, Region and CNI tables they validate against are in netcheck/platform.py.
 """
 
 from __future__ import annotations
@@ -19,7 +20,6 @@ from netcheck.settings.loading import (
     MAX_NODES,
     load_nodeconfig,
     load_profile,
-    node_ip_from_flags,
     nodeconfig_from_data,
     parse_yaml,
     profile_from_data,
@@ -34,6 +34,7 @@ from netcheck.settings.merge import (
     enrich_from_aws,
     with_cluster_details,
 )
+from netcheck.settings.nodeconfig import node_ip_from_flags
 from netcheck.settings.schema import (
     DEFAULT_SERVICE_CIDRS,
     IP,

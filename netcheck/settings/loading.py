@@ -4,7 +4,6 @@ profile and NodeConfig loaders, CA decoding.
 
 from __future__ import annotations
 
-import ipaddress
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -15,11 +14,8 @@ from pydantic import (
 )
 
 from netcheck.settings.errors import ConfigError, _clip, _validation_error
+from netcheck.settings.nodeconfig import NodeConfigFile, load
 from netcheck.settings.schema import NODECONFIG_API, SiteProfile
-
-if TYPE_CHECKING:
-    from netcheck.nodeconfig import NodeConfigFile
-
 
 # --- loading -----------------------------------------------------------------------
 
@@ -213,46 +209,12 @@ def profile_from_data(data: dict[str, Any], src: str) -> SiteProfile:
 
 
 def load_nodeconfig(path: Path) -> NodeConfigFile:
-    """Read a nodeadm NodeConfig the way nodeadm reads it (see netcheck/nodeconfig.py)."""
+    """Read a nodeadm NodeConfig the way nodeadm reads it (see netcheck/settings/nodeconfig.py)."""
     return nodeconfig_from_data(read_yaml(path), str(path))
 
 
 def nodeconfig_from_data(data: dict[str, Any], src: str) -> NodeConfigFile:
     """Decode an already-parsed NodeConfig as nodeadm does; ConfigError for what nodeadm refuses."""
-    from netcheck.nodeconfig import load
-
     return load(data, src)
-
-
-def node_ip_from_flags(flags: list[str], src: str) -> str | None:
-    """The IPv4 address in kubelet `--node-ip`, if any; IPv6 is refused as nodeadm refuses it.
-
-    The last `--node-ip` wins, as in nodeadm's ExtractFlagValue (and in the kubelet's own flag
-    parsing); the `--node-ip VALUE` forms are read too, though nodeadm itself only reads `=`.
-    """
-    found: tuple[str, int] | None = None
-    for i, raw in enumerate(flags):
-        flag = raw.strip()
-        if flag.startswith("--node-ip="):
-            found = flag.removeprefix("--node-ip="), i
-        elif flag == "--node-ip":
-            if i + 1 >= len(flags):
-                raise ConfigError(src, f"spec.kubelet.flags[{i}]", "--node-ip has no value")
-            found = flags[i + 1], i + 1
-        elif flag.split()[:1] == ["--node-ip"]:
-            found = flag.split(None, 1)[1], i
-    if found is not None:
-        value, at = found
-        field = f"spec.kubelet.flags[{at}]"
-        try:
-            addr = ipaddress.ip_address(value.strip())
-        except ValueError:
-            if "," in value:
-                raise ConfigError(src, field, f"--node-ip {value!r}: only one IPv4 address is supported") from None
-            raise ConfigError(src, field, f"--node-ip {value!r} is not a valid IP address") from None
-        if addr.version != 4:
-            raise ConfigError(src, field, f"--node-ip {value!r} is IPv6; only IPv4 is supported")
-        return str(addr)
-    return None
 
 

@@ -21,7 +21,7 @@ from netcheck.settings.schema import Cluster, Node, SiteProfile, Spec
 
 if TYPE_CHECKING:
     from netcheck.aws import ClusterLookup
-    from netcheck.nodeconfig import NodeConfigFile
+    from netcheck.settings.nodeconfig import NodeConfigFile
 
 
 # --- the merged, validated settings ------------------------------------------------

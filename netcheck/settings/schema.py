@@ -19,6 +19,8 @@ from pydantic import (
 )
 from pydantic.alias_generators import to_camel
 
+from netcheck.platform import CniModeError, endpoint_region_problem, model, region_problem
+
 PROFILE_API = "netcheck/v1"
 NODECONFIG_API = "node.eks.aws/v1alpha1"
 DEFAULT_SERVICE_CIDRS = ("10.100.0.0/16", "172.20.0.0/16")
@@ -112,9 +114,7 @@ def _ipv4(value: str) -> str:
 
 
 def _region(value: str) -> str:
-    """One Region rule for profile, NodeConfig and flags: probes.endpoints.region_problem (the partition table)."""
-    from probes.endpoints import region_problem
-
+    """One Region rule for profile, NodeConfig and flags: netcheck.platform.region_problem (the partition table)."""
     if (why := region_problem(value.strip())) is not None:
         raise ValueError(why)
     return value.strip()
@@ -169,11 +169,8 @@ class Cluster(_Model):
     @model_validator(mode="after")
     def _endpoint_in_region(self) -> Cluster:
         """An EKS endpoint names its cluster's Region; a different spec.cluster.region is a mistake."""
-        if self.region and self.endpoint:
-            from probes.endpoints import endpoint_region_problem
-
-            if (why := endpoint_region_problem(self.region, self.endpoint)) is not None:
-                raise ValueError(why)
+        if self.region and self.endpoint and (why := endpoint_region_problem(self.region, self.endpoint)):
+            raise ValueError(why)
         return self
 
 
@@ -211,7 +208,7 @@ class RemoteNetwork(_Model):
 
 
 class Cni(_Model):
-    """The site's CNI; probes/cnimodel.py turns it into ports, overhead and pod routing."""
+    """The site's CNI; netcheck/platform.py turns it into ports, overhead and pod routing."""
 
     plugin: Literal["cilium", "calico", "none"] = "cilium"
     mode: Literal["vxlan", "geneve", "native", "ipip", "bgp"] | None = None  # None: the plugin's default
@@ -233,8 +230,6 @@ class Cni(_Model):
     def _known_combination(self) -> Cni:
         if self.plugin == "none":
             return self
-        from probes.cnimodel import CniModeError, model
-
         try:
             model(self.plugin, self.effective_mode, self.effective_wireguard, self.typha)
         except CniModeError as exc:

@@ -34,7 +34,10 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, StrictBool, ValidationError
 
-NODECONFIG_API = "node.eks.aws/v1alpha1"
+from netcheck.platform import endpoint_region_problem, region_problem
+from netcheck.settings.errors import ConfigError, _inner_model, _loc, _validation_error
+from netcheck.settings.schema import NODECONFIG_API, PROFILE_API, split_hostport
+
 NODECONFIG_KIND = "NodeConfig"
 CA_FILE = "/etc/kubernetes/pki/ca.crt"  # where nodeadm writes spec.cluster.certificateAuthority
 IAM_RA_DEFAULT_CERT = "/etc/iam/pki/server.pem"  # internal/node/hybrid/defaults.go
@@ -249,23 +252,11 @@ def _canonical_keys(data: Any, model: type[BaseModel]) -> Any:
     out: dict[Any, Any] = {}
     for key, value in data.items():
         name = key if key in fields else lower.get(str(key).lower(), key) if isinstance(key, str) else key
-        inner = _model_of(fields[name].annotation) if name in fields else None
+        inner = _inner_model(fields[name].annotation) if name in fields else None
         if inner is not None:
             value = _canonical_keys(value, inner)
         out[name] = value  # a later case variant wins, as in encoding/json
     return out
-
-
-def _model_of(tp: Any) -> type[BaseModel] | None:
-    from typing import get_args
-
-    if isinstance(tp, type) and issubclass(tp, BaseModel):
-        return tp
-    for arg in get_args(tp):
-        found = _model_of(arg)
-        if found is not None:
-            return found
-    return None
 
 
 def decode_ca_field(value: str) -> bytes:
@@ -309,8 +300,6 @@ def ca_problem(raw: bytes) -> str | None:
 
 def endpoint_problem(value: str) -> str | None:
     """Why kubelet could not use this API server URL, or None."""
-    from netcheck.settings import split_hostport
-
     v = value.strip()
     if not v:
         return "is empty"
@@ -335,8 +324,6 @@ def cidr_problem(value: str) -> str | None:
 
 
 def _err(src: str, field_: str, problem: str) -> Exception:
-    from netcheck.settings import ConfigError
-
     return ConfigError(src, field_, problem)
 
 
@@ -351,8 +338,6 @@ def _last_flag(flags: list[str], name: str) -> tuple[int, str] | None:
 
 def load(data: dict[str, Any], src: str) -> NodeConfigFile:
     """Decode and validate as nodeadm does; ConfigError for what nodeadm refuses, findings for the rest."""
-    from netcheck.settings import PROFILE_API, _validation_error
-
     if data.get("kind") == "SiteProfile" or data.get("apiVersion") == PROFILE_API:
         raise _err(src, "kind", "this is a netcheck SiteProfile; pass it with -c, not --nodeconfig")
     try:
@@ -360,8 +345,6 @@ def load(data: dict[str, Any], src: str) -> NodeConfigFile:
     except ValidationError as exc:
         first = exc.errors()[0]
         if first["type"] in ("bool_type", "bool_parsing"):
-            from netcheck.settings import _loc
-
             raise _err(src, _loc(tuple(first["loc"])), f"must be true or false without quotes (got "
                        f"{first.get('input')!r}); nodeadm's strict decoder does not read text as a boolean") from None
         err = _validation_error(src, exc, NodeConfig)
@@ -427,11 +410,41 @@ def _validate_hybrid(src: str, c: NcCluster, hybrid: NcHybrid, flags: list[str])
                        f"{act_id!r} is not an SSM activation id (8-4-4-4-12 lower-case hex)")
 
 
+def node_ip_from_flags(flags: list[str], src: str) -> str | None:
+    """The IPv4 address in kubelet `--node-ip`, if any; IPv6 is refused as nodeadm refuses it.
+
+    The last `--node-ip` wins, as in nodeadm's ExtractFlagValue (and in the kubelet's own flag
+    parsing); the `--node-ip VALUE` forms are read too, though nodeadm itself only reads `=`.
+    """
+    found: tuple[str, int] | None = None
+    for i, raw in enumerate(flags):
+        flag = raw.strip()
+        if flag.startswith("--node-ip="):
+            found = flag.removeprefix("--node-ip="), i
+        elif flag == "--node-ip":
+            if i + 1 >= len(flags):
+                raise ConfigError(src, f"spec.kubelet.flags[{i}]", "--node-ip has no value")
+            found = flags[i + 1], i + 1
+        elif flag.split()[:1] == ["--node-ip"]:
+            found = flag.split(None, 1)[1], i
+    if found is not None:
+        value, at = found
+        field = f"spec.kubelet.flags[{at}]"
+        try:
+            addr = ipaddress.ip_address(value.strip())
+        except ValueError:
+            if "," in value:
+                raise ConfigError(src, field, f"--node-ip {value!r}: only one IPv4 address is supported") from None
+            raise ConfigError(src, field, f"--node-ip {value!r} is not a valid IP address") from None
+        if addr.version != 4:
+            raise ConfigError(src, field, f"--node-ip {value!r} is IPv6; only IPv4 is supported")
+        return str(addr)
+    return None
+
+
 def _judge(src: str, nc: NodeConfig, c: NcCluster, hybrid: NcHybrid, flags: list[str],
            ca_raw: bytes | None) -> NodeConfigFile:
     """Keep what can be used; turn what cannot into findings (each becomes a check in the report)."""
-    from netcheck.settings import ConfigError, node_ip_from_flags
-
     findings: dict[str, Finding] = {}
     notes: list[str] = []
     if (nc.apiVersion, nc.kind) != (NODECONFIG_API, NODECONFIG_KIND):
@@ -440,8 +453,6 @@ def _judge(src: str, nc: NodeConfig, c: NcCluster, hybrid: NcHybrid, flags: list
             f"{NODECONFIG_KIND!r}; nodeadm's file loader does not check them, but its user-data loader refuses "
             "the document", f"Set apiVersion: {NODECONFIG_API} and kind: {NODECONFIG_KIND}.",
             f"{nc.apiVersion}/{nc.kind}")
-    from probes.endpoints import endpoint_region_problem, region_problem
-
     region: str | None = str(c.region).strip()
     if (why := region_problem(region or "")) is not None:
         findings["region"] = Finding(
