@@ -69,6 +69,7 @@ REGISTRY: dict[str, str] = {
     "proxy": "probes.proxy",
     "clock": "probes.clock",
     "latency": "probes.latency",
+    "region": "probes.region",
     "mtu": "probes.mtu",
     "bandwidth": "probes.bandwidth",
     "inbound": "probes.inbound",
