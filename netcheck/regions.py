@@ -181,8 +181,8 @@ def _direct(c: Candidate, net: Net, samples: int, dns_servers: tuple[str, ...], 
     if series.received:
         return RegionRtt(c.region, c.host, c.port, "measured", series.method, ip, series.rtts,
                          "; ".join(series.notes))
-    tcp_why = ", ".join(f"{n} {k}" for k, n in series.errors.items()) or "no answer"
-    why = f"{series.sent} TCP handshake(s) to port {c.port}: {tcp_why}"
+    tcp_why = ", ".join(f"{k}" if n == 1 else f"{n}x {k}" for k, n in series.errors.items()) or "no answer"
+    why = f"TCP to port {c.port}: {tcp_why} ({series.sent} handshake{'s' if series.sent != 1 else ''})"
     try:
         echo = net.ping(ip, count=samples, interval=INTERVAL_S, timeout=ICMP_S, wait=1.0)
     except IcmpUnavailable as exc:
@@ -192,7 +192,7 @@ def _direct(c: Candidate, net: Net, samples: int, dns_servers: tuple[str, ...], 
         return RegionRtt(c.region, c.host, c.port, "measured", echo.method, ip, echo.rtts,
                          f"{why}; measured by ICMP echo instead")
     return RegionRtt(c.region, c.host, c.port, "no-answer", series.method, ip, series.rtts,
-                     f"{why}; {echo.sent} ICMP echo request(s): no reply")
+                     f"{why}; ICMP echo: no reply to {echo.sent} requests")
 
 
 def _via_proxy(c: Candidate, net: Net, samples: int) -> RegionRtt:
