@@ -18,9 +18,9 @@ from __future__ import annotations
 
 import ipaddress
 import statistics
+import threading
 import time
 from collections.abc import Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -43,6 +43,7 @@ MAX_WORKERS = 64
 # twice as fast and irrelevant; 180 ms against 200 ms is 20 ms and within the noise of a public path.
 RATIO = 1.5
 MARGIN_MS = 20.0
+SHOWN = 5  # faster Regions named in a sentence (all of them are in the evidence and the table)
 
 State = Literal["measured", "unresolved", "no-answer", "proxy-refused", "proxy-failed", "not-tried"]
 STATE_TEXT: dict[str, str] = {
@@ -147,12 +148,34 @@ def rtt_from_json(doc: dict[str, Any]) -> RegionRtt:
 
 def measure(cands: Sequence[Candidate], net: Net, samples: int = SAMPLES, dns_servers: tuple[str, ...] = (),
             dns_timeout: float = DNS_S) -> list[RegionRtt]:
-    """Measure every candidate at once; results in the candidates' order. Bounded by the Net's deadline."""
-    if not cands:
-        return []
-    with ThreadPoolExecutor(max_workers=min(MAX_WORKERS, len(cands)), thread_name_prefix="region") as pool:
-        futures = [pool.submit(_one, c, net, samples, dns_servers, dns_timeout) for c in cands]
-        return [f.result() for f in futures]
+    """Measure every candidate at once; results in the candidates' order. Bounded by the Net's deadline.
+
+    Daemon threads, not a pool: a run cut short (deadline, SIGTERM) must not wait for them at exit.
+    A probe error in one Region (anything but "no time left") is raised here, so the check says ERROR.
+    """
+    results: list[RegionRtt | None] = [None] * len(cands)
+    errors: list[BaseException] = []
+    gate = threading.BoundedSemaphore(MAX_WORKERS)
+
+    def work(i: int, c: Candidate) -> None:
+        with gate:
+            try:
+                results[i] = _one(c, net, samples, dns_servers, dns_timeout)
+            except Exception as exc:  # handed to the caller below
+                errors.append(exc)
+
+    threads = [threading.Thread(target=work, args=(i, c), daemon=True, name=f"region-{c.region}")
+               for i, c in enumerate(cands)]
+    for t in threads:
+        t.start()
+    longest = dns_timeout + max(TCP_S + ICMP_S + 1.0, samples * (CONNECT_S + INTERVAL_S)) + 2.0
+    end = time.monotonic() + longest * (1 + len(cands) // MAX_WORKERS)
+    for t in threads:
+        t.join(max(0.0, end - time.monotonic()))
+    if errors:
+        raise errors[0]
+    return [r if r is not None else RegionRtt(c.region, c.host, c.port, "not-tried", detail="no result in time")
+            for c, r in zip(cands, results, strict=True)]
 
 
 def _one(c: Candidate, net: Net, samples: int, dns_servers: tuple[str, ...], dns_timeout: float) -> RegionRtt:
@@ -286,7 +309,9 @@ def summary(comp: Comparison, target_ms: float) -> str:
         return head + "; no other candidate answered, so there is nothing to compare with."
     assert comp.best is not None and comp.best.median is not None
     if comp.verdict == "closer":
-        names = ", ".join(fig(r) for r in comp.faster)
+        names = ", ".join(fig(r) for r in comp.faster[:SHOWN])
+        if len(comp.faster) > SHOWN:
+            names += f" and {len(comp.faster) - SHOWN} more"
         return (f"{head}, but {names} answer{'s' if len(comp.faster) == 1 else ''} markedly faster "
                 f"(at least {RATIO:g}x and {MARGIN_MS:g} ms).")
     if comp.best.median >= comp.cluster.median:

@@ -36,6 +36,7 @@ class Spec:
     dns_servers: tuple[str, ...] = ()
     dns_timeout: float = rg.DNS_S
     private: bool = False  # the nodes reach the cluster over a private path (VPN/DX): say so
+    domain: str | None = None  # spec.aws.domain: names under a lab or stand-in domain, not the public ones
 
 
 @dataclass(frozen=True)
@@ -51,7 +52,7 @@ def plan(settings: Settings) -> list[Check]:
     cands = tuple(rg.candidates(settings))
     private = s.cluster.endpoint_access == "private" or bool(s.cluster.control_plane_ips)
     spec = Spec(region, cands, rg.SAMPLES, tuple(str(x) for x in s.dns.servers), min(rg.DNS_S, s.dns.timeout),
-                private)
+                private, s.aws.domain)
     timeout = rg.DNS_S + max(rg.TCP_S + rg.ICMP_S + 1.0, rg.SAMPLES * (rg.CONNECT_S + rg.INTERVAL_S)) + 2.0
     return [Check(CHECK_ID, Category.LATENCY, f"No other Region answers markedly faster than {region} "
                   f"({len(cands)} candidates, public endpoints)", "region", spec, severity=Severity.ADVISORY,
@@ -66,7 +67,11 @@ def _path(spec: Spec, results: tuple[rg.RegionRtt, ...]) -> str:
     proxies = sorted({r.proxy for r in results if r.proxy})
     how = (f"CONNECT set-up through the proxy {', '.join(proxies)}" if proxies
            else "TCP handshakes from this host")
-    text = f"Measured by {how} to each Region's public EKS endpoint"
+    icmp = [r.region for r in results if r.method.startswith("icmp") and r.median is not None]
+    if icmp:
+        how += f" (ICMP echo for {', '.join(icmp)}, where TCP did not answer)"
+    where = f"EKS endpoint name under {spec.domain} (spec.aws.domain)" if spec.domain else "public EKS endpoint"
+    text = f"Measured by {how} to each Region's {where}"
     if spec.private:
         return text + (", not over the VPN/Direct Connect path the nodes use to this cluster's private endpoint "
                        "(that round trip is latency.rtt.*)")

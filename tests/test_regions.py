@@ -230,6 +230,7 @@ def test_demo_points_the_check_at_its_stand_ins(loopback_only: list[str]) -> Non
                                               for d in check.spec.dns_servers)
         out = probe.evaluate(check.spec, probe.collect(check.spec, Net()), s.spec.thresholds)
     assert out.status is Status.PASS, out.message
+    assert "EKS endpoint name under demo.internal" in out.message
     assert loopback_only and all(h.startswith("127.") for h in loopback_only)
 
 
@@ -308,3 +309,10 @@ def test_ranking_and_the_verdict_helper() -> None:
     assert rs[1].median == 51 and rs[1].spread == 2
     assert rg.markedly_faster(100, 150) and not rg.markedly_faster(100, 149) and not rg.markedly_faster(30, 49)
     assert rg.compare(rs, None).verdict == "unknown-cluster"
+
+
+def test_a_long_list_of_faster_regions_is_cut_in_the_sentence() -> None:
+    many = [rtt(f"xx-east-{i}", 10 + i) for i in range(8)]
+    out = judge(rtt("us-west-2", 150), *many)
+    assert out.status is Status.WARN and "and 3 more answer markedly faster" in out.message
+    assert len(out.evidence["fasterThanCluster"]) == 8

@@ -126,5 +126,7 @@ def test_the_run_check_warns_without_changing_the_verdict(bed: Site) -> None:
     out, _ = bed.netcheck("run", "-c", str(profile(bed, "us-west-2")), "--only", "latency.region",
                           "--format", "json", timeout=90)
     closest = json.loads(out.stdout)["checks"][0]
-    assert closest["status"] == "PASS" and "is the closest" in closest["message"], closest["message"]
+    assert closest["status"] == "PASS", closest["message"]  # me-south-1 has no delay either: a tie at best
+    assert "is the closest" in closest["message"] or "me-south-1" in closest["message"]
+    assert "ICMP echo for me-south-1" in closest["message"]
     assert "1 did not answer (ap-south-1)" in closest["message"] and "1 did not resolve (sa-east-1)" in closest["message"]
