@@ -223,23 +223,30 @@ def _via_proxy(c: Candidate, net: Net, samples: int) -> RegionRtt:
     assert c.proxy is not None
     shown = redact(c.proxy)
     rtts: list[float | None] = []
+    failure: tuple[State, str] | None = None
     for i in range(samples):
         if i:
             time.sleep(INTERVAL_S)
         a = net.proxy_connect(c.proxy, c.host, c.port, timeout=CONNECT_S)
         if a.outcome != "connected":
-            return RegionRtt(c.region, c.host, c.port, "proxy-failed", "connect", proxy=shown, samples=tuple(rtts),
-                             detail=f"TCP to the proxy {a.proxy}: {a.outcome} ({a.reason or a.error})")
-        if a.status is None:
-            return RegionRtt(c.region, c.host, c.port, "proxy-failed", "connect", proxy=shown, samples=tuple(rtts),
-                             detail=f"the proxy {a.proxy}: {a.error}")
-        if a.status // 100 != 2:
-            # 403: the proxy's policy; 502/503/504: it could not resolve or reach the Region itself.
-            state: State = "proxy-refused" if a.status in (403, 407) else "no-answer"
-            return RegionRtt(c.region, c.host, c.port, state, "connect", proxy=shown, samples=tuple(rtts),
-                             detail=f"the proxy answered CONNECT with {a.status} {a.reason}".rstrip())
+            failure = "proxy-failed", f"TCP to the proxy {a.proxy}: {a.outcome} ({a.reason or a.error})"
+        elif a.status is None:
+            failure = "proxy-failed", f"the proxy {a.proxy}: {a.error}"
+        elif a.status // 100 != 2:
+            # 403/407: the proxy's policy; 502/503/504: it could not resolve or reach the Region itself.
+            failure = ("proxy-refused" if a.status in (403, 407) else "no-answer",
+                       f"the proxy answered CONNECT with {a.status} {a.reason}".rstrip())
+        if failure is not None:
+            rtts.append(None)
+            break
         rtts.append(a.seconds * 1000.0)
-    return RegionRtt(c.region, c.host, c.port, "measured", "connect", proxy=shown, samples=tuple(rtts))
+    if failure is None:
+        return RegionRtt(c.region, c.host, c.port, "measured", "connect", proxy=shown, samples=tuple(rtts))
+    state, why = failure
+    if any(x is not None for x in rtts):  # earlier CONNECTs went through: keep them, say what the last one did
+        return RegionRtt(c.region, c.host, c.port, "measured", "connect", proxy=shown, samples=tuple(rtts),
+                         detail=f"sample {len(rtts)}: {why}")
+    return RegionRtt(c.region, c.host, c.port, state, "connect", proxy=shown, samples=tuple(rtts), detail=why)
 
 
 # --- judging (pure) -----------------------------------------------------------------------
