@@ -456,6 +456,39 @@ def checks_cmd(fmt: Annotated[str, typer.Option("--format", "-f", help="Output: 
     typer.echo(catalogue.markdown() if fmt == "markdown" else catalogue.as_json(), nl=False)
 
 
+@app.command("regions")
+def regions_cmd(config: ConfigOpt = None, nodeconfig: NodeConfigOpt = None, region: RegionOpt = None,
+                candidates: Annotated[list[str] | None, typer.Option(
+                    "--candidates", metavar="REGION[,...]", envvar="NETCHECK_CANDIDATES",
+                    help="Regions to measure (default: spec.latency.regions, else every Region of the partition); "
+                         "the cluster's Region is always one.")] = None,
+                partition: Annotated[str | None, typer.Option(
+                    "--partition", metavar="PARTITION", help="aws|aws-cn|aws-us-gov|aws-eusc when no cluster "
+                                                             "Region says which (default aws).")] = None,
+                samples: Annotated[int, typer.Option("--samples", min=1, max=50, metavar="N",
+                                                     help="Samples per Region.")] = 5,
+                fmt: Annotated[str, typer.Option("--format", "-f", help="Output: table|json.")] = "table",
+                output: OutputOpt = None, deadline: DeadlineOpt = 30.0) -> None:
+    """Rank the candidate Regions by round trip from this host to their public EKS endpoints.
+
+    Exit 0 when at least one Region was measured, 4 when none could be, 2 on a usage error.
+    Example: netcheck regions -c site.yaml --candidates us-west-2,us-east-1,eu-west-1
+    """
+    from netcheck.regions import UsageError, command
+
+    if fmt not in ("table", "json"):
+        raise _fail(2, f"--format: unknown format {fmt!r}; choose one of table, json")
+    settings = _settings(config, nodeconfig, region, None, None, None, None, None)
+    target = _output_target(_stdout_dash(output))
+    try:
+        text, code = command(settings, _split_patterns(candidates), partition, samples, fmt,
+                             PROCESS_START + deadline)
+    except UsageError as exc:
+        raise _fail(2, str(exc)) from None
+    written = _write_output(target, text, deadline - (time.monotonic() - PROCESS_START))
+    raise typer.Exit(code if written else 5)
+
+
 @app.command("demo")
 def demo_cmd(fmt: FormatOpt = "table", output: OutputOpt = None, strict: StrictOpt = False,
              deadline: DeadlineOpt = 60.0, no_color: NoColorOpt = False, quiet: QuietOpt = False) -> None:

@@ -94,6 +94,7 @@ REGISTRY: dict[str, str] = {
     "dropins": "probes.dropins",
     "clock": "probes.clock",
     "latency": "probes.latency",
+    "region": "probes.region",
     "mtu": "probes.mtu",
     "interface": "probes.interface",
     "bandwidth": "probes.bandwidth",

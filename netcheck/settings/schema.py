@@ -322,6 +322,8 @@ class Latency(_Model):
     samples: int = Field(default=20, ge=3, le=1000)
     interval: float = Field(default=0.05, ge=0, le=5)
     targets: list[Host] = []
+    # Candidate Regions for latency.region.closest and `netcheck regions`; empty: every Region of the partition.
+    regions: list[Region] = []
 
 
 class Node(_Model):
