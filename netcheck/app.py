@@ -103,9 +103,9 @@ def preflight(settings: Settings, options: Options | None = None, *, net: Net | 
     """
     from netcheck import signals
     from netcheck.diagnosis import diagnose
-    from netcheck.model import CheckResult, Report
+    from netcheck.model import CheckResult, Outcome, Report, SkipReason
     from netcheck.net import Net
-    from netcheck.runner import run
+    from netcheck.runner import RunResult, run
     from netcheck.verdict import decide
 
     options = options or Options()
@@ -120,6 +120,9 @@ def preflight(settings: Settings, options: Options | None = None, *, net: Net | 
     try:
         with signals.interruptible():  # SIGINT/SIGTERM stop the loop; afterwards they are deferred
             outcome = run(checks.checks, net, settings.spec.thresholds, budget, observer=observer)
+    except KeyboardInterrupt:  # a signal recorded before the loop began (start-up): a report of nothing run
+        outcome = RunResult(tuple(CheckResult(c, Outcome.skip(SkipReason.INTERRUPTED, "Interrupted before it started."))
+                                  for c in checks.checks), interrupted=True, deadline_hit=False)
     finally:
         if observer is not None:
             observer.close()

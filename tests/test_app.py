@@ -6,7 +6,7 @@ import ast
 from pathlib import Path
 
 from netcheck import app
-from netcheck.model import Report, Status, Verdict
+from netcheck.model import Report, SkipReason, Status, Verdict
 from netcheck.settings import Settings, SiteProfile
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -130,3 +130,26 @@ def test_no_module_over_500_lines_without_a_reason() -> None:
     unexplained = [str(p) for p in long if "Over 500 lines on purpose" not in (ast.get_docstring(
         ast.parse(p.read_text())) or "")]
     assert not unexplained
+
+
+def test_a_signal_before_the_checks_start_still_gives_a_report() -> None:
+    """SIGTERM during start-up (recorded while deferred) ends the run with an interrupted report, not no report."""
+    import signal
+
+    from netcheck import signals
+
+    profile = SiteProfile.model_validate({
+        "apiVersion": "netcheck/v1", "kind": "SiteProfile", "metadata": {"name": "app-test"},
+        "spec": {"cluster": {"name": "c", "region": "us-west-2", "serviceCidr": "172.20.0.0/16"},
+                 "vpc": {"cidrs": ["10.0.0.0/16"]},
+                 "remoteNetwork": {"nodeCidrs": ["192.168.50.0/24"], "podCidrs": ["10.244.0.0/16"]}}})
+    try:
+        with signals.deferred():
+            signals._on_signal(signal.SIGTERM, None)  # as the handler records a signal during start-up
+        report = app.preflight(Settings(profile=profile, source="test"),
+                               app.Options(only=("cidr.*",), deadline=20.0, phase="pre-join")).report
+    finally:
+        signals.reset()
+    assert report.interrupted and report.verdict is Verdict.INCONCLUSIVE
+    assert report.results and {(r.status, r.outcome.skip_reason) for r in report.results} == {
+        (Status.SKIP, SkipReason.INTERRUPTED)}
