@@ -262,8 +262,9 @@ def test_client_measures_rtt_and_reports_the_ramp(iperf3_server: int) -> None:
     assert r.rtt is not None and 0 < r.rtt < 0.05 and r.omit == 0.6
     assert len(r.ramp_intervals_mbps) == 2 and len(r.intervals_mbps) == 2
     assert r.ramp_mbps is not None and r.ramp_seconds == pytest.approx(0.6, abs=0.1)
-    assert r.steady_seconds == pytest.approx(1.0, abs=0.1) and r.steady_mbps > 100
-    assert 1.5 < r.seconds < 2.5  # ramp + steady window
+    # a 1 s window as measured by the clock; a busy 2-core machine stretches it, never shrinks it
+    assert 0.9 <= r.steady_seconds < 2.5 and r.steady_mbps > 100
+    assert 1.5 < r.seconds < 4.5  # ramp + steady window
 
 
 def _ramped(steady: tuple[float, ...], rtt: float = 0.15, reverse: bool = False, streams: int = 4,

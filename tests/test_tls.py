@@ -300,7 +300,8 @@ def test_runner_report_for_tls_clock_proxy(stack: contextlib.ExitStack) -> None:
     api = start_api_server(stack, "127.0.0.1", names=[API_HOST], livez=401)
     clock_srv = ntp.start(stack, offset=10.0)
     settings = settings_for(api, ntp={"servers": [clock_srv.address]})
-    plan = build_plan(settings, only=("tls.eks-api", "clock", "proxy"), probe_names=["tls", "proxy", "clock"])
+    plan = build_plan(settings, only=("tls.eks-api", "clock.ntp", "clock.https", "proxy"),
+                      probe_names=["tls", "proxy", "clock"])
     result = run_checks(plan.checks, Net(), settings.spec.thresholds, 30.0)
     status = {r.id: r.status.value for r in result.results}
     assert status == {"tls.eks-api.ca": "PASS", "tls.eks-api.handshake": "PASS", "tls.eks-api.livez": "PASS",
