@@ -132,7 +132,12 @@ def _fifo_reader(path: Path) -> tuple[threading.Thread, list[bytes]]:
             got.append(f.read())
     t = threading.Thread(target=read, daemon=True)
     t.start()
-    time.sleep(0.2)
+    # wait until the thread is parked in open() waiting for a writer (the kernel's wait_for_partner)
+    wchan = Path(f"/proc/self/task/{t.native_id}/wchan")
+    end = time.monotonic() + 30
+    while wchan.read_text() != "wait_for_partner":
+        assert time.monotonic() < end, "the FIFO reader never blocked in open()"
+        time.sleep(0.01)
     return t, got
 
 

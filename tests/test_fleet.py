@@ -16,6 +16,7 @@ import yaml
 from netcheck.net import iperf
 from netcheck.responder import Responder, ServeConfig, auto_capacity
 from netcheck.responder.iperf import Denial, SlotTable
+from tests import stock_iperf3
 from tests.test_iperf import free_port
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -105,19 +106,9 @@ def test_deadline_too_short_to_wait_skips_bandwidth_and_keeps_the_verdict(one_sl
 
 def test_stock_iperf3_busy_is_waited_out() -> None:
     port = free_port()
-    server = subprocess.Popen(["iperf3", "-s", "-B", "127.0.0.1", "-p", str(port)],
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    try:
-        time.sleep(0.5)
-        hog = subprocess.Popen(["iperf3", "-c", "127.0.0.1", "-p", str(port), "-t", "3"],
-                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        time.sleep(1.0)
+    with stock_iperf3.server(port), stock_iperf3.busy_client(port, seconds=3):  # busy for about 3 s from here
         t0 = time.monotonic()
         res = iperf.run_client("127.0.0.1", port, seconds=1, deadline=t0 + 30, busy_wait=0.5)
-        hog.wait(timeout=20)
-    finally:
-        server.kill()
-        server.wait()
     assert res.attempts >= 2 and res.waited > 0 and res.bytes_received > 0
     assert res.server_concurrent is None  # a stock server says nothing about sharing
 
