@@ -413,7 +413,7 @@ def validate_cmd(config: ConfigOpt = None, nodeconfig: NodeConfigOpt = None) -> 
         raise _fail(2, "give a site profile with -c FILE and/or a NodeConfig with --nodeconfig FILE")
     settings = _settings(config, nodeconfig, None, None, None, None, None, None)
     try:
-        count = len(build_plan(settings, [], []).checks)
+        count = len(build_plan(settings, (), ()).checks)
     except PatternError as exc:  # spec.checks.skip/advisory patterns that match nothing
         raise _fail(2, str(exc)) from None
     typer.echo("\n".join(validate_summary(settings, count)))
