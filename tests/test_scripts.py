@@ -39,6 +39,7 @@ pytestmark = pytest.mark.skipif(not _externally_managed(SYSTEM_PYTHON),
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(1800)  # one pip install of every dependency into a fresh venv
 def test_demo_on_the_distributions_own_python_then_inside_an_activated_venv(tmp_path: Path) -> None:
     # the distribution really refuses a plain pip install (otherwise this test proves nothing)
     refused = subprocess.run([str(SYSTEM_PYTHON), "-m", "pip", "install", "--dry-run", "--no-deps", str(ROOT)],
