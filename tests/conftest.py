@@ -27,6 +27,7 @@ def _xdist_group(item: pytest.Item) -> str | None:
     return SERIAL_FILES.get(item.path.name)
 
 
+@pytest.hookimpl(tryfirst=True)  # before pytest-xdist reads the xdist_group marks (--dist loadgroup)
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     for item in items:
         group = _xdist_group(item)

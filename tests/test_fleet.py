@@ -68,10 +68,12 @@ def _wait_for_a_test(r: Responder) -> None:
 
 
 def test_second_node_waits_for_the_single_slot_then_measures(one_slot: Responder, tmp_path: Path) -> None:
-    profile = _profile(tmp_path, one_slot.port, 5)
-    first = node("127.0.1.1", profile, 40)
+    # The first node holds the slot for 15 s: time enough for the second node's process to start and ask even on a
+    # loaded machine (it took more than 5 s there); the second measures for 2 s once the slot is free.
+    (tmp_path / "long").mkdir()
+    first = node("127.0.1.1", _profile(tmp_path / "long", one_slot.port, 15), 60)
     _wait_for_a_test(one_slot)
-    second = node("127.0.1.2", profile, 40)
+    second = node("127.0.1.2", _profile(tmp_path, one_slot.port, 2), 60)
     (code1, doc1), (code2, doc2) = report(first), report(second)
     assert (code1, code2) == (0, 0), (doc1, doc2)
     bw1, bw2 = checks(doc1, "bandwidth.")[0], checks(doc2, "bandwidth.")[0]
