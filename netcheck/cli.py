@@ -446,6 +446,65 @@ def plan_cmd(config: ConfigOpt = None, nodeconfig: NodeConfigOpt = None, only: O
     typer.echo(f"{len(plan.checks)} checks to run, {len(plan.disabled)} skipped by pattern.")
 
 
+@app.command("validate")
+def validate_cmd(config: ConfigOpt = None, nodeconfig: NodeConfigOpt = None) -> None:
+    """Load and merge a site profile and/or NodeConfig, report problems (exit 2) or what a run would assume
+    (exit 0); nothing is sent."""
+    from netcheck.init import validate_summary
+    from netcheck.plan import PatternError, build_plan
+
+    if config is None and nodeconfig is None:
+        raise _fail(2, "give a site profile with -c FILE and/or a NodeConfig with --nodeconfig FILE")
+    settings = _settings(config, nodeconfig, None, None, None, None, None, None)
+    try:
+        count = len(build_plan(settings, (), ()).checks)
+    except PatternError as exc:  # spec.checks.skip/advisory patterns that match nothing
+        raise _fail(2, str(exc)) from None
+    typer.echo("\n".join(validate_summary(settings, count)))
+
+
+@app.command("init")
+def init_cmd(
+    name: Annotated[str, typer.Option("--name", help="Site name (metadata.name).")] = "my-site",
+    cluster: Annotated[str | None, typer.Option("--cluster", help="EKS cluster name.")] = None,
+    region: Annotated[str | None, typer.Option("--region", help="AWS Region of the cluster.")] = None,
+    endpoint_access: Annotated[str | None, typer.Option("--endpoint-access",
+                                                        help="public | private | public-and-private.")] = None,
+    credentials: Annotated[str | None, typer.Option("--credentials", help="ssm | iam-roles-anywhere.")] = None,
+    cni: Annotated[str, typer.Option("--cni", help="cilium | calico | none.")] = "cilium",
+    cni_mode: Annotated[str | None, typer.Option("--cni-mode", help="vxlan | geneve | native | ipip | bgp.")] = None,
+    proxy: Annotated[str | None, typer.Option("--proxy", help="HTTPS proxy URL (written as HTTPS_PROXY/NO_PROXY "
+                                                               "advice: nodes take the proxy from the environment).")
+                     ] = None,
+    vpc_cidr: Annotated[list[str] | None, typer.Option("--vpc-cidr", help="VPC CIDR (repeatable).")] = None,
+    node_cidr: Annotated[list[str] | None, typer.Option("--node-cidr", help="Remote node CIDR (repeatable).")] = None,
+    pod_cidr: Annotated[list[str] | None, typer.Option("--pod-cidr", help="Remote pod CIDR (repeatable).")] = None,
+    responder: ResponderOpt = None,
+    output: Annotated[Path | None, typer.Option("-o", "--output", help="Write the profile here (default: stdout).")
+                      ] = None,
+    force: Annotated[bool, typer.Option("--force", help="Replace an existing -o file.")] = False,
+) -> None:
+    """Write a commented starting site profile for the answers given as flags (it passes `netcheck validate`)."""
+    from netcheck.init import Answers, profile_text
+    from netcheck.safeio import write_atomic
+
+    answers = Answers(name=name, cluster=cluster, region=region, endpoint_access=endpoint_access,
+                      credentials=credentials, cni=cni, cni_mode=cni_mode, proxy=proxy,
+                      vpc_cidrs=tuple(vpc_cidr or ()), node_cidrs=tuple(node_cidr or ()),
+                      pod_cidrs=tuple(pod_cidr or ()), responder=responder)
+    text = profile_text(answers)  # a ConfigError (a bad answer) is exit 2 with the field named
+    if output is None or str(output) == "-":
+        typer.echo(text, nl=False)
+        return
+    if (output.exists() or output.is_symlink()) and not force:
+        raise _fail(2, f"{output} exists; give --force to replace it")
+    try:
+        write_atomic(output, text)
+    except OSError as exc:
+        raise _fail(2, f"cannot write {output}: {exc.strerror or exc}") from None
+    typer.echo(f"wrote {output}; next: netcheck validate -c {output}", err=True)
+
+
 @app.command("checks")
 def checks_cmd(fmt: Annotated[str, typer.Option("--format", "-f", help="Output: markdown|json.")] = "markdown") -> None:
     """List every check netcheck can plan (the catalogue in docs/checks.md); nothing is sent."""

@@ -92,6 +92,22 @@ def build_plan(settings: Settings, only: tuple[str, ...] = (), skip: tuple[str, 
     return Plan(tuple(to_run), tuple(disabled))
 
 
+def service_cidr_summary(settings: Settings) -> str:
+    """The service CIDR the plan assumes: the configured one, or the one EKS would pick (the run says the same)."""
+    from netcheck.settings import DEFAULT_SERVICE_CIDRS
+    from probes.cidr import predicted_service_cidr
+
+    s = settings.spec
+    if s.cluster.service_cidr:
+        return f"service CIDR: {s.cluster.service_cidr} (configured)"
+    vpc = tuple(s.vpc.cidrs)
+    why = "a VPC CIDR is in 10.0.0.0/8" if any(c.startswith("10.") for c in vpc) else \
+        ("no VPC CIDR is in 10.0.0.0/8" if vpc else "no VPC CIDR given")
+    return (f"service CIDR: not set; EKS would pick {predicted_service_cidr(vpc)} ({why}); overlaps are checked "
+            f"against both defaults ({', '.join(DEFAULT_SERVICE_CIDRS)}) - set spec.cluster.serviceCidr or "
+            "--service-cidr to check yours")
+
+
 def platform_summary(settings: Settings) -> list[str]:
     """What the plan assumes about the platform, from the same tables the probes plan from (for `netcheck plan`)."""
     from netcheck.platform import for_settings, partition_of, pod_routing
@@ -115,6 +131,7 @@ def platform_summary(settings: Settings) -> list[str]:
 
         need, why = sts_need(settings)
         lines.append(f"sts: {'required' if need else 'advisory'}: {why}")
+    lines.append(service_cidr_summary(settings))
     m = for_settings(settings)
     if m is not None:
         ports = ", ".join(p.shown + ("" if p.required else " (advisory)") for p in m.ports) or "none"

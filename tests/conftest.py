@@ -14,7 +14,25 @@ IS_ROOT = os.geteuid() == 0
 HAS_IP = shutil.which("ip") is not None
 
 
+# Tests that must not run beside each other under pytest-xdist (`scripts/test` runs `-n N --dist loadgroup`):
+# the namespace tests are one group (slow, and they measure timing over veth/TUN paths: one after another
+# on one worker, beside the fast loopback tests on the others); tests that pip-install this checkout share
+# its build directories. A test file may also mark itself `pytest.mark.xdist_group("name")`.
+SERIAL_FILES = {"test_packaging.py": "packaging", "test_scripts.py": "packaging"}
+
+
+def _xdist_group(item: pytest.Item) -> str | None:
+    if "netns" in item.keywords:
+        return "netns"
+    return SERIAL_FILES.get(item.path.name)
+
+
+@pytest.hookimpl(tryfirst=True)  # before pytest-xdist reads the xdist_group marks (--dist loadgroup)
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    for item in items:
+        group = _xdist_group(item)
+        if group is not None and item.get_closest_marker("xdist_group") is None:
+            item.add_marker(pytest.mark.xdist_group(group))
     if IS_ROOT and HAS_IP:
         return
     reason = "needs root and iproute2 to build network namespaces" if not IS_ROOT else "iproute2 (ip) not installed"

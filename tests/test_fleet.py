@@ -16,6 +16,7 @@ import yaml
 from netcheck.net import iperf
 from netcheck.responder import Responder, ServeConfig, auto_capacity
 from netcheck.responder.iperf import Denial, SlotTable
+from tests import stock_iperf3
 from tests.test_iperf import free_port
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -67,10 +68,12 @@ def _wait_for_a_test(r: Responder) -> None:
 
 
 def test_second_node_waits_for_the_single_slot_then_measures(one_slot: Responder, tmp_path: Path) -> None:
-    profile = _profile(tmp_path, one_slot.port, 5)
-    first = node("127.0.1.1", profile, 40)
+    # The first node holds the slot for 15 s: time enough for the second node's process to start and ask even on a
+    # loaded machine (it took more than 5 s there); the second measures for 2 s once the slot is free.
+    (tmp_path / "long").mkdir()
+    first = node("127.0.1.1", _profile(tmp_path / "long", one_slot.port, 15), 60)
     _wait_for_a_test(one_slot)
-    second = node("127.0.1.2", profile, 40)
+    second = node("127.0.1.2", _profile(tmp_path, one_slot.port, 2), 60)
     (code1, doc1), (code2, doc2) = report(first), report(second)
     assert (code1, code2) == (0, 0), (doc1, doc2)
     bw1, bw2 = checks(doc1, "bandwidth.")[0], checks(doc2, "bandwidth.")[0]
@@ -105,19 +108,9 @@ def test_deadline_too_short_to_wait_skips_bandwidth_and_keeps_the_verdict(one_sl
 
 def test_stock_iperf3_busy_is_waited_out() -> None:
     port = free_port()
-    server = subprocess.Popen(["iperf3", "-s", "-B", "127.0.0.1", "-p", str(port)],
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    try:
-        time.sleep(0.5)
-        hog = subprocess.Popen(["iperf3", "-c", "127.0.0.1", "-p", str(port), "-t", "3"],
-                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        time.sleep(1.0)
+    with stock_iperf3.server(port), stock_iperf3.busy_client(port, seconds=3):  # busy for about 3 s from here
         t0 = time.monotonic()
         res = iperf.run_client("127.0.0.1", port, seconds=1, deadline=t0 + 30, busy_wait=0.5)
-        hog.wait(timeout=20)
-    finally:
-        server.kill()
-        server.wait()
     assert res.attempts >= 2 and res.waited > 0 and res.bytes_received > 0
     assert res.server_concurrent is None  # a stock server says nothing about sharing
 

@@ -8,7 +8,6 @@ from __future__ import annotations
 import contextlib
 import socket
 import struct
-import subprocess
 import time
 from collections.abc import Iterator
 
@@ -21,29 +20,15 @@ from probes import bandwidth
 from probes.base import ProbeSkip
 from testbed import free_port
 
+from . import stock_iperf3
+
 
 @pytest.fixture
 def iperf3_server() -> Iterator[int]:
-    """A stock `iperf3 -s` on a random loopback port (serves many tests; stopped by PID)."""
+    """A stock `iperf3 -s` on a random loopback port, once it listens (serves many tests; stopped by PID)."""
     port = free_port()
-    proc = subprocess.Popen(["iperf3", "-s", "-B", "127.0.0.1", "-p", str(port)],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    try:
-        end = time.monotonic() + 10
-        while time.monotonic() < end:
-            with socket.socket() as s:
-                if s.connect_ex(("127.0.0.1", port)) == 0:
-                    break
-            time.sleep(0.05)
-        time.sleep(0.2)  # the probe connection above counts as a (failed) test for iperf3
+    with stock_iperf3.server(port):
         yield port
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
 
 
 def _run(port: int, **kw: object) -> iperf.IperfResult:
@@ -70,28 +55,18 @@ def test_client_against_stock_iperf3(iperf3_server: int, streams: int, reverse: 
 
 
 def test_busy_stock_server_is_retried_then_reported(iperf3_server: int) -> None:
-    other = subprocess.Popen(["iperf3", "-c", "127.0.0.1", "-p", str(iperf3_server), "-t", "4"],
-                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    try:
-        time.sleep(1.0)
+    with stock_iperf3.busy_client(iperf3_server, seconds=8):  # the server is busy from here on, for 8 s
         t0 = time.monotonic()
         with pytest.raises(iperf.ServerBusy) as info:
             iperf.run_client("127.0.0.1", iperf3_server, seconds=1, busy_retries=2, busy_wait=0.2)
-        assert time.monotonic() - t0 < 3  # bounded: 0.2 + 0.4 s of waiting
+        assert time.monotonic() - t0 < 5  # bounded: 0.2 + 0.4 s of waiting (×1.5 jitter) and three refusals
         assert "busy" in str(info.value) and info.value.attempts >= 3  # 3, or more if a refusal came between
-    finally:
-        other.wait(timeout=20)
 
 
 def test_busy_server_then_free_succeeds_with_attempts_counted(iperf3_server: int) -> None:
-    other = subprocess.Popen(["iperf3", "-c", "127.0.0.1", "-p", str(iperf3_server), "-t", "1"],
-                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    try:
-        time.sleep(0.4)
-        r = iperf.run_client("127.0.0.1", iperf3_server, seconds=1, busy_retries=5, busy_wait=0.5)
-        assert r.attempts >= 2
-    finally:
-        other.wait(timeout=20)
+    with stock_iperf3.busy_client(iperf3_server, seconds=2):  # busy now; free again about 2 s later
+        r = iperf.run_client("127.0.0.1", iperf3_server, seconds=1, busy_retries=8, busy_wait=0.5)
+    assert r.attempts >= 2
 
 
 def test_nothing_listening_is_refused() -> None:

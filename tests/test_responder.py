@@ -241,7 +241,7 @@ def test_survives_junk_and_a_client_that_vanishes_mid_test(responder: Responder,
         # A stock client killed hard in the middle of a download test.
         victim = subprocess.Popen(["iperf3", "-c", "127.0.0.1", "-p", str(port), "-t", "10", "-R", "-P", "2",
                                    "--extra-data", TOKEN], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        time.sleep(1.5)
+        _wait_until(lambda: responder.tests.active() > 0, "the stock client's test never started")
         victim.kill()
         victim.wait(timeout=10)
         assert request(port, {"op": "hello"}, source="127.0.0.3")["ok"] is True
@@ -270,6 +270,15 @@ def test_client_that_drops_control_after_streams_open(responder: Responder, logs
     assert res.bytes_received > 0
 
 
+def _wait_until(cond: object, what: str, timeout: float = 30) -> None:
+    """Poll `cond` (bounded) instead of sleeping for a guessed time."""
+    assert callable(cond)
+    end = time.monotonic() + timeout
+    while not cond():
+        assert time.monotonic() < end, what
+        time.sleep(0.02)
+
+
 def _retry_busy(fn: object, tries: int = 20) -> iperf.IperfResult:
     assert callable(fn)
     for _ in range(tries):
@@ -290,7 +299,7 @@ def test_connection_limit_rejects_extra_connections(logs: Logs) -> None:
     try:
         for _ in range(3):
             held.append(socket.create_connection(("127.0.0.1", r.port), timeout=5))
-        time.sleep(0.3)
+        _wait_until(lambda: r.connection_count() >= 3, "the responder never counted the held connections")
         with socket.create_connection(("127.0.0.1", r.port), timeout=5) as extra:
             extra.settimeout(5)
             assert extra.recv(10) == b""  # closed at once
@@ -395,7 +404,7 @@ def test_stop_during_a_test_tells_the_client(logs: Logs) -> None:
 
     t = threading.Thread(target=client)
     t.start()
-    time.sleep(1.5)
+    _wait_until(lambda: r.tests.active() > 0, "the download test never started")
     t0 = time.monotonic()
     r.stop()
     t.join(timeout=15)

@@ -220,29 +220,86 @@ def _hold(port: int, n: int, prefix: str = "127.0.3", send: bytes = b"{") -> lis
     return held
 
 
-@pytest.mark.skipif(_pids_parent() is None, reason="no pids cgroup controller (v1 or v2) to limit threads with")
-def test_thread_start_failure_backs_off_and_service_recovers() -> None:
+class _StderrEvents:
+    """The responder's JSON log lines, read by a thread as they come (so a test can wait for one)."""
+
+    def __init__(self, proc: subprocess.Popen[str]) -> None:
+        self.events: list[dict[str, object]] = []
+        self._thread = threading.Thread(target=self._read, args=(proc,), daemon=True)
+        self._thread.start()
+
+    def _read(self, proc: subprocess.Popen[str]) -> None:
+        assert proc.stderr is not None
+        for line in proc.stderr:
+            if line.startswith("{"):
+                self.events.append(json.loads(line))
+
+    def wait_for(self, event: str, timeout: float) -> bool:
+        end = time.monotonic() + timeout
+        while time.monotonic() < end:
+            if any(e["event"] == event for e in list(self.events)):
+                return True
+            time.sleep(0.05)
+        return False
+
+    def finish(self, proc: subprocess.Popen[str]) -> list[dict[str, object]]:
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+        self._thread.join(timeout=10)
+        return self.events
+
+
+def _make_pids_group() -> Path:
+    """A fresh pids cgroup this process may limit and move a child into; skips when it may not
+    (the controller missing, or present but not writable: not root, a read-only cgroupfs, no delegation)."""
     parent = _pids_parent()
-    assert parent is not None
+    if parent is None:
+        pytest.skip("no pids cgroup controller (v1 or v2) to limit threads with")
     group = parent / f"netcheck-test-{os.getpid()}"
-    group.mkdir()
-    proc = None
-    held: list[socket.socket] = []
+    try:
+        group.mkdir()
+    except OSError as exc:
+        pytest.skip(f"cannot create a pids cgroup under {parent} ({exc.strerror}): needs root and a writable cgroupfs")
     try:
         (group / "pids.max").write_text("30\n")
+    except OSError as exc:
+        with contextlib.suppress(OSError):
+            group.rmdir()
+        pytest.skip(f"cannot set pids.max in {group} ({exc.strerror})")
+    return group
+
+
+def test_thread_start_failure_backs_off_and_service_recovers() -> None:
+    group = _make_pids_group()
+    proc = None
+    reader = None
+    held: list[socket.socket] = []
+    events: list[dict[str, object]] = []
+    try:
         proc, port, _ = _serve_proc()
-        (group / "cgroup.procs").write_text(f"{proc.pid}\n")
+        reader = _StderrEvents(proc)
+        try:
+            (group / "cgroup.procs").write_text(f"{proc.pid}\n")
+        except OSError as exc:
+            pytest.skip(f"cannot move a process into {group} ({exc.strerror})")
         held = _hold(port, 60)
-        time.sleep(1.0)
+        # wait for the condition the test is about, not for a guessed time
+        assert reader.wait_for("thread-start-failed", 30), "the thread limit was never hit"
         for s in held:
             s.close()
         held = []
-        deadline = time.monotonic() + 15
+        deadline = time.monotonic() + 30
         ok = False
         while time.monotonic() < deadline and not ok:
             with contextlib.suppress(OSError, ValueError):
                 ok = request(port, {"op": "hello"}, source="127.0.0.2")["ok"] is True
-            time.sleep(0.2)
+            if not ok:
+                time.sleep(0.2)
         assert ok, "TCP service did not come back after the thread limit"
         # counters did not leak: 20 concurrent connections from one source still fit (per-source limit 32)
         again = _hold(port, 20, prefix="127.0.0")
@@ -253,7 +310,10 @@ def test_thread_start_failure_backs_off_and_service_recovers() -> None:
     finally:
         for s in held:
             s.close()
-        events = _stop(proc) if proc is not None else []
+        if proc is not None and reader is not None:
+            events = reader.finish(proc)
+        elif proc is not None:
+            _stop(proc)
         with contextlib.suppress(OSError):
             group.rmdir()
     names = [e["event"] for e in events]

@@ -58,6 +58,9 @@ def _cidr(value: str) -> str:
     try:
         net = ipaddress.ip_network(value.strip(), strict=True)
     except ValueError as exc:
+        if "has host bits set" in str(exc):  # 10.61.0.1/16: the network is 10.61.0.0/16
+            fixed = ipaddress.ip_network(value.strip(), strict=False)
+            raise ValueError(f"{value!r} has host bits set: did you mean {fixed}?") from None
         raise ValueError(f"{value!r} is not a valid CIDR ({exc})") from None
     return str(net)
 
