@@ -85,6 +85,8 @@ FIELD_DOCS: dict[str, tuple[str, str, tuple[str, ...]]] = {
     "spec.dns.servers": ("Resolvers to ask (IP or host:port); empty: the system resolver.", "[10.0.0.2]",
                          ("dns.*.resolve",)),
     "spec.dns.timeout": ("One lookup's budget in seconds, retries included.", "5", ("dns.*.resolve",)),
+    "spec.dns.vpcCoreDns": ("CoreDNS addresses in the VPC that pods on hybrid nodes use (mixed mode); empty: none.",
+                            "[10.20.5.10]", ("dns.coredns.*",)),
     "spec.endpoints": ("Extra targets the node needs (registries, proxies, repositories).", "", ()),
     "spec.endpoints[].host": ("Host name or IP.", "registry.example.internal", ("dns.*.resolve", "reach.*.tcp-*")),
     "spec.endpoints[].port": ("TCP port.", "443", ("reach.*.tcp-*",)),
@@ -112,6 +114,9 @@ FIELD_DOCS: dict[str, tuple[str, str, tuple[str, ...]]] = {
     "spec.aws.domain": ("Every AWS name under this domain (labs, stand-ins); unset: the partition's.",
                         "aws.example.internal", ("dns.*.resolve",)),
     "spec.aws.servicePort": ("Port of every AWS service endpoint.", "443", ("reach.*.tcp-*",)),
+    "spec.aws.mirror": ("The site's nodeadm mirror (private install: https://, http:// or file:// URL), checked "
+                        "instead of the public hybrid-assets host and SSM installer bucket.",
+                        "https://mirror.example.internal/eks-hybrid", ("reach.*.tcp-*",)),
     "spec.aws.ecrAccount": ("Account of the ECR registry nodes pull from (12 digits); unset: the Region's EKS "
                             "registry.", "602401143452", ("reach.*.tcp-*",)),
     "spec.aws.installRegion": ("`nodeadm install --region`; unset: us-west-2 (nodeadm's default).", "eu-west-1",
@@ -119,6 +124,8 @@ FIELD_DOCS: dict[str, tuple[str, str, tuple[str, ...]]] = {
     "spec.latency": ("Round-trip measurement.", "", ()),
     "spec.latency.samples": ("Probes per target.", "20", ("latency.rtt.*",)),
     "spec.latency.interval": ("Seconds between probes.", "0.05", ("latency.rtt.*",)),
+    "spec.latency.regions": ("Candidate Regions for latency.region.closest and `netcheck regions`; empty: every "
+                             "Region of the partition.", "[us-west-2, us-east-1]", ("latency.region.closest",)),
     "spec.latency.targets": ("Extra hosts to measure; empty: control-plane IPs and the responder.", "[10.20.1.10]",
                              ("latency.rtt.*",)),
     "spec.node": ("This node.", "", ()),
