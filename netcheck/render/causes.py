@@ -11,9 +11,7 @@ keep every check as it is and do not use this module.
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
 
 from netcheck.model import CheckResult, Report, RootCause, Status
 from netcheck.render.safe import for_html as escape  # root messages may quote a peer
@@ -115,8 +113,8 @@ def _fix(story: Story) -> str:
     return story.root.outcome.remediation or ""
 
 
-def text_lines(report: Report, paint: Mapping[Any, str] | None = None) -> list[str]:
-    """The table's leading section; `paint` maps a status to its ANSI colour code (None: no colour)."""
+def text_lines(report: Report) -> list[str]:
+    """The table's leading section as plain lines (the table neutralises and colours what it prints)."""
     found = stories(report)
     if not found:
         return []
@@ -124,8 +122,6 @@ def text_lines(report: Report, paint: Mapping[Any, str] | None = None) -> list[s
     for n, s in enumerate(found, 1):
         o = s.root.outcome
         tag = f"[{o.status.value}]"
-        if paint:
-            tag = f"\x1b[{paint[o.status]}m{tag}\x1b[0m"
         sev = "" if s.root.check.severity.required else " (advisory)"
         more = f" (and {len(s.alike)} more alike: {_ids(s.alike)})" if s.alike else ""
         out.append(f"  {n}. {tag} {s.root.check.id}{sev}{more}: {o.message}")
