@@ -196,6 +196,7 @@ class Report:
     phase_evidence: tuple[str, ...] = ()  # what the phase came from: host evidence or the flag
     phase_source: str = ""  # detected | --phase | spec.phase
     root_causes: tuple[RootCause, ...] = ()  # ordered, most explanatory first (netcheck/diagnosis.py)
+    critical_path: dict[str, Any] | None = None  # which check ended last and why (netcheck/runner.py)
 
     def phase_line(self) -> str:
         """'joined (detected: ...)' for the renderers; '' when the report has no phase."""
@@ -229,6 +230,7 @@ class Report:
                 "phase": self.phase or None,
                 "phaseEvidence": list(self.phase_evidence),
                 "phaseSource": self.phase_source or None,
+                "criticalPath": self.critical_path,
             },
         }
 
@@ -252,4 +254,5 @@ def report_from_json(doc: Mapping[str, Any]) -> Report:
                   node=meta.get("node", ""), version=meta.get("netcheckVersion", ""),
                   interrupted=bool(meta.get("interrupted", False)), strict=bool(meta.get("strict", False)),
                   phase=meta.get("phase") or "", phase_evidence=tuple(meta.get("phaseEvidence") or ()),
-                  phase_source=meta.get("phaseSource") or "", root_causes=roots)
+                  phase_source=meta.get("phaseSource") or "", root_causes=roots,
+                  critical_path=meta.get("criticalPath") if isinstance(meta.get("criticalPath"), dict) else None)
