@@ -48,6 +48,12 @@ TEST_OVERHEAD = 4.0  # handshake and results exchange around a test's seconds
 # A bidir answer stands for a direction when the other direction's ACKs took at most this share
 # of its path (measured from TCP_INFO segment counts; about 2 % with delayed ACKs on a symmetric path).
 ACK_TOLERANCE = 0.03
+# ... and when the queue the bidir test built stayed under max(QUEUE_FLOOR, QUEUE_SHARE × RTT): each
+# direction's ACKs wait in the other's queue. Measured on the bed (bench/README.md): 50 Mbit/s up /
+# 1 Gbit/s down at 20 ms built 26 ms and held the download at 99 Mbit/s (957 alone); 300 Mbit/s both
+# ways at 150 ms built 46 ms and gave the sequential answer; 1 Gbit/s at 0 ms built 5 ms.
+QUEUE_FLOOR = 0.010
+QUEUE_SHARE = 0.5
 # Errors of a server that did not run a bidir test (no support, or a server that misread it): sequential.
 BIDIR_UNSUPPORTED = {"server-error", "protocol", "closed"}
 
@@ -166,12 +172,8 @@ def collect(spec: Spec, net: Net) -> Evidence:
         if spec.pair is not None:
             bidir = spec.pair.result(spec, net)
             note = spec.pair.note
-            share = None if bidir is None else bidir.ack_share
-            if share is not None and share > ACK_TOLERANCE:
-                other = "upload" if spec.reverse else "download"
-                note = (f"during the bidirectional test the {other}'s ACKs took {share * 100:.1f} % of this "
-                        f"direction's path (more than {ACK_TOLERANCE * 100:g} %), so it was measured again alone")
-            elif bidir is not None:
+            note = note or (None if bidir is None else _bidir_doubt(spec, bidir))
+            if bidir is not None and note is None:
                 return Evidence(result=bidir, tcp_buffer=net.sysctl(buffer_sysctl(spec.reverse)))
         result = net.throughput(spec.host, spec.port, spec.seconds, spec.streams, spec.reverse, spec.token,
                                 reserve=spec.reserve if bidir is None else 0.0)
@@ -180,6 +182,20 @@ def collect(spec: Spec, net: Net) -> Evidence:
     except IperfError as exc:
         return Evidence(error_kind=exc.kind, error=str(exc))
     return Evidence(result=result, tcp_buffer=net.sysctl(buffer_sysctl(spec.reverse)), bidir=bidir, mode_note=note)
+
+
+def _bidir_doubt(spec: Spec, bidir: Any) -> str | None:
+    """Why this direction's bidir figure may not be what it carries alone (then it is measured alone)."""
+    other = "upload" if spec.reverse else "download"
+    share, queue, rtt = bidir.ack_share, bidir.queue_delay, bidir.rtt or 0.0
+    if share is not None and share > ACK_TOLERANCE:
+        return (f"during the bidirectional test the {other}'s ACKs took {share * 100:.1f} % of this direction's "
+                f"path (more than {ACK_TOLERANCE * 100:g} %), so it was measured again alone")
+    limit = max(QUEUE_FLOOR, QUEUE_SHARE * rtt)
+    if queue is not None and queue > limit:
+        return (f"the bidirectional test built {queue * 1000:.0f} ms of queue (more than {limit * 1000:.0f} ms) and "
+                f"this direction's ACKs waited in it behind the {other}, so it was measured again alone")
+    return None
 
 
 def _spread(samples: tuple[float, ...]) -> float:

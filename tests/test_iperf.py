@@ -405,7 +405,8 @@ def _collect_pair(port: int) -> tuple[bandwidth.Evidence, bandwidth.Evidence]:
     raise AssertionError("iperf3 stayed busy")
 
 
-def test_upload_and_download_checks_share_one_bidir_test(iperf3_server: int) -> None:
+def test_upload_and_download_checks_share_one_bidir_test(iperf3_server: int, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(bandwidth, "QUEUE_FLOOR", 5.0)  # a starved CPU can queue on loopback; that rule has its own test
     up, down = _collect_pair(iperf3_server)
     assert up.result is not None and down.result is not None, (up, down)
     assert up.result.mode == down.result.mode == "bidirectional"
@@ -428,3 +429,13 @@ def test_a_direction_crowded_by_the_other_acks_is_measured_alone(iperf3_server: 
                                  Thresholds(bandwidth_mbps=1))
         assert out.evidence["mode"] == "sequential" and "measured again alone" in out.evidence["modeNote"]
         assert out.evidence["bidirectional"]["steadyMbps"] > 0
+
+
+def test_a_queue_the_bidir_test_built_sends_both_directions_alone(iperf3_server: int,
+                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(bandwidth, "QUEUE_FLOOR", -1.0)  # any queue is "too much"
+    up, down = _collect_pair(iperf3_server)
+    for ev in (up, down):
+        assert ev.result is not None and ev.result.mode == "sequential", ev
+        assert ev.bidir is not None and ev.bidir.queue_delay is not None
+        assert ev.mode_note is not None and "ms of queue" in ev.mode_note

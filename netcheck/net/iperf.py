@@ -513,6 +513,7 @@ class IperfResult:
     steady_fit_mbps: float | None = None  # slope through the fine samples of the steady window
     mode: str = "sequential"  # "bidirectional": measured at the same time as the other direction (--bidir)
     ack_share: float | None = None  # bidir: share of this direction's path the other direction's ACKs took
+    queue_delay: float | None = None  # bidir: s the upload's smoothed RTT stood above its minimum at the end
 
     @property
     def steady_mbps(self) -> float:
@@ -551,6 +552,7 @@ class IperfResult:
                 "rampIntervalsMbps": [round(x, 2) for x in self.ramp_intervals_mbps],
                 "rttMs": None if self.rtt is None else round(self.rtt * 1000, 2), "mode": self.mode,
                 **({"reverseAckSharePct": round(self.ack_share * 100, 2)} if self.ack_share is not None else {}),
+                **({"queueDelayMs": round(self.queue_delay * 1000, 1)} if self.queue_delay is not None else {}),
                 **({"sizingNote": self.sizing_note} if self.sizing_note else {})}
 
 
@@ -777,6 +779,7 @@ def _one_test(host: str, port: int, seconds: float, streams: int, mode: str, tok
         for p in pumps:
             p.stop_counting()
         elapsed = time.monotonic() - t0
+        queue = _queue_delay(next(leg.socks for leg in legs if not leg.reverse)) if mode == "bidir" else None
         counted = [p.total() for p in pumps]
         for leg, p in zip(legs, pumps, strict=True):
             if not leg.reverse:
@@ -809,7 +812,7 @@ def _one_test(host: str, port: int, seconds: float, streams: int, mode: str, tok
             if mode == "bidir":
                 from dataclasses import replace
 
-                res = replace(res, mode="bidirectional", ack_share=share)
+                res = replace(res, mode="bidirectional", ack_share=share, queue_delay=queue)
             out.append(res)
         return out[0], (out[1] if len(out) > 1 else None)
     except OSError as exc:
@@ -849,6 +852,27 @@ def _ack_shares(legs: Sequence[_Leg]) -> list[float | None]:
             ack_bytes = acks * ACK_WIRE
             out[leg.reverse] = round(ack_bytes / (ack_bytes + data * DATA_WIRE), 4)
     return [out[leg.reverse] for leg in legs]
+
+
+def _queue_delay(socks: Sequence[socket.socket]) -> float | None:
+    """How far the smoothed RTT stands above the minimum on these sending sockets, s (largest).
+
+    In a bidir test that is the queueing the two directions built, and the other direction's
+    ACKs wait in it: a wide download whose ACKs queue behind a saturated narrow upload is
+    held far below what it carries alone (measured: 60 against 957 Mbit/s, 50 up / 1000 down).
+    """
+    worst = None
+    for s in socks:
+        try:
+            info = s.getsockopt(socket.IPPROTO_TCP, socket.TCP_INFO, 512)
+        except OSError:
+            return None
+        if len(info) < TCPI_MIN_RTT + 4:
+            return None
+        srtt, low = struct.unpack_from("=I", info, TCPI_RTT)[0], struct.unpack_from("=I", info, TCPI_MIN_RTT)[0]
+        if low > 0:
+            worst = max(worst or 0.0, max(0, srtt - low) / 1e6)
+    return worst
 
 
 def _pure_acks(socks: Sequence[socket.socket], outgoing: bool) -> int | None:
