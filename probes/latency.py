@@ -169,9 +169,9 @@ def _hops(spec: Spec, net: Net, ip: str) -> tuple[HopSeries | None, str | None, 
     hops, note, gateway = None, None, None
     for proto in ("icmp", "udp"):
         try:
-            gateway = gateway or net.route_lookup(ip).gateway
             hops = net.hop_series(ip, proto, max_hops=HOP_MAX, rounds=spec.hop_rounds,
                                   interval=HOP_INTERVAL, timeout=timeout)
+            gateway = net.route_lookup(ip).gateway  # after: its first use loads pyroute2, which takes a while
             break
         except DeadlineExceeded:  # the series above is the finding; the per-hop view is extra
             note = "no time left before the deadline for the per-hop series"

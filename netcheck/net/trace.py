@@ -25,7 +25,7 @@ AT_TARGET = ("reached", "refused", "port-unreachable")  # kinds that mean the ta
 # Seconds a per-hop series waits after its last round once anything answered: a router that
 # rate-limits ICMP leaves most probes unanswered for good, and waiting a whole second for them
 # made the series the slowest part of a healthy run (1 s when nothing has answered yet).
-STRAGGLER_FLOOR = 0.3
+STRAGGLER_FLOOR = 0.15
 
 
 @dataclass(frozen=True)
