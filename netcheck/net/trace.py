@@ -395,8 +395,8 @@ def hop_series(ip: str, proto: Proto, port: int = 33434, max_hops: int = 16, rou
                         answer(ttl, q, ip, now_ns)
                         if ttl < top:
                             top = ttl
-                if rtts:  # stragglers: three times the slowest answer so far (at least STRAGGLER_FLOOR)
-                    wait = max(STRAGGLER_FLOOR, 3 * max(rtts.values()) / 1000.0)
+                if rtts:  # stragglers: twice the slowest answer so far (at least STRAGGLER_FLOOR)
+                    wait = max(STRAGGLER_FLOOR, 2 * max(rtts.values()) / 1000.0)
     finally:
         for s in socks.values():
             s.close()
