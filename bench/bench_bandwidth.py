@@ -255,6 +255,7 @@ def measure_row(row: Row, seconds: float, streams: int, rounds: int = 1, respond
                    "netcheckBidir": _median([b[direction]["steadyMbps"] for b in both]),
                    "bidirAckSharePct": _median([b[direction].get("reverseAckSharePct") for b in both]),
                    "iperf3BidirSteady": _median([b[1 if reverse else 0] for b in i3_both]),
+                   "bidirQueueMs": _median([b[direction].get("queueDelayMs") for b in both]),
                    "runs": cols, "note": bed_note(row, reverse, ref, streams)}
             out.append(rec)
             print(format_row(rec), flush=True)
@@ -326,6 +327,7 @@ def format_row(r: dict[str, Any]) -> str:
             + (f" {r['netcheckServe']:>8.1f} {r['serveVsSteady']:>6.3f}" if not math.isnan(r["netcheckServe"]) else "")
             + (f" {r['netcheckBidir']:>8.1f} {r['netcheckBidir'] / r['iperf3Steady']:>6.3f} {r['bidirAckSharePct']:>5.1f}%"
                if not math.isnan(r["netcheckBidir"]) and r["iperf3Steady"] else "")
+            + (f" q{r['bidirQueueMs']:>5.0f}ms" if not math.isnan(r.get("bidirQueueMs", math.nan)) else "")
             + (f" {r['iperf3BidirSteady']:>8.1f} {r['iperf3BidirSteady'] / r['iperf3Steady']:>6.3f}"
                if not math.isnan(r.get("iperf3BidirSteady", math.nan)) and r["iperf3Steady"] else "")
             + f"  {r['note']}")

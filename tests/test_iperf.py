@@ -388,11 +388,12 @@ def test_bidir_against_stock_iperf3(iperf3_server: int, streams: int) -> None:
         assert r.to_evidence()["mode"] == "bidirectional" and "reverseAckSharePct" in r.to_evidence()
 
 
-def _collect_pair(port: int) -> tuple[bandwidth.Evidence, bandwidth.Evidence]:
+def _collect_pair(port: int, threshold: float = 1.0) -> tuple[bandwidth.Evidence, bandwidth.Evidence]:
     """Both checks of one server, upload first as the runner runs them; a busy iperf3 is waited out."""
     for _ in range(10):
         pair = bandwidth.Pair()
-        specs = [bandwidth.Spec("127.0.0.1", port, rev, 1, 2, pair=pair) for rev in (False, True)]
+        specs = [bandwidth.Spec("127.0.0.1", port, rev, 1, 2, pair=pair, threshold_mbps=threshold)
+                 for rev in (False, True)]
         up = bandwidth.collect(specs[0], Net(deadline=time.monotonic() + 40))
         if up.error_kind == "busy":
             time.sleep(0.5)
@@ -410,11 +411,16 @@ def test_upload_and_download_checks_share_one_bidir_test(iperf3_server: int, mon
     up, down = _collect_pair(iperf3_server)
     assert up.result is not None and down.result is not None, (up, down)
     assert up.result.mode == down.result.mode == "bidirectional"
-    assert up.mode_note is None and down.mode_note is None
     assert down.result is not None and down.result.steady_mbps > 0
     out = bandwidth.evaluate(bandwidth.Spec("127.0.0.1", iperf3_server, True, 1, 2), down, Thresholds(bandwidth_mbps=1))
     assert out.status is Status.PASS and out.evidence["mode"] == "bidirectional"
     assert "both directions at once" in out.message
+    for ev in (up, down):  # loopback is far faster than BIDIR_CPU_MBPS and 10 × the 1 Mbit/s threshold here
+        assert ev.result is not None
+        if ev.result.steady_mbps > bandwidth.BIDIR_CPU_MBPS:
+            assert ev.lower_bound and ev.mode_note is not None and "lower bound" in ev.mode_note
+    if down.lower_bound:
+        assert out.evidence["lowerBound"] is True and "at least" in out.message
 
 
 def test_a_direction_crowded_by_the_other_acks_is_measured_alone(iperf3_server: int,
@@ -439,3 +445,13 @@ def test_a_queue_the_bidir_test_built_sends_both_directions_alone(iperf3_server:
         assert ev.result is not None and ev.result.mode == "sequential", ev
         assert ev.bidir is not None and ev.bidir.queue_delay is not None
         assert ev.mode_note is not None and "ms of queue" in ev.mode_note
+
+
+def test_a_fast_bidir_figure_below_ten_times_the_threshold_is_measured_alone(iperf3_server: int,
+                                                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(bandwidth, "QUEUE_FLOOR", 5.0)
+    monkeypatch.setattr(bandwidth, "BIDIR_CPU_MBPS", 0.0)  # every rate is "fast"; the threshold is out of reach
+    up, down = _collect_pair(iperf3_server, threshold=1e9)
+    for ev in (up, down):
+        assert ev.result is not None and ev.result.mode == "sequential" and not ev.lower_bound, ev
+        assert ev.mode_note is not None and "carries both ways as well as one" in ev.mode_note
