@@ -13,6 +13,10 @@ For each row and direction, one after the other on the same path:
   steady     iperf3 -t 8 -O 2: the last 8 s of a 10 s run, the reference steady state
   nc→serve   (--responder) netcheck's client against `netcheck serve` instead of iperf3 -s:
              both ends as deployed (the responder sends the download)
+  bidir      (--bidir) netcheck's client, both directions in one iperf3 --bidir test against
+             iperf3 -s (as a run measures them), with the share of each direction's path the
+             other direction's ACKs took; `bidir/10s` is its ratio to iperf3's sequential steady state;
+             `i3 bidir` is stock iperf3 --bidir -t 8 -O 2 on the same path (can the bed carry both at once?)
 
 Ratios: netcheck steady / iperf3 steady (the goal: within 10 %), netcheck steady / iperf3
 --omit, netcheck whole-test mean / iperf3 same duration. "ceiling" is the TCP payload a
@@ -97,13 +101,29 @@ class Path_:
         finally:
             self._end(proc)
 
-    def netcheck(self, seconds: float, streams: int, reverse: bool, engine: str = "loop",
+    def iperf3_bidir(self, seconds: float, omit: int, streams: int) -> tuple[float, float]:
+        """Stock iperf3 --bidir: (upload, download) receiver-side Mbit/s after `omit` seconds."""
+        proc, port = self.server()
+        try:
+            cmd = ["iperf3", "-c", self.server_ip, "-p", str(port), "-t", str(max(1, math.ceil(seconds))),
+                   "-O", str(omit), "-P", str(streams), "-J", "--bidir"]
+            out = subprocess.run(wrap(self.client_ns, cmd), capture_output=True, text=True, timeout=seconds + omit + 30)
+            end = json.loads(out.stdout)["end"]
+            return (float(end["sum_received"]["bits_per_second"]) / 1e6,
+                    float(end["sum_received_bidir_reverse"]["bits_per_second"]) / 1e6)
+        finally:
+            self._end(proc)
+
+    def netcheck(self, seconds: float, streams: int, reverse: bool | None, engine: str = "loop",
                  server: str = "iperf3") -> dict[str, Any]:
-        """netcheck's client in a child process (against iperf3 -s or netcheck serve): its evidence."""
+        """netcheck's client in a child process (against iperf3 -s or netcheck serve): its evidence.
+
+        `reverse` None: one bidirectional test, {"upload": evidence, "download": evidence}.
+        """
         proc, port = self.server(server)
         try:
             cmd = [sys.executable, str(Path(__file__).resolve()), "--client", self.server_ip, str(port), str(seconds),
-                   str(streams), "1" if reverse else "0", engine]
+                   str(streams), "b" if reverse is None else "1" if reverse else "0", engine]
             out = subprocess.run(wrap(self.client_ns, cmd), capture_output=True, text=True, timeout=seconds + 40)
             if out.returncode != 0:
                 raise RuntimeError(out.stderr[-400:])
@@ -124,6 +144,11 @@ class Path_:
 def client_main(argv: list[str]) -> None:
     """Child process: one netcheck client test, JSON on stdout."""
     host, port, seconds, streams, reverse, engine = argv
+    if reverse == "b":
+        pair = iperf.run_bidir(host, int(port), seconds=float(seconds), streams=int(streams),
+                               pump_factory=ENGINES[engine], busy_retries=5)
+        print(json.dumps({r.direction: {**r.to_evidence(), "omit": r.omit, "wholeMbps": r.mbps} for r in pair}))
+        return
     r = iperf.run_client(host, int(port), seconds=float(seconds), streams=int(streams), reverse=reverse == "1",
                          pump_factory=ENGINES[engine], busy_retries=5)
     print(json.dumps({**r.to_evidence(), "omit": r.omit, "wholeMbps": r.mbps}))
@@ -194,7 +219,8 @@ def build(lab: Any, row: Row) -> Path_:
     return Path_(row.label, node.name, vpc.name, vpc.ip)
 
 
-def measure_row(row: Row, seconds: float, streams: int, rounds: int = 1, responder: bool = False) -> list[dict[str, Any]]:
+def measure_row(row: Row, seconds: float, streams: int, rounds: int = 1, responder: bool = False,
+                bidir: bool = False) -> list[dict[str, Any]]:
     """Both directions of one row: netcheck, iperf3 same duration, --omit, 10 s steady state.
 
     With several rounds the order of the four alternates (netcheck first, then last but
@@ -206,6 +232,8 @@ def measure_row(row: Row, seconds: float, streams: int, rounds: int = 1, respond
     out = []
     with Lab(prefix="ncbw") as lab:
         path = build(lab, row)
+        both: list[dict[str, Any]] = [path.netcheck(seconds, streams, None) for _ in range(rounds)] if bidir else []
+        i3_both = [path.iperf3_bidir(8, 2, streams) for _ in range(rounds)] if bidir else []
         for reverse in (False, True):
             cols: dict[str, list[float]] = {k: [] for k in (*STEPS, "serve", "whole", "ramp", "omit", "rtt", "retrans")}
             for i in range(rounds):
@@ -214,6 +242,7 @@ def measure_row(row: Row, seconds: float, streams: int, rounds: int = 1, respond
                     run_step(path, step, cols, seconds, streams, reverse)
             med = {k: statistics.median(v) if v else math.nan for k, v in cols.items()}
             steady, ref, with_omit, same = med["steady"], med["ref"], med["withOmit"], med["same"]
+            direction = "download" if reverse else "upload"
             rec = {"row": row.label, "rttMs": row.rtt_ms, "rate": row.rate or "unshaped", "lossPct": row.loss_pct,
                    "direction": "download" if reverse else "upload", "seconds": seconds, "streams": streams,
                    "rounds": rounds, "netcheckSteady": steady, "netcheckWhole": med["whole"],
@@ -223,6 +252,10 @@ def measure_row(row: Row, seconds: float, streams: int, rounds: int = 1, respond
                    "wholeVsSame": med["whole"] / same if same else math.nan,
                    "ceiling": round(row.rate_mbps * GOODPUT, 1) if row.rate_mbps else None,
                    "netcheckServe": med["serve"], "serveVsSteady": med["serve"] / ref if ref else math.nan,
+                   "netcheckBidir": _median([b[direction]["steadyMbps"] for b in both]),
+                   "bidirAckSharePct": _median([b[direction].get("reverseAckSharePct") for b in both]),
+                   "iperf3BidirSteady": _median([b[1 if reverse else 0] for b in i3_both]),
+                   "bidirQueueMs": _median([b[direction].get("queueDelayMs") for b in both]),
                    "runs": cols, "note": bed_note(row, reverse, ref, streams)}
             out.append(rec)
             print(format_row(rec), flush=True)
@@ -230,6 +263,11 @@ def measure_row(row: Row, seconds: float, streams: int, rounds: int = 1, respond
 
 
 STEPS = ("steady", "same", "withOmit", "ref")
+
+
+def _median(values: Sequence[Any]) -> float:
+    got = [float(v) for v in values if v is not None]
+    return statistics.median(got) if got else math.nan
 
 
 def run_step(path: Path_, step: str, cols: dict[str, list[float]], seconds: float, streams: int,
@@ -287,6 +325,11 @@ def format_row(r: dict[str, Any]) -> str:
             f"{r['ceiling'] or '-':>7} "
             f"{r['vsSteady']:>6.3f} {r['vsOmit']:>6.3f} {r['wholeVsSame']:>10.3f}"
             + (f" {r['netcheckServe']:>8.1f} {r['serveVsSteady']:>6.3f}" if not math.isnan(r["netcheckServe"]) else "")
+            + (f" {r['netcheckBidir']:>8.1f} {r['netcheckBidir'] / r['iperf3Steady']:>6.3f} {r['bidirAckSharePct']:>5.1f}%"
+               if not math.isnan(r["netcheckBidir"]) and r["iperf3Steady"] else "")
+            + (f" q{r['bidirQueueMs']:>5.0f}ms" if not math.isnan(r.get("bidirQueueMs", math.nan)) else "")
+            + (f" {r['iperf3BidirSteady']:>8.1f} {r['iperf3BidirSteady'] / r['iperf3Steady']:>6.3f}"
+               if not math.isnan(r.get("iperf3BidirSteady", math.nan)) and r["iperf3Steady"] else "")
             + f"  {r['note']}")
 
 
@@ -301,6 +344,8 @@ def main() -> None:
     ap.add_argument("--rows", default="", help="comma-separated row labels to run, e.g. 150ms/300mbit,250ms/unshaped")
     ap.add_argument("--responder", action="store_true",
                     help="also run netcheck's client against netcheck serve (columns nc→serve, serve/10s)")
+    ap.add_argument("--bidir", action="store_true",
+                    help="also run both directions in one --bidir test (columns bidir, bidir/10s, ACK share)")
     ap.add_argument("--json", type=Path, default=None, help="also write the rows as JSON here")
     ap.add_argument("--only", choices=["matrix", "loopback"], default="matrix")
     ap.add_argument("--rounds", type=int, default=None,
@@ -317,12 +362,14 @@ def main() -> None:
             rows = [r for r in MATRIX if r.label in wanted]
         print(f"{len(rows)} rows × {args.rounds or 1} round(s), netcheck {args.seconds:g} s after its ramp, "
               f"{args.streams} streams; Mbit/s at the receiver; {time.strftime('%Y-%m-%d %H:%M')}")
-        print(HEADER + (f" {'nc→serve':>8} {'s/10s':>6}" if args.responder else "") + "  note", flush=True)
+        print(HEADER + (f" {'nc→serve':>8} {'s/10s':>6}" if args.responder else "")
+              + (f" {'bidir':>8} {'b/10s':>6} {'acks':>6} {'i3 bidir':>8} {'ib/10s':>6}" if args.bidir else "")
+              + "  note", flush=True)
         t0 = time.monotonic()
         records: list[dict[str, Any]] = []
         for row in rows:
             try:
-                records += measure_row(row, args.seconds, args.streams, args.rounds or 1, args.responder)
+                records += measure_row(row, args.seconds, args.streams, args.rounds or 1, args.responder, args.bidir)
             except (RuntimeError, subprocess.SubprocessError, ValueError, KeyError) as exc:
                 print(f"  {row.label:<26} failed: {type(exc).__name__}: {str(exc)[-200:]}", flush=True)
         both = [r for r in records if not math.isnan(r["vsSteady"])]

@@ -117,6 +117,7 @@ def preflight(settings: Settings, options: Options | None = None, *, net: Net | 
     gc.freeze()  # settings and plan live for the whole run: keep the collector from re-walking them
     observer = options.progress(len(checks.checks)) if options.progress is not None else None
     budget = max(0.5, options.deadline - (time.monotonic() - t0) - RENDER_RESERVE)
+    checks_start = time.monotonic()
     try:
         with signals.interruptible():  # SIGINT/SIGTERM stop the loop; afterwards they are deferred
             outcome = run(checks.checks, net, settings.spec.thresholds, budget, observer=observer)
@@ -138,7 +139,9 @@ def preflight(settings: Settings, options: Options | None = None, *, net: Net | 
                     duration=time.monotonic() - t0, profile_name=settings.name, node=socket.gethostname(),
                     version=__version__, interrupted=outcome.interrupted, strict=options.strict, phase=info.phase,
                     phase_evidence=info.evidence, phase_source=info.source, root_causes=found.roots,
-                    labels=dict(settings.profile.metadata.labels))
+                    labels=dict(settings.profile.metadata.labels),
+                    critical_path=None if outcome.critical_path is None else
+                    {**outcome.critical_path, "beforeChecksSeconds": round(checks_start - t0, 3)})
     previous = remember(report, options.history, options.warn) if options.history is not None else None
     return Preflight(report, previous, t0)
 

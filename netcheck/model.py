@@ -196,6 +196,7 @@ class Report:
     phase_evidence: tuple[str, ...] = ()  # what the phase came from: host evidence or the flag
     phase_source: str = ""  # detected | --phase | spec.phase
     root_causes: tuple[RootCause, ...] = ()  # ordered, most explanatory first (netcheck/diagnosis.py)
+    critical_path: dict[str, Any] | None = None  # which check ended last and why (netcheck/runner.py)
     labels: Mapping[str, str] = field(default_factory=dict)  # the profile's metadata.labels (site, link, ...)
 
     @property
@@ -236,6 +237,7 @@ class Report:
                 "phaseEvidence": list(self.phase_evidence),
                 "phaseSource": self.phase_source or None,
                 "labels": dict(self.labels),
+                "criticalPath": self.critical_path,
             },
         }
 
@@ -260,6 +262,7 @@ def report_from_json(doc: Mapping[str, Any]) -> Report:
                   interrupted=bool(meta.get("interrupted", False)), strict=bool(meta.get("strict", False)),
                   phase=meta.get("phase") or "", phase_evidence=tuple(meta.get("phaseEvidence") or ()),
                   phase_source=meta.get("phaseSource") or "", root_causes=roots,
+                  critical_path=meta.get("criticalPath") if isinstance(meta.get("criticalPath"), dict) else None,
                   labels=_labels(meta.get("labels")))
 
 

@@ -5,6 +5,10 @@ past the deadline. A probe that raises becomes ERROR, told in plain words with a
 raw exception goes to the evidence only); NoRouteError (this host's own routing refused
 the send) becomes FAIL "this host has no route to X"; ProbeSkip becomes SKIP; Ctrl-C
 turns everything unfinished into SKIP "interrupted".
+
+Scheduling: the longest checks (by their declared timeout) start first, so a long one never
+waits for a worker behind short ones; exclusive checks (bandwidth) run alone after the rest.
+RunResult.critical_path says which check ended last and what it waited for.
 """
 
 from __future__ import annotations
@@ -15,7 +19,7 @@ import time
 import traceback
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Protocol
 
 import probes
 from netcheck.model import Check, CheckResult, Outcome, SkipReason, Status
@@ -46,6 +50,7 @@ class RunResult:
     results: tuple[CheckResult, ...]  # in plan order
     interrupted: bool
     deadline_hit: bool
+    critical_path: dict[str, Any] | None = None  # see critical_path()
 
 
 def execute(check: Check, net: Net, thresholds: Thresholds) -> Outcome:
@@ -99,7 +104,8 @@ def run(checks: Sequence[Check], net: Net, thresholds: Thresholds, deadline_s: f
     done: dict[str, CheckResult] = {}
     results_q: queue.Queue[CheckResult] = queue.Queue()
     started_at: dict[str, float] = {}
-    shared = [c for c in checks if not c.exclusive]
+    ended_at: dict[str, float] = {}
+    shared = sorted((c for c in checks if not c.exclusive), key=lambda c: -c.timeout)  # longest first
     exclusive = [c for c in checks if c.exclusive]
     work: queue.Queue[Check] = queue.Queue()
     for c in shared:
@@ -146,6 +152,7 @@ def run(checks: Sequence[Check], net: Net, thresholds: Thresholds, deadline_s: f
                     continue
                 if res.id not in done:
                     done[res.id] = res
+                    ended_at[res.id] = time.monotonic()
                     obs.finished(res)
             if deadline_hit:
                 break
@@ -172,7 +179,49 @@ def run(checks: Sequence[Check], net: Net, thresholds: Thresholds, deadline_s: f
                                               remediation="Raise --deadline, or run fewer checks with --only.",
                                               evidence={"deadline": round(deadline_s, 3)}),
                                    time.monotonic() - t0 if t0 is not None else 0.0))
-    return RunResult(tuple(out), interrupted, deadline_hit)
+    path = critical_path(checks, started_at, ended_at, start, min(concurrency, max(1, len(shared))))
+    return RunResult(tuple(out), interrupted, deadline_hit, path)
+
+
+def critical_path(checks: Sequence[Check], started_at: dict[str, float], ended_at: dict[str, float],
+                  start: float, workers: int) -> dict[str, Any] | None:
+    """Which check ended last, and the chain of checks it waited for, in seconds since the run began.
+
+    Walking back from the last check to end: a check that started later than the run is
+    waited on the check that ended just before it began (an exclusive check waits for
+    the phase before it; a shared one for a free worker). The first link started at once.
+    """
+    by_id = {c.id: c for c in checks}
+    ends = {i: t for i, t in ended_at.items() if i in started_at}
+    if not ends:
+        return None
+    last = max(ends, key=lambda i: ends[i])
+    chain: list[dict[str, Any]] = []
+    cur: str | None = last
+    seen: set[str] = set()
+    while cur is not None and cur not in seen:
+        seen.add(cur)
+        t0, t1 = started_at[cur] - start, ends[cur] - start
+        link: dict[str, Any] = {"id": cur, "startedAt": round(t0, 3), "endedAt": round(t1, 3),
+                                "durationSeconds": round(t1 - t0, 3)}
+        before = [i for i, t in ends.items() if i not in seen and t - start <= t0 + 0.02]
+        if t0 > 0.05 and before:
+            prev = max(before, key=lambda i: ends[i])
+            link["waitedFor"] = prev
+            link["why"] = ("exclusive: runs alone, after the checks before it" if by_id[cur].exclusive
+                           else f"waited for a free worker ({workers} at once)")
+            cur = prev
+        else:
+            link["why"] = "started with the run"
+            cur = None
+        chain.append(link)
+    head = chain[0]
+    return {"checkId": last, "endedAt": head["endedAt"], "durationSeconds": head["durationSeconds"],
+            "reason": f"{last} ended last, {head['endedAt']:.2f} s into the checks: it ran "
+                      f"{head['durationSeconds']:.2f} s" + (f" after waiting for {head['waitedFor']} "
+                                                             f"({head['why']})" if "waitedFor" in head else
+                                                             ", from the start"),
+            "path": chain}
 
 
 def _expire_overdue(batch: Sequence[Check], started_at: dict[str, float], done: dict[str, CheckResult],

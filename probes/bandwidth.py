@@ -6,6 +6,12 @@ one check, `bandwidth.upload.<host>` (node → VPC) and `bandwidth.download.<hos
 (VPC → node, iperf3 reverse mode), marked exclusive so it runs alone after the others.
 The threshold is `thresholds.bandwidthMbps` (AWS recommends at least 100 Mbit/s).
 
+Both directions are measured at once (one iperf3 --bidir test, shared by the two checks
+through `Pair`) where that gives the same answer as one at a time: a direction whose
+path carried more than ACK_TOLERANCE of the other direction's ACKs during the bidir
+test (a narrow uplink under a wide downlink) is measured again alone, and so is every
+direction when the server does not run bidir tests. The evidence's `mode` says which.
+
 The verdict judges the steady state: the client measures the RTT first and leaves TCP's
 ramp (slow start, sized from the RTT) out of the judged rate, as iperf3's --omit does;
 ramp and steady rate are both in the evidence. When the threshold lies within the
@@ -20,7 +26,8 @@ from __future__ import annotations
 
 import math
 import statistics
-from dataclasses import dataclass
+import threading
+from dataclasses import dataclass, field
 from typing import Any
 
 from netcheck.model import Category, Check, Outcome, SkipReason, Status
@@ -38,6 +45,54 @@ START_SERVER = ("run `netcheck serve --token TOKEN` on an EC2 instance in the VP
 NETWORK_FAILURES = {"timeout", "unreachable"}
 SLOT_WAIT = 300.0  # longest a test waits for a busy server's slot; the run's --deadline usually ends it first
 TEST_OVERHEAD = 4.0  # handshake and results exchange around a test's seconds
+# A bidir answer stands for a direction when the other direction's ACKs took at most this share
+# of its path (measured from TCP_INFO segment counts; about 2 % with delayed ACKs on a symmetric path).
+ACK_TOLERANCE = 0.03
+# ... and when the queue the bidir test built stayed under max(QUEUE_FLOOR, QUEUE_SHARE × RTT): each
+# direction's ACKs wait in the other's queue. Measured on the bed (bench/README.md): 50 Mbit/s up /
+# 1 Gbit/s down at 20 ms built 26 ms and held the download at 99 Mbit/s (957 alone); 300 Mbit/s both
+# ways at 150 ms built 46 ms and gave the sequential answer; 1 Gbit/s at 0 ms built 5 ms.
+QUEUE_FLOOR = 0.010
+QUEUE_SHARE = 0.5
+# ... and when a direction carried at most BIDIR_CPU_MBPS: above it, one Python process moving both
+# directions fell 15 % short on the 2-core bed (50 ms / 1 Gbit/s: 810 against 956 alone; iperf3 --bidir
+# 920). Above LOWER_BOUND_FACTOR × the threshold the bidir figure stands as a lower bound instead (the
+# verdict cannot change; a multi-Gbit/s path measures this host's CPU either way).
+BIDIR_CPU_MBPS = 500.0
+LOWER_BOUND_FACTOR = 10.0
+# Errors of a server that did not run a bidir test (no support, or a server that misread it): sequential.
+BIDIR_UNSUPPORTED = {"server-error", "protocol", "closed"}
+
+
+@dataclass(eq=False)
+class Pair:
+    """The upload and download checks of one server: the first to run measures both (--bidir).
+
+    The second finds its direction's result here. `note` says why there is none (the
+    server refused or misread the bidir test), and each check then measures alone.
+    """
+
+    lock: threading.Lock = field(default_factory=threading.Lock)
+    tried: bool = False
+    results: dict[bool, Any] = field(default_factory=dict)  # reverse -> IperfResult
+    note: str | None = None
+
+    def result(self, spec: Spec, net: Net) -> Any:
+        """This direction's bidir result, or None (measure alone); IperfError for a failed test."""
+        from netcheck.net.iperf import IperfError
+
+        assert spec.host is not None
+        with self.lock:
+            if not self.tried:
+                self.tried = True
+                try:
+                    up, down = net.throughput_bidir(spec.host, spec.port, spec.seconds, spec.streams, spec.token)
+                    self.results = {False: up, True: down}
+                except IperfError as exc:
+                    if exc.kind not in BIDIR_UNSUPPORTED:
+                        raise
+                    self.note = f"the server did not run a bidirectional test ({exc})"
+            return self.results.get(spec.reverse)
 
 
 @dataclass(frozen=True)
@@ -50,6 +105,8 @@ class Spec:
     token: str | None = None
     source: str = ""  # which setting named the server
     reserve: float = 0.0  # seconds kept free before the deadline for the test that runs after this one
+    pair: Pair | None = None  # shared by both directions' checks: one bidirectional test for both
+    threshold_mbps: float = 100.0  # thresholds.bandwidthMbps, for the bidir lower-bound rule
 
     @property
     def direction(self) -> str:
@@ -67,6 +124,9 @@ class Evidence:
     error: str | None = None
     busy: Any = None  # netcheck.net.iperf.ServerBusy when no test slot came free in time
     tcp_buffer: str | None = None  # this host's tcp_rmem (download) or tcp_wmem (upload): "min default max"
+    bidir: Any = None  # the bidirectional result set aside when this direction was measured again alone
+    mode_note: str | None = None  # why this direction was measured alone (or why its bidir figure is a lower bound)
+    lower_bound: bool = False  # the bidir figure stands as "at least" (see BIDIR_CPU_MBPS)
 
 
 def buffer_sysctl(reverse: bool) -> str:
@@ -97,10 +157,12 @@ def plan(settings: Settings) -> list[Check]:
         host, port, source = None, 0, ""
     subject = (host or "no-server").replace(":", "-")
     directions = (False, True) if bw.reverse else (False,)
+    pair = Pair() if len(directions) > 1 and host else None
     checks = []
     for reverse in directions:
         later = bw.seconds + TEST_OVERHEAD if not reverse and len(directions) > 1 else 0.0
-        spec = Spec(host, port or 0, reverse, bw.seconds, bw.streams, token, source, reserve=later)
+        spec = Spec(host, port or 0, reverse, bw.seconds, bw.streams, token, source, reserve=later, pair=pair,
+                    threshold_mbps=s.thresholds.bandwidth_mbps)
         name = "Download (VPC → node)" if reverse else "Upload (node → VPC)"
         checks.append(kind_in(CHECKS, f"bandwidth.{spec.direction}.{subject}").check(
             f"bandwidth.{spec.direction}.{subject}", spec, probe="bandwidth",
@@ -114,14 +176,44 @@ def collect(spec: Spec, net: Net) -> Evidence:
                         "cannot be measured.", fix=START_SERVER[:1].upper() + START_SERVER[1:] + ".")
     from netcheck.net.iperf import IperfError, ServerBusy
 
+    bidir, note = None, None
     try:
+        if spec.pair is not None:
+            bidir = spec.pair.result(spec, net)
+            note = spec.pair.note
+            note = note or (None if bidir is None else _bidir_doubt(spec, bidir))
+            if bidir is not None and note is None:
+                bound = bidir.steady_mbps > BIDIR_CPU_MBPS
+                return Evidence(result=bidir, tcp_buffer=net.sysctl(buffer_sysctl(spec.reverse)), lower_bound=bound,
+                                mode_note=(f"both directions at once above {BIDIR_CPU_MBPS:g} Mbit/s share this "
+                                           "host's CPU: the figure is a lower bound, over "
+                                           f"{LOWER_BOUND_FACTOR:g} × the threshold, so it was not measured again "
+                                           "alone") if bound else None)
         result = net.throughput(spec.host, spec.port, spec.seconds, spec.streams, spec.reverse, spec.token,
-                                reserve=spec.reserve)
+                                reserve=spec.reserve if bidir is None else 0.0)
     except ServerBusy as exc:
         return Evidence(error_kind=exc.kind, error=str(exc), busy=exc)
     except IperfError as exc:
         return Evidence(error_kind=exc.kind, error=str(exc))
-    return Evidence(result=result, tcp_buffer=net.sysctl(buffer_sysctl(spec.reverse)))
+    return Evidence(result=result, tcp_buffer=net.sysctl(buffer_sysctl(spec.reverse)), bidir=bidir, mode_note=note)
+
+
+def _bidir_doubt(spec: Spec, bidir: Any) -> str | None:
+    """Why this direction's bidir figure may not be what it carries alone (then it is measured alone)."""
+    other = "upload" if spec.reverse else "download"
+    share, queue, rtt = bidir.ack_share, bidir.queue_delay, bidir.rtt or 0.0
+    if share is not None and share > ACK_TOLERANCE:
+        return (f"during the bidirectional test the {other}'s ACKs took {share * 100:.1f} % of this direction's "
+                f"path (more than {ACK_TOLERANCE * 100:g} %), so it was measured again alone")
+    limit = max(QUEUE_FLOOR, QUEUE_SHARE * rtt)
+    if queue is not None and queue > limit:
+        return (f"the bidirectional test built {queue * 1000:.0f} ms of queue (more than {limit * 1000:.0f} ms) and "
+                f"this direction's ACKs waited in it behind the {other}, so it was measured again alone")
+    rate = float(bidir.steady_mbps)
+    if BIDIR_CPU_MBPS < rate < LOWER_BOUND_FACTOR * spec.threshold_mbps:
+        return (f"{rate:.0f} Mbit/s in the bidirectional test is more than this client carries both ways as well as "
+                f"one ({BIDIR_CPU_MBPS:g} Mbit/s), so it was measured again alone")
+    return None
 
 
 def _spread(samples: tuple[float, ...]) -> float:
@@ -194,9 +286,19 @@ def evaluate(spec: Spec, ev: Evidence, thresholds: Thresholds) -> Outcome:
     rtt = f", RTT {r.rtt * 1000:.0f} ms" if r.rtt else ""
     ramp = (f" after a {r.ramp_seconds:.1f} s ramp at {r.ramp_mbps:.1f} Mbit/s" if r.ramp_mbps is not None else "")
     streams = f"{r.streams} stream{'s' if r.streams != 1 else ''}"
-    measured = f"{mean:.1f} Mbit/s (±{sd:.1f} over {len(samples)} intervals{ramp}, {streams}{rtt}{retrans}{crowd})"
+    if getattr(r, "mode", "") == "bidirectional":
+        streams += ", both directions at once"
+    measured = f"{'at least ' if ev.lower_bound else ''}{mean:.1f} Mbit/s (±{sd:.1f} over {len(samples)} intervals{ramp}, {streams}{rtt}{retrans}{crowd})"
     evidence: dict[str, Any] = {**r.to_evidence(), "spreadMbps": round(sd, 2), "source": spec.source,
                                 "thresholdMbps": limit}
+    if ev.mode_note:
+        evidence["modeNote"] = ev.mode_note
+    if ev.lower_bound:
+        evidence["lowerBound"] = True
+    if ev.bidir is not None:
+        evidence["bidirectional"] = {"steadyMbps": round(float(ev.bidir.steady_mbps), 2),
+                                     "reverseAckSharePct": None if ev.bidir.ack_share is None
+                                     else round(ev.bidir.ack_share * 100, 2)}
     if samples:
         evidence.update(minMbps=round(min(samples), 2), maxMbps=round(max(samples), 2))
     ceiling = _ceiling(spec, ev, r.rtt)

@@ -5,8 +5,10 @@ A paced series by the best method available: UDP echo through the responder, ICM
 443 (the kernel's SYN/SYN-ACK RTT), which works where EKS ENIs ignore ping. The median
 is judged against thresholds.rttMs, loss against lossPct, jitter (mean absolute
 difference of consecutive samples) against jitterMs; an uncertain call is a WARN.
-When the target answered, an mtr-style per-hop series (netcheck/net/trace.hop_series) places
-RTT, jitter and loss on the on-prem LAN, the WAN hop or inside AWS (netcheck/segments.py).
+An mtr-style per-hop series (netcheck/net/trace.hop_series) runs beside the paced series, on
+its own thread and at its own pace toward the routers (HOP_INTERVAL per TTL, as when it ran
+after it); when the target answered it places RTT, jitter and loss on the on-prem LAN, the
+WAN hop or inside AWS (netcheck/segments.py).
 """
 
 from __future__ import annotations
@@ -136,27 +138,40 @@ def _address(spec: Spec, net: Net) -> str:
 
 
 def collect(spec: Spec, net: Net) -> Evidence:
-    ev = _series(spec, net)
-    if spec.hop_rounds <= 0 or not ev.series.received:
-        return ev
-    return _with_hops(spec, net, ev)
-
-
-def _with_hops(spec: Spec, net: Net, ev: Evidence) -> Evidence:
-    """Add the mtr-style per-hop series (ICMP echo, else UDP) and the node's gateway toward the target."""
     import dataclasses
+    import threading
 
-    got = [r for r in ev.series.rtts if r is not None]
-    rtt_s = statistics.median(got) / 1000.0 if got else 0.0
-    timeout = min(HOP_SECONDS, spec.hop_rounds * HOP_INTERVAL + max(1.0, 3 * rtt_s) + 0.5)
+    ip = _address(spec, net)
+    if spec.hop_rounds <= 0:
+        return _series(spec, net, ip)
+    box: list[tuple[HopSeries | None, str | None, str | None]] = []
+    side = threading.Thread(target=lambda: box.append(_hops(spec, net, ip)), daemon=True, name="latency-hops")
+    side.start()  # beside the paced series: neither waits for the other
+    try:
+        ev = _series(spec, net, ip)
+    finally:
+        side.join(HOP_SECONDS + 1.0)
+    if not ev.series.received or not box:  # a silent target: the series is the finding, as before
+        return ev
+    hops, gateway, note = box[0]
+    return dataclasses.replace(ev, hops=hops, gateway=gateway, hop_note=None if hops else note)
+
+
+def _hops(spec: Spec, net: Net, ip: str) -> tuple[HopSeries | None, str | None, str | None]:
+    """(per-hop series by ICMP echo, else UDP; the node's gateway toward ip; why there is no series).
+
+    Bounded by HOP_SECONDS; the series stops as soon as every probe is answered (else a
+    second after its last round), so it ends about when the paced series does.
+    """
+    timeout = min(HOP_SECONDS, spec.hop_rounds * HOP_INTERVAL + 1.5)
     from netcheck.net import DeadlineExceeded
 
     hops, note, gateway = None, None, None
     for proto in ("icmp", "udp"):
         try:
-            gateway = gateway or net.route_lookup(ev.ip).gateway
-            hops = net.hop_series(ev.ip, proto, max_hops=HOP_MAX, rounds=spec.hop_rounds,
+            hops = net.hop_series(ip, proto, max_hops=HOP_MAX, rounds=spec.hop_rounds,
                                   interval=HOP_INTERVAL, timeout=timeout)
+            gateway = net.route_lookup(ip).gateway  # after: its first use loads pyroute2, which takes a while
             break
         except DeadlineExceeded:  # the series above is the finding; the per-hop view is extra
             note = "no time left before the deadline for the per-hop series"
@@ -167,13 +182,12 @@ def _with_hops(spec: Spec, net: Net, ev: Evidence) -> Evidence:
         except OSError as exc:
             note = f"per-hop series failed: {exc.strerror or exc}"
             break
-    return dataclasses.replace(ev, hops=hops, gateway=gateway, hop_note=None if hops else note)
+    return hops, gateway, note
 
 
-def _series(spec: Spec, net: Net) -> Evidence:
+def _series(spec: Spec, net: Net, ip: str) -> Evidence:
     from netcheck.net.icmp import IcmpUnavailable
 
-    ip = _address(spec, net)
     n, gap = spec.samples, spec.interval
     tried: list[tuple[str, str]] = []
     icmp_fix = None

@@ -339,3 +339,95 @@ def test_loop_sender_reports_a_reset_stream() -> None:
     pump.stop()
     cli.close()
     assert pump.errors and pump.errors[0].startswith("stream 0:")
+
+
+# -- both directions at once (iperf3 --bidir) ---------------------------------------------------
+
+def _bidir(port: int, **kw: object) -> tuple[iperf.IperfResult, iperf.IperfResult]:
+    for _ in range(10):  # iperf3 may still be tearing down the previous test
+        try:
+            return iperf.run_bidir("127.0.0.1", port, **kw)  # type: ignore[arg-type]
+        except iperf.ServerBusy:
+            time.sleep(0.5)
+    raise AssertionError("iperf3 stayed busy")
+
+
+@pytest.mark.parametrize("streams", [1, 2])
+def test_bidir_against_stock_iperf3(iperf3_server: int, streams: int) -> None:
+    up, down = _bidir(iperf3_server, seconds=1, streams=streams)
+    assert (up.direction, down.direction) == ("upload", "download")
+    for r in (up, down):
+        assert r.mode == "bidirectional" and r.streams == streams and not r.warnings, r
+        assert r.bytes_received > 0 and r.bytes_sent >= r.bytes_received * 0.9
+        assert r.retransmits is not None, "the sender's retransmits come back for each direction"
+        assert r.ack_share is not None and 0.0 <= r.ack_share < 0.5
+        assert r.to_evidence()["mode"] == "bidirectional" and "reverseAckSharePct" in r.to_evidence()
+
+
+def _collect_pair(port: int, threshold: float = 1.0) -> tuple[bandwidth.Evidence, bandwidth.Evidence]:
+    """Both checks of one server, upload first as the runner runs them; a busy iperf3 is waited out."""
+    for _ in range(10):
+        pair = bandwidth.Pair()
+        specs = [bandwidth.Spec("127.0.0.1", port, rev, 1, 2, pair=pair, threshold_mbps=threshold)
+                 for rev in (False, True)]
+        up = bandwidth.collect(specs[0], Net(deadline=time.monotonic() + 40))
+        if up.error_kind == "busy":
+            time.sleep(0.5)
+            continue
+        for _ in range(10):
+            down = bandwidth.collect(specs[1], Net(deadline=time.monotonic() + 40))
+            if down.error_kind != "busy":
+                return up, down
+            time.sleep(0.5)
+    raise AssertionError("iperf3 stayed busy")
+
+
+def test_upload_and_download_checks_share_one_bidir_test(iperf3_server: int, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(bandwidth, "QUEUE_FLOOR", 5.0)  # a starved CPU can queue on loopback; that rule has its own test
+    up, down = _collect_pair(iperf3_server)
+    assert up.result is not None and down.result is not None, (up, down)
+    assert up.result.mode == down.result.mode == "bidirectional"
+    assert down.result is not None and down.result.steady_mbps > 0
+    out = bandwidth.evaluate(bandwidth.Spec("127.0.0.1", iperf3_server, True, 1, 2), down, Thresholds(bandwidth_mbps=1))
+    assert out.status is Status.PASS and out.evidence["mode"] == "bidirectional"
+    assert "both directions at once" in out.message
+    for ev in (up, down):  # loopback is far faster than BIDIR_CPU_MBPS and 10 × the 1 Mbit/s threshold here
+        assert ev.result is not None
+        if ev.result.steady_mbps > bandwidth.BIDIR_CPU_MBPS:
+            assert ev.lower_bound and ev.mode_note is not None and "lower bound" in ev.mode_note
+    if down.lower_bound:
+        assert out.evidence["lowerBound"] is True and "at least" in out.message
+
+
+def test_a_direction_crowded_by_the_other_acks_is_measured_alone(iperf3_server: int,
+                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(bandwidth, "ACK_TOLERANCE", -1.0)  # every share is "too much": both are remeasured
+    up, down = _collect_pair(iperf3_server)
+    for ev, other in ((up, "download"), (down, "upload")):
+        assert ev.result is not None and ev.result.mode == "sequential", ev
+        assert ev.bidir is not None and ev.bidir.mode == "bidirectional"
+        assert ev.mode_note is not None and f"the {other}'s ACKs took" in ev.mode_note
+        out = bandwidth.evaluate(bandwidth.Spec("127.0.0.1", iperf3_server, ev.result.reverse, 1, 2), ev,
+                                 Thresholds(bandwidth_mbps=1))
+        assert out.evidence["mode"] == "sequential" and "measured again alone" in out.evidence["modeNote"]
+        assert out.evidence["bidirectional"]["steadyMbps"] > 0
+
+
+def test_a_queue_the_bidir_test_built_sends_both_directions_alone(iperf3_server: int,
+                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(bandwidth, "QUEUE_FLOOR", -1.0)  # any queue is "too much"
+    up, down = _collect_pair(iperf3_server)
+    for ev in (up, down):
+        assert ev.result is not None and ev.result.mode == "sequential", ev
+        assert ev.bidir is not None and ev.bidir.queue_delay is not None
+        assert ev.mode_note is not None and "ms of queue" in ev.mode_note
+
+
+def test_a_fast_bidir_figure_below_ten_times_the_threshold_is_measured_alone(iperf3_server: int,
+                                                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(bandwidth, "QUEUE_FLOOR", 5.0)
+    monkeypatch.setattr(bandwidth, "BIDIR_CPU_MBPS", 0.0)  # every rate is "fast"; the threshold is out of reach
+    up, down = _collect_pair(iperf3_server, threshold=1e9)
+    for ev in (up, down):
+        assert ev.result is not None and ev.result.mode == "sequential" and not ev.lower_bound, ev
+        assert ev.mode_note is not None and "carries both ways as well as one" in ev.mode_note

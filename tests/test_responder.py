@@ -412,3 +412,57 @@ def test_stop_during_a_test_tells_the_client(logs: Logs) -> None:
     assert errors and isinstance(errors[0], iperf.IperfError)
     assert errors[0].kind in ("server-terminated", "closed")
     assert "stopped" in logs.names()
+
+
+def test_netcheck_client_bidir(responder: Responder, logs: Logs) -> None:
+    up, down = iperf.run_bidir("127.0.0.1", responder.port, seconds=1, streams=2, token=TOKEN)
+    for r in (up, down):
+        assert r.mode == "bidirectional" and r.bytes_received > 0 and r.mbps > 100 and not r.warnings, r
+        assert r.retransmits is not None
+    done = [e for e in logs.events if e["event"] == "iperf-done"]
+    assert done and done[-1]["bidir"] is True
+
+
+@pytest.mark.parametrize("extra", [[], ["-P", "2"]])
+def test_stock_iperf3_bidir_client_against_responder(responder: Responder, extra: list[str]) -> None:
+    out = _iperf3("-c", "127.0.0.1", "-p", str(responder.port), "-t", "1", "-J", "--bidir", "--extra-data", TOKEN,
+                  *extra)
+    assert out.returncode == 0, out.stdout[-500:] + out.stderr
+    end = json.loads(out.stdout)["end"]
+    assert end["sum_received"]["bytes"] > 0 and end["sum_received_bidir_reverse"]["bytes"] > 0
+
+
+def test_bidir_and_reverse_together_are_refused() -> None:
+    from netcheck.responder.iperf import check_params
+
+    cfg = ServeConfig(host="127.0.0.1", port=0, token=TOKEN)
+    assert check_params({"tcp": True, "time": 1, "bidirectional": True}, cfg).bidir  # type: ignore[union-attr]
+    refused = check_params({"tcp": True, "time": 1, "bidirectional": True, "reverse": True}, cfg)
+    assert isinstance(refused, tuple) and "bidirectional" in refused[1]
+
+
+def test_server_without_bidir_gets_one_direction_at_a_time(responder: Responder,
+                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    """A server that refuses --bidir (as netcheck serve did before it had it): each check measures alone."""
+    from netcheck.model import Status
+    from netcheck.net import Net
+    from netcheck.responder import iperf as server_side
+    from netcheck.settings import Thresholds
+    from probes import bandwidth
+
+    real = server_side.check_params
+
+    def no_bidir(params: dict[str, object], cfg: ServeConfig) -> object:
+        if "bidirectional" in params:
+            return 1000, "bidirectional tests are not supported"
+        return real(params, cfg)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(server_side, "check_params", no_bidir)
+    pair = bandwidth.Pair()
+    for reverse in (False, True):
+        spec = bandwidth.Spec("127.0.0.1", responder.port, reverse, 1, 2, TOKEN, pair=pair)
+        ev = bandwidth.collect(spec, Net(deadline=time.monotonic() + 30))
+        assert ev.result is not None and ev.result.mode == "sequential" and ev.result.reverse is reverse, ev
+        assert ev.mode_note is not None and "did not run a bidirectional test" in ev.mode_note
+        out = bandwidth.evaluate(spec, ev, Thresholds(bandwidth_mbps=1))
+        assert out.status is Status.PASS and "did not run a bidirectional" in out.evidence["modeNote"]

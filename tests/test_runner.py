@@ -379,3 +379,51 @@ def test_net_once_shares_evidence_within_a_run_only() -> None:
                  lambda: expired.listen_tcp("127.0.0.1", 0)):
         with pytest.raises(DeadlineExceeded):
             call()
+
+
+def test_longest_checks_start_first(world: FakeWorld) -> None:
+    short = [chk(f"short{i}", "timed", seconds=0.1, timeout=5.0) for i in range(3)]
+    long = chk("long", "timed", seconds=0.1, timeout=30.0)
+    res, _ = go([*short, long], concurrency=1)
+    starts = {cid: r.outcome.evidence["t0"] for cid, r in res.items()}
+    assert min(starts, key=lambda i: starts[i]) == "fake.long.x", "the longest timeout starts before the short ones"
+
+
+def test_critical_path_names_the_check_that_ended_last_and_what_it_waited_for(world: FakeWorld) -> None:
+    checks = [chk("quick", "timed", seconds=0.05), chk("slow", "timed", seconds=0.4),
+              chk("bulk", "timed", seconds=0.2, exclusive=True)]
+    out = run(checks, Net(), Thresholds(), 20.0)
+    path = out.critical_path
+    assert path is not None and path["checkId"] == "fake.bulk.x"
+    chain = [link["id"] for link in path["path"]]
+    assert chain == ["fake.bulk.x", "fake.slow.x"], "the exclusive check waited for the slowest shared check"
+    assert path["path"][0]["waitedFor"] == "fake.slow.x" and "exclusive" in path["path"][0]["why"]
+    assert path["path"][-1]["why"] == "started with the run"
+    assert path["endedAt"] >= path["path"][0]["startedAt"] >= path["path"][1]["endedAt"] - 0.03
+    assert "fake.bulk.x ended last" in path["reason"]
+
+
+def test_critical_path_through_a_wait_for_a_worker(world: FakeWorld) -> None:
+    checks = [chk("first", "timed", seconds=0.3, timeout=20.0), chk("second", "timed", seconds=0.1, timeout=10.0)]
+    out = run(checks, Net(), Thresholds(), 20.0, concurrency=1)
+    assert out.critical_path is not None
+    first, *rest = out.critical_path["path"]
+    assert first["id"] == "fake.second.x" and first["waitedFor"] == "fake.first.x"
+    assert "free worker (1 at once)" in first["why"] and rest[0]["id"] == "fake.first.x"
+
+
+def test_critical_path_travels_in_the_report_json_and_back(world: FakeWorld) -> None:
+    from netcheck.model import Report, Verdict, report_from_json
+
+    out = run([chk("a", "timed", seconds=0.05), chk("b", "timed", seconds=0.1, exclusive=True)], Net(),
+              Thresholds(), 20.0)
+    report = Report(results=out.results, verdict=Verdict.GO, started_at="2026-01-01T00:00:00+00:00", duration=0.3,
+                    critical_path=out.critical_path)
+    doc = json.loads(json.dumps(report.to_json()))
+    validate_report(doc)
+    assert doc["metadata"]["criticalPath"]["checkId"] == "fake.b.x"
+    again = report_from_json(doc)
+    assert again.critical_path == doc["metadata"]["criticalPath"]
+    assert again.to_json()["metadata"] == doc["metadata"]
+    old = {**doc, "metadata": {k: v for k, v in doc["metadata"].items() if k != "criticalPath"}}
+    assert report_from_json(old).critical_path is None, "reports from before the field still load"

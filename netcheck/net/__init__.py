@@ -270,6 +270,16 @@ class Net:
         return run_client(host, port, seconds=seconds, streams=streams, reverse=reverse, token=token,
                           timeout=self.budget(timeout), deadline=deadline)
 
+    def throughput_bidir(self, host: str, port: int, seconds: float = 5.0, streams: int = 4,
+                         token: str | None = None, timeout: float = 5.0) -> tuple[IperfResult, IperfResult]:
+        """One iperf3 --bidir test to host:port: (upload, download) at the same time; raises IperfError."""
+        from netcheck.net.iperf import run_bidir
+
+        self.budget(seconds)
+        deadline = self.deadline if self.deadline is not None else time.monotonic() + seconds + 15.0
+        return run_bidir(host, port, seconds=seconds, streams=streams, token=token, timeout=self.budget(timeout),
+                         deadline=deadline)
+
     # -- routing, inbound paths, local firewall, AWS (probes routing/inbound/cniports/firewall/vpc) --
     def route_lookup(self, dst: str, src: str | None = None) -> RouteLookup:
         """The kernel's route toward `dst`: table, policy rule, interface, gateway, source. Nothing sent."""

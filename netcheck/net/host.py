@@ -52,11 +52,15 @@ def tcp_listening(port: int) -> bool:
 
 
 def link_names() -> list[str]:
-    """Every network interface of this namespace, up or down."""
-    from pyroute2 import IPRoute
+    """Every network interface of this namespace, up or down.
 
-    with IPRoute() as ipr:
-        return [str(link.get_attr("IFLA_IFNAME")) for link in ipr.get_links()]
+    libc's if_nameindex asks the kernel over netlink from this thread (so a namespace the
+    thread entered is the one listed), without the cost of importing pyroute2 before the
+    first check can start.
+    """
+    import socket
+
+    return [name for _, name in socket.if_nameindex()]
 
 
 @dataclass(frozen=True)

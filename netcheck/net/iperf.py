@@ -67,7 +67,9 @@ TCPI_TOTAL_RETRANS = 100
 TCPI_BYTES_ACKED = 120
 TCPI_BYTES_RECEIVED = 128
 TCPI_MIN_RTT = 148
-TCPI_DATA_SEGS_IN = 152
+TCPI_SEGS_OUT = 136  # then tcpi_segs_in at 140
+TCPI_DATA_SEGS_IN = 152  # then tcpi_data_segs_out at 156
+TCPI_DATA_SEGS_OUT = 156
 # Test sizing (iperf3's --omit, chosen from the path's RTT): the ramp is the time TCP needs to
 # open its window from 10 segments to RAMP_TARGET_MBPS × RTT, doubling once per round trip
 # (slow start, and the receiver's autotuning beside it), plus RAMP_MARGIN_RTTS round trips.
@@ -509,6 +511,9 @@ class IperfResult:
     steady_seconds: float = 0.0
     sizing_note: str | None = None  # why the ramp is shorter than the RTT asked for
     steady_fit_mbps: float | None = None  # slope through the fine samples of the steady window
+    mode: str = "sequential"  # "bidirectional": measured at the same time as the other direction (--bidir)
+    ack_share: float | None = None  # bidir: share of this direction's path the other direction's ACKs took
+    queue_delay: float | None = None  # bidir: s the upload's smoothed RTT stood above its minimum at the end
 
     @property
     def steady_mbps(self) -> float:
@@ -545,7 +550,9 @@ class IperfResult:
                 "rampMbps": None if self.ramp_mbps is None else round(self.ramp_mbps, 2),
                 "rampSeconds": round(self.ramp_seconds, 3),
                 "rampIntervalsMbps": [round(x, 2) for x in self.ramp_intervals_mbps],
-                "rttMs": None if self.rtt is None else round(self.rtt * 1000, 2),
+                "rttMs": None if self.rtt is None else round(self.rtt * 1000, 2), "mode": self.mode,
+                **({"reverseAckSharePct": round(self.ack_share * 100, 2)} if self.ack_share is not None else {}),
+                **({"queueDelayMs": round(self.queue_delay * 1000, 1)} if self.queue_delay is not None else {}),
                 **({"sizingNote": self.sizing_note} if self.sizing_note else {})}
 
 
@@ -621,6 +628,32 @@ def run_client(host: str, port: int, *, seconds: float = 5.0, streams: int = 1, 
     fleet does not come back in step. Without one, `busy_retries` retries. When no test
     fits any more, ServerBusy says how long it waited and why it stopped.
     """
+    mode = "download" if reverse else "upload"
+    return _run(host, port, mode, seconds, streams, token, interval, timeout, busy_retries, busy_wait, blksize,
+                deadline, pump_factory, omit)[0]
+
+
+def run_bidir(host: str, port: int, *, seconds: float = 5.0, streams: int = 1, token: str | None = None,
+              interval: float = 1.0, timeout: float = 5.0, busy_retries: int = 2, busy_wait: float = 1.0,
+              blksize: int = DEFAULT_BLKSIZE, deadline: float | None = None,
+              pump_factory: PumpFactory | None = None, omit: float | None = None) -> tuple[IperfResult, IperfResult]:
+    """One iperf3 --bidir test: (upload, download) measured at the same time, as run_client otherwise.
+
+    `streams` streams each way. Each result carries `ack_share`: the part of its path the
+    other direction's ACKs took (see IperfResult); the caller decides whether that answer
+    is the same as a test alone would give. A server without bidir support raises
+    IperfError (kind "server-error", or "protocol" / "closed" from a server that
+    misreads the request).
+    """
+    up, down = _run(host, port, "bidir", seconds, streams, token, interval, timeout, busy_retries, busy_wait,
+                    blksize, deadline, pump_factory, omit)
+    assert down is not None
+    return up, down
+
+
+def _run(host: str, port: int, mode: str, seconds: float, streams: int, token: str | None, interval: float,
+         timeout: float, busy_retries: int, busy_wait: float, blksize: int, deadline: float | None,
+         pump_factory: PumpFactory | None, omit: float | None) -> tuple[IperfResult, IperfResult | None]:
     if not 1 <= streams <= 128:
         raise ValueError("streams must be between 1 and 128")
     if not 0 < seconds <= 3600:
@@ -630,9 +663,12 @@ def run_client(host: str, port: int, *, seconds: float = 5.0, streams: int = 1, 
     while True:
         attempt += 1
         try:
-            res = _one_test(host, port, seconds, streams, reverse, token, interval, timeout, blksize, pump_factory,
+            res = _one_test(host, port, seconds, streams, mode, token, interval, timeout, blksize, pump_factory,
                             omit, deadline)
-            return res if attempt == 1 else _with_attempts(res, attempt, waited)
+            if attempt == 1:
+                return res
+            return _with_attempts(res[0], attempt, waited), (
+                None if res[1] is None else _with_attempts(res[1], attempt, waited))
         except ServerBusy as exc:
             busy, refusal = exc, None
         except IperfError as exc:
@@ -671,15 +707,29 @@ def _with_attempts(res: IperfResult, attempts: int, waited: float) -> IperfResul
     return replace(res, attempts=attempts, waited=max(0.0, waited))
 
 
-def _one_test(host: str, port: int, seconds: float, streams: int, reverse: bool, token: str | None,
+@dataclass
+class _Leg:
+    """One direction of a test: its data sockets, pump and the stream ids they carry."""
+
+    reverse: bool  # True: the server sends (download)
+    socks: list[socket.socket]
+    ids: list[int]
+    pump: Pump | None = None
+    samples: list[tuple[float, int]] = field(default_factory=list)
+    every: list[tuple[float, int]] = field(default_factory=list)
+    retrans: list[int | None] = field(default_factory=list)
+
+
+def _one_test(host: str, port: int, seconds: float, streams: int, mode: str, token: str | None,
               interval: float, timeout: float, blksize: int, pump_factory: PumpFactory | None,
-              omit: float | None = None, deadline: float | None = None) -> IperfResult:
+              omit: float | None = None, deadline: float | None = None) -> tuple[IperfResult, IperfResult | None]:
+    """One test: `mode` upload, download or bidir; (result, None) or, for bidir, (upload, download)."""
     cookie = make_cookie()
     t_connect = time.monotonic()
     ctrl = _connect(host, port, timeout)
     connect_rtt = time.monotonic() - t_connect
     socks: list[socket.socket] = []
-    pump: Pump | None = None
+    legs: list[_Leg] = []
     try:
         ctrl.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         ctrl.settimeout(timeout)
@@ -693,59 +743,184 @@ def _one_test(host: str, port: int, seconds: float, streams: int, reverse: bool,
         # receiver-side samples (a stock server's own omit timer would not match ours).
         params: dict[str, Any] = {"tcp": True, "omit": 0, "time": max(1, math.ceil(omit + seconds)), "num": 0,
                                   "blockcount": 0, "parallel": streams}
-        if reverse:
+        if mode == "download":
             params["reverse"] = True
+        elif mode == "bidir":
+            params["bidirectional"] = True
         params.update({"len": blksize, "pacing_timer": 1000, "client_version": "3.12"})
         if token:
             params["extra_data"] = token
         send_json(ctrl, params)
         _expect(ctrl, CREATE_STREAMS, "exchanging parameters")
-        for _ in range(streams):
-            s = _connect(host, port, timeout)
-            s.sendall(cookie)
-            socks.append(s)
+        # Bidir: the first `streams` connections are the client's send streams, then its receive streams.
+        directions = {"upload": (False,), "download": (True,), "bidir": (False, True)}[mode]
+        for k, reverse in enumerate(directions):
+            leg = _Leg(reverse, [], [stream_id(k * streams + i) for i in range(streams)])
+            legs.append(leg)
+            _open_streams(host, port, timeout, cookie, streams, leg.socks)
+            socks.extend(leg.socks)
         _expect(ctrl, TEST_START, "opening the data streams")
         _expect(ctrl, TEST_RUNNING, "starting the data streams")
         for s in socks:
             s.settimeout(None)  # blocking: no poll() per call; close_quietly() shuts down to unblock
         clock = CpuClock()
-        pump = (pump_factory or LoopPump)(socks, not reverse, blksize)
+        for leg in legs:
+            leg.pump = (pump_factory or LoopPump)(leg.socks, not leg.reverse, blksize)
         t0 = time.monotonic()
-        pump.start()
-        samples, every = _sample(ctrl, pump, socks, reverse, t0, _offsets(omit, seconds, interval))
+        for leg in legs:
+            assert leg.pump is not None
+            leg.pump.start()
+        _sample(ctrl, legs, t0, _offsets(omit, seconds, interval))
         # Stop: receivers stop counting now; senders stop before TEST_END (3.16+ order).
-        pump.stop_counting()
+        pumps = [leg.pump for leg in legs if leg.pump is not None]
+        for p in pumps:
+            p.stop_counting()
         elapsed = time.monotonic() - t0
-        if not reverse:
-            pump.stop()
-        counted = pump.total()
-        retrans_local = [tcp_counters(s)[0] for s in socks] if not reverse else []
+        queue = _queue_delay(next(leg.socks for leg in legs if not leg.reverse)) if mode == "bidir" else None
+        counted = [p.total() for p in pumps]
+        for leg, p in zip(legs, pumps, strict=True):
+            if not leg.reverse:
+                p.stop()
+                leg.retrans = [tcp_counters(s)[0] for s in leg.socks]
+        shares = _ack_shares(legs) if len(legs) == 2 else [None]
         send_state(ctrl, TEST_END)
         ctrl.settimeout(max(timeout, 10.0))
         _expect(ctrl, EXCHANGE_RESULTS, "ending the test")
-        mine = {**clock.util(), "sender_has_retransmits": 1 if not reverse else -1,
-                "streams": [{"id": stream_id(i), "bytes": pump.counts[i],
-                             "retransmits": (retrans_local[i] if not reverse and retrans_local[i] is not None else -1),
+        mine = {**clock.util(), "sender_has_retransmits": 1 if mode != "download" else -1,
+                "streams": [{"id": leg.ids[i], "bytes": p.counts[i],
+                             "retransmits": (leg.retrans[i] if not leg.reverse and leg.retrans[i] is not None else -1),
                              "jitter": 0, "errors": 0, "packets": 0, "start_time": 0, "end_time": round(elapsed, 6)}
-                            for i in range(streams)]}
+                            for leg, p in zip(legs, pumps, strict=True) for i in range(streams)]}
         send_json(ctrl, mine)
         theirs = recv_json(ctrl)
         _expect(ctrl, DISPLAY_RESULTS, "exchanging results")
-        pump.stop()
+        for p in pumps:
+            p.stop()
         for s in socks:
             close_quietly(s)
-        pump.join(2.0)
+        for p in pumps:
+            p.join(2.0)
         send_state(ctrl, IPERF_DONE)
-        res = _result(host, port, reverse, streams, elapsed, counted, pump, theirs, retrans_local, [], blksize)
-        return _with_samples(res, samples, omit, rtt, sizing_note, every)
+        out: list[IperfResult] = []
+        for leg, p, n, share in zip(legs, pumps, counted, shares, strict=True):
+            res = _result(host, port, leg.reverse, streams, elapsed, n, p, theirs, leg.retrans, [], blksize,
+                          ids=leg.ids if mode == "bidir" else None)
+            res = _with_samples(res, leg.samples, omit, rtt, sizing_note, leg.every)
+            if mode == "bidir":
+                from dataclasses import replace
+
+                res = replace(res, mode="bidirectional", ack_share=share, queue_delay=queue)
+            out.append(res)
+        return out[0], (out[1] if len(out) > 1 else None)
     except OSError as exc:
         raise IperfError("closed", f"the connection to {host}:{port} failed during the test: {exc}") from None
     finally:
-        if pump is not None:
-            pump.stop(0.5)
-        for s in socks:
+        for leg in legs:
+            if leg.pump is not None:
+                leg.pump.stop(0.5)
+        for s in [*socks, *(x for leg in legs for x in leg.socks)]:  # a failed open leaves them in its leg only
             close_quietly(s)
         close_quietly(ctrl)
+
+
+def _open_streams(host: str, port: int, timeout: float, cookie: bytes, n: int, out: list[socket.socket]) -> None:
+    """Open n data streams at once, each sending the cookie; append them to `out` (closed by the caller).
+
+    The streams of one direction are alike, so their handshakes may overlap (one round trip
+    for all, not one each: 1.5 s less for 8 streams over 250 ms); a bidir test's second group
+    starts only after the first is open, so the server still accepts the client's send
+    streams first. The first failure is raised once every attempt has ended.
+    """
+    def one() -> None:
+        s = _connect(host, port, timeout)
+        with lock:
+            out.append(s)
+        s.sendall(cookie)
+
+    lock = threading.Lock()
+    errors: list[BaseException] = []
+
+    def guarded() -> None:
+        try:
+            one()
+        except (IperfError, OSError) as exc:
+            errors.append(exc)
+
+    threads = [threading.Thread(target=guarded, daemon=True, name="iperf-connect") for _ in range(n - 1)]
+    for t in threads:
+        t.start()
+    guarded()  # one on this thread: a single stream needs no other
+    for t in threads:
+        t.join(timeout + 1.0)
+    if errors:
+        raise errors[0]
+    if len(out) < n:
+        raise IperfError("timeout", f"opening {n} data streams to {host}:{port} did not finish in {timeout:g} s")
+
+
+ACK_WIRE = 66  # bytes of a pure ACK on the wire: Ethernet 14 + IPv4 20 + TCP 20 + timestamps 12
+DATA_WIRE = 1514 / 1448  # wire bytes per payload byte of a full segment (same headers)
+
+
+def _ack_shares(legs: Sequence[_Leg]) -> list[float | None]:
+    """For each leg of a bidir test: the share of its path's bytes that were the other leg's ACKs.
+
+    The upload's path (node → server) also carries the ACKs this host sent for the
+    download (segs_out − data_segs_out on the receive sockets); the download's path
+    carries the server's ACKs for the upload (segs_in − data_segs_in on the send sockets).
+    A share of a few percent is what the path lost to them: on a narrow path in one
+    direction and a wide one in the other it is large, and that direction is to be
+    measured alone. None when the kernel does not say.
+    """
+    up, down = (legs[0], legs[1]) if not legs[0].reverse else (legs[1], legs[0])
+    acks_sent = _pure_acks(down.socks, outgoing=True)  # our ACKs for the download: on the upload's path
+    acks_got = _pure_acks(up.socks, outgoing=False)  # the server's ACKs for the upload: on the download's path
+    out: dict[bool, float | None] = {}
+    for leg, acks in ((up, acks_sent), (down, acks_got)):
+        data = leg.samples[-1][1] - leg.samples[0][1] if len(leg.samples) >= 2 else 0
+        if acks is None or data <= 0:
+            out[leg.reverse] = None
+        else:
+            ack_bytes = acks * ACK_WIRE
+            out[leg.reverse] = round(ack_bytes / (ack_bytes + data * DATA_WIRE), 4)
+    return [out[leg.reverse] for leg in legs]
+
+
+def _queue_delay(socks: Sequence[socket.socket]) -> float | None:
+    """How far the smoothed RTT stands above the minimum on these sending sockets, s (largest).
+
+    In a bidir test that is the queueing the two directions built, and the other direction's
+    ACKs wait in it: a wide download whose ACKs queue behind a saturated narrow upload is
+    held far below what it carries alone (measured: 60 against 957 Mbit/s, 50 up / 1000 down).
+    """
+    worst = None
+    for s in socks:
+        try:
+            info = s.getsockopt(socket.IPPROTO_TCP, socket.TCP_INFO, 512)
+        except OSError:
+            return None
+        if len(info) < TCPI_MIN_RTT + 4:
+            return None
+        srtt, low = struct.unpack_from("=I", info, TCPI_RTT)[0], struct.unpack_from("=I", info, TCPI_MIN_RTT)[0]
+        if low > 0:
+            worst = max(worst or 0.0, max(0, srtt - low) / 1e6)
+    return worst
+
+
+def _pure_acks(socks: Sequence[socket.socket], outgoing: bool) -> int | None:
+    """Segments without data these sockets sent (outgoing) or received: ACKs, in the main."""
+    total = 0
+    for s in socks:
+        try:
+            info = s.getsockopt(socket.IPPROTO_TCP, socket.TCP_INFO, 512)
+        except OSError:
+            return None
+        if len(info) < TCPI_DATA_SEGS_OUT + 4:
+            return None
+        segs_out, segs_in = struct.unpack_from("=II", info, TCPI_SEGS_OUT)
+        data_in, data_out = struct.unpack_from("=II", info, TCPI_DATA_SEGS_IN)
+        total += max(0, segs_out - data_out) if outgoing else max(0, segs_in - data_in)
+    return total
 
 
 def _offsets(omit: float, seconds: float, interval: float) -> list[float]:
@@ -758,11 +933,12 @@ def _offsets(omit: float, seconds: float, interval: float) -> list[float]:
     return out
 
 
-def _sample(ctrl: socket.socket, pump: Pump, socks: Sequence[socket.socket], reverse: bool, t0: float,
-            offsets: Sequence[float], fine: float = FINE_SAMPLE) -> tuple[list[tuple[float, int]], list[tuple[float, int]]]:
-    """Sleep until the end of the test, taking (seconds since t0, bytes) at each offset.
+def _sample(ctrl: socket.socket, legs: Sequence[_Leg], t0: float, offsets: Sequence[float],
+            fine: float = FINE_SAMPLE) -> None:
+    """Sleep until the end of the test, taking (seconds since t0, bytes) of each leg at each offset.
 
-    Returns those samples and, for the rate fit, all samples: the same plus one every `fine` s.
+    Fills each leg's `samples` with those and its `every` (for the rate fit) with the same
+    plus one every `fine` s.
 
     Receiver-side counts: a download counts what arrived (tcp_arrived, in or out of
     order); an upload what reached the receiver (tcp_delivered: acked and SACKed), not
@@ -770,17 +946,23 @@ def _sample(ctrl: socket.socket, pump: Pump, socks: Sequence[socket.socket], rev
     taken at once. A control message during the test (server stopped or failed) aborts it.
     """
 
-    def counter() -> int:
-        got = [(tcp_arrived if reverse else tcp_delivered)(s) for s in socks]
-        return sum(d or 0 for d in got) if all(d is not None for d in got) else pump.total()
+    def counter(leg: _Leg) -> int:
+        got = [(tcp_arrived if leg.reverse else tcp_delivered)(s) for s in leg.socks]
+        if all(d is not None for d in got):
+            return sum(d or 0 for d in got)
+        assert leg.pump is not None
+        return leg.pump.total()
 
-    def sample() -> tuple[float, int]:  # timed at the middle of the reads (a busy CPU may stall them)
-        before = time.monotonic()
-        n = counter()
-        return (before + time.monotonic()) / 2 - t0, n
+    def sample(final: bool = False) -> None:  # timed at the middle of the reads (a busy CPU may stall them)
+        for leg in legs:
+            before = time.monotonic()
+            n = counter(leg)
+            x = ((before + time.monotonic()) / 2 - t0, n)
+            leg.every.append(x)
+            if final:
+                leg.samples.append(x)
 
-    out = [sample()]
-    every = list(out)
+    sample(final=True)
     next_fine = t0 + fine
     for off in offsets:
         target = t0 + off
@@ -793,13 +975,12 @@ def _sample(ctrl: socket.socket, pump: Pump, socks: Sequence[socket.socket], rev
                     raise IperfError("closed", "the server closed the control connection during the test") from None
                 _raise_for_state(ctrl, state, "the test was running")
             if time.monotonic() >= next_fine:
-                every.append(sample())
+                sample()
                 next_fine += fine
-        out.append(sample())
-        every.append(out[-1])
-    if pump.errors:
-        raise IperfError("closed", f"a data stream failed during the test: {pump.errors[0]}")
-    return out, every
+        sample(final=True)
+    errors = [e for leg in legs if leg.pump is not None for e in leg.pump.errors]
+    if errors:
+        raise IperfError("closed", f"a data stream failed during the test: {errors[0]}")
 
 
 def fitted_mbps(samples: Sequence[tuple[float, int]]) -> float | None:
@@ -841,10 +1022,12 @@ def _with_samples(res: IperfResult, samples: list[tuple[float, int]], omit: floa
 
 def _result(host: str, port: int, reverse: bool, streams: int, elapsed: float, counted: int, pump: Pump,
             theirs: dict[str, Any], retrans_local: list[int | None], intervals: list[float],
-            blksize: int) -> IperfResult:
+            blksize: int, ids: Sequence[int] | None = None) -> IperfResult:
+    """One direction's result from our counts and the server's results JSON (only streams `ids`, bidir)."""
     server = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
     try:
-        their_streams = [s for s in theirs.get("streams", []) if isinstance(s, dict)]
+        their_streams = [s for s in theirs.get("streams", []) if isinstance(s, dict)
+                         and (ids is None or s.get("id") in ids)]
         their_bytes = sum(int(s.get("bytes", 0)) for s in their_streams)
         their_end = max((float(s.get("end_time") or 0) for s in their_streams), default=0.0)
         their_retrans = [signed64(s.get("retransmits", -1)) for s in their_streams]

@@ -22,6 +22,10 @@ from netcheck.net.rtt import IP_RECVERR
 Proto = Literal["tcp", "udp", "icmp"]
 ICMP_TIME_EXCEEDED = 11
 AT_TARGET = ("reached", "refused", "port-unreachable")  # kinds that mean the target itself answered
+# Seconds a per-hop series waits after its last round once anything answered: a router that
+# rate-limits ICMP leaves most probes unanswered for good, and waiting a whole second for them
+# made the series the slowest part of a healthy run (1 s when nothing has answered yet).
+STRAGGLER_FLOOR = 0.15
 
 
 @dataclass(frozen=True)
@@ -391,8 +395,8 @@ def hop_series(ip: str, proto: Proto, port: int = 33434, max_hops: int = 16, rou
                         answer(ttl, q, ip, now_ns)
                         if ttl < top:
                             top = ttl
-                if rtts:  # stragglers: allow a few times the slowest answer, at least 1 s
-                    wait = max(1.0, 3 * max(rtts.values()) / 1000.0)
+                if rtts:  # stragglers: twice the slowest answer so far (at least STRAGGLER_FLOOR)
+                    wait = max(STRAGGLER_FLOOR, 2 * max(rtts.values()) / 1000.0)
     finally:
         for s in socks.values():
             s.close()

@@ -50,6 +50,7 @@ class BwTest:
     started: float | None = None
     peak: int = 1  # most tests running at once while this one ran (itself included)
     streams: list[socket.socket] = field(default_factory=list)
+    accepted: dict[int, float] = field(default_factory=dict)  # id(stream) -> accept time: bidir splits by order
     arrived: threading.Condition = field(default_factory=threading.Condition)
 
     def remaining(self, now: float) -> float:
@@ -123,8 +124,13 @@ class SlotTable:
                   if s != source and at <= now + 1.0 and (mine is None or f < mine[0]))
         return due >= free
 
-    def attach(self, cookie: bytes, source: str, sock: socket.socket) -> bool | None:
-        """Join a data connection to its test: True; None when the cookie names no test."""
+    def attach(self, cookie: bytes, source: str, sock: socket.socket, accepted: float = 0.0) -> bool | None:
+        """Join a data connection to its test: True; None when the cookie names no test.
+
+        `accepted` (the connection's accept time) orders the streams as the client opened
+        them, whichever handler thread read its cookie first: a bidir test's first half are
+        the client's send streams.
+        """
         with self._lock:
             test = self._tests.get(cookie)
         if test is None:
@@ -133,6 +139,7 @@ class SlotTable:
             if test.source != source or not test.accepting or len(test.streams) >= test.expected:
                 return False
             test.streams.append(sock)
+            test.accepted[id(sock)] = accepted
             test.arrived.notify_all()
         return True
 
@@ -171,7 +178,7 @@ def connection(r: Responder, c: Conn, first: bytes, deadline: float) -> bool:
     if not valid_cookie(cookie):
         r.log("bad-cookie", level="debug", client=c.source)
         return False
-    joined = r.tests.attach(cookie, c.source, sock)
+    joined = r.tests.attach(cookie, c.source, sock, c.since)
     if joined is not None:
         if joined:
             r.uncount(c)
@@ -245,6 +252,11 @@ class Params:
     seconds: float
     reverse: bool
     block: int
+    bidir: bool = False  # iperf3 --bidir: `streams` each way, the client's send streams first
+
+    @property
+    def connections(self) -> int:
+        return self.streams * 2 if self.bidir else self.streams
 
 
 def _number(value: Any, default: float) -> float | None:
@@ -260,8 +272,6 @@ def check_params(params: dict[str, Any], cfg: ServeConfig) -> Params | tuple[int
     """What the test will be, or (i_errno, reason) when the responder will not run it."""
     if "tcp" not in params or "udp" in params or "sctp" in params:
         return 1000, "only TCP tests are supported"
-    if "bidirectional" in params:
-        return 1000, "bidirectional tests are not supported; run two tests (with and without -R)"
     streams = params.get("parallel", 1)
     duration, omit = _number(params.get("time"), 0.0), _number(params.get("omit"), 0.0)
     block = params.get("len", wire.DEFAULT_BLKSIZE) or wire.DEFAULT_BLKSIZE
@@ -273,7 +283,10 @@ def check_params(params: dict[str, Any], cfg: ServeConfig) -> Params | tuple[int
         return 4, f"time must be 1..{cfg.max_test_seconds:g} s (byte or block counts are not supported)"
     if isinstance(block, bool) or not isinstance(block, int) or block <= 0:
         return 6, "len must be a positive integer"
-    return Params(streams, duration + omit, "reverse" in params, min(cfg.max_block, max(1024, block)))
+    if "bidirectional" in params and "reverse" in params:
+        return 1000, "reverse and bidirectional cannot both be set"
+    return Params(streams, duration + omit, "reverse" in params, min(cfg.max_block, max(1024, block)),
+                  "bidirectional" in params)
 
 
 def refuse(r: Responder, ctrl: socket.socket, source: str, ierrno: int, why: str) -> None:
@@ -286,63 +299,76 @@ def run_test(r: Responder, ctrl: socket.socket, source: str, test: BwTest, p: Pa
     cfg = r.cfg
     ctrl.settimeout(cfg.handshake_timeout)
     with test.arrived:
-        test.expected, test.accepting = p.streams, True
+        test.expected, test.accepting = p.connections, True
     wire.send_state(ctrl, proto.CREATE_STREAMS)
     with test.arrived:
-        test.arrived.wait_for(lambda: len(test.streams) >= p.streams or r.stopping,
+        test.arrived.wait_for(lambda: len(test.streams) >= p.connections or r.stopping,
                               timeout=cfg.handshake_timeout * 2)
         test.accepting = False
-    if len(test.streams) < p.streams:
+        streams = sorted(test.streams, key=lambda s: test.accepted.get(id(s), 0.0))
+    if len(streams) < p.connections:
         r.log("iperf-aborted", level="warning", client=source, reason="data streams did not arrive")
         return
     r.tests.running(test)
     r.count("tests")
     wire.send_state(ctrl, proto.TEST_START)
     wire.send_state(ctrl, proto.TEST_RUNNING)
-    r.log("iperf-start", client=source, streams=p.streams, reverse=p.reverse, seconds=p.seconds,
+    r.log("iperf-start", client=source, streams=p.streams, reverse=p.reverse, bidir=p.bidir, seconds=p.seconds,
           running=r.tests.active(), slots=r.tests.limit)
-    for s in test.streams:
+    for s in streams:
         s.settimeout(None)  # blocking data plane; closing the socket ends a stuck stream
     clock = wire.CpuClock()
-    pump = wire.LoopPump(test.streams, sending=p.reverse, block=p.block)
+    # (sending, sockets) per direction; in bidir the client's send streams (ours to read) come first.
+    groups = ([(False, streams[:p.streams]), (True, streams[p.streams:])] if p.bidir
+              else [(p.reverse, streams)])
+    pumps = [wire.LoopPump(socks, sending=sending, block=p.block) for sending, socks in groups]
     t0 = time.monotonic()
-    pump.start()
+    for pump in pumps:
+        pump.start()
     try:
         state = wait_for_end(r, ctrl, t0 + p.seconds + 10)
-        pump.stop_counting()
+        for pump in pumps:
+            pump.stop_counting()
         elapsed = time.monotonic() - t0
-        pump.stop()
-        retrans = [wire.tcp_counters(s)[0] for s in test.streams] if p.reverse else []
-        for s in test.streams:
+        for pump in pumps:
+            pump.stop()
+        retrans = {id(s): wire.tcp_counters(s)[0] for sending, socks in groups if sending for s in socks}
+        for s in streams:
             wire.close_quietly(s)
-        pump.join(2.0)
+        for pump in pumps:
+            pump.join(2.0)
+        total = sum(pump.total() for pump in pumps)
         if state != proto.TEST_END:
             why = {proto.CLIENT_TERMINATE: "client terminated the test", -100: "server is stopping",
                    -101: "client disconnected mid-test", -102: "test ran past its duration"}.get(state, "protocol")
             if state == -100:
                 with contextlib.suppress(OSError):
                     wire.send_state(ctrl, proto.SERVER_TERMINATE)
-            r.log("iperf-aborted", level="warning", client=source, reason=why, bytes=pump.total())
+            r.log("iperf-aborted", level="warning", client=source, reason=why, bytes=total)
             return
         ctrl.settimeout(cfg.handshake_timeout * 2)
         wire.send_state(ctrl, proto.EXCHANGE_RESULTS)
         wire.recv_json(ctrl)
-        results = {**clock.util(), "sender_has_retransmits": 1 if p.reverse else -1,
-                   "streams": [{"id": wire.stream_id(i), "bytes": pump.counts[i],
-                                "retransmits": (retrans[i] if p.reverse and retrans[i] is not None else -1),
+        counts = [(socks[i], pump.counts[i]) for (_, socks), pump in zip(groups, pumps, strict=True)
+                  for i in range(len(socks))]
+        results = {**clock.util(), "sender_has_retransmits": 1 if p.reverse or p.bidir else -1,
+                   "streams": [{"id": wire.stream_id(i), "bytes": n,
+                                "retransmits": r_ if (r_ := retrans.get(id(s))) is not None else -1,
                                 "jitter": 0, "errors": 0, "packets": 0, "start_time": 0,
-                                "end_time": round(elapsed, 6)} for i in range(p.streams)],
+                                "end_time": round(elapsed, 6)} for i, (s, n) in enumerate(counts)],
                    "netcheck": {"concurrent_tests": test.peak, "test_slots": r.tests.limit}}
         wire.send_json(ctrl, results)
         r.tests.release(test)  # free the slot before the client's next test (download after upload) can ask
         wire.send_state(ctrl, proto.DISPLAY_RESULTS)
         with contextlib.suppress(OSError, wire.IperfError):
             wire.recv_state(ctrl)  # IPERF_DONE
-        mbps = pump.total() * 8 / max(elapsed, 1e-9) / 1e6
-        r.log("iperf-done", client=source, streams=p.streams, reverse=p.reverse, seconds=round(elapsed, 3),
-              bytes=pump.total(), mbps=round(mbps, 1), concurrent_tests=test.peak, slots=r.tests.limit)
+        mbps = total * 8 / max(elapsed, 1e-9) / 1e6
+        r.log("iperf-done", client=source, streams=p.streams, reverse=p.reverse, bidir=p.bidir,
+              seconds=round(elapsed, 3), bytes=total, mbps=round(mbps, 1), concurrent_tests=test.peak,
+              slots=r.tests.limit)
     finally:
-        pump.stop(0.5)
+        for pump in pumps:
+            pump.stop(0.5)
 
 
 def wait_for_end(r: Responder, ctrl: socket.socket, hard_end: float) -> int:
