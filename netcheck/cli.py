@@ -675,6 +675,13 @@ def _version_callback(value: bool) -> None:
 def _root(version: Annotated[bool, typer.Option("--version", "-V", callback=_version_callback, is_eager=True,
                                                 help="Print the version and exit.")] = False) -> None:
     """Is this site's network ready for Amazon EKS Hybrid Nodes? GO or NO-GO, and what to change."""
+    global PROCESS_START, _commands
+    if _commands:  # a later command in a long-lived process (tests, embedding): --deadline counts from its start
+        PROCESS_START = time.monotonic()
+    _commands += 1
+
+
+_commands = 0  # commands started in this process; the first counts --deadline from the process start
 
 
 @app.command("version")

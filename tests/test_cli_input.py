@@ -145,3 +145,19 @@ def test_several_problems_are_all_listed(tmp_path: Path) -> None:
     assert_usage_error(proc, f"{path}: spec.cluster.regin: unknown field; did you mean 'region'?",
                        f"{path}: spec.vpc.cidrs: must be a list", f"{path}: spec.endpoints[0].host: is required",
                        f"{path}: spec.endpoints[0].hots: unknown field; did you mean 'host'?")
+
+
+def test_a_later_command_in_the_same_process_counts_its_deadline_from_its_own_start() -> None:
+    """--deadline counts from the process start for the first command only: a long-lived process (tests,
+    embedding) that runs another command gives it its whole deadline, not one that expired long ago."""
+    import time
+
+    from typer.testing import CliRunner
+
+    from netcheck import cli
+
+    runner = CliRunner()
+    runner.invoke(cli.app, ["version"])
+    cli.PROCESS_START = time.monotonic() - 3600  # as if this process had lived an hour
+    assert runner.invoke(cli.app, ["version"]).exit_code == 0
+    assert time.monotonic() - cli.PROCESS_START < 60

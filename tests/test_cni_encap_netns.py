@@ -16,7 +16,7 @@ from netcheck.runner import execute
 from netcheck.settings import Settings, SiteProfile, Thresholds
 from probes import cniports, firewall
 from testbed.lab import Lab
-from tests.test_inbound import forward_rule, start_responder
+from tests.test_inbound import TOKEN, forward_rule, start_responder
 from tests.test_routing import in_netns
 
 PEER = "10.20.1.10"
@@ -41,7 +41,8 @@ def kernel_offers(lab: Lab, kind: list[str]) -> bool:
 
 def settings(cni: dict[str, Any]) -> Settings:
     return Settings(SiteProfile.model_validate({"spec": {
-        "peers": [PEER], "cni": cni, "remoteNetwork": {"nodeCidrs": ["192.168.50.0/24"]}}}), "test")
+        "peers": [PEER], "cni": cni, "remoteNetwork": {"nodeCidrs": ["192.168.50.0/24"]}}}), "test",
+        token=TOKEN)  # the peer's hello lists the UDP ports it echoes only to a client with the token
 
 
 def run(ns: str, s: Settings, cid: str) -> Outcome:

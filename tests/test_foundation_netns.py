@@ -143,6 +143,6 @@ def test_everything_black_holed_still_ends_within_the_deadline(bed: Site) -> Non
                           endpoints=[{"host": OTHER_IP, "port": 443}])
     doc, code, wall = run(bed, profile, "--deadline", "5", timeout=30)
     print(f"black-holed run, --deadline 5: {wall:.2f} s wall, verdict {doc['verdict']}, summary {doc['summary']}")
-    assert wall < 6.0  # includes ip netns exec and interpreter start-up
+    assert wall < 7.5  # --deadline holds from netcheck's first line; ip netns exec and interpreter start-up come on top (busy CI)
     assert doc["verdict"] != "GO" and code in (3, 4)
     assert check(doc, "reach.eks-api.tcp-443")["status"] in ("FAIL", "SKIP", "ERROR")

@@ -36,7 +36,7 @@ def _run(lab: Lab, node: NS, prefix: list[str]) -> tuple[int, dict[str, Any]]:
         (d / "site.yaml").write_text(PROFILE)
         os.chmod(d / "site.yaml", 0o644)
         out = lab.run(node, [*prefix, sys.executable, "-m", "netcheck", "run", "-c", str(d / "site.yaml"),
-                             "--format", "json", "--only", "latency,mtu", "--deadline", "50"],
+                             "--format", "json", "--only", "latency.rtt,mtu.path,mtu.cni", "--deadline", "50"],
                       check=False, timeout=90, cwd=str(REPO))
     finally:
         for f in d.iterdir():

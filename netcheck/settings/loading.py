@@ -161,6 +161,8 @@ def parse_yaml(raw: bytes, src: str) -> dict[str, Any]:
         problem = str(exc.problem)
         if "'\\t'" in problem or "\t" in problem or _char_at(text, mark) == "\t":
             problem = "a tab character; YAML indentation must use spaces"
+        elif "maximum nesting depth" in problem:  # libyaml's own limit (PyYAML's Python parser recurses instead)
+            problem = "nested too deeply"
         elif "another document" in problem:
             problem = "more than one YAML document ('---'); give one profile or NodeConfig per file"
         elif exc.context and exc.context_mark and exc.context_mark.line != (mark.line if mark else -1):
