@@ -81,8 +81,11 @@ def test_host_without_a_route_toward_the_vpc_is_one_root_cause(site: Site) -> No
     assert failing_required(doc) <= deps | {"routing.vpc.10.20.0.0/16"}
     table, _ = site.netcheck("run", "-c", str(profile), "--skip", "bandwidth", "--no-color", timeout=150)
     lines = table.stdout.splitlines()
-    assert lines[3].startswith("1 root cause; "), table.stdout[:600]
-    assert lines.index("ROUTING") > 3 and "follows from routing.vpc.10.20.0.0/16" in table.stdout
+    lead = next(i for i, ln in enumerate(lines) if ln.strip())  # the header line
+    head = next(i for i, ln in enumerate(lines) if "root cause" in ln)
+    assert head <= lead + 3 and lines[head].startswith("1 root cause; "), table.stdout[:600]  # the story leads
+    blocking = next(i for i, ln in enumerate(lines) if ln.startswith("BLOCKING GO"))
+    assert blocking > head and "follows from routing.vpc.10.20.0.0/16" in table.stdout
 
 
 def test_nat_between_site_and_vpc_is_named_and_explains_the_inbound_checks(site: Site) -> None:
