@@ -75,16 +75,21 @@ def _pass_line(r: CheckResult) -> Line:
             (_cut(for_terminal(r.outcome.message), PASS_WIDTH - len(head)), "")]
 
 
-def _detail_lines(r: CheckResult) -> list[Line]:
+def _detail_lines(r: CheckResult, root: int | None = None) -> list[Line]:
+    """A finding in full; a root cause already told in the story at the top keeps only its figures here."""
     o = r.outcome
-    lines: list[Line] = [[("  ", ""), _tag(r), (f" {r.check.id}{_sev(r)}: ", "bold"), (o.message, "")]]
+    if root is not None:
+        lines: list[Line] = [[("  ", ""), _tag(r), (f" {r.check.id}{_sev(r)}: ", "bold"),
+                              (f"root cause {root} above (message and fix there)", "")]]
+    else:
+        lines = [[("  ", ""), _tag(r), (f" {r.check.id}{_sev(r)}: ", "bold"), (o.message, "")]]
     if o.measured is not None or o.threshold is not None:
         lines.append([(f"      └─ measured {format_value(o.measured, o.unit)}, "
                        f"threshold {format_value(o.threshold, o.unit)}", "")])
     where = _segments_line(r)
     if where:
         lines.append([(f"      └─ {where}", "")])
-    if o.remediation:
+    if o.remediation and root is None:
         lines.append([("      └─ fix: ", "bold"), (o.remediation, "")])
     if r.check.docs and o.status in (Status.FAIL, Status.WARN):
         lines.append([(f"      └─ docs: {r.check.docs}", "dim")])
@@ -166,13 +171,14 @@ def render(report: Report, options: RenderOptions) -> str:
     if roots:
         lines += [[], *([(line, "bold" if i == 0 else "")] for i, line in enumerate(roots) if line)]
     fold = causes.folded(report)
+    told = {story.root.check.id: n for n, story in enumerate(causes.stories(report), 1)}
     for section in sections(report):
         lines += [[], [(section.title, "bold")]]
         for r in section.results:
             if r.check.id in fold:  # told under its root cause, or the same finding as an earlier one
                 lines.append([("  ", ""), _tag(r), (f" {r.check.id}{_sev(r)}: {fold[r.check.id]}", "")])
             else:
-                lines += [_pass_line(r)] if section.key == "passed" else _detail_lines(r)
+                lines += [_pass_line(r)] if section.key == "passed" else _detail_lines(r, told.get(r.check.id))
     lines += [[], _verdict(report)]
     if report.verdict is Verdict.INCONCLUSIVE and no_evidence(report.results):
         lines.append([(NO_EVIDENCE, "")])
