@@ -19,7 +19,10 @@ from typing import Any
 import jsonschema
 import pytest
 
-from netcheck.fleet import load_fleet, parse_duration
+from netcheck.fleet import (DEFAULT_STALE, VERDICT_RANK, Header, Regression, Site, _regressions_full, _site, load_fleet,
+                            parse_duration)
+from netcheck.history import load as history_load
+from netcheck.model import Report
 from netcheck.render.fleet import render
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -191,3 +194,64 @@ def test_a_broken_newest_report_falls_back_to_the_one_before(tmp_path: Path) -> 
                                                ("300", 300)])
 def test_stale_durations(text: str, seconds: float) -> None:
     assert parse_duration(text) == seconds
+
+
+def _full_parse_sites(directory: Path, now: datetime) -> list[Site]:
+    """The straightforward way: every report loaded in full by history.load, newest two per node built and
+    compared with history.diff, every site summarised from full documents."""
+    by_key: dict[tuple[str, str], list[tuple[Header, Report, dict[str, Any]]]] = {}
+    for path in sorted(directory.rglob("*.json")):
+        doc = json.loads(path.read_text())
+        report = history_load(path)
+        started = datetime.fromisoformat(doc["startedAt"])
+        head = Header(path, report.site, report.node, started)
+        by_key.setdefault((head.site, head.node), []).append((head, report, doc))
+    rows: dict[str, list[tuple[Header, Report, dict[str, Any], list[Regression]]]] = {}
+    for (site, _), seen in by_key.items():
+        seen.sort(key=lambda x: (x[0].started, str(x[0].path)), reverse=True)
+        head, report, doc = seen[0]
+        previous = seen[1][1] if len(seen) > 1 else None
+        rows.setdefault(site, []).append((head, report, doc, _regressions_full(head.node, previous, report)))
+    sites = [_site(site, site_rows, now, DEFAULT_STALE) for site, site_rows in rows.items()]
+    return sorted(sites, key=lambda s: (-VERDICT_RANK[s.verdict], not s.stale, s.site))
+
+
+def test_fast_path_gives_the_rows_of_a_full_parse(tmp_path: Path) -> None:
+    """Only the newest report per node is built; the previous one is compared from its raw checks. Every kind
+    of change (flip both ways, a figure crossing its threshold with the status unchanged, a figure equal in
+    value but not in type, a check added and one removed, an unchanged node, a lone report) gives the same
+    rows as building both reports and calling history.diff."""
+    d = tmp_path / "reports"
+    t0, t1, t2 = NOW - timedelta(minutes=50), NOW - timedelta(minutes=30), NOW - timedelta(minutes=10)
+
+    def go(site: str, node: str, started: datetime) -> dict[str, Any]:
+        return fixture("go", site, node, started)
+
+    def edit(doc: dict[str, Any], cid: str, **fields: Any) -> dict[str, Any]:
+        next(c for c in doc["checks"] if c["id"] == cid).update(fields)
+        return doc
+
+    write(d / "a" / "n1" / "0.json", go("a", "n1", t1))
+    write(d / "a" / "n1" / "1.json", fixture("nogo", "a", "n1", t2))
+    write(d / "a" / "n2" / "0.json", fixture("nogo", "a", "n2", t1))
+    write(d / "a" / "n2" / "1.json", go("a", "n2", t2), compact=True)
+    write(d / "b" / "n3" / "0.json", go("b", "n3", t1))
+    crossed = edit(go("b", "n3", t2), "latency.rtt.10.20.1.10", measured=250.5)
+    write(d / "b" / "n3" / "1.json", edit(crossed, "bandwidth.upload.10.20.1.10", measured=412.5, threshold=100.0))
+    write(d / "b" / "n4" / "0.json", edit(go("b", "n4", t1), "mtu.path.10.20.1.10", measured=1500.0))
+    changed = go("b", "n4", t2)
+    changed["checks"] = [c for c in changed["checks"] if c["id"] != "dns.eks-api.resolve"]
+    changed["checks"].append({**changed["checks"][0], "id": "reach.extra.tcp-1", "status": "WARN"})
+    write(d / "b" / "n4" / "1.json", changed)
+    for i, t in enumerate((t0, t1, t2)):
+        write(d / "c" / "n5" / f"{i}.json", go("c", "n5", t))
+    write(d / "c" / "n6" / "0.json", fixture("inconclusive", "c", "n6", t2))
+
+    fast = load_fleet([d], now=NOW)
+    assert not fast.skipped
+    assert list(fast.sites) == _full_parse_sites(d, NOW)
+    kinds = {(g.node, g.id, g.change) for s in fast.sites for g in s.regressions}
+    assert ("n3", "latency.rtt.10.20.1.10", "crossed") in kinds
+    assert ("n4", "reach.extra.tcp-1", "added") in kinds
+    assert any(g.node == "n1" and g.change == "flipped" for s in fast.sites for g in s.regressions)
+    assert not any(g.node in ("n2", "n5", "n6") for s in fast.sites for g in s.regressions)
