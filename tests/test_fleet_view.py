@@ -19,8 +19,17 @@ from typing import Any
 import jsonschema
 import pytest
 
-from netcheck.fleet import (DEFAULT_STALE, VERDICT_RANK, Header, Regression, Site, _regressions_full, _site, load_fleet,
-                            parse_duration)
+from netcheck.fleet import (
+    DEFAULT_STALE,
+    VERDICT_RANK,
+    Header,
+    Regression,
+    Site,
+    _regressions_full,
+    _site,
+    load_fleet,
+    parse_duration,
+)
 from netcheck.history import load as history_load
 from netcheck.model import Report
 from netcheck.render.fleet import render
