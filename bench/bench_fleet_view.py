@@ -1,6 +1,6 @@
 """`netcheck fleet` over 10,000 JSON reports: wall time and peak memory of the real CLI.
 
-One real report comes from `netcheck demo -f json` (every probe against loopback stand-ins; about 95 KiB
+One real report comes from `netcheck demo -f json` (every probe against loopback stand-ins; about 120 KiB
 of JSON, as a full run on a node writes), or from --report FILE. It is copied into SITES x NODES history
 directories with REPORTS runs each (default 40 x 25 x 10 = 10,000 files), every copy with its own site
 label, node name and start time; every fifth site turns NO-GO in its newest run (a required check flipped

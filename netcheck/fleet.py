@@ -4,8 +4,10 @@ Per site and node only the newest report counts (and the one before it, for what
 `metadata.labels.site`, else the profile name. Reading stays fast for 10,000 reports: every file is read
 with the bounded reader, but only its header (verdict, start, metadata) is looked at, with an exact scan
 of the two-space-indented layout netcheck writes; just the newest two reports per node are parsed in
-full. A file in any other layout is parsed in full; a file that is not a report is skipped with a warning
-naming it, as `--history` does.
+full (orjson when it is installed, else json), and only the newest is built into a Report: the one before
+is validated the same way and compared from its raw checks, only the checks whose status or figure
+changed going through history.diff. A file in any other layout is parsed in full; a file that is not a
+report is skipped with a warning naming it, as `--history` does.
 
 Pure apart from reading the files; netcheck/render/fleet.py formats a Fleet, cli.py exits with its verdict.
 """
