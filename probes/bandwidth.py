@@ -89,9 +89,14 @@ class Pair:
                     up, down = net.throughput_bidir(spec.host, spec.port, spec.seconds, spec.streams, spec.token)
                     self.results = {False: up, True: down}
                 except IperfError as exc:
-                    if exc.kind not in BIDIR_UNSUPPORTED:
+                    if exc.kind == "timeout" and not str(exc).startswith("connecting"):
+                        # the server was reached but the bidir test stalled (a narrow, shallow-queued link can
+                        # starve the control connection with both directions full): measure each alone
+                        self.note = f"the bidirectional test did not complete ({exc})"
+                    elif exc.kind not in BIDIR_UNSUPPORTED:
                         raise
-                    self.note = f"the server did not run a bidirectional test ({exc})"
+                    else:
+                        self.note = f"the server did not run a bidirectional test ({exc})"
             return self.results.get(spec.reverse)
 
 
