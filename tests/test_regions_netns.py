@@ -10,6 +10,7 @@ only way out is the lab router, so nothing can reach a real address.
 from __future__ import annotations
 
 import json
+import re
 import sys
 import time
 from collections.abc import Iterator
@@ -121,7 +122,8 @@ def test_the_run_check_warns_without_changing_the_verdict(bed: Site) -> None:
     closest = by["latency.region.closest"]
     assert closest["status"] == "WARN" and closest["severity"] == "advisory", closest["message"]
     assert "eu-west-1" in closest["message"] and "us-west-2" in closest["message"]
-    assert "Consider us-west-2" in closest["remediation"] and closest["measured"] > 110
+    # us-west-2 (TCP) and me-south-1 (ICMP) both sit behind no delay: either may rank first on a busy machine
+    assert re.search(r"Consider (us-west-2|me-south-1) ", closest["remediation"]) and closest["measured"] > 110
     assert by["dns.eks.resolve"]["status"] == "PASS"
     assert (doc["verdict"], out.returncode) == ("GO", 0), out.stderr
     out, _ = bed.netcheck("run", "-c", str(profile(bed, "us-west-2")), "--only", "latency.region",
