@@ -6,8 +6,10 @@ iperf3 servers run on random free loopback ports, started and stopped by PID.
 from __future__ import annotations
 
 import contextlib
+import select
 import socket
 import struct
+import threading
 import time
 from collections.abc import Iterator
 
@@ -73,6 +75,62 @@ def test_nothing_listening_is_refused() -> None:
     with pytest.raises(iperf.IperfError) as info:
         iperf.run_client("127.0.0.1", free_port(), seconds=1)
     assert info.value.kind == "refused"
+
+
+def test_a_connection_reset_before_the_server_speaks_is_retried() -> None:
+    """As a stock iperf3 -s closing its listening socket between tests: the queued connection is reset."""
+    first = socket.create_server(("127.0.0.1", 0), backlog=4)
+    port = first.getsockname()[1]
+    served = threading.Event()
+
+    def server() -> None:
+        readable, _, _ = select.select([first], [], [], 30)  # the client's connection is queued, not accepted
+        first.close()  # the kernel resets it
+        if not readable:
+            return
+        with socket.create_server(("127.0.0.1", port), backlog=4) as second:
+            second.settimeout(30)
+            conn, _ = second.accept()
+            with conn:
+                conn.settimeout(30)
+                iperf.recv_exact(conn, 37)  # the cookie
+                iperf.send_state(conn, iperf.ACCESS_DENIED)  # the next attempt finds the server busy
+        served.set()
+
+    t = threading.Thread(target=server, daemon=True)
+    t.start()
+    with pytest.raises(iperf.ServerBusy) as info:
+        iperf.run_client("127.0.0.1", port, seconds=1, busy_retries=0, timeout=10)
+    t.join(30)
+    assert served.is_set() and info.value.attempts >= 2  # the reset was retried, not reported
+
+
+def test_a_server_that_always_resets_is_reported_as_such() -> None:
+    with socket.create_server(("127.0.0.1", 0), backlog=8) as listener:
+        port = listener.getsockname()[1]
+        stop = threading.Event()
+
+        def resetter() -> None:  # accepts and closes with SO_LINGER 0: a reset before any byte
+            listener.settimeout(0.2)
+            for _ in range(200):
+                if stop.is_set():
+                    return
+                try:
+                    conn, _ = listener.accept()
+                except TimeoutError:
+                    continue
+                conn.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+                conn.close()
+
+        t = threading.Thread(target=resetter, daemon=True)
+        t.start()
+        try:
+            with pytest.raises(iperf.IperfError) as info:
+                iperf.run_client("127.0.0.1", port, seconds=1, busy_retries=0, timeout=10)
+        finally:
+            stop.set()
+            t.join(5)
+    assert info.value.kind == "closed" and "reset the connection before the test started" in str(info.value)
 
 
 def test_silent_server_times_out() -> None:

@@ -115,6 +115,14 @@ class ServerBusy(IperfError):
         self.waited, self.attempts = waited, attempts
 
 
+class ResetAtStart(IperfError):
+    """The connection was reset before the server said anything: a stock iperf3 -s resets the
+    connections still queued on the listening socket it closes after each test (retried)."""
+
+    def __init__(self, host: str, port: int) -> None:
+        super().__init__("closed", f"{host}:{port} reset the connection before the test started")
+
+
 TEST_OVERHEAD = 3.0  # seconds a test needs beyond its duration: handshake and results exchange
 BUSY_WAIT_CAP = 30.0  # longest backoff between attempts when the server gives no retry-after
 
@@ -672,9 +680,10 @@ def _run(host: str, port: int, mode: str, seconds: float, streams: int, token: s
         except ServerBusy as exc:
             busy, refusal = exc, None
         except IperfError as exc:
-            # A stock iperf3 -s re-creates its listening socket after each test, and a connection in
-            # that moment is refused: retry up to 3 refusals quickly; a server that is down stays refused.
-            if exc.kind != "refused" or refused >= 3:
+            # A stock iperf3 -s re-creates its listening socket after each test: a connection in that
+            # moment is refused, or reset if it was queued on the old socket. Retry up to 3 of them
+            # quickly; a server that is down (or a firewall that resets) stays so and is told as such.
+            if not (exc.kind == "refused" or isinstance(exc, ResetAtStart)) or refused >= 3:
                 raise
             refused += 1
             busy, refusal = ServerBusy(str(exc)), exc
@@ -733,8 +742,11 @@ def _one_test(host: str, port: int, seconds: float, streams: int, mode: str, tok
     try:
         ctrl.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         ctrl.settimeout(timeout)
-        ctrl.sendall(cookie)
-        _expect(ctrl, PARAM_EXCHANGE, "starting the test")
+        try:
+            ctrl.sendall(cookie)
+            _expect(ctrl, PARAM_EXCHANGE, "starting the test")
+        except (ConnectionResetError, BrokenPipeError):
+            raise ResetAtStart(host, port) from None
         # Size the test to the path: RTT from the handshake (kernel's figure, else the connect time).
         rtt = min(x for x in (tcp_rtt(ctrl), connect_rtt) if x is not None)
         left = None if deadline is None else deadline - time.monotonic() - SETUP_RTTS * rtt - 1.0
