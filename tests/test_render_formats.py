@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from netcheck.model import Report, Verdict, report_from_json
+from netcheck.model import Report, Status, Verdict, report_from_json
 from netcheck.render import RenderOptions, render
 from netcheck.render.nagios import NagiosState, exit_code, state
 from tests.conftest import validate_report
@@ -146,6 +146,38 @@ def test_prometheus_values_in_base_units() -> None:
             'requirement="required",status="FAIL"} 1') in text
     assert 'netcheck_run_timestamp_seconds{site="dc1-rack4"} 1748834109' in text
     assert "10.20.1.10" not in text.replace('node="', "")  # no addresses in labels
+
+
+def _two_enis(first: str, second: str) -> Report:
+    """The NO-GO fixture with its path MTU check on a second control plane ENI: two results, one series."""
+    doc = json.loads((REPORTS / "nogo.json").read_text())
+    mtu = next(c for c in doc["checks"] if c["id"] == "mtu.path.10.20.1.10")
+    other = json.loads(json.dumps(mtu))
+    other["id"] = "mtu.path.10.20.1.11"
+    for check, status in ((mtu, first), (other, second)):
+        check["status"] = status
+    doc["checks"].insert(doc["checks"].index(mtu) + 1, other)
+    return report_from_json(doc)
+
+
+@pytest.mark.parametrize("order", [("ERROR", "FAIL"), ("FAIL", "ERROR")])
+def test_folded_series_take_the_worst_status_by_status_rank(order: tuple[str, str]) -> None:
+    """FAIL ranks above ERROR (Status.rank, verdict.worst): a folded series that held a FAIL says FAIL."""
+    report = _two_enis(*order)
+    series = 'netcheck_check_status{site="dc1-rack4",check="mtu.path",category="mtu",target="",requirement="required",'
+    text = render("prometheus", report)
+    assert f'{series}status="FAIL"}} 1' in text and f'{series}status="ERROR"}} 0' in text
+    assert "mtu.path=1400B;;1500:;0;" in render("nagios", report)  # the FAIL's figure, with its critical range
+
+
+def test_fold_worst_agrees_with_verdict_worst() -> None:
+    from netcheck.render.prometheus import fold_worst
+    from netcheck.verdict import worst
+
+    for a in Status:
+        for b in Status:
+            ra, rb = (r for r in _two_enis(a.value, b.value).results if r.check.id.startswith("mtu.path."))
+            assert fold_worst(ra, rb).status is worst([a, b])
 
 
 def test_prometheus_escapes_label_values() -> None:
