@@ -12,7 +12,7 @@ import re
 from netcheck.history import higher_is_better, regressions
 from netcheck.model import CheckResult, Report, Status, Verdict
 from netcheck.render import RenderOptions
-from netcheck.render.markdown import findings
+from netcheck.render.finding import Finding, findings
 from netcheck.render.prometheus import _ADDRESS, _PORT, fold_worst, stable_labels
 from netcheck.render.safe import for_nagios, neutral
 from netcheck.units import Unit
@@ -157,10 +157,10 @@ def render(report: Report, options: RenderOptions) -> str:
     lines = [_first_line(head, tail, run_perf)]
     if report.phase:
         lines.append(f"phase: {for_nagios(report.phase_line())}")
-    for r in findings(report):
-        fix = f" Fix: {r.outcome.remediation}" if r.outcome.remediation and r.status is not Status.SKIP else ""
-        sev = "" if r.check.severity.required else " (advisory)"
-        lines.append(for_nagios(f"[{r.status.value}] {r.check.id}{sev}: {r.outcome.message}{fix}"))
+    for f in map(Finding.of, findings(report)):
+        fix = f" Fix: {f.remediation}" if f.remediation and f.status is not Status.SKIP else ""
+        sev = " (advisory)" if f.advisory else ""
+        lines.append(for_nagios(f"[{f.status.value}] {f.id}{sev}: {f.message}{fix}"))
     perf = _perf_items(report)
     if perf:
         if len(lines) == 1:
