@@ -19,6 +19,7 @@ from typing import Any
 
 from netcheck.model import CheckResult, Report, Status, Verdict, report_from_json
 from netcheck.safeio import FileProblem, read_limited, write_atomic
+from netcheck.units import Unit
 from netcheck.verdict import regressed
 
 DEFAULT_KEEP = 100  # reports kept per directory; the oldest are removed first
@@ -27,9 +28,6 @@ MAX_DEPTH = 64  # JSON nesting a report needs is under 10
 _NAME_RE = re.compile(r"^netcheck-(\d{8}T\d{6}Z)-(\d{3})\.json$")
 
 _VERDICT_BADNESS = {Verdict.GO: 0, Verdict.INCONCLUSIVE: 1, Verdict.NO_GO: 2}
-# Units whose figures are better when larger (throughput, MTU); the others are better when smaller.
-_HIGHER_IS_BETTER = {"mbps", "mbit/s", "gbps", "bps", "bytes", "b", "bits/s"}
-_LOWER_IS_BETTER = {"ms", "s", "%", "pct", "percent", "seconds"}
 
 
 class HistoryError(Exception):
@@ -311,13 +309,12 @@ def _number(v: object) -> float | None:
 
 
 def higher_is_better(r: CheckResult) -> bool | None:
-    """Direction of a check's figure: from its unit, else from where it sits against the threshold."""
+    """Direction of a check's figure: from its unit (netcheck/units.py), else from where it sits against the
+    threshold."""
     o = r.outcome
-    unit = (o.unit or "").lower()
-    if unit in _HIGHER_IS_BETTER:
-        return True
-    if unit in _LOWER_IS_BETTER:
-        return False
+    unit = Unit.parse(o.unit)
+    if unit is not None and unit.higher_is_better is not None:
+        return unit.higher_is_better
     m, t = _number(o.measured), _number(o.threshold)
     if m is None or t is None or m == t or o.status not in (Status.PASS, Status.WARN, Status.FAIL):
         return None

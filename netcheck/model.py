@@ -112,7 +112,7 @@ class Outcome:
     message: str
     measured: float | int | str | None = None
     threshold: float | int | str | None = None
-    unit: str | None = None
+    unit: str | None = None  # a netcheck.units.Unit from a probe; its text in a report read back from JSON
     remediation: str | None = None
     evidence: Mapping[str, Any] = field(default_factory=dict)
     skip_reason: SkipReason | None = None

@@ -34,6 +34,7 @@ from netcheck.model import Category, Check, Outcome, SkipReason, Status
 from netcheck.net import Net
 from netcheck.protocol import RESPONDER_PORT
 from netcheck.settings import Settings, Thresholds, split_hostport
+from netcheck.units import Unit
 from probes import CheckKind, kind_in
 from probes.base import ProbeSkip
 
@@ -373,7 +374,7 @@ def _failed(spec: Spec, ev: Evidence, what: str, limit: float) -> Outcome:
     if kind in NETWORK_FAILURES:
         evidence["outcome"] = kind
         return Outcome(Status.FAIL, f"{what}: the test could not reach the server ({err}).",
-                       measured=kind, threshold=f"{limit:g} Mbit/s", unit="Mbit/s", evidence=evidence,
+                       measured=kind, threshold=f"{limit:g} Mbit/s", unit=Unit.MBIT_S, evidence=evidence,
                        remediation=f"Allow TCP from this node to {spec.server} (route, firewall, security group), "
                                    "and check that the server is running.")
     fixes = {

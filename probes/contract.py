@@ -8,10 +8,11 @@ from __future__ import annotations
 
 import ast
 import inspect
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from types import ModuleType
 
 from netcheck.model import Check, Severity
+from netcheck.units import Unit
 from probes import REGISTRY, CheckKind
 
 
@@ -60,27 +61,49 @@ def coverage_problems(declared: Iterable[tuple[str, CheckKind]], planned: Iterab
     return problems
 
 
+def _unit_leaves(expr: ast.expr) -> list[ast.expr]:
+    """The values a `unit=` expression can take: both branches of a conditional, else the expression itself."""
+    if isinstance(expr, ast.IfExp):
+        return [*_unit_leaves(expr.body), *_unit_leaves(expr.orelse)]
+    return [expr]
+
+
 def units_in(module: ModuleType) -> list[tuple[int, str | None]]:
-    """(line, unit) for every `unit=` a module passes: the string literals in the expression, None when the
-    expression holds none (the unit is computed, so it cannot be checked: write it as a literal)."""
+    """(line, unit) for every value a `unit=` in the module can take: `"Unit.MS"` for a member named through
+    `Unit`, the text of a string literal as it is (`"ms"`), None for anything computed (it cannot be checked)."""
     tree = ast.parse(inspect.getsource(module))
     found: list[tuple[int, str | None]] = []
     for node in ast.walk(tree):
-        if isinstance(node, ast.keyword) and node.arg == "unit":
-            if isinstance(node.value, ast.Constant) and node.value.value is None:
+        if not (isinstance(node, ast.keyword) and node.arg == "unit"):
+            continue
+        for leaf in _unit_leaves(node.value):
+            if isinstance(leaf, ast.Constant) and leaf.value is None:
                 continue
-            texts = [n.value for n in ast.walk(node.value) if isinstance(n, ast.Constant) and isinstance(n.value, str)]
-            found.extend((node.value.lineno, t) for t in texts) if texts else found.append((node.value.lineno, None))
+            if isinstance(leaf, ast.Attribute) and isinstance(leaf.value, ast.Name) and leaf.value.id == "Unit":
+                found.append((leaf.lineno, f"Unit.{leaf.attr}"))
+            elif isinstance(leaf, ast.Constant) and isinstance(leaf.value, str):
+                found.append((leaf.lineno, leaf.value))
+            else:
+                found.append((leaf.lineno, None))
     return found
 
 
-def unit_problems(name: str, module: ModuleType, known: Mapping[str, object]) -> list[str]:
-    """Units probe `name` reports that the renderers' unit table (`known`, keyed in lower case) lacks."""
+def unit_problems(name: str, module: ModuleType) -> list[str]:
+    """Every unit probe `name` reports must be a member of `netcheck.units.Unit` (`unit=Unit.MS`): the
+    renderers know a unit only from there (Prometheus base unit, Nagios UOM, which way is better). Text,
+    an unknown member and a computed unit are problems."""
+    if getattr(module, "Unit", Unit) is not Unit:
+        return [f"{name}: its name Unit is not netcheck.units.Unit"]
     problems = []
     for line, unit in units_in(module):
         if unit is None:
-            problems.append(f"{name}:{line}: unit is computed, not a literal the contract test can check")
-        elif unit.strip().lower() not in known:
-            problems.append(f"{name}:{line}: unit {unit!r} is not in the renderers' unit table "
-                            "(netcheck/render/prometheus.py UNITS)")
+            problems.append(f"{name}:{line}: unit is computed, not a netcheck.units.Unit member the contract test "
+                            "can check")
+        elif unit.startswith("Unit."):
+            if unit.removeprefix("Unit.") not in Unit.__members__:
+                problems.append(f"{name}:{line}: {unit} is not a unit netcheck knows (netcheck/units.py)")
+        else:
+            known = Unit.parse(unit)
+            hint = f"write Unit.{known.name}" if known else "add it to netcheck/units.py first"
+            problems.append(f"{name}:{line}: unit {unit!r} is text, not a netcheck.units.Unit member ({hint})")
     return problems

@@ -18,6 +18,7 @@ from netcheck.model import Category, Check, Outcome, SkipReason, Status
 from netcheck.net import Net
 from netcheck.net.lookup import DnsAnswer, ResolverOptions, is_ip, split_server
 from netcheck.settings import Settings, Thresholds
+from netcheck.units import Unit
 from probes import CheckKind, kind_in
 from probes.base import LOSS_HINT, probe_path
 from probes.endpoints import Target, all_targets, api_endpoint
@@ -197,7 +198,7 @@ def _resolve(spec: Spec, ans: DnsAnswer) -> Outcome:
         if answer_ms > SLOW_MS:
             return Outcome(Status.WARN, f"{spec.name} resolved to {shown} via {_via(ans)}, but only after "
                            f"{answer_ms:g} ms.{_loss_note(ans)}",
-                           measured=answer_ms, threshold=SLOW_MS, unit="ms",
+                           measured=answer_ms, threshold=SLOW_MS, unit=Unit.MS,
                            remediation=f"Use a closer or caching resolver; {_via(ans)} answered slower than "
                                        f"{SLOW_MS:g} ms, which delays every kubelet, containerd and nodeadm call.",
                            evidence=ev)
@@ -208,14 +209,14 @@ def _resolve(spec: Spec, ans: DnsAnswer) -> Outcome:
                            f"{sent}: {ans.lost} before it got no answer, and the node's resolver "
                            f"({opts.describe()}) gives up after {_queries(ans.node_queries)}: it would have "
                            f"failed this lookup. The resolver works; the path drops packets ({LOSS_HINT}).{note}",
-                           measured=ans.lost, threshold=ans.node_queries - 1, unit="lost queries",
+                           measured=ans.lost, threshold=ans.node_queries - 1, unit=Unit.LOST_QUERIES,
                            remediation=f"Find and stop the packet loss between this node and {_via(ans)} (the "
                                        "latency.rtt checks measure it). Until then more retries help the node "
                                        "ride it out: `options timeout:2 attempts:4` in /etc/resolv.conf.",
                            evidence=ev)
         took = f" (the answer itself took {answer_ms:g} ms)" if ans.lost else ""
         return Outcome(Status.PASS, f"{spec.name} resolved to {shown} via {_via(ans)} in {ms:g} ms{took}."
-                       f"{_loss_note(ans)}", measured=answer_ms, unit="ms", evidence=ev)
+                       f"{_loss_note(ans)}", measured=answer_ms, unit=Unit.MS, evidence=ev)
     path = ans.path or {}
     if ans.status == "no-route":
         return _no_route(spec, ans, ev, note)

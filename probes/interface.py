@@ -16,6 +16,7 @@ from typing import Any
 from netcheck.model import Category, Check, Outcome, SkipReason, Status
 from netcheck.net import Net
 from netcheck.settings import Settings, Thresholds
+from netcheck.units import Unit
 from probes import CheckKind
 
 DOCS = "https://docs.aws.amazon.com/vpc/latest/tgw/transit-gateway-quotas.html#mtu-quotas"
@@ -87,11 +88,11 @@ def evaluate(spec: Spec, ev: Evidence, thresholds: Thresholds) -> Outcome:
     where = f"{ev.interface} (holding node IP {ev.node_ip}, {ev.how})"
     if in_range(ev.mtu):
         return Outcome(Status.PASS, f"{where} has MTU {ev.mtu}, inside nodeadm debug's ranges 68–1500 and 8000–9001.",
-                       measured=ev.mtu, threshold="68–1500 or 8000–9001", unit="bytes", evidence=evidence)
+                       measured=ev.mtu, threshold="68–1500 or 8000–9001", unit=Unit.BYTES, evidence=evidence)
     return Outcome(Status.WARN, f"{where} has MTU {ev.mtu}, outside 68–1500 (standard) and 8000–9001 (jumbo); "
                    "nodeadm debug's network-interface check fails on it (nodeadm init does not check the MTU), and "
                    "packets that large do not cross a VPN, Direct Connect or transit gateway without fragmenting.",
-                   measured=ev.mtu, threshold="68–1500 or 8000–9001", unit="bytes",
+                   measured=ev.mtu, threshold="68–1500 or 8000–9001", unit=Unit.BYTES,
                    remediation=f"Set the MTU of {ev.interface} to 1500 (or 9001 for jumbo frames end to end): "
                                f"ip link set dev {ev.interface} mtu 1500, and make it persistent in the network "
                                "configuration (netplan, NetworkManager).", evidence=evidence)

@@ -26,6 +26,7 @@ from netcheck.net.rtt import RttSeries
 from netcheck.net.trace import HopSeries
 from netcheck.protocol import RESPONDER_PORT
 from netcheck.settings import Settings, Thresholds, split_hostport
+from netcheck.units import Unit
 from probes import CheckKind
 from probes.base import ProbeSkip
 
@@ -315,7 +316,7 @@ def evaluate(spec: Spec, ev: Evidence, thresholds: Thresholds) -> Outcome:
 
     if st.received == 0:
         return Outcome(Status.FAIL, f"No reply from {target_text} to {st.sent} probes{via}; latency cannot be measured.",
-                       measured=100.0, threshold=thresholds.loss_pct, unit="%",
+                       measured=100.0, threshold=thresholds.loss_pct, unit=Unit.PERCENT,
                        remediation=f"Check the reachability checks for {ev.ip}: allow TCP {spec.tcp_port} "
                                    "(and ICMP echo) from the node subnet through the firewall, VPN/DX and "
                                    "security group." + (f" To measure with ICMP: {ev.icmp_fix}." if ev.icmp_fix else ""),
@@ -357,7 +358,7 @@ def evaluate(spec: Spec, ev: Evidence, thresholds: Thresholds) -> Outcome:
     if not verdicts:
         return Outcome(Status.PASS, f"Round trip to {target_text}{via}: {figures}; within the {rtt_limit:g} ms, "
                        f"{thresholds.loss_pct:g} % and {thresholds.jitter_ms:g} ms limits.",
-                       measured=round(st.median, 3), threshold=rtt_limit, unit="ms", evidence=evidence)
+                       measured=round(st.median, 3), threshold=rtt_limit, unit=Unit.MS, evidence=evidence)
     worst = max(verdicts, key=lambda v: v[0].rank)
     reasons = "; ".join(v[1] for v in verdicts)
     fixes = " ".join(dict.fromkeys(v[5] for v in verdicts))
@@ -375,5 +376,5 @@ def evaluate(spec: Spec, ev: Evidence, thresholds: Thresholds) -> Outcome:
         if main in SEGMENT_FIX:
             fixes = SEGMENT_FIX[main] + " " + fixes
     return Outcome(worst[0], f"Round trip to {target_text}{via}: {figures}; {reasons}.",
-                   measured=round(worst[2], 3), threshold=worst[3], unit="%" if worst[4] == "%" else "ms", remediation=fixes,
+                   measured=round(worst[2], 3), threshold=worst[3], unit=Unit.PERCENT if worst[4] == "%" else Unit.MS, remediation=fixes,
                    evidence=evidence)

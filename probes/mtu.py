@@ -20,6 +20,7 @@ from netcheck.net import Net
 from netcheck.net.pmtu import PmtuResult
 from netcheck.protocol import RESPONDER_PORT
 from netcheck.settings import Settings, Thresholds, split_hostport
+from netcheck.units import Unit
 from probes import CheckKind
 from probes.base import MissingPrivilege, ProbeSkip
 from probes.cnimodel import for_settings as cni_model
@@ -224,7 +225,7 @@ def _path(spec: Spec, ev: Evidence) -> Outcome:
         return Outcome(Status.FAIL,
                        f"Path MTU to {target.host} is {pmtu} bytes; {dev} sends {if_mtu} and ICMP 'fragmentation "
                        f"needed' never came back (DF packets of {r.smallest_silent}+ bytes vanish): a PMTU black hole.",
-                       measured=pmtu, threshold=top, unit="bytes",
+                       measured=pmtu, threshold=top, unit=Unit.BYTES,
                        remediation=f"Allow ICMP type 3 code 4 (fragmentation needed) back to the node on every "
                                    f"firewall and router of the path; or clamp TCP MSS to {mss} on the VPN/DX gateway "
                                    f"(iptables -t mangle -A FORWARD -p tcp --tcp-flags SYN,RST SYN -j TCPMSS "
@@ -236,13 +237,13 @@ def _path(spec: Spec, ev: Evidence) -> Outcome:
         return Outcome(Status.WARN,
                        f"Path MTU to {target.host} is {pmtu} bytes, below {top_words}; "
                        f"PMTU discovery works{who}, but encapsulated pod traffic must fit the path.",
-                       measured=pmtu, threshold=top, unit="bytes",
+                       measured=pmtu, threshold=top, unit=Unit.BYTES,
                        remediation=f"Set the CNI MTU to {pmtu - extra} ({_encap_label(encap, extra)} adds {extra} bytes), "
                                    f"or lower the MTU of {dev} to {pmtu}; clamping TCP MSS to {pmtu - 40} on the "
                                    "gateway avoids relying on PMTU discovery.", evidence=evidence)
     reached = (f"{top_words}, as far as the search goes" if capped else f"the full MTU of {dev}")
     return Outcome(Status.PASS, f"Path MTU to {target.host} is {pmtu} bytes, {reached}, "
-                   f"found with {r.probes} DF probes by {r.method}.", measured=pmtu, threshold=top, unit="bytes",
+                   f"found with {r.probes} DF probes by {r.method}.", measured=pmtu, threshold=top, unit=Unit.BYTES,
                    evidence=evidence)
 
 
@@ -288,7 +289,7 @@ def _cni(spec: Spec, ev: Evidence) -> Outcome:
         return Outcome(Status.WARN, f"The CNI MTU must be at most {advice} bytes (measured: the {pmtu}-byte path MTU "
                        f"to {worst.target}{hole}, judged on {basis}, less {extra} for {name}), but the CNI would "
                        f"derive {auto} bytes (threshold) from the {if_mtu}-byte interface.",
-                       measured=advice, threshold=auto, unit="bytes",
+                       measured=advice, threshold=auto, unit=Unit.BYTES,
                        remediation=f"Set the CNI MTU to {advice}. {how}".strip(), evidence=evidence)
     return Outcome(Status.PASS, f"Judged on {basis}: it carries the full {pmtu}-byte interface MTU; {name} can use "
-                   f"a CNI MTU of {advice}.", measured=advice, unit="bytes", evidence=evidence)
+                   f"a CNI MTU of {advice}.", measured=advice, unit=Unit.BYTES, evidence=evidence)

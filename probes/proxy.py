@@ -18,6 +18,7 @@ from netcheck.net import Net
 from netcheck.net.proxyenv import bypasses, configured_proxy, no_proxy_entries, proxy_for, redact
 from netcheck.net.tls import ProxyAnswer, parse_proxy
 from netcheck.settings import Settings, Thresholds
+from netcheck.units import Unit
 from probes import CheckKind, kind_in
 from probes.base import ProbeSkip
 from probes.endpoints import all_targets, api_endpoint
@@ -232,7 +233,7 @@ def _coverage(spec: Spec, env: dict[str, str]) -> Outcome:
     consequence = ("kubelet would send API traffic for the private endpoint to the proxy" if status == Status.FAIL
                    else "traffic to them would be sent to the proxy")
     return Outcome(status, f"NO_PROXY lacks {listing}; {consequence}{notes}.", measured=len(missing),
-                   threshold="0 missing", unit="entries",
+                   threshold="0 missing", unit=Unit.ENTRIES,
                    remediation=f"Set NO_PROXY and no_proxy to \"{suggested}\" in the shell and in the kubelet, "
                                "containerd and SSM agent systemd drop-ins (and the kube-proxy DaemonSet).",
                    evidence=ev)

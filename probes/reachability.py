@@ -20,6 +20,7 @@ from netcheck.net import Net
 from netcheck.net.lookup import DnsAnswer, is_ip
 from netcheck.net.proxyenv import proxy_for
 from netcheck.settings import Settings, Thresholds
+from netcheck.units import Unit
 from probes import CheckKind, kind_in
 from probes.endpoints import Target, api_endpoint, aws_targets, extra_targets
 
@@ -213,7 +214,7 @@ def evaluate(spec: Spec, ev: Evidence, thresholds: Thresholds) -> Outcome:
         ips = ", ".join(str(d["ip"]) for d in ev.dials)
         where = f"on all {n} addresses ({ips})" if n > 1 else f"at {ips}" if ips != spec.host else ""
         return Outcome(Status.PASS, f"TCP {spec.port} to {_name(spec)} connected {where} in {slowest:g} ms."
-                       .replace("  ", " "), measured=slowest, unit="ms", evidence=evidence)
+                       .replace("  ", " "), measured=slowest, unit=Unit.MS, evidence=evidence)
     node_cidr = spec.node_cidrs[0] if spec.node_cidrs else ""
     what, fix = describe_failure(failed[0], node_cidr)
     rest = ""

@@ -17,6 +17,7 @@ from netcheck import regions as rg
 from netcheck.model import Category, Check, Outcome, Severity, SkipReason, Status
 from netcheck.net import Net
 from netcheck.settings import Settings, Thresholds
+from netcheck.units import Unit
 from probes import CheckKind
 
 DOCS = "https://docs.aws.amazon.com/eks/latest/userguide/hybrid-nodes-networking.html"
@@ -117,14 +118,14 @@ def evaluate(spec: Spec, ev: Evidence, thresholds: Thresholds) -> Outcome:
         best = comp.faster[0]
         assert best.median is not None
         return Outcome(Status.WARN, f"{head}{tail}", measured=round(cluster.median, 3),
-                       threshold=_limit(best.median), unit="ms",
+                       threshold=_limit(best.median), unit=Unit.MS,
                        remediation=(f"Consider {best.region} for this site's cluster (AWS recommends the Region "
                                     "closest to the site). Before moving, measure the path the nodes will really "
                                     "use (VPN/Direct Connect to that Region) and weigh what else ties the cluster to "
                                     f"{spec.region}; `netcheck regions` ranks every candidate."),
                        evidence=evidence)
     return Outcome(Status.PASS, f"{head}{tail}", measured=round(cluster.median, 3),
-                   threshold=_limit(comp.best.median), unit="ms", evidence=evidence)
+                   threshold=_limit(comp.best.median), unit=Unit.MS, evidence=evidence)
 
 
 def _limit(best_ms: float) -> float:

@@ -21,6 +21,7 @@ from netcheck.net.proxyenv import proxy_for
 from netcheck.net.tls import TlsResult
 from netcheck.settings import Settings, Thresholds, cluster_lookup_needed
 from netcheck.settings.nodeconfig import Finding
+from netcheck.units import Unit
 from probes import CheckKind, kind_in
 from probes.base import ProbeSkip
 from probes.endpoints import Target, api_endpoint, aws_targets, extra_targets
@@ -319,7 +320,7 @@ def _handshake(spec: Spec, r: TlsResult) -> Outcome:
         if left_days < EXPIRY_WARN_DAYS:
             return Outcome(Status.WARN, f"TLS to {where} verifies, but its certificate expires on "
                            f"{_day(leaf.not_after)}, in {left_days:.1f} days.", measured=round(left_days, 1),
-                           threshold=EXPIRY_WARN_DAYS, unit="days",
+                           threshold=EXPIRY_WARN_DAYS, unit=Unit.DAYS,
                            remediation=f"Renew the certificate served for {r.host} before it expires.")
         return Outcome(Status.PASS, f"TLS to {where} verifies against {r.trust}: {r.tls_version}, chain leads to "
                        f"'{r.leads_to}', certificate valid until {_day(leaf.not_after)}.")

@@ -107,7 +107,6 @@ KNOWN_CYCLES = {
     ("netcheck.responder.core", "netcheck.responder.control", "netcheck.responder.core"),
     ("netcheck.responder.core", "netcheck.responder.iperf", "netcheck.responder.core"),
     ("netcheck.responder.core", "netcheck.responder.udp", "netcheck.responder.core"),
-    ("netcheck.render.markdown", "netcheck.render.causes", "netcheck.render.markdown"),
 }
 
 

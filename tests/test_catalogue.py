@@ -19,7 +19,6 @@ from netcheck import catalogue
 from netcheck.cli import app
 from netcheck.model import Category, Check, Severity
 from netcheck.phase import JOINED, PRE_JOIN, with_phase
-from netcheck.render.prometheus import UNITS
 from probes import contract
 from tests import plansites
 
@@ -73,7 +72,7 @@ def test_every_declared_kind_is_planned_by_a_fixture_site(planned: list[tuple[st
 @pytest.mark.parametrize("name", list(probes.REGISTRY))
 def test_every_unit_a_probe_reports_is_one_the_renderers_know(name: str) -> None:
     module = probes.load(name)
-    assert not contract.unit_problems(name, module, UNITS)  # type: ignore[arg-type]
+    assert not contract.unit_problems(name, module)
 
 
 # --- the deliberate mistakes the contract test must catch -------------------------------------
@@ -142,20 +141,34 @@ def test_an_undeclared_id_fails_at_plan_time_and_in_the_contract() -> None:
     assert any("matches none" in p for p in contract.check_problems("dns", dns.CHECKS, check))
 
 
-def test_an_unknown_unit_is_caught() -> None:
+def _fake_probe(source: str) -> types.ModuleType:
     module = types.ModuleType("fake_probe")
-    source = ("def evaluate(spec, evidence, thresholds):\n"
-              "    ok = Outcome(Status.PASS, 'fine', measured=3, unit='ms')\n"
-              "    return Outcome(Status.WARN, 'three things', measured=3, unit='count')\n"
-              "def other(u):\n"
-              "    return Outcome(Status.WARN, 'x', unit=u)\n")
     path = Path(tempfile.mkdtemp()) / "fake_probe.py"
     path.write_text(source)
     module.__file__ = str(path)
     linecache.checkcache(str(path))
-    problems = contract.unit_problems("fake", module, UNITS)
-    assert problems == ["fake:3: unit 'count' is not in the renderers' unit table (netcheck/render/prometheus.py UNITS)",
-                        "fake:5: unit is computed, not a literal the contract test can check"]
+    return module
+
+
+def test_an_unknown_unit_is_caught() -> None:
+    """A new `unit="count"` used to reach Prometheus as an unknown metric suffix; now every unit is a Unit member."""
+    module = _fake_probe("def evaluate(spec, evidence, thresholds):\n"
+                         "    ok = Outcome(Status.PASS, 'fine', measured=3, unit=Unit.MS)\n"
+                         "    return Outcome(Status.WARN, 'three things', measured=3, unit='count')\n"
+                         "def other(u):\n"
+                         "    return Outcome(Status.WARN, 'x', unit=u)\n"
+                         "def more(pct):\n"
+                         "    return Outcome(Status.WARN, 'x', unit=Unit.PERCENT if pct == '%' else Unit.FURLONGS)\n"
+                         "def text():\n"
+                         "    return Outcome(Status.WARN, 'x', unit='ms', measured=None)\n")
+    assert contract.unit_problems("fake", module) == [
+        "fake:3: unit 'count' is text, not a netcheck.units.Unit member (write Unit.COUNT)",
+        "fake:5: unit is computed, not a netcheck.units.Unit member the contract test can check",
+        "fake:7: Unit.FURLONGS is not a unit netcheck knows (netcheck/units.py)",
+        "fake:9: unit 'ms' is text, not a netcheck.units.Unit member (write Unit.MS)"]
+    unknown = _fake_probe("def evaluate(s, e, t):\n    return Outcome(Status.WARN, 'x', unit='furlongs')\n")
+    assert contract.unit_problems("fake", unknown) == [
+        "fake:2: unit 'furlongs' is text, not a netcheck.units.Unit member (add it to netcheck/units.py first)"]
 
 
 def test_schema_categories_are_the_models() -> None:

@@ -15,9 +15,11 @@ from pathlib import Path
 
 import pytest
 
-from netcheck.model import Report, Verdict, report_from_json
+from netcheck.history import format_value
+from netcheck.model import CheckResult, Report, Status, Verdict, report_from_json
 from netcheck.render import RenderOptions, render
 from netcheck.render.nagios import NagiosState, exit_code, state
+from netcheck.render.safe import for_xml
 from tests.conftest import validate_report
 
 HERE = Path(__file__).parent
@@ -120,6 +122,97 @@ def test_junit_survives_control_characters() -> None:
     ET.fromstring(render("junit", report_from_json(doc)))
 
 
+def _mixed(strict: bool) -> Report:
+    """The NO-GO fixture with every JUnit mapping present: required FAIL, WARN, ERROR and SKIP, advisory FAIL, ERROR
+    and SKIP, PASS; `strict` as the run had it."""
+    doc = json.loads((REPORTS / "nogo.json").read_text())
+    by_id = {c["id"]: c for c in doc["checks"]}
+    by_id["dns.eks-api.resolve"].update(status="ERROR", remediation="Re-run with --verbose and report the bug.")
+    by_id["bandwidth.upload.10.20.1.10"].update(severity="advisory", status="FAIL")
+    by_id["routing.vpc.10.20.0.0/16"].update(severity="advisory", status="ERROR", message="probe broke")
+    doc["metadata"]["strict"] = strict
+    return report_from_json(doc)
+
+
+def _expected_junit(r: CheckResult, strict: bool) -> str | None:
+    """The element a check's testcase must carry, from the module docstring's rules (not the renderer's code)."""
+    required = r.check.severity.value == "required"
+    if r.status is Status.PASS:
+        return None
+    if r.status is Status.SKIP:
+        return "skipped"
+    if not required or (r.status is Status.WARN and not strict):
+        return "skipped"  # a finding that does not block GO: listed, not failing the build
+    return "error" if r.status is Status.ERROR else "failure"
+
+
+@pytest.mark.parametrize("strict", [False, True])
+def test_junit_one_testcase_per_check_and_counts_per_status(strict: bool) -> None:
+    import xml.etree.ElementTree as ET
+
+    report = _mixed(strict)
+    root = ET.fromstring(render("junit", report))
+    cases = {c.get("name"): c for c in root.iter("testcase")}
+    assert len(list(root.iter("testcase"))) == len(cases) == len(report.results) == int(root.get("tests") or -1)
+    expected = {r.check.id: _expected_junit(r, strict) for r in report.results}
+    assert set(cases) == set(expected)
+    for cid, case in cases.items():
+        kinds = [child.tag for child in case if child.tag in ("failure", "error", "skipped")]
+        assert kinds == ([expected[cid]] if expected[cid] else []), cid
+    totals = {kind: sum(1 for k in expected.values() if k == kind) for kind in ("failure", "error", "skipped")}
+    assert totals == ({"failure": 3, "error": 1, "skipped": 5} if not strict else
+                      {"failure": 4, "error": 1, "skipped": 4})  # strict: the required WARN fails the build
+    assert (root.get("failures"), root.get("errors")) == (str(totals["failure"]), str(totals["error"]))
+    for suite in root.iter("testsuite"):
+        suite_cases = list(suite.iter("testcase"))
+        assert suite.get("tests") == str(len(suite_cases))
+        for kind, attr in (("failure", "failures"), ("error", "errors"), ("skipped", "skipped")):
+            n = sum(1 for c in suite_cases if expected[c.get("name") or ""] == kind)
+            assert suite.get(attr) == str(n), (suite.get("name"), attr)
+
+
+def test_junit_tells_each_finding_with_figures_and_remediation() -> None:
+    import xml.etree.ElementTree as ET
+
+    report = _mixed(False)
+    cases = {c.get("name"): c for c in ET.fromstring(render("junit", report)).iter("testcase")}
+    for r in report.results:
+        o = r.outcome
+        text = "\n".join(e.text or "" for e in cases[r.check.id] if e.text)
+        if r.status is Status.PASS:
+            assert not text
+            continue
+        assert o.message in text and f"severity: {r.check.severity.value}" in text, r.check.id
+        if o.remediation:
+            assert f"remediation: {o.remediation}" in text, r.check.id
+        if o.measured is not None:
+            assert f"measured: {format_value(o.measured, o.unit)}; threshold: " in text, r.check.id
+    assert "remediation: Set the node interface MTU to 1400" in "".join(cases["mtu.path.10.20.1.10"].itertext())
+    assert "measured: 1400 bytes; threshold: 1500 bytes" in "".join(cases["mtu.path.10.20.1.10"].itertext())
+
+
+def test_junit_escapes_hostile_strings() -> None:
+    """A message, remediation, id or property that holds markup, quotes or control characters stays one value."""
+    import xml.etree.ElementTree as ET
+
+    hostile = 'x</failure><error message="y"/><script>alert(1)</script> & "q" \'s\' ]]> \x00\x1b[31m\x85 end'
+    doc = json.loads((REPORTS / "nogo.json").read_text())
+    mtu = next(c for c in doc["checks"] if c["id"] == "mtu.path.10.20.1.10")
+    mtu.update(id='mtu.path."<&>', message=hostile, remediation=hostile)
+    doc["metadata"]["profile"] = hostile
+    text = render("junit", report_from_json(doc), RenderOptions(junit_properties={"change": hostile}))
+    assert "<script>" not in text and "</failure><error" not in text and "\x00" not in text and "\x1b" not in text
+    root = ET.fromstring(text)
+    assert not list(root.iter("script")) and len(list(root.iter("error"))) == 0
+    case = next(c for c in root.iter("testcase") if c.get("name") == 'mtu.path."<&>')
+    failure = case.find("failure")
+    assert failure is not None and failure.get("message") == for_xml(hostile)  # the same text, escaped, not cut
+    assert f"remediation: {for_xml(hostile)}" in (failure.text or "")
+    props = {p.get("name"): p.get("value") for p in root.iter("property")}
+    assert props["change"] == props["netcheck.profile"] == for_xml(hostile)
+    assert root.get("name") == f"netcheck {for_xml(hostile)}"
+
+
 # --- Prometheus ----------------------------------------------------------------------------
 
 PROMTOOL = shutil.which("promtool")
@@ -146,6 +239,38 @@ def test_prometheus_values_in_base_units() -> None:
             'requirement="required",status="FAIL"} 1') in text
     assert 'netcheck_run_timestamp_seconds{site="dc1-rack4"} 1748834109' in text
     assert "10.20.1.10" not in text.replace('node="', "")  # no addresses in labels
+
+
+def _two_enis(first: str, second: str) -> Report:
+    """The NO-GO fixture with its path MTU check on a second control plane ENI: two results, one series."""
+    doc = json.loads((REPORTS / "nogo.json").read_text())
+    mtu = next(c for c in doc["checks"] if c["id"] == "mtu.path.10.20.1.10")
+    other = json.loads(json.dumps(mtu))
+    other["id"] = "mtu.path.10.20.1.11"
+    for check, status in ((mtu, first), (other, second)):
+        check["status"] = status
+    doc["checks"].insert(doc["checks"].index(mtu) + 1, other)
+    return report_from_json(doc)
+
+
+@pytest.mark.parametrize("order", [("ERROR", "FAIL"), ("FAIL", "ERROR")])
+def test_folded_series_take_the_worst_status_by_status_rank(order: tuple[str, str]) -> None:
+    """FAIL ranks above ERROR (Status.rank, verdict.worst): a folded series that held a FAIL says FAIL."""
+    report = _two_enis(*order)
+    series = 'netcheck_check_status{site="dc1-rack4",check="mtu.path",category="mtu",target="",requirement="required",'
+    text = render("prometheus", report)
+    assert f'{series}status="FAIL"}} 1' in text and f'{series}status="ERROR"}} 0' in text
+    assert "mtu.path=1400B;;1500:;0;" in render("nagios", report)  # the FAIL's figure, with its critical range
+
+
+def test_fold_worst_agrees_with_verdict_worst() -> None:
+    from netcheck.render.prometheus import fold_worst
+    from netcheck.verdict import worst
+
+    for a in Status:
+        for b in Status:
+            ra, rb = (r for r in _two_enis(a.value, b.value).results if r.check.id.startswith("mtu.path."))
+            assert fold_worst(ra, rb).status is worst([a, b])
 
 
 def test_prometheus_escapes_label_values() -> None:

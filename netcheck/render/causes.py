@@ -14,7 +14,10 @@ import re
 from dataclasses import dataclass
 
 from netcheck.model import CheckResult, Report, RootCause, Status
+from netcheck.render.finding import Finding
 from netcheck.render.safe import for_html as escape  # root messages may quote a peer
+from netcheck.render.safe import for_markdown as cell
+from netcheck.render.safe import for_markdown_code as code
 
 _HOSTISH = re.compile(r"\[[0-9a-fA-F:.]+\](?::\d+)?|\b[\w-]+(?:\.[\w-]+)+(?::\d+)?\b")
 _NUMBER = re.compile(r"\d+(?:\.\d+)?")
@@ -110,7 +113,7 @@ def _cause(story: Story) -> str:
 
 
 def _fix(story: Story) -> str:
-    return story.root.outcome.remediation or ""
+    return Finding.of(story.root).remediation
 
 
 def text_lines(report: Report) -> list[str]:
@@ -120,11 +123,10 @@ def text_lines(report: Report) -> list[str]:
         return []
     out = [f"{headline(report)} (fix these first)"]
     for n, s in enumerate(found, 1):
-        o = s.root.outcome
-        tag = f"[{o.status.value}]"
-        sev = "" if s.root.check.severity.required else " (advisory)"
+        f = Finding.of(s.root)
+        sev = " (advisory)" if f.advisory else ""
         more = f" (and {len(s.alike)} more alike: {_ids(s.alike)})" if s.alike else ""
-        out.append(f"  {n}. {tag} {s.root.check.id}{sev}{more}: {o.message}")
+        out.append(f"  {n}. [{f.status.value}] {f.id}{sev}{more}: {f.message}")
         if _cause(s):
             out.append(f"      └─ cause: {_cause(s)}")
         if _fix(s):
@@ -136,18 +138,16 @@ def text_lines(report: Report) -> list[str]:
 
 
 def markdown_lines(report: Report) -> list[str]:
-    """The Markdown report's leading section (plain text escaped with markdown.cell)."""
-    from netcheck.render.markdown import cell, code
-
+    """The Markdown report's leading section (plain text escaped as markdown.cell does)."""
     found = stories(report)
     if not found:
         return []
     out = [f"## {cell(headline(report))}", ""]
     for n, s in enumerate(found, 1):
-        o = s.root.outcome
-        sev = " (advisory)" if not s.root.check.severity.required else ""
+        f = Finding.of(s.root)
+        sev = " (advisory)" if f.advisory else ""
         more = f" and {', '.join(code(r.check.id) for r in s.alike)} (same finding)" if s.alike else ""
-        out.append(f"{n}. **{o.status.value}** {code(s.root.check.id)}{sev}{more}: {cell(o.message)}")
+        out.append(f"{n}. **{f.status.value}** {code(f.id)}{sev}{more}: {cell(f.message)}")
         if _cause(s):
             out.append(f"   - **Cause:** {cell(_cause(s))}")
         if _fix(s):
@@ -165,12 +165,12 @@ def html_lines(report: Report) -> list[str]:
         return []
     items = []
     for s in found:
-        o = s.root.outcome
-        sev = ' <span class="muted">(advisory)</span>' if not s.root.check.severity.required else ""
+        f = Finding.of(s.root)
+        sev = ' <span class="muted">(advisory)</span>' if f.advisory else ""
         more = (f" and {', '.join(f'<code>{escape(r.check.id)}</code>' for r in s.alike)} (same finding)"
                 if s.alike else "")
-        rows = [f"<strong>{escape(o.status.value)}</strong> <code>{escape(s.root.check.id)}</code>{sev}{more}: "
-                f"{escape(o.message)}"]
+        rows = [f"<strong>{escape(f.status.value)}</strong> <code>{escape(f.id)}</code>{sev}{more}: "
+                f"{escape(f.message)}"]
         if _cause(s):
             rows.append(f"<br>Cause: {escape(_cause(s))}")
         if _fix(s):
@@ -184,8 +184,6 @@ def html_lines(report: Report) -> list[str]:
 
 def folded_lines(report: Report, results: list[CheckResult], fmt: str) -> list[str]:
     """The folded findings among `results`, one line each ('markdown' or 'html'), for after the full ones."""
-    from netcheck.render.markdown import cell, code
-
     fold = folded(report)
     rows = [(r, fold[r.check.id]) for r in results if r.check.id in fold]
     if not rows:

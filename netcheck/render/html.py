@@ -13,6 +13,7 @@ from typing import Any
 from netcheck.history import diff, format_value, verdict_line
 from netcheck.model import Category, CheckResult, Report, Status, Verdict
 from netcheck.render import RenderOptions, causes
+from netcheck.render.finding import Finding
 from netcheck.render.markdown import VERDICT_TEXT
 from netcheck.render.safe import for_html as escape  # every report string in the page goes through it
 from netcheck.render.table import sections, summary_counts
@@ -320,21 +321,21 @@ def hops_table(report: Report) -> list[str]:
 # --- the page -------------------------------------------------------------------------
 
 def _finding(r: CheckResult) -> str:
-    o = r.outcome
-    sev = "" if r.check.severity.required else ' <span class="muted">(advisory)</span>'
+    f = Finding.of(r)
+    sev = ' <span class="muted">(advisory)</span>' if f.advisory else ""
     rows = []
-    if o.measured is not None or o.threshold is not None:
-        rows.append(f"<dt>Measured</dt><dd>{escape(format_value(o.measured, o.unit))}</dd>")
-        rows.append(f"<dt>Threshold</dt><dd>{escape(format_value(o.threshold, o.unit))}</dd>")
-    if o.skip_reason is not None:
-        rows.append(f"<dt>Skip reason</dt><dd>{escape(o.skip_reason.value)}</dd>")
-    if o.remediation:
-        rows.append(f"<dt>Remediation</dt><dd>{escape(o.remediation)}</dd>")
-    if r.check.docs:
-        rows.append(f'<dt>Docs</dt><dd><a href="{escape(r.check.docs)}">{escape(r.check.docs)}</a></dd>')
-    return (f'<div class="finding" id="finding-{escape(r.check.id)}" style="border-left-color:{COLORS[o.status]}">'
-            f"<h3>{_badge(o.status)} <code>{escape(r.check.id)}</code>{sev} — {escape(r.check.title)}</h3>"
-            f"<p>{escape(o.message)}</p><dl>{''.join(rows)}</dl></div>")
+    if f.has_figures:
+        rows.append(f"<dt>Measured</dt><dd>{escape(f.measured)}</dd>")
+        rows.append(f"<dt>Threshold</dt><dd>{escape(f.threshold)}</dd>")
+    if f.skip_reason:
+        rows.append(f"<dt>Skip reason</dt><dd>{escape(f.skip_reason)}</dd>")
+    if f.remediation:
+        rows.append(f"<dt>Remediation</dt><dd>{escape(f.remediation)}</dd>")
+    if f.docs:
+        rows.append(f'<dt>Docs</dt><dd><a href="{escape(f.docs)}">{escape(f.docs)}</a></dd>')
+    return (f'<div class="finding" id="finding-{escape(f.id)}" style="border-left-color:{COLORS[f.status]}">'
+            f"<h3>{_badge(f.status)} <code>{escape(f.id)}</code>{sev} — {escape(f.title)}</h3>"
+            f"<p>{escape(f.message)}</p><dl>{''.join(rows)}</dl></div>")
 
 
 def _changes(report: Report, options: RenderOptions) -> list[str]:
@@ -391,13 +392,12 @@ def render(report: Report, options: RenderOptions) -> str:
             "<thead><tr><th>status</th><th>check</th><th>category</th>"
             "<th>measured</th><th>threshold</th><th>message</th></tr></thead>"]
     for cat in Category:
-        for r in (r for r in report.results if r.check.category is cat):
-            o = r.outcome
-            sev = "" if r.check.severity.required else ' <span class="muted">(advisory)</span>'
-            out.append(f"<tr><td>{_badge(o.status)}</td><td><code title=\"{escape(r.check.title)}\">"
-                       f"{escape(r.check.id)}</code>{sev}</td><td>{cat.value}</td>"
-                       f'<td class="num">{escape(format_value(o.measured, o.unit))}</td>'
-                       f'<td class="num">{escape(format_value(o.threshold, o.unit))}</td><td>{escape(o.message)}</td></tr>')
+        for f in (Finding.of(r) for r in report.results if r.check.category is cat):
+            sev = ' <span class="muted">(advisory)</span>' if f.advisory else ""
+            out.append(f"<tr><td>{_badge(f.status)}</td><td><code title=\"{escape(f.title)}\">"
+                       f"{escape(f.id)}</code>{sev}</td><td>{cat.value}</td>"
+                       f'<td class="num">{escape(f.measured)}</td>'
+                       f'<td class="num">{escape(f.threshold)}</td><td>{escape(f.message)}</td></tr>')
     out += ["</table>", "<h2>Environment</h2>", '<dl id="environment">',
             f"<dt>Site profile</dt><dd>{escape(report.profile_name or '-')}</dd>",
             f"<dt>Node</dt><dd>{escape(report.node or '-')}</dd>",

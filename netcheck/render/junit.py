@@ -10,9 +10,9 @@ from __future__ import annotations
 import xml.etree.ElementTree as ET
 from datetime import UTC, datetime
 
-from netcheck.history import format_value
 from netcheck.model import Category, CheckResult, Report, Status
 from netcheck.render import RenderOptions
+from netcheck.render.finding import Finding
 from netcheck.render.safe import for_xml
 from netcheck.verdict import counts_against
 
@@ -33,19 +33,18 @@ def _timestamp(started_at: str) -> str:
     return t.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S")
 
 
-def _details(r: CheckResult) -> str:
+def _details(f: Finding) -> str:
     """The finding as lines; each line is cleaned on its own, so a string cannot add a line of its own."""
-    o = r.outcome
-    lines = [o.message]
-    if o.measured is not None or o.threshold is not None:
-        lines.append(f"measured: {format_value(o.measured, o.unit)}; threshold: {format_value(o.threshold, o.unit)}")
-    if o.remediation:
-        lines.append(f"remediation: {o.remediation}")
-    if r.check.docs:
-        lines.append(f"docs: {r.check.docs}")
-    if o.skip_reason is not None:
-        lines.append(f"skip reason: {o.skip_reason.value}")
-    lines.append(f"severity: {r.check.severity.value}")
+    lines = [f.message]
+    if f.has_figures:
+        lines.append(f"measured: {f.measured}; threshold: {f.threshold}")
+    if f.remediation:
+        lines.append(f"remediation: {f.remediation}")
+    if f.docs:
+        lines.append(f"docs: {f.docs}")
+    if f.skip_reason:
+        lines.append(f"skip reason: {f.skip_reason}")
+    lines.append(f"severity: {f.severity.value}")
     return "\n".join(_clean(line) for line in lines)
 
 
@@ -63,21 +62,21 @@ def _testcase(parent: ET.Element, r: CheckResult, strict: bool) -> None:
     their message without marking the build unstable — and the details in <system-out>; the suite's property
     `netcheck.finding.<id>` names them (the Jenkins xunit schema allows no extra testcase attribute).
     """
-    o = r.outcome
-    message = _clean(o.message)
-    case = ET.SubElement(parent, "testcase", name=_clean(r.check.id), classname=f"netcheck.{r.check.category.value}",
+    f = Finding.of(r)
+    message = _clean(f.message)
+    case = ET.SubElement(parent, "testcase", name=_clean(f.id), classname=f"netcheck.{r.check.category.value}",
                          time=f"{r.duration:.3f}")
     if _finding_kind(r, strict) is not None:
-        kind = "advisory " + o.status.value if not r.check.severity.required else "WARN"
+        kind = "advisory " + f.status.value if f.advisory else "WARN"
         why = "advisory check, does not block GO" if kind.startswith("advisory") else "GO unless --strict"
         ET.SubElement(case, "skipped", message=f"{kind} ({why}): {message}")
-        ET.SubElement(case, "system-out").text = f"{kind}: " + _details(r)
-    elif o.status is Status.FAIL or (o.status is Status.WARN and strict):
-        ET.SubElement(case, "failure", message=message, type=f"netcheck.{r.check.severity.value}").text = _details(r)
-    elif o.status is Status.ERROR:
-        ET.SubElement(case, "error", message=message, type="netcheck.probe-error").text = _details(r)
-    elif o.status is Status.SKIP:
-        ET.SubElement(case, "skipped", message=message).text = _details(r)
+        ET.SubElement(case, "system-out").text = f"{kind}: " + _details(f)
+    elif f.status is Status.FAIL or (f.status is Status.WARN and strict):
+        ET.SubElement(case, "failure", message=message, type=f"netcheck.{f.severity.value}").text = _details(f)
+    elif f.status is Status.ERROR:
+        ET.SubElement(case, "error", message=message, type="netcheck.probe-error").text = _details(f)
+    elif f.status is Status.SKIP:
+        ET.SubElement(case, "skipped", message=message).text = _details(f)
 
 
 def render(report: Report, options: RenderOptions) -> str:

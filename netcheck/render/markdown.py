@@ -6,9 +6,10 @@ from __future__ import annotations
 
 import re
 
-from netcheck.history import diff, format_value, verdict_line
-from netcheck.model import Category, CheckResult, Report, Status, Verdict
+from netcheck.history import diff, verdict_line
+from netcheck.model import Category, CheckResult, Report, Verdict
 from netcheck.render import RenderOptions, causes
+from netcheck.render.finding import Finding
 from netcheck.render.safe import for_markdown, for_markdown_code, neutral
 from netcheck.render.table import sections, summary_counts
 from netcheck.verdict import NO_EVIDENCE, no_evidence
@@ -33,27 +34,19 @@ def code(text: object) -> str:
     return for_markdown_code(text)
 
 
-def findings(report: Report) -> list[CheckResult]:
-    """Non-passing checks, worst first, then in report order (Nagios' long text; the report groups them with
-    table.sections)."""
-    ranked = [(-r.status.rank, i, r) for i, r in enumerate(report.results) if r.status is not Status.PASS]
-    return [r for _, _, r in sorted(ranked, key=lambda t: (t[0], t[1]))]
-
-
 def _finding(r: CheckResult) -> list[str]:
-    o = r.outcome
-    sev = "" if r.check.severity.required else " (advisory)"
-    out = [f"### {o.status.value} {code(r.check.id)}{sev} — {cell(r.check.title)}", "", cell(o.message), ""]
-    if o.measured is not None or o.threshold is not None:
-        out.append(f"- **Measured:** {cell(format_value(o.measured, o.unit))}")
-        out.append(f"- **Threshold:** {cell(format_value(o.threshold, o.unit))}")
-    if o.skip_reason is not None:
-        out.append(f"- **Skip reason:** {o.skip_reason.value}")
-    if o.remediation:
-        out.append(f"- **Remediation:** {cell(o.remediation)}")
-    if r.check.docs:
-        docs = r.check.docs  # an autolink only when it is a plain URL (a report read back may carry anything)
-        out.append(f"- **Docs:** <{docs}>" if _URL.fullmatch(docs) else f"- **Docs:** {cell(docs)}")
+    f = Finding.of(r)
+    sev = " (advisory)" if f.advisory else ""
+    out = [f"### {f.status.value} {code(f.id)}{sev} — {cell(f.title)}", "", cell(f.message), ""]
+    if f.has_figures:
+        out.append(f"- **Measured:** {cell(f.measured)}")
+        out.append(f"- **Threshold:** {cell(f.threshold)}")
+    if f.skip_reason:
+        out.append(f"- **Skip reason:** {f.skip_reason}")
+    if f.remediation:
+        out.append(f"- **Remediation:** {cell(f.remediation)}")
+    if f.docs:  # an autolink only when it is a plain URL (a report read back may carry anything)
+        out.append(f"- **Docs:** <{f.docs}>" if _URL.fullmatch(f.docs) else f"- **Docs:** {cell(f.docs)}")
     out.append("")
     return out
 
@@ -87,10 +80,8 @@ def render(report: Report, options: RenderOptions) -> str:
         out += ["## Findings", "", "Every check passed.", ""]
     out += ["## All checks", "", "| status | check | category | measured | threshold |", "|---|---|---|---:|---:|"]
     for cat in Category:
-        for r in (r for r in report.results if r.check.category is cat):
-            o = r.outcome
-            out.append(f"| {o.status.value} | {code(r.check.id)} | {cat.value} | {cell(format_value(o.measured, o.unit))} "
-                       f"| {cell(format_value(o.threshold, o.unit))} |")
+        for f in (Finding.of(r) for r in report.results if r.check.category is cat):
+            out.append(f"| {f.status.value} | {code(f.id)} | {cat.value} | {cell(f.measured)} | {cell(f.threshold)} |")
     out += ["", "## Environment", "",
             f"- **Site profile:** {cell(report.profile_name or '-')}",
             f"- **Node:** {cell(report.node or '-')}",

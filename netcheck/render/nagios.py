@@ -12,16 +12,12 @@ import re
 from netcheck.history import higher_is_better, regressions
 from netcheck.model import CheckResult, Report, Status, Verdict
 from netcheck.render import RenderOptions
-from netcheck.render.markdown import findings
+from netcheck.render.finding import Finding, findings
 from netcheck.render.prometheus import _ADDRESS, _PORT, fold_worst, stable_labels
 from netcheck.render.safe import for_nagios, neutral
+from netcheck.units import Unit
 from netcheck.verdict import blocking, left_open, no_evidence
 
-# probe unit → (Nagios UOM, factor); the plugin guidelines know s, ms, us, %, B, KB, MB, TB, c and nothing else,
-# so a figure in any other unit (Mbit/s, hops) carries its unit in the label instead.
-UOM: dict[str, tuple[str, float]] = {"ms": ("ms", 1.0), "s": ("s", 1.0), "seconds": ("s", 1.0), "us": ("us", 1.0),
-                                     "%": ("%", 1.0), "pct": ("%", 1.0), "percent": ("%", 1.0),
-                                     "bytes": ("B", 1.0), "b": ("B", 1.0)}
 _LABEL_BAD = re.compile(r"[\s='|]")
 FIRST_LINE_MAX = 1024  # NRPE and many agents cut the first line at 1 KiB
 class NagiosState(enum.IntEnum):
@@ -80,20 +76,18 @@ def _perf(r: CheckResult) -> str | None:
     if isinstance(o.measured, bool) or not isinstance(o.measured, int | float):
         return None
     unit = (o.unit or "").strip()
-    uom, factor = UOM.get(unit.lower(), ("", 1.0))
+    known = Unit.parse(unit)
+    uom = known.uom if known is not None else ""  # the guidelines know s, ms, us, %, B, KB, MB, TB and c only
     label = _LABEL_BAD.sub("_", neutral(perf_label(r)))
-    if unit and not uom:
+    if unit and not uom:  # a figure in any other unit (Mbit/s, hops) carries its unit in the label
         label += "_" + re.sub(r"[^A-Za-z0-9]+", "_", unit).strip("_")
-    value = o.measured * factor
+    value = o.measured
     crit = ""
     if (isinstance(o.threshold, int | float) and not isinstance(o.threshold, bool)
             and r.check.severity.required):
-        crit = _range(r, value, o.threshold * factor) or ""
-    minimum = "0" if value >= 0 and (uom in ("ms", "us", "%", "B") or unit.lower() in _NON_NEGATIVE) else ""
+        crit = _range(r, value, o.threshold) or ""
+    minimum = "0" if value >= 0 and known is not None and known.non_negative else ""
     return f"{label}={_n(value)}{uom};;{crit};{minimum};"
-
-
-_NON_NEGATIVE = {"mbps", "mbit/s", "gbps", "bps", "bits/s", "hops", "count"}
 
 
 def perf_label(r: CheckResult) -> str:
@@ -163,10 +157,10 @@ def render(report: Report, options: RenderOptions) -> str:
     lines = [_first_line(head, tail, run_perf)]
     if report.phase:
         lines.append(f"phase: {for_nagios(report.phase_line())}")
-    for r in findings(report):
-        fix = f" Fix: {r.outcome.remediation}" if r.outcome.remediation and r.status is not Status.SKIP else ""
-        sev = "" if r.check.severity.required else " (advisory)"
-        lines.append(for_nagios(f"[{r.status.value}] {r.check.id}{sev}: {r.outcome.message}{fix}"))
+    for f in map(Finding.of, findings(report)):
+        fix = f" Fix: {f.remediation}" if f.remediation and f.status is not Status.SKIP else ""
+        sev = " (advisory)" if f.advisory else ""
+        lines.append(for_nagios(f"[{f.status.value}] {f.id}{sev}: {f.message}{fix}"))
     perf = _perf_items(report)
     if perf:
         if len(lines) == 1:

@@ -27,17 +27,7 @@ from netcheck.history import higher_is_better, regressions
 from netcheck.model import CheckResult, Report, Status, Verdict
 from netcheck.render import RenderOptions
 from netcheck.render.safe import for_prometheus_label
-
-# probe unit → (metric suffix in Prometheus base units, factor); promtool wants bytes, not bits
-UNITS: dict[str, tuple[str, float]] = {
-    "ms": ("seconds", 0.001), "s": ("seconds", 1.0), "seconds": ("seconds", 1.0), "us": ("seconds", 1e-6),
-    "bytes": ("bytes", 1.0), "b": ("bytes", 1.0),
-    "mbps": ("bytes_per_second", 125_000.0), "mbit/s": ("bytes_per_second", 125_000.0),
-    "gbps": ("bytes_per_second", 125_000_000.0), "bps": ("bytes_per_second", 0.125), "bits/s": ("bytes_per_second", 0.125),
-    "%": ("ratio", 0.01), "pct": ("ratio", 0.01), "percent": ("ratio", 0.01),
-    # named as they are (what the output showed before they were listed; tests/test_catalogue.py wants every unit here)
-    "days": ("days", 1.0), "entries": ("entries", 1.0), "lost queries": ("lost_queries", 1.0),
-}
+from netcheck.units import Unit
 
 
 def _label(value: str) -> str:
@@ -82,12 +72,14 @@ def _num(v: float) -> str:
 
 
 def _unit(unit: str | None) -> tuple[str, float]:
+    """(metric name suffix, factor to it): the unit's Prometheus base unit (netcheck/units.py); a unit a report
+    read back names that netcheck does not know keeps its own name, and no unit gives `value`."""
     if not unit:
         return "value", 1.0
-    key = unit.strip().lower()
-    if key in UNITS:
-        return UNITS[key]
-    safe = "".join(ch if ch.isalnum() else "_" for ch in key).strip("_") or "value"
+    known = Unit.parse(unit)
+    if known is not None:
+        return known.prometheus
+    safe = "".join(ch if ch.isalnum() else "_" for ch in unit.strip().lower()).strip("_") or "value"
     return safe, 1.0
 
 
@@ -121,7 +113,6 @@ class _Families:
 _ADDRESS = re.compile(r"\.(?:\d{1,3}(?:\.\d{1,3}){3}|[0-9a-fA-F]*:[0-9a-fA-F:]+)(?:/\d{1,3})?(?=\.|$)")
 _PORT = re.compile(r"\.(tcp|udp)-\d+(?=\.|$)")
 _NAMED = {"dns", "reach", "tls", "inbound"}  # ids `<category>.<endpoint name>.<what>`
-_WORSE = {Status.ERROR: 4, Status.FAIL: 3, Status.WARN: 2, Status.SKIP: 1, Status.PASS: 0}
 
 
 def _slug(text: str) -> str:
@@ -161,9 +152,10 @@ def _number(v: object) -> float | None:
 
 
 def fold_worst(a: CheckResult, b: CheckResult) -> CheckResult:
-    """The worse of two results folded into one series: worse status, then the worse figure."""
-    if _WORSE[a.status] != _WORSE[b.status]:
-        return a if _WORSE[a.status] > _WORSE[b.status] else b
+    """The worse of two results folded into one series: worse status (Status.rank: FAIL above ERROR), then the
+    worse figure."""
+    if a.status.rank != b.status.rank:
+        return a if a.status.rank > b.status.rank else b
     ma, mb = _number(a.outcome.measured), _number(b.outcome.measured)
     if ma is None or mb is None:
         return a

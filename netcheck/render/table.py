@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from netcheck.history import format_value
 from netcheck.model import CheckResult, Report, Status, Verdict
 from netcheck.render import RenderOptions, causes
+from netcheck.render.finding import Finding
 from netcheck.render.safe import for_terminal
 from netcheck.verdict import NO_EVIDENCE, blocking, counts_against, is_open, no_evidence
 
@@ -70,29 +71,28 @@ def _cut(text: str, width: int) -> str:
 
 
 def _pass_line(r: CheckResult) -> Line:
-    head = f"  [PASS] {for_terminal(r.check.id)}{_sev(r)}: "
-    return [("  ", ""), _tag(r), (f" {r.check.id}{_sev(r)}: ", ""),
-            (_cut(for_terminal(r.outcome.message), PASS_WIDTH - len(head)), "")]
+    f = Finding.of(r)
+    head = f"  [PASS] {for_terminal(f.id)}{_sev(r)}: "
+    return [("  ", ""), _tag(r), (f" {f.id}{_sev(r)}: ", ""), (_cut(for_terminal(f.message), PASS_WIDTH - len(head)), "")]
 
 
 def _detail_lines(r: CheckResult, root: int | None = None) -> list[Line]:
     """A finding in full; a root cause already told in the story at the top keeps only its figures here."""
-    o = r.outcome
+    f = Finding.of(r)
     if root is not None:
-        lines: list[Line] = [[("  ", ""), _tag(r), (f" {r.check.id}{_sev(r)}: ", "bold"),
+        lines: list[Line] = [[("  ", ""), _tag(r), (f" {f.id}{_sev(r)}: ", "bold"),
                               (f"root cause {root} above (message and fix there)", "")]]
     else:
-        lines = [[("  ", ""), _tag(r), (f" {r.check.id}{_sev(r)}: ", "bold"), (o.message, "")]]
-    if o.measured is not None or o.threshold is not None:
-        lines.append([(f"      └─ measured {format_value(o.measured, o.unit)}, "
-                       f"threshold {format_value(o.threshold, o.unit)}", "")])
+        lines = [[("  ", ""), _tag(r), (f" {f.id}{_sev(r)}: ", "bold"), (f.message, "")]]
+    if f.has_figures:
+        lines.append([(f"      └─ measured {f.measured}, threshold {f.threshold}", "")])
     where = _segments_line(r)
     if where:
         lines.append([(f"      └─ {where}", "")])
-    if o.remediation and root is None:
-        lines.append([("      └─ fix: ", "bold"), (o.remediation, "")])
-    if r.check.docs and o.status in (Status.FAIL, Status.WARN):
-        lines.append([(f"      └─ docs: {r.check.docs}", "dim")])
+    if f.remediation and root is None:
+        lines.append([("      └─ fix: ", "bold"), (f.remediation, "")])
+    if f.docs and f.status in (Status.FAIL, Status.WARN):
+        lines.append([(f"      └─ docs: {f.docs}", "dim")])
     return lines
 
 
