@@ -91,7 +91,8 @@ def plan(settings: Settings, options: Options | None = None, *, net: Net | None 
 
     options = options or Options()
     requested, origin = phases.requested_phase(settings, options.phase)
-    info = phases.resolve(net or Net(), requested, origin, settings.spec.inbound.kubelet_port)
+    net = net or Net(root=settings.environ.get("NETCHECK_HOST_ROOT"))  # the host root of the settings' snapshot
+    info = phases.resolve(net, requested, origin, settings.spec.inbound.kubelet_port)
     settings = phases.with_phase(settings, info.phase)
     return Planned(settings, info, build_plan(settings, options.only, options.skip))
 
@@ -111,7 +112,7 @@ def preflight(settings: Settings, options: Options | None = None, *, net: Net | 
     options = options or Options()
     started = datetime.now(UTC)
     t0 = time.monotonic() if options.clock_start is None else options.clock_start
-    net = net or Net()
+    net = net or Net(root=settings.environ.get("NETCHECK_HOST_ROOT"))
     planned = plan(settings, options, net=net)
     settings, info, checks = planned.settings, planned.phase, planned.plan
     gc.freeze()  # settings and plan live for the whole run: keep the collector from re-walking them

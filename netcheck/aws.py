@@ -9,7 +9,7 @@ Teams without credentials on the node export four documents with the AWS CLI
 from __future__ import annotations
 
 import json
-import os
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -201,9 +201,10 @@ class ClusterLookup:
                 "seconds": round(self.seconds, 3), "values": shown}
 
 
-def lookup_disabled() -> bool:
-    """NETCHECK_DESCRIBE_CLUSTER=off turns the call off (air-gapped sites, or to keep a run offline)."""
-    return os.environ.get("NETCHECK_DESCRIBE_CLUSTER", "").strip().lower() in ("0", "off", "false", "no")
+def lookup_disabled(environ: Mapping[str, str]) -> bool:
+    """NETCHECK_DESCRIBE_CLUSTER=off in `environ` (the settings' snapshot) turns the call off (air-gapped
+    sites, or to keep a run offline)."""
+    return environ.get("NETCHECK_DESCRIBE_CLUSTER", "").strip().lower() in ("0", "off", "false", "no")
 
 
 def boto3_available() -> bool:

@@ -48,14 +48,15 @@ def run_demo(options: Options | None = None) -> Preflight:
     """Start the stand-ins, run the preflight against them, stop them; return what it produced."""
     from netcheck import signals
     from netcheck.app import preflight
-    from netcheck.settings import Settings
+    from netcheck.settings import HostSnapshot, Settings
 
     # Starting and stopping the stand-ins (temporary directories holding TLS private keys) is never cut
     # short by SIGINT/SIGTERM; only the check loop is, and a signal during start-up stops it on entry.
     with signals.deferred(), contextlib.ExitStack() as stack:
         extra, token = start_standins(stack)
         profile = SiteProfile.model_validate(demo_profile(**extra))
-        settings = Settings(profile=profile, source="demo", token=token)
+        host = HostSnapshot.take()  # after the stand-ins: their trust file is in it, the operator's proxy not
+        settings = Settings(profile=profile, source="demo", token=token, environ=host.environ, timesync=host.timesync)
         return preflight(settings, options)
 
 

@@ -8,6 +8,7 @@ import contextlib
 import email.utils
 import socket
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +19,7 @@ from netcheck.model import SkipReason, Status
 from netcheck.net import Net
 from netcheck.net.sntp import SntpResult
 from netcheck.net.tls import HttpAnswer, TlsResult
-from netcheck.settings import Settings, SiteProfile, Thresholds
+from netcheck.settings import HostSnapshot, Settings, SiteProfile, Thresholds
 from netcheck.standins import ntp
 from netcheck.standins.tls import start_api_server
 from probes import clock
@@ -90,21 +91,33 @@ def test_ntp_best_of_several_servers(stack: contextlib.ExitStack) -> None:
     assert out.status == Status.PASS and out.evidence["chosen"] == a.address
 
 
-def test_no_ntp_server_skips(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    monkeypatch.setattr(timesync, "CONFIG_FILES", (str(tmp_path / "missing.conf"),))
-    monkeypatch.setattr(timesync, "TIMESYNCD_DROPINS", str(tmp_path / "none.d"))
-    skip = outcome(site(), "clock.ntp.offset")
+def on_host(settings: Settings, root: Path) -> Settings:
+    """`settings` with the time-sync servers a snapshot of a host whose filesystem is at `root` names."""
+    return replace(settings, timesync=HostSnapshot.take({"NETCHECK_HOST_ROOT": str(root)}).timesync)
+
+
+def test_no_ntp_server_skips(tmp_path: Path) -> None:
+    skip = outcome(on_host(site(), tmp_path), "clock.ntp.offset")  # a host root with no time-sync files
     assert isinstance(skip, ProbeSkip) and skip.reason == SkipReason.NOT_APPLICABLE
     assert "spec.ntp.servers" in (skip.fix or "") and "chrony" in (skip.fix or "")
 
 
-def test_plan_takes_servers_from_config(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    conf = tmp_path / "chrony.conf"
-    conf.write_text("server 127.0.0.1 iburst\n")
-    monkeypatch.setattr(timesync, "CONFIG_FILES", (str(conf),))
-    spec = next(c for c in clock.plan(site()) if c.id == "clock.ntp.offset").spec
-    assert spec.servers == ("127.0.0.1",) and spec.source == str(conf)
+def test_plan_takes_servers_from_config_below_the_host_root(tmp_path: Path) -> None:
+    """chrony.conf is read below NETCHECK_HOST_ROOT (a DaemonSet's /host) and named as on the host."""
+    (tmp_path / "etc").mkdir()
+    (tmp_path / "etc" / "chrony.conf").write_text("server 127.0.0.1 iburst\n")
+    spec = next(c for c in clock.plan(on_host(site(), tmp_path)) if c.id == "clock.ntp.offset").spec
+    assert spec.servers == ("127.0.0.1",) and spec.source == "/etc/chrony.conf"
     assert next(c for c in clock.plan(site(["10.1.1.1:123"]))).spec.servers == ("10.1.1.1:123",)
+
+
+def test_timesyncd_dropins_are_read_below_the_host_root(tmp_path: Path) -> None:
+    dropins = tmp_path / "etc" / "systemd" / "timesyncd.conf.d"
+    dropins.mkdir(parents=True)
+    (dropins / "10-site.conf").write_text("[Time]\nNTP=10.9.9.9\n")
+    assert timesync.servers_from_config(root=str(tmp_path)) == (
+        ("10.9.9.9",), "/etc/systemd/timesyncd.conf.d/10-site.conf")
+    assert HostSnapshot.take({"NETCHECK_HOST_ROOT": str(tmp_path)}).timesync[0] == ("10.9.9.9",)
 
 
 def test_servers_from_config_files(tmp_path: Path) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import os
 import socket
 import struct
 from collections.abc import Iterator
@@ -26,7 +27,7 @@ TH = Thresholds()
 
 
 def settings(**spec: Any) -> Settings:
-    return Settings(SiteProfile.model_validate({"spec": spec}), "test")
+    return Settings(SiteProfile.model_validate({"spec": spec}), "test", environ=dict(os.environ))  # the environment the test set, as build() snapshots it
 
 
 def answer(status: str = "ok", addresses: tuple[str, ...] = (), ms: float = 3.0, **kw: Any) -> DnsAnswer:

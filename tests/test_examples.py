@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -86,6 +87,78 @@ def test_plan_in_process(args: list[str]) -> None:
 
 def _path(value: str | None) -> Path | None:
     return Path(value) if value else None
+
+
+# What each example profile asks for, as checks: (required ids, advisory ids, ids that must not be planned).
+# Each entry follows from a line of the example (commented), so a plan that stops honouring it fails here.
+ASKED: dict[str, tuple[set[str], set[str], set[str]]] = {
+    "vpn-site.yaml": (
+        {"cni.192.168.50.11.udp-8472", "cni.192.168.50.12.udp-8472",  # cilium vxlan to both peers
+         "routing.control-plane.10.20.1.10", "routing.control-plane.10.20.2.10",  # controlPlaneIps
+         "latency.rtt.10.20.1.50", "mtu.path.10.20.1.50",  # the responder
+         "dns.ssm.resolve", "reach.ssm.tcp-443", "tls.eks-api.ca"},  # SSM credentials; the cluster CA
+        {"bandwidth.upload.10.20.1.50", "bandwidth.download.10.20.1.50"},  # checks.advisory: [bandwidth.*]
+        {"dns.rolesanywhere.resolve", "bandwidth.upload.no-server"}),
+    "direct-connect.yaml": (
+        {"cni.10.80.0.11.udp-8472", "cni.10.80.0.13.udp-8472", "dns.rolesanywhere.resolve",  # IAM Roles Anywhere
+         "bandwidth.upload.172.31.10.50", "latency.rtt.172.31.10.50",  # bandwidth server and responder
+         "vpc.routes.10.80.0.0/22", "vpc.sg.ingress-tcp-443.10.80.0.0/22",  # the exported AWS description
+         "clock.ntp.offset", "tls.eks-api.livez"},
+        {"cni.10.80.0.11.tcp-4240"},
+        {"dns.ssm.resolve", "vpc.describe"}),
+    "iam-roles-anywhere.yaml": (
+        {"dns.rolesanywhere.resolve", "reach.rolesanywhere.tcp-443", "tls.rolesanywhere.handshake",
+         "dns.eks-api.endpoint-access"},  # endpointAccess: public, checked against what the name resolves to
+        {"bandwidth.upload.no-server", "bandwidth.download.no-server"},  # checks.advisory: [bandwidth.*, ...]
+        {"dns.ssm.resolve", "cidr.service.range"}),  # no serviceCidr, no peers
+    "minimal.yaml": (
+        {"cidr.node.rfc1918", "cidr.overlap.node-pod", "dns.ssm.resolve", "reach.eks.tcp-443",
+         "bandwidth.upload.no-server"},  # no bandwidth server: the no-server check says so
+        set(),
+        {"routing.vpc.10.20.0.0/16", "dns.eks-api.resolve", "cidr.service.range"}),  # no VPC, endpoint, serviceCidr
+    "private-ssm.yaml": (
+        {"dns.ssmmessages.resolve", "reach.ssmmessages.tcp-443",  # features.sessionManager: true
+         "dns.eks-auth.resolve", "reach.eks-auth.tcp-443",  # features.podIdentity: true
+         "reach.endpoint.registry.plant7.example.internal.tcp-443", "bandwidth.upload.10.30.8.40"},
+        {"reach.endpoint.proxy.plant7.example.internal-3128.tcp-3128"},  # endpoints[1].required: false
+        {"dns.hybrid-assets.resolve", "dns.rolesanywhere.resolve"}),
+    "china-calico-bgp.yaml": (
+        {"cni.192.168.80.11.tcp-179", "cni.192.168.80.12.tcp-179",  # calico BGP to both peers
+         "cni.192.168.80.11.tcp-5473", "firewall.local.tcp-179"},  # typha: true
+        set(),
+        {"cni.192.168.80.11.udp-8472", "dns.rolesanywhere.resolve"}),
+}
+
+
+def test_every_example_profile_has_its_expectations() -> None:
+    assert set(ASKED) == {p.name for p in PROFILES}
+
+
+@pytest.mark.parametrize("path", PROFILES, ids=[p.name for p in PROFILES])
+def test_example_plans_the_checks_it_asks_for(path: Path) -> None:
+    required, advisory, absent = ASKED[path.name]
+    severity = {c.id: c.severity.value for c in build_plan(phases.with_phase(build(profile_path=path), "pre-join")).checks}
+    assert {i: severity.get(i) for i in required} == dict.fromkeys(required, "required")
+    assert {i: severity.get(i) for i in advisory} == dict.fromkeys(advisory, "advisory")
+    assert not absent & severity.keys(), absent & severity.keys()
+
+
+# The CIDR checks are pure: every example's address plan passes them. The node-ip check is left out (it asks
+# whether this host holds the node IP); minimal.yaml names no VPC, so its two VPC overlap checks are skipped.
+CIDR_NOT_PASSING = {"minimal.yaml": {"cidr.overlap.node-vpc": "SKIP", "cidr.overlap.pod-vpc": "SKIP"}}
+
+
+@pytest.mark.parametrize("path", PROFILES, ids=[p.name for p in PROFILES])
+def test_example_address_plan_is_go(path: Path) -> None:
+    """`netcheck run --only cidr` on each example: GO, exit 0, and exactly the expected checks not passing."""
+    result = CliRunner().invoke(app, ["run", "-c", str(path), "--only", "cidr.*", "--skip", "cidr.node-ip",
+                                      "--phase", "pre-join", "--format", "json"])
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.stdout)
+    assert report["verdict"] == "GO"
+    statuses = {c["id"]: c["status"] for c in report["checks"] if c["id"] != "cidr.node-ip.in-node-cidr"}
+    assert statuses and all(i.startswith("cidr.") for i in statuses)
+    assert {i: s for i, s in statuses.items() if s != "PASS"} == CIDR_NOT_PASSING.get(path.name, {})
 
 
 def test_plan_subprocess_all_together() -> None:

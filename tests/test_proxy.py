@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import os
 import socket
 from collections.abc import Iterator
 from typing import Any
@@ -41,7 +42,8 @@ def site(**cluster: Any) -> Settings:
          "serviceCidr": "172.20.0.0/16", **cluster}
     return Settings(SiteProfile.model_validate({"spec": {
         "cluster": c, "credentials": "ssm", "vpc": {"cidrs": ["10.20.0.0/16"]},
-        "remoteNetwork": {"nodeCidrs": ["192.168.50.0/24"], "podCidrs": ["192.168.64.0/18"]}}}), "test")
+        "remoteNetwork": {"nodeCidrs": ["192.168.50.0/24"], "podCidrs": ["192.168.64.0/18"]}}}), "test",
+        environ=dict(os.environ))  # the environment the test set, as build() snapshots it
 
 
 def checks(settings: Settings) -> dict[str, Any]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
 import shutil
 import socket
 import sys
@@ -37,7 +38,7 @@ def no_proxy_env(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def settings(**spec: Any) -> Settings:
-    return Settings(SiteProfile.model_validate({"spec": spec}), "test")
+    return Settings(SiteProfile.model_validate({"spec": spec}), "test", environ=dict(os.environ))  # the environment the test set, as build() snapshots it
 
 
 def spec(host: str = "10.20.1.10", port: int = 443, subject: str = "control-plane.10.20.1.10",

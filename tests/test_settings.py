@@ -406,3 +406,42 @@ def test_last_node_ip_flag_wins_as_in_nodeadm() -> None:
     assert node_ip_from_flags(flags, "nc.yaml") == "192.168.50.5"
     assert node_ip_from_flags(["--node-ip=not-an-ip", "--node-ip=192.168.50.5"], "nc.yaml") == "192.168.50.5"
     assert node_ip_from_flags(["--v=2"], "nc.yaml") is None
+
+
+# --- the host snapshot: build() reads the environment and host files, Settings(...) nothing --------------
+
+def test_settings_made_directly_read_no_environment_and_no_host_file(
+        monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """Only build() takes the host snapshot (environment, chrony.conf below NETCHECK_HOST_ROOT): a Settings
+    made directly is the same whatever the environment says, so plans made from it are repeatable."""
+    (tmp_path / "etc").mkdir()
+    (tmp_path / "etc" / "chrony.conf").write_text("server 10.7.7.7 iburst\n")
+    monkeypatch.setenv("NETCHECK_HOST_ROOT", str(tmp_path))
+    monkeypatch.setenv("HTTPS_PROXY", "http://10.0.0.5:3128")
+    monkeypatch.setenv("NETCHECK_DESCRIBE_CLUSTER", "off")
+
+    made = Settings(build(profile_path=MINIMAL).profile, "test")
+    assert dict(made.environ) == {} and made.timesync == ((), "")
+
+    built = build(profile_path=MINIMAL)
+    assert built.environ["NETCHECK_HOST_ROOT"] == str(tmp_path) and built.environ["HTTPS_PROXY"] == "http://10.0.0.5:3128"
+    assert built.timesync == (("10.7.7.7",), "/etc/chrony.conf")  # read below the host root, named as on the host
+
+    monkeypatch.setenv("HTTPS_PROXY", "http://10.0.0.6:3128")  # later changes do not reach a snapshot taken
+    assert built.environ["HTTPS_PROXY"] == "http://10.0.0.5:3128"
+
+
+def test_build_takes_an_explicit_snapshot_over_the_process_environment(
+        monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.setenv("NETCHECK_HOST_ROOT", "/nonexistent-root")
+    (tmp_path / "etc").mkdir()
+    (tmp_path / "etc" / "ntp.conf").write_text("pool 10.8.8.8\n")
+    lean = yaml.safe_load(SSM_NC.read_text())  # no CA and no CIDR: nodeadm would ask eks:DescribeCluster
+    del lean["spec"]["cluster"]["certificateAuthority"], lean["spec"]["cluster"]["cidr"]
+    nc = write(tmp_path, yaml.safe_dump(lean), "nodeConfig.yaml")
+    host = cfg.HostSnapshot.take({"NETCHECK_HOST_ROOT": str(tmp_path), "NETCHECK_DESCRIBE_CLUSTER": "off"})
+    s = build(nodeconfig_path=nc, host=host)
+    assert s.environ == host.environ and s.timesync == (("10.8.8.8",), "/etc/ntp.conf")
+    assert not cfg.cluster_lookup_needed(s)  # NETCHECK_DESCRIBE_CLUSTER=off, from the snapshot
+    on = build(nodeconfig_path=nc, host=cfg.HostSnapshot())  # an empty snapshot: the lookup is wanted
+    assert on.environ == {} and on.timesync == ((), "") and cfg.cluster_lookup_needed(on)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import contextlib
+import os
 import time
 from collections.abc import Iterator
 from dataclasses import replace
@@ -47,7 +48,7 @@ def settings_for(server: Server | None = None, ca: bool = True, **spec: Any) -> 
         if ca:
             cluster["certificateAuthority"] = base64.b64encode(server.ca_pem.encode()).decode()
     spec = {"cluster": cluster, "credentials": "ssm", **spec}
-    return Settings(SiteProfile.model_validate({"spec": spec}), "test")
+    return Settings(SiteProfile.model_validate({"spec": spec}), "test", environ=dict(os.environ))  # the environment the test set, as build() snapshots it
 
 
 
@@ -318,7 +319,8 @@ def test_demo_start_wires_endpoint_ca_and_cluster_fields(stack: contextlib.ExitS
         demo = tls_standin.start(inner, "127.0.0.1", API_HOST, "127.0.0.2", [AWS_HOST])
         settings = Settings(SiteProfile.model_validate({"spec": {
             "cluster": {"name": "demo", "region": "us-west-2", "controlPlaneIps": ["127.0.0.1"],
-                        **demo.cluster_fields}, "credentials": "ssm", "aws": demo.aws_fields}}), "demo")
+                        **demo.cluster_fields}, "credentials": "ssm", "aws": demo.aws_fields}}), "demo",
+                            environ=dict(os.environ))  # after start, as the demo snapshots it: the trust file
         specs = {c.id: c.spec for c in tls.plan(settings)}
         assert specs["tls.eks.handshake"].cafile == demo.endpoints.ca_file
         assert specs["tls.eks.handshake"].port == demo.endpoints.port
@@ -330,6 +332,4 @@ def test_demo_start_wires_endpoint_ca_and_cluster_fields(stack: contextlib.ExitS
         assert tls.evaluate(eks, tls.collect(eks, Net()), T).status == Status.WARN
         eks = replace(eks, amazon_roots=False)
         assert tls.evaluate(eks, tls.collect(eks, Net()), T).status == Status.PASS
-    import os
-
     assert "SSL_CERT_FILE" not in os.environ

@@ -5,7 +5,8 @@ Every problem becomes a ConfigError naming the file, the field and what is wrong
     schema.py   the SiteProfile schema and its value types (CIDR, IP, host:port, Region, CA)
     errors.py   ConfigError and the translation of pydantic errors into one clipped line per problem
     loading.py  YAML with limits (size, aliases, nodes, duplicate keys); profile and NodeConfig loaders
-    merge.py    Settings, Overrides, build(), and the cluster details eks:DescribeCluster fills in
+    merge.py    Settings, Overrides, HostSnapshot (the environment and host files, read once by build()),
+                build(), and the cluster details eks:DescribeCluster fills in
     nodeconfig.py  the NodeConfig (node.eks.aws/v1alpha1) mirror: nodeadm's schema, decoder and validator
 
 The partition, Region and CNI tables they validate against are in netcheck/platform.py.
@@ -26,6 +27,7 @@ from netcheck.settings.loading import (
     read_yaml,
 )
 from netcheck.settings.merge import (
+    HostSnapshot,
     Overrides,
     Settings,
     build,
@@ -71,4 +73,4 @@ from netcheck.settings.schema import (
     split_hostport,
 )
 
-__all__ = ['DEFAULT_SERVICE_CIDRS', 'IP', 'MAX_ALIASES', 'MAX_BYTES', 'MAX_MESSAGE', 'MAX_NODES', 'NODECONFIG_API', 'PROFILE_API', 'Aws', 'Bandwidth', 'Checks', 'Cidr', 'Cluster', 'Cni', 'ConfigError', 'Dns', 'Endpoint', 'Features', 'Host', 'HostPort', 'IPv4', 'Inbound', 'Latency', 'Metadata', 'Mtu', 'Node', 'Ntp', 'Overrides', 'Port', 'Region', 'RemoteNetwork', 'Settings', 'SiteProfile', 'Spec', 'Thresholds', 'Vpc', 'VpcDescribe', '_inner_model', '_loc', '_validation_error', 'build', 'check_ca', 'cluster_lookup_needed', 'cluster_lookup_note', 'decode_ca', 'enrich_from_aws', 'load_nodeconfig', 'load_profile', 'node_ip_from_flags', 'nodeconfig_from_data', 'parse_yaml', 'profile_from_data', 'read_yaml', 'split_hostport', 'with_cluster_details']
+__all__ = ['DEFAULT_SERVICE_CIDRS', 'IP', 'MAX_ALIASES', 'MAX_BYTES', 'MAX_MESSAGE', 'MAX_NODES', 'NODECONFIG_API', 'PROFILE_API', 'Aws', 'Bandwidth', 'Checks', 'Cidr', 'Cluster', 'Cni', 'ConfigError', 'Dns', 'Endpoint', 'Features', 'Host', 'HostPort', 'HostSnapshot', 'IPv4', 'Inbound', 'Latency', 'Metadata', 'Mtu', 'Node', 'Ntp', 'Overrides', 'Port', 'Region', 'RemoteNetwork', 'Settings', 'SiteProfile', 'Spec', 'Thresholds', 'Vpc', 'VpcDescribe', '_inner_model', '_loc', '_validation_error', 'build', 'check_ca', 'cluster_lookup_needed', 'cluster_lookup_note', 'decode_ca', 'enrich_from_aws', 'load_nodeconfig', 'load_profile', 'node_ip_from_flags', 'nodeconfig_from_data', 'parse_yaml', 'profile_from_data', 'read_yaml', 'split_hostport', 'with_cluster_details']

@@ -210,13 +210,14 @@ def profile_from_data(data: dict[str, Any], src: str) -> SiteProfile:
         raise _validation_error(src, exc, SiteProfile) from None
 
 
-def load_nodeconfig(path: Path) -> NodeConfigFile:
-    """Read a nodeadm NodeConfig the way nodeadm reads it (see netcheck/settings/nodeconfig.py)."""
-    return nodeconfig_from_data(read_yaml(path), str(path))
+def load_nodeconfig(path: Path, *, host_root: str = "/") -> NodeConfigFile:
+    """Read a nodeadm NodeConfig the way nodeadm reads it (see netcheck/settings/nodeconfig.py); files it
+    names are read below `host_root` (settings.build passes NETCHECK_HOST_ROOT from its snapshot)."""
+    return nodeconfig_from_data(read_yaml(path), str(path), host_root=host_root)
 
 
-def nodeconfig_from_data(data: dict[str, Any], src: str) -> NodeConfigFile:
+def nodeconfig_from_data(data: dict[str, Any], src: str, *, host_root: str = "/") -> NodeConfigFile:
     """Decode an already-parsed NodeConfig as nodeadm does; ConfigError for what nodeadm refuses."""
-    return load(data, src)
+    return load(data, src, host_root=host_root)
 
 

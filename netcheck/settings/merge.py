@@ -50,9 +50,10 @@ class Settings:
     # Where a value came from, for messages: "node.ip" → "--node-ip", "NETCHECK_NODE_IP",
     # "site profile site.yaml, spec.node.ip" or "NodeConfig nodeConfig.yaml, kubelet --node-ip".
     origins: dict[str, str] = field(default_factory=dict)
-    # What the host said when the settings were made; plans read these, never os.environ or files.
-    environ: Mapping[str, str] = field(default_factory=lambda: dict(os.environ), repr=False, compare=False)
-    timesync: tuple[tuple[str, ...], str] = field(default_factory=lambda: _timesync(), compare=False)
+    # What the host said when build() took its snapshot (HostSnapshot); plans read these, never os.environ
+    # or files. Made directly, Settings read nothing: an empty environment, no time-sync servers.
+    environ: Mapping[str, str] = field(default_factory=dict, repr=False, compare=False)
+    timesync: tuple[tuple[str, ...], str] = field(default=((), ""), compare=False)
 
     @property
     def spec(self) -> Spec:
@@ -63,11 +64,26 @@ class Settings:
         return self.profile.metadata.name
 
 
-def _timesync() -> tuple[tuple[str, ...], str]:
-    """NTP servers from this host's chrony/ntpd/timesyncd configuration, and the file that named them."""
-    from netcheck.timesync import servers_from_config
+@dataclass(frozen=True)
+class HostSnapshot:
+    """What the host says, read once at the edge: the environment, and the time-sync servers its
+    chrony/ntpd/timesyncd configuration names (read below NETCHECK_HOST_ROOT, as every host file is)."""
 
-    return servers_from_config()
+    environ: Mapping[str, str] = field(default_factory=dict, repr=False)
+    timesync: tuple[tuple[str, ...], str] = ((), "")
+
+    @classmethod
+    def take(cls, environ: Mapping[str, str] | None = None) -> HostSnapshot:
+        """Read `environ` (os.environ when None) and the host's time-sync files below its NETCHECK_HOST_ROOT."""
+        from netcheck.timesync import servers_from_config
+
+        env = dict(os.environ if environ is None else environ)
+        return cls(env, servers_from_config(root=host_root(env)))
+
+
+def host_root(environ: Mapping[str, str]) -> str:
+    """The directory host files are read below: NETCHECK_HOST_ROOT (a DaemonSet's /host), else /."""
+    return environ.get("NETCHECK_HOST_ROOT") or "/"
 
 
 def _resolve_describe(data: dict[str, Any], profile_path: Path) -> None:
@@ -117,8 +133,13 @@ def _check_overrides(o: Overrides) -> None:
 
 
 def build(profile_path: Path | None = None, nodeconfig_path: Path | None = None,
-          overrides: Overrides = Overrides(), token: str | None = None) -> Settings:
-    """Load and merge everything, then validate the result once more as a whole."""
+          overrides: Overrides = Overrides(), token: str | None = None,
+          host: HostSnapshot | None = None) -> Settings:
+    """Load and merge everything, then validate the result once more as a whole.
+
+    `host` is the environment and host files the run sees (HostSnapshot.take() when None): the one place
+    Settings learn them, so that plans stay pure and a Settings made directly reads nothing."""
+    host = HostSnapshot.take() if host is None else host
     sources: list[str] = []
     data: dict[str, Any] = {}
     if profile_path is not None:
@@ -140,7 +161,7 @@ def build(profile_path: Path | None = None, nodeconfig_path: Path | None = None,
         if (spec.get("node") or {}).get("ip"):
             origins["node.ip"] = f"site profile {profile_path}, spec.node.ip"
     if nodeconfig_path is not None:
-        nc = load_nodeconfig(nodeconfig_path)
+        nc = load_nodeconfig(nodeconfig_path, host_root=host_root(host.environ))
         sources.append(str(nodeconfig_path))
         for key, val in (("name", nc.name), ("region", nc.region), ("endpoint", nc.endpoint),
                          ("certificateAuthority", nc.ca_pem), ("serviceCidr", nc.service_cidr)):
@@ -178,7 +199,8 @@ def build(profile_path: Path | None = None, nodeconfig_path: Path | None = None,
         profile = SiteProfile.model_validate(data)
     except ValidationError as exc:
         raise _validation_error(src, exc, SiteProfile) from None
-    return Settings(profile=profile, source=src, token=token, nodeconfig=nc, sources=origin, origins=origins)
+    return Settings(profile=profile, source=src, token=token, nodeconfig=nc, sources=origin, origins=origins,
+                    environ=host.environ, timesync=host.timesync)
 
 
 # --- cluster details nodeadm would fetch with eks:DescribeCluster ------------------------
@@ -188,7 +210,7 @@ def cluster_lookup_needed(settings: Settings) -> bool:
     from netcheck.aws import lookup_disabled
 
     c = settings.spec.cluster
-    if lookup_disabled() or not c.name or not c.region or settings.nodeconfig is None:
+    if lookup_disabled(settings.environ) or not c.name or not c.region or settings.nodeconfig is None:
         return False  # a site profile states what it knows; only a NodeConfig run does what nodeadm does
     return settings.nodeconfig.needs_cluster_details
 

@@ -29,7 +29,6 @@ import datetime
 import ipaddress
 import re
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Annotated, Any
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, StrictBool, ValidationError
@@ -336,8 +335,10 @@ def _last_flag(flags: list[str], name: str) -> tuple[int, str] | None:
     return found
 
 
-def load(data: dict[str, Any], src: str) -> NodeConfigFile:
-    """Decode and validate as nodeadm does; ConfigError for what nodeadm refuses, findings for the rest."""
+def load(data: dict[str, Any], src: str, *, host_root: str = "/") -> NodeConfigFile:
+    """Decode and validate as nodeadm does; ConfigError for what nodeadm refuses, findings for the rest.
+
+    Files the NodeConfig names (the IAM Roles Anywhere certificate and key) are read below `host_root`."""
     if data.get("kind") == "SiteProfile" or data.get("apiVersion") == PROFILE_API:
         raise _err(src, "kind", "this is a netcheck SiteProfile; pass it with -c, not --nodeconfig")
     try:
@@ -369,7 +370,7 @@ def load(data: dict[str, Any], src: str) -> NodeConfigFile:
                    "ssm (activationCode, activationId) or iamRolesAnywhere settings.")
     flags = [f or "" for f in (spec.kubelet.flags if spec.kubelet and spec.kubelet.flags else [])]
     _validate_hybrid(src, c, hybrid, flags)
-    return _judge(src, nc, c, hybrid, flags, ca_raw)
+    return _judge(src, nc, c, hybrid, flags, ca_raw, host_root)
 
 
 def _validate_hybrid(src: str, c: NcCluster, hybrid: NcHybrid, flags: list[str]) -> None:
@@ -443,7 +444,7 @@ def node_ip_from_flags(flags: list[str], src: str) -> str | None:
 
 
 def _judge(src: str, nc: NodeConfig, c: NcCluster, hybrid: NcHybrid, flags: list[str],
-           ca_raw: bytes | None) -> NodeConfigFile:
+           ca_raw: bytes | None, host_root: str) -> NodeConfigFile:
     """Keep what can be used; turn what cannot into findings (each becomes a check in the report)."""
     findings: dict[str, Finding] = {}
     notes: list[str] = []
@@ -509,7 +510,7 @@ def _judge(src: str, nc: NodeConfig, c: NcCluster, hybrid: NcHybrid, flags: list
     if ra is not None:
         cert = ra.certificatePath or IAM_RA_DEFAULT_CERT
         key = ra.privateKeyPath or IAM_RA_DEFAULT_KEY
-        if (files := _iam_ra_files_problem(cert, key)) is not None:
+        if (files := _iam_ra_files_problem(cert, key, host_root)) is not None:
             findings["iam-roles-anywhere"] = Finding(
                 files[0], files[1], "Put the IAM Roles Anywhere certificate and key on this node before nodeadm "
                 "init (https://docs.aws.amazon.com/eks/latest/userguide/hybrid-nodes-creds.html), or set "
@@ -541,34 +542,27 @@ def _node_ip_problem(ip: str) -> str | None:
 IAM_RA_MAX_BYTES = 1 << 20  # a certificate chain or key file is a few KiB
 
 
-def host_file(path: str) -> Path:
-    """`path` as this host sees it: below NETCHECK_HOST_ROOT when that is set (a DaemonSet's /host)."""
-    import os
-
-    root = os.environ.get("NETCHECK_HOST_ROOT")
-    return Path(root) / path.lstrip("/") if root else Path(path)
-
-
-def _read_credential_file(path: str, what: str) -> tuple[bytes | None, str]:
+def _read_credential_file(path: str, what: str, root: str) -> tuple[bytes | None, str]:
     """(bytes, "") or (None, why): bounded and from a regular file only (netcheck.safeio.read_limited), so
-    /dev/zero cannot fill memory and a FIFO cannot hang the run."""
+    /dev/zero cannot fill memory and a FIFO cannot hang the run. `path` is as on the host, read below `root`."""
+    from netcheck.net.host import host_path
     from netcheck.safeio import FileProblem, read_limited
 
     try:
-        return read_limited(host_file(path), IAM_RA_MAX_BYTES, what), ""
+        return read_limited(host_path(root, path), IAM_RA_MAX_BYTES, what), ""
     except FileProblem as exc:
         why = str(exc).split(": ", 1)[-1]
         return None, why
 
 
-def _iam_ra_files_problem(cert: str, key: str) -> tuple[str, str, str] | None:
+def _iam_ra_files_problem(cert: str, key: str, root: str) -> tuple[str, str, str] | None:
     """nodeadm refuses to init when the IAM Roles Anywhere certificate or key is missing, unreadable, expired
     or not yet valid (internal/node/hybrid/validator.go validateRolesAnywhereNode)."""
     from cryptography import x509
 
     cert_field = "spec.hybrid.iamRolesAnywhere.certificatePath"
     key_field = "spec.hybrid.iamRolesAnywhere.privateKeyPath"
-    raw, why = _read_credential_file(cert, "certificate")
+    raw, why = _read_credential_file(cert, "certificate", root)
     if raw is None:
         if why == "file not found":
             return cert_field, f"the certificate {cert} is not on this host; nodeadm init stops when it is missing", cert
@@ -584,7 +578,7 @@ def _iam_ra_files_problem(cert: str, key: str) -> tuple[str, str, str] | None:
     if leaf.not_valid_before_utc > now:
         return cert_field, (f"the certificate {cert} is not valid before {leaf.not_valid_before_utc:%Y-%m-%d %H:%M} "
                             "UTC; this host's clock may be behind"), cert
-    key_raw, why = _read_credential_file(key, "private key")
+    key_raw, why = _read_credential_file(key, "private key", root)
     if key_raw is None:
         if why == "file not found":
             return key_field, f"the private key {key} is not on this host; nodeadm init stops when it is missing", key
