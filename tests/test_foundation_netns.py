@@ -143,6 +143,9 @@ def test_everything_black_holed_still_ends_within_the_deadline(bed: Site) -> Non
                           endpoints=[{"host": OTHER_IP, "port": 443}])
     doc, code, wall = run(bed, profile, "--deadline", "5", timeout=30)
     print(f"black-holed run, --deadline 5: {wall:.2f} s wall, verdict {doc['verdict']}, summary {doc['summary']}")
-    assert wall < 7.5  # --deadline holds from netcheck's first line; ip netns exec and interpreter start-up come on top (busy CI)
+    # --deadline holds from netcheck's first line (the report's clock); ip netns exec and interpreter
+    # start-up come on top of it in wall time, seconds on a busy CI machine
+    assert doc["durationSeconds"] <= 5.0 + 1.0, doc["durationSeconds"]
+    assert wall < 30
     assert doc["verdict"] != "GO" and code in (3, 4)
     assert check(doc, "reach.eks-api.tcp-443")["status"] in ("FAIL", "SKIP", "ERROR")

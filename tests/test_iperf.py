@@ -481,6 +481,17 @@ def test_a_queue_the_bidir_test_built_sends_both_directions_alone(iperf3_server:
         assert ev.mode_note is not None and "ms of queue" in ev.mode_note
 
 
+def test_a_bidir_figure_under_the_threshold_is_confirmed_alone(iperf3_server: int,
+                                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(bandwidth, "QUEUE_FLOOR", 5.0)
+    monkeypatch.setattr(bandwidth, "BIDIR_CPU_MBPS", 1e12)  # the CPU rule stays out of the way
+    up, down = _collect_pair(iperf3_server, threshold=1e9)  # any loopback figure is under this threshold
+    for ev in (up, down):
+        assert ev.result is not None and ev.result.mode == "sequential", ev
+        assert ev.bidir is not None and ev.bidir.mode == "bidirectional"
+        assert ev.mode_note is not None and "confirmed with this direction alone" in ev.mode_note
+
+
 def test_a_fast_bidir_figure_below_ten_times_the_threshold_is_measured_alone(iperf3_server: int,
                                                                              monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(bandwidth, "QUEUE_FLOOR", 5.0)
