@@ -12,8 +12,8 @@ test length and buffer is capped, and every phase has an overall deadline, so me
 descriptors and threads stay bounded whatever clients do. When the connection table is
 full, the oldest connection that has not finished a request (from the source holding the
 most of them) makes room, so a slowloris cannot lock legitimate clients out.
-Threads, one per connection, with blocking sockets: the same data plane as the client
-(netcheck/net/iperf.py).
+Threads, one per connection, with blocking sockets: the same framing and data plane as the
+client (netcheck/net/iperfwire.py, iperfpump.py).
 
 Over 500 lines on purpose: the connection table, its eviction order and the thread budget are one
 piece of bookkeeping under one lock; split, their invariants would be spread over two modules.
@@ -36,7 +36,7 @@ from datetime import UTC, datetime
 from typing import Any, TextIO
 
 from netcheck import __version__
-from netcheck.net import iperf as wire
+from netcheck.net import iperfwire as wire
 from netcheck.protocol import IPERF3_PORT, RESPONDER_PORT
 from netcheck.responder import limits
 
@@ -114,21 +114,6 @@ def plain_ip(addr: str) -> str:
 
 def family(host: str) -> socket.AddressFamily:
     return socket.AF_INET6 if ":" in host else socket.AF_INET
-
-
-def recv_exact_until(sock: socket.socket, n: int, deadline: float) -> bytes:
-    """Exactly n bytes before `deadline` (monotonic) in all: TimeoutError, or IperfError when closed."""
-    buf = bytearray()
-    while len(buf) < n:
-        left = deadline - time.monotonic()
-        if left <= 0:
-            raise TimeoutError("the peer was too slow")
-        sock.settimeout(left)
-        chunk = sock.recv(n - len(buf))
-        if not chunk:
-            raise wire.IperfError("closed", "the peer closed the connection")
-        buf += chunk
-    return bytes(buf)
 
 
 @dataclass(eq=False)

@@ -13,6 +13,7 @@ while it ran, so a slow result can be told from a saturated responder.
 from __future__ import annotations
 
 import contextlib
+import json
 import math
 import socket
 import struct
@@ -22,15 +23,15 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from netcheck import protocol as proto
-from netcheck.net import iperf as wire
-from netcheck.protocol import RETRY_MAGIC, RETRY_TRAILER
+from netcheck.net import iperfwire as wire
+from netcheck.net import tcpinfo
+from netcheck.net.iperfpump import LoopPump
 from netcheck.responder.control import authorized
-from netcheck.responder.core import Conn, recv_exact_until
+from netcheck.responder.core import Conn
 
 if TYPE_CHECKING:
     from netcheck.responder.core import Responder, ServeConfig
 
-COOKIE_CHARS = frozenset(proto.COOKIE_ALPHABET.encode())
 MAX_PARAMS = 8192  # iperf3 3.18+ MAX_PARAMS_JSON_STRING
 IEACCESSDENIED = 11
 WAITING_FOR = 120.0  # seconds a denied source counts as waiting in line
@@ -66,9 +67,6 @@ class Denial:
     running: int
     slots: int
 
-    def trailer(self) -> bytes:
-        return RETRY_TRAILER.pack(RETRY_MAGIC, min(self.retry_after, 65535), min(self.running, 65535),
-                                  min(self.slots, 65535))
 
 
 class SlotTable:
@@ -163,19 +161,15 @@ def _no_show(waiter: tuple[float, float, float], now: float) -> bool:
     return now > at + 0.3 * (at - told) + 1.0
 
 
-def valid_cookie(cookie: bytes) -> bool:
-    return len(cookie) == proto.COOKIE_SIZE and cookie[-1] == 0 and all(c in COOKIE_CHARS for c in cookie[:-1])
-
-
 def connection(r: Responder, c: Conn, first: bytes, deadline: float) -> bool:
     """Handle an iperf3 control or data connection; True when a test took the socket."""
     sock = c.sock
     try:
-        cookie = first + recv_exact_until(sock, proto.COOKIE_SIZE - 1, deadline)
+        cookie = first + wire.recv_exact_until(sock, proto.COOKIE_SIZE - 1, deadline)
     except (TimeoutError, wire.IperfError):
         r.log("bad-cookie", level="debug", client=c.source, reason="incomplete")
         return False
-    if not valid_cookie(cookie):
+    if not wire.valid_cookie(cookie):
         r.log("bad-cookie", level="debug", client=c.source)
         return False
     joined = r.tests.attach(cookie, c.source, sock, c.since)
@@ -214,7 +208,7 @@ def connection(r: Responder, c: Conn, first: bytes, deadline: float) -> bool:
         r.log("iperf-busy", client=c.source, reason=got.reason, retry_after=got.retry_after,
               running=got.running, slots=got.slots)
         with contextlib.suppress(OSError):
-            sock.sendall(struct.pack("b", proto.ACCESS_DENIED) + got.trailer())
+            sock.sendall(wire.busy_frame(got.retry_after, got.running, got.slots))
         return False
     r.uncount(c)
     c.set_phase("test")
@@ -229,12 +223,10 @@ def connection(r: Responder, c: Conn, first: bytes, deadline: float) -> bool:
 
 def recv_params(sock: socket.socket, deadline: float) -> dict[str, Any] | str:
     """The parameters JSON, read before `deadline` in all; a string says what was wrong with it."""
-    import json
-
-    (length,) = struct.unpack("!I", recv_exact_until(sock, 4, deadline))
+    (length,) = struct.unpack("!I", wire.recv_exact_until(sock, 4, deadline))
     if not 0 < length <= MAX_PARAMS:
         return f"parameters of {length} bytes are out of bounds (1..{MAX_PARAMS})"
-    raw = recv_exact_until(sock, length, deadline)
+    raw = wire.recv_exact_until(sock, length, deadline)
     try:
         obj = json.loads(raw)
     except (UnicodeDecodeError, json.JSONDecodeError):
@@ -292,7 +284,7 @@ def check_params(params: dict[str, Any], cfg: ServeConfig) -> Params | tuple[int
 def refuse(r: Responder, ctrl: socket.socket, source: str, ierrno: int, why: str) -> None:
     r.log("iperf-refused", level="warning", client=source, reason=why[:200])
     with contextlib.suppress(OSError):
-        ctrl.sendall(struct.pack("!bii", proto.SERVER_ERROR, ierrno, 0))
+        ctrl.sendall(wire.error_frame(ierrno))
 
 
 def run_test(r: Responder, ctrl: socket.socket, source: str, test: BwTest, p: Params) -> None:
@@ -321,7 +313,7 @@ def run_test(r: Responder, ctrl: socket.socket, source: str, test: BwTest, p: Pa
     # (sending, sockets) per direction; in bidir the client's send streams (ours to read) come first.
     groups = ([(False, streams[:p.streams]), (True, streams[p.streams:])] if p.bidir
               else [(p.reverse, streams)])
-    pumps = [wire.LoopPump(socks, sending=sending, block=p.block) for sending, socks in groups]
+    pumps = [LoopPump(socks, sending=sending, block=p.block) for sending, socks in groups]
     t0 = time.monotonic()
     for pump in pumps:
         pump.start()
@@ -332,7 +324,7 @@ def run_test(r: Responder, ctrl: socket.socket, source: str, test: BwTest, p: Pa
         elapsed = time.monotonic() - t0
         for pump in pumps:
             pump.stop()
-        retrans = {id(s): wire.tcp_counters(s)[0] for sending, socks in groups if sending for s in socks}
+        retrans = {id(s): tcpinfo.counters(s)[0] for sending, socks in groups if sending for s in socks}
         for s in streams:
             wire.close_quietly(s)
         for pump in pumps:
@@ -352,10 +344,8 @@ def run_test(r: Responder, ctrl: socket.socket, source: str, test: BwTest, p: Pa
         counts = [(socks[i], pump.counts[i]) for (_, socks), pump in zip(groups, pumps, strict=True)
                   for i in range(len(socks))]
         results = {**clock.util(), "sender_has_retransmits": 1 if p.reverse or p.bidir else -1,
-                   "streams": [{"id": wire.stream_id(i), "bytes": n,
-                                "retransmits": r_ if (r_ := retrans.get(id(s))) is not None else -1,
-                                "jitter": 0, "errors": 0, "packets": 0, "start_time": 0,
-                                "end_time": round(elapsed, 6)} for i, (s, n) in enumerate(counts)],
+                   "streams": [wire.stream_result(wire.stream_id(i), n, retrans.get(id(s)), elapsed)
+                               for i, (s, n) in enumerate(counts)],
                    "netcheck": {"concurrent_tests": test.peak, "test_slots": r.tests.limit}}
         wire.send_json(ctrl, results)
         r.tests.release(test)  # free the slot before the client's next test (download after upload) can ask
@@ -388,4 +378,4 @@ def wait_for_end(r: Responder, ctrl: socket.socket, hard_end: float) -> int:
             return -101
         if not data:
             return -101
-        return int(struct.unpack("b", data)[0])
+        return wire.decode_state(data)
