@@ -16,7 +16,7 @@ import yaml
 from netcheck.net import iperf
 from netcheck.net import iperfwire as wire
 from netcheck.responder import Responder, ServeConfig, auto_capacity
-from netcheck.responder.iperf import Denial, SlotTable
+from netcheck.responder.limits import Denial, SlotTable
 from tests import stock_iperf3
 from tests.test_iperf import free_port
 

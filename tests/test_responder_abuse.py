@@ -523,14 +523,15 @@ def test_hellos_get_in_when_threads_run_out_before_max_clients() -> None:
 
 def test_a_phantom_waiter_holds_a_freed_slot_at_most_a_second() -> None:
     from bench.bench_responder_abuse import phantom
-    from netcheck.responder.iperf import HOLD_S
+    from netcheck.responder.limits import HOLD_S
 
     found = phantom()
     assert found["idle_s"] <= HOLD_S + 1.0, found  # was about 5 s
 
 
 def test_eviction_order_idle_first_authenticated_last() -> None:
-    from netcheck.responder.core import Conn, Responder, ServeConfig
+    from netcheck.responder import Responder, ServeConfig
+    from netcheck.responder.conn import Conn
 
     r = Responder(ServeConfig(host="127.0.0.1", port=0, token="t" * 16, max_tests=1))
     pairs = [socket.socketpair() for _ in range(5)]
