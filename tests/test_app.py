@@ -104,9 +104,6 @@ def cycles_in(graph: dict[str, set[str]]) -> list[list[str]]:
 # Lazy imports that still close a circle, in code other branches are reworking now (issue 26 item 6's
 # responder cut; the renderers' shared finding helper, item 5). Delete each line when its circle is gone.
 KNOWN_CYCLES = {
-    ("netcheck.responder.core", "netcheck.responder.control", "netcheck.responder.core"),
-    ("netcheck.responder.core", "netcheck.responder.iperf", "netcheck.responder.core"),
-    ("netcheck.responder.core", "netcheck.responder.udp", "netcheck.responder.core"),
     ("netcheck.render.markdown", "netcheck.render.causes", "netcheck.render.markdown"),
 }
 
