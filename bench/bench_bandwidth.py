@@ -52,11 +52,12 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from netcheck.net import iperf  # noqa: E402
+from netcheck.net import iperfpump as pumps  # noqa: E402
 from testbed import free_port  # noqa: E402
 
-ENGINES: dict[str, Callable[[Sequence[socket.socket], bool, int], iperf.Pump]] = {
-    "threads": lambda socks, sending, block: iperf.Pump(socks, sending, block),  # a blocking sender per stream
-    "loop": lambda socks, sending, block: iperf.LoopPump(socks, sending, block),  # iperf3's loop (the default)
+ENGINES: dict[str, Callable[[Sequence[socket.socket], bool, int], pumps.Pump]] = {
+    "threads": lambda socks, sending, block: pumps.Pump(socks, sending, block),  # a blocking sender per stream
+    "loop": lambda socks, sending, block: pumps.LoopPump(socks, sending, block),  # iperf3's loop (the default)
 }
 
 

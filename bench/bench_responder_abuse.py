@@ -262,7 +262,7 @@ def thread_limit(address_space: str = "700000000", conns: int = 300, hellos: int
 
 def phantom(test_seconds: float = 1.0) -> dict[str, Any]:
     """Issue 24: a freed slot, a phantom waiter due now that never comes: time until a newcomer gets it."""
-    from netcheck.responder.iperf import BwTest, SlotTable
+    from netcheck.responder.limits import BwTest, SlotTable
 
     table = SlotTable(1)
     first = table.acquire(b"a" * 37, "127.0.3.1", test_seconds)

@@ -1,6 +1,6 @@
 """The responder's wire formats, in one place: what `netcheck serve` and its clients say to each other.
 
-Used by the client side (net/udpecho.py, net/listen.py, net/iperf.py), the responder
+Used by the client side (net/udpecho.py, net/listen.py, net/iperf.py, net/iperfwire.py), the responder
 (netcheck/responder/), the stand-ins and the test bed. The prose contract is
 docs/responder-protocol.md; the iperf3 framing is docs/reference/iperf3-protocol.md.
 Pure constants and byte-level helpers; nothing here does I/O.

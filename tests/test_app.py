@@ -101,18 +101,9 @@ def cycles_in(graph: dict[str, set[str]]) -> list[list[str]]:
     return cycles
 
 
-# Lazy imports that still close a circle, in code other branches are reworking now (issue 26 item 6's
-# responder cut; the renderers' shared finding helper, item 5). Delete each line when its circle is gone.
-KNOWN_CYCLES = {
-    ("netcheck.responder.core", "netcheck.responder.control", "netcheck.responder.core"),
-    ("netcheck.responder.core", "netcheck.responder.iperf", "netcheck.responder.core"),
-    ("netcheck.responder.core", "netcheck.responder.udp", "netcheck.responder.core"),
-}
-
-
 def test_no_import_cycle_among_netcheck_modules() -> None:
     """Imports inside netcheck and probes form no cycle, counting imports inside functions too."""
-    cycles = [c for c in cycles_in(import_graph()) if tuple(c) not in KNOWN_CYCLES]
+    cycles = cycles_in(import_graph())
     assert not cycles, "\n".join(" -> ".join(c) for c in cycles)
 
 

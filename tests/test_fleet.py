@@ -14,8 +14,9 @@ import pytest
 import yaml
 
 from netcheck.net import iperf
+from netcheck.net import iperfwire as wire
 from netcheck.responder import Responder, ServeConfig, auto_capacity
-from netcheck.responder.iperf import Denial, SlotTable
+from netcheck.responder.limits import Denial, SlotTable
 from tests import stock_iperf3
 from tests.test_iperf import free_port
 
@@ -117,13 +118,13 @@ def test_stock_iperf3_busy_is_waited_out() -> None:
 
 def test_retry_after_spreads_waiting_sources() -> None:
     table = SlotTable(2)
-    running = [table.acquire(iperf.make_cookie(), f"10.0.0.{i}", 10) for i in (1, 2)]
+    running = [table.acquire(wire.make_cookie(), f"10.0.0.{i}", 10) for i in (1, 2)]
     assert not any(isinstance(t, Denial) for t in running)
-    denials = [table.acquire(iperf.make_cookie(), f"10.0.1.{i}", 10) for i in range(6)]
+    denials = [table.acquire(wire.make_cookie(), f"10.0.1.{i}", 10) for i in range(6)]
     assert all(isinstance(d, Denial) for d in denials)
     waits = [d.retry_after for d in denials if isinstance(d, Denial)]
     assert waits == sorted(waits) and waits[-1] > waits[0] + 10  # later arrivals are told to come back later
-    again = table.acquire(iperf.make_cookie(), "10.0.0.1", 5)
+    again = table.acquire(wire.make_cookie(), "10.0.0.1", 5)
     assert isinstance(again, Denial) and "this address" in again.reason  # one test per source
 
 

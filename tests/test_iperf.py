@@ -15,8 +15,11 @@ from collections.abc import Iterator
 
 import pytest
 
+from netcheck import protocol as proto
 from netcheck.model import SkipReason, Status
 from netcheck.net import Net, iperf
+from netcheck.net import iperfpump as pumps
+from netcheck.net import iperfwire as wire
 from netcheck.settings import Settings, SiteProfile, Thresholds
 from probes import bandwidth
 from probes.base import ProbeSkip
@@ -93,8 +96,8 @@ def test_a_connection_reset_before_the_server_speaks_is_retried() -> None:
             conn, _ = second.accept()
             with conn:
                 conn.settimeout(30)
-                iperf.recv_exact(conn, 37)  # the cookie
-                iperf.send_state(conn, iperf.ACCESS_DENIED)  # the next attempt finds the server busy
+                wire.recv_exact(conn, 37)  # the cookie
+                wire.send_state(conn, proto.ACCESS_DENIED)  # the next attempt finds the server busy
         served.set()
 
     t = threading.Thread(target=server, daemon=True)
@@ -150,10 +153,10 @@ def test_bad_arguments() -> None:
 
 
 def test_framing_helpers() -> None:
-    c = iperf.make_cookie()
-    assert len(c) == 37 and c[-1] == 0 and set(c[:-1].decode()) <= set(iperf.COOKIE_ALPHABET)
-    assert [iperf.stream_id(i) for i in range(4)] == [1, 3, 4, 5]
-    assert iperf.signed64(18446744073709551615) == -1 and iperf.signed64(28) == 28
+    c = wire.make_cookie()
+    assert len(c) == 37 and c[-1] == 0 and set(c[:-1].decode()) <= set(proto.COOKIE_ALPHABET)
+    assert [wire.stream_id(i) for i in range(4)] == [1, 3, 4, 5]
+    assert wire.signed64(18446744073709551615) == -1 and wire.signed64(28) == 28
 
 
 # -- probe: plan ----------------------------------------------------------------------
@@ -360,7 +363,7 @@ def test_loop_sender_writes_in_bursts_and_stops_with_a_full_buffer() -> None:
     """LoopPump (the default sender): every byte it counts arrives; with the reader gone quiet
     (send buffer full) stop() still returns at once, and a reset peer is reported."""
     pairs = [_tcp_pair() for _ in range(2)]
-    pump = iperf.LoopPump([c for c, _ in pairs], sending=True)
+    pump = pumps.LoopPump([c for c, _ in pairs], sending=True)
     pump.start()
     got = [0, 0]
     end = time.monotonic() + 0.5
@@ -386,7 +389,7 @@ def test_loop_sender_writes_in_bursts_and_stops_with_a_full_buffer() -> None:
 
 def test_loop_sender_reports_a_reset_stream() -> None:
     cli, srv = _tcp_pair()
-    pump = iperf.LoopPump([cli], sending=True)
+    pump = pumps.LoopPump([cli], sending=True)
     pump.start()
     time.sleep(0.1)
     srv.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))

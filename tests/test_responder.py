@@ -22,7 +22,9 @@ from pathlib import Path
 
 import pytest
 
+from netcheck import protocol as proto
 from netcheck.net import iperf
+from netcheck.net import iperfwire as wire
 from netcheck.responder import Responder, ServeConfig
 from testbed import free_port
 
@@ -256,15 +258,15 @@ def test_survives_junk_and_a_client_that_vanishes_mid_test(responder: Responder,
 
 
 def test_client_that_drops_control_after_streams_open(responder: Responder, logs: Logs) -> None:
-    cookie = iperf.make_cookie()
+    cookie = wire.make_cookie()
     ctrl = socket.create_connection(("127.0.0.1", responder.port), timeout=10)
     ctrl.sendall(cookie)
-    assert iperf.recv_state(ctrl) == iperf.PARAM_EXCHANGE
-    iperf.send_json(ctrl, {"tcp": True, "time": 5, "parallel": 1, "extra_data": TOKEN})
-    assert iperf.recv_state(ctrl) == iperf.CREATE_STREAMS
+    assert wire.recv_state(ctrl) == proto.PARAM_EXCHANGE
+    wire.send_json(ctrl, {"tcp": True, "time": 5, "parallel": 1, "extra_data": TOKEN})
+    assert wire.recv_state(ctrl) == proto.CREATE_STREAMS
     data = socket.create_connection(("127.0.0.1", responder.port), timeout=10)
     data.sendall(cookie + b"z" * 100_000)
-    assert iperf.recv_state(ctrl) == iperf.TEST_START
+    assert wire.recv_state(ctrl) == proto.TEST_START
     ctrl.close()
     data.close()
     res = _retry_busy(lambda: iperf.run_client("127.0.0.1", responder.port, seconds=1, token=TOKEN))

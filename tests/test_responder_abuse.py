@@ -22,7 +22,9 @@ from pathlib import Path
 
 import pytest
 
+from netcheck import protocol as proto
 from netcheck.net import iperf
+from netcheck.net import iperfwire as wire
 from netcheck.responder import Responder, ServeConfig
 from tests.test_responder import TOKEN, Logs, free_port, request
 
@@ -122,8 +124,8 @@ def _trickle_params(port: int, source: str, stop: threading.Event) -> float:
     """Valid cookie, then the parameters one byte per second; returns when the server closed it."""
     t0 = time.monotonic()
     with socket.create_connection(("127.0.0.1", port), timeout=10, source_address=(source, 0)) as s:
-        s.sendall(iperf.make_cookie())
-        assert iperf.recv_state(s) == iperf.PARAM_EXCHANGE
+        s.sendall(wire.make_cookie())
+        assert wire.recv_state(s) == proto.PARAM_EXCHANGE
         body = json.dumps({"tcp": True, "time": 1, "parallel": 1, "extra_data": TOKEN}).encode()
         data = struct.pack("!I", len(body)) + body
         with contextlib.suppress(OSError):
@@ -410,7 +412,7 @@ def slowloris(port: int, n: int, stop: threading.Event, opening: bytes = b"{") -
 
 
 @pytest.mark.parametrize(("max_clients", "opening"), [(100, b"{"), (1024, b"{"),
-                                                      (100, iperf.make_cookie() + b"\x00")],
+                                                      (100, wire.make_cookie() + b"\x00")],
                          ids=["json-full-table", "json-defaults", "iperf-parameters-full-table"])
 def test_legitimate_client_is_served_within_5s_under_slowloris(logs: Logs, max_clients: int, opening: bytes) -> None:
     r = _start(logs, max_clients=max_clients, handshake_timeout=5.0)
@@ -461,11 +463,11 @@ def test_nested_or_odd_json_request_gets_an_error(responder: Responder, logs: Lo
 
 def _params_reply(port: int, params: bytes) -> tuple[int, list[int]]:
     with socket.create_connection(("127.0.0.1", port), timeout=5) as s:
-        s.sendall(iperf.make_cookie())
-        assert iperf.recv_state(s) == iperf.PARAM_EXCHANGE
+        s.sendall(wire.make_cookie())
+        assert wire.recv_state(s) == proto.PARAM_EXCHANGE
         s.sendall(struct.pack("!I", len(params)) + params)
-        state = iperf.recv_state(s)
-        codes = list(struct.unpack("!ii", iperf.recv_exact(s, 8))) if state == iperf.SERVER_ERROR else []
+        state = wire.recv_state(s)
+        codes = list(struct.unpack("!ii", wire.recv_exact(s, 8))) if state == proto.SERVER_ERROR else []
         return state, codes
 
 
@@ -480,7 +482,7 @@ def _params_reply(port: int, params: bytes) -> tuple[int, list[int]]:
 ], ids=["parallel-inf", "time-nan", "parallel-1e400", "parallel-bool", "len-str", "nested", "no-token-inf"])
 def test_bad_iperf_parameters_get_server_error(responder: Responder, logs: Logs, params: bytes) -> None:
     state, codes = _params_reply(responder.port, params)
-    assert state == iperf.SERVER_ERROR and codes
+    assert state == proto.SERVER_ERROR and codes
     assert not [e for e in logs.events if e["level"] == "error"]
     assert responder.tests.active() == 0
 
@@ -521,14 +523,15 @@ def test_hellos_get_in_when_threads_run_out_before_max_clients() -> None:
 
 def test_a_phantom_waiter_holds_a_freed_slot_at_most_a_second() -> None:
     from bench.bench_responder_abuse import phantom
-    from netcheck.responder.iperf import HOLD_S
+    from netcheck.responder.limits import HOLD_S
 
     found = phantom()
     assert found["idle_s"] <= HOLD_S + 1.0, found  # was about 5 s
 
 
 def test_eviction_order_idle_first_authenticated_last() -> None:
-    from netcheck.responder.core import Conn, Responder, ServeConfig
+    from netcheck.responder import Responder, ServeConfig
+    from netcheck.responder.conn import Conn
 
     r = Responder(ServeConfig(host="127.0.0.1", port=0, token="t" * 16, max_tests=1))
     pairs = [socket.socketpair() for _ in range(5)]

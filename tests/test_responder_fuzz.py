@@ -18,7 +18,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from netcheck import protocol as proto
 from netcheck.net import iperf
+from netcheck.net import iperfwire as wire
 from netcheck.responder import Responder, ServeConfig
 from tests.test_responder import TOKEN, Logs, request
 
@@ -97,10 +99,10 @@ param_bodies = st.one_of(
 @given(body=param_bodies, declared=st.one_of(st.none(), st.integers(min_value=0, max_value=2**32 - 1)))
 def test_fuzz_iperf_parameter_exchange(fuzzed: Responder, body: bytes, declared: int | None) -> None:
     length = len(body) if declared is None else declared
-    out = _exchange(fuzzed.port, iperf.make_cookie() + struct.pack("!I", length) + body, read=16)
-    assert out[:1] == bytes([iperf.PARAM_EXCHANGE])
+    out = _exchange(fuzzed.port, wire.make_cookie() + struct.pack("!I", length) + body, read=16)
+    assert out[:1] == bytes([proto.PARAM_EXCHANGE])
     if len(out) > 1:  # refused with SERVER_ERROR, told busy, or asked for streams that never come
-        assert struct.unpack("b", out[1:2])[0] in (iperf.SERVER_ERROR, iperf.ACCESS_DENIED, iperf.CREATE_STREAMS)
+        assert struct.unpack("b", out[1:2])[0] in (proto.SERVER_ERROR, proto.ACCESS_DENIED, proto.CREATE_STREAMS)
 
 
 def test_responder_still_serves_after_the_fuzz(fuzzed: Responder) -> None:

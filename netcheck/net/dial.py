@@ -16,11 +16,12 @@ import time
 from dataclasses import dataclass, field
 from typing import Literal
 
+from netcheck.net import tcpinfo
+
 IP_RECVERR = 11
 IPV6_RECVERR = 25
 SO_EE_ORIGIN_ICMP = 2
 SO_EE_ORIGIN_ICMP6 = 3
-TCP_INFO_RTT = 68
 
 Outcome = Literal["connected", "refused", "timeout", "unreachable", "no-route"]
 
@@ -104,13 +105,8 @@ def read_errqueue(sock: socket.socket) -> IcmpError | None:
 
 
 def _tcp_rtt_ms(sock: socket.socket) -> float | None:
-    try:
-        info = sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_INFO, 512)
-    except OSError:
-        return None
-    if len(info) < TCP_INFO_RTT + 4:
-        return None
-    return float(struct.unpack_from("=I", info, TCP_INFO_RTT)[0]) / 1000.0
+    us = tcpinfo.srtt_us(sock)
+    return None if us is None else us / 1000.0
 
 
 def _classify_errno(err: int, icmp: IcmpError | None) -> tuple[Outcome, str]:

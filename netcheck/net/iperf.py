@@ -1,51 +1,59 @@
-"""iperf3 protocol (TCP tests) in pure Python: the client, and the framing the responder shares.
+"""The iperf3 client (TCP tests) in pure Python: test planning, the state machine, result analysis.
 
 Wire format and state machine: docs/reference/iperf3-protocol.md. Works against a stock
-`iperf3 -s` (3.12 verified) and against `netcheck serve`. Receivers use one
-thread per stream with blocking `recv_into` on a large preallocated buffer; senders
-share one thread that writes as iperf3 does (LoopPump). The GIL is released in each
-system call, so two cores fill a multi-gigabit path (bench/bench_bandwidth.py compares
-it with a thread-per-stream sender and with iperf3).
+`iperf3 -s` (3.12 verified) and against `netcheck serve`. The framing it shares with the
+server is in iperfwire.py, the data plane in iperfpump.py, the kernel's TCP counters in
+tcpinfo.py; the wire constants are in netcheck/protocol.py.
 
-Over 500 lines on purpose: the iperf3 state machine, its data plane and the busy/retry handling
-are one protocol implementation; the wire constants are in netcheck/protocol.py.
+Over 500 lines on purpose: the iperf3 state machine, the busy/retry handling and the sampling
+and analysis of one test are one protocol implementation.
 """
 
 from __future__ import annotations
 
-import contextlib
-import errno
 import ipaddress
 import itertools
-import json
 import math
 import os
 import secrets
 import select
-import selectors
 import socket
 import struct
-import sys
 import threading
 import time
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
 from typing import Any
 
-# -- protocol constants: netcheck/protocol.py ------------------------------------------------
+from netcheck.net import tcpinfo
+from netcheck.net.iperfpump import LoopPump, Pump, PumpFactory
+from netcheck.net.iperfwire import (
+    DEFAULT_BLKSIZE,
+    IERRNO_TEXT,
+    STATE_NAMES,
+    CpuClock,
+    close_quietly,
+    make_cookie,
+    read_retry_trailer,
+    recv_exact,
+    recv_json,
+    recv_state,
+    send_json,
+    send_state,
+    signed64,
+    stream_id,
+    stream_result,
+)
+from netcheck.net.iperfwire import IperfError as IperfError  # the client's errors, as probes catch them
+from netcheck.net.iperfwire import ServerBusy as ServerBusy
 from netcheck.protocol import (
     ACCESS_DENIED,
-    COOKIE_ALPHABET,
-    COOKIE_SIZE,
     CREATE_STREAMS,
     DISPLAY_RESULTS,
     EXCHANGE_RESULTS,
     IEAUTHTEST,
-    IESTREAMID,
     IPERF_DONE,
     PARAM_EXCHANGE,
-    RETRY_MAGIC,
-    RETRY_TRAILER,
     SERVER_ERROR,
     SERVER_TERMINATE,
     TEST_END,
@@ -53,23 +61,6 @@ from netcheck.protocol import (
     TEST_START,
 )
 
-MAX_JSON = 65536  # results JSON grows with streams; parameters are capped tighter by the server
-DEFAULT_BLKSIZE = 131072  # bytes per write, as iperf3 (TCP has no framing; `len` is advisory)
-RECV_BUF = 1 << 20  # one recv_into may return up to this much
-SEND_BURST = 10  # writes per stream per wake-up, as iperf3's multisend (LoopPump says why)
-STOP_POLL = 0.02  # s; how often an idle sender looks at the stop flag
-# tcp_info offsets (docs/reference/linux-probing-facts.md §5; bytes_acked, min_rtt from linux/tcp.h)
-TCPI_SND_MSS = 16
-TCPI_RCV_MSS = 20
-TCPI_SACKED = 28
-TCPI_RTT = 68
-TCPI_TOTAL_RETRANS = 100
-TCPI_BYTES_ACKED = 120
-TCPI_BYTES_RECEIVED = 128
-TCPI_MIN_RTT = 148
-TCPI_SEGS_OUT = 136  # then tcpi_segs_in at 140
-TCPI_DATA_SEGS_IN = 152  # then tcpi_data_segs_out at 156
-TCPI_DATA_SEGS_OUT = 156
 # Test sizing (iperf3's --omit, chosen from the path's RTT): the ramp is the time TCP needs to
 # open its window from 10 segments to RAMP_TARGET_MBPS × RTT, doubling once per round trip
 # (slow start, and the receiver's autotuning beside it), plus RAMP_MARGIN_RTTS round trips.
@@ -80,39 +71,6 @@ MAX_OMIT = 8.0  # s; an RTT of 600 ms needs about this much
 MAX_TEST_SECONDS = 60.0  # ramp + measurement; the responder's default limit
 SETUP_RTTS = 8  # round trips outside TEST_RUNNING (streams, results), for the deadline fit
 FINE_SAMPLE = 0.1  # s between the samples the steady rate is fitted to
-DISCARD_FLAGS = socket.MSG_TRUNC if sys.platform.startswith("linux") else 0  # fewer, larger reads: far fewer thread wake-ups on a fast path
-
-STATE_NAMES = {1: "TEST_START", 2: "TEST_RUNNING", 4: "TEST_END", 9: "PARAM_EXCHANGE", 10: "CREATE_STREAMS",
-               11: "SERVER_TERMINATE", 12: "CLIENT_TERMINATE", 13: "EXCHANGE_RESULTS", 14: "DISPLAY_RESULTS",
-               16: "IPERF_DONE", -1: "ACCESS_DENIED", -2: "SERVER_ERROR"}
-# A few i_errno values a server may report (iperf_api.h), for readable messages.
-IERRNO_TEXT = {IEAUTHTEST: "test authorization failed (wrong or missing token: pass extra_data / --extra-data)",
-               IESTREAMID: "stream has an invalid id", 37: "test duration exceeds the server's maximum",
-               160: "the server's test duration limit expired", 202: "the server could not listen for streams",
-               1000: "the server refused the parameters"}
-
-
-class IperfError(Exception):
-    """The test could not be run or completed; `kind` is a short machine-readable cause."""
-
-    def __init__(self, kind: str, message: str) -> None:
-        super().__init__(message)
-        self.kind = kind
-
-
-class ServerBusy(IperfError):
-    """The server answered ACCESS_DENIED: it is running another test.
-
-    `retry_after` (seconds), `running` and `slots` come from a `netcheck serve` retry-after
-    trailer; a stock iperf3 server sends a plain busy and leaves them None.
-    """
-
-    def __init__(self, message: str = "the server is busy running another test", retry_after: int | None = None,
-                 running: int | None = None, slots: int | None = None, waited: float = 0.0,
-                 attempts: int = 1) -> None:
-        super().__init__("busy", message)
-        self.retry_after, self.running, self.slots = retry_after, running, slots
-        self.waited, self.attempts = waited, attempts
 
 
 class ResetAtStart(IperfError):
@@ -125,160 +83,6 @@ class ResetAtStart(IperfError):
 
 TEST_OVERHEAD = 3.0  # seconds a test needs beyond its duration: handshake and results exchange
 BUSY_WAIT_CAP = 30.0  # longest backoff between attempts when the server gives no retry-after
-
-
-def _read_retry_trailer(sock: socket.socket) -> ServerBusy:
-    """After ACCESS_DENIED: the responder's retry-after trailer, if one follows (stock iperf3 closes)."""
-    buf = b""
-    try:
-        sock.settimeout(1.0)
-        while len(buf) < RETRY_TRAILER.size:
-            chunk = sock.recv(RETRY_TRAILER.size - len(buf))
-            if not chunk:
-                break
-            buf += chunk
-    except OSError:
-        pass
-    if len(buf) == RETRY_TRAILER.size:
-        magic, after, running, slots = RETRY_TRAILER.unpack(buf)
-        if magic == RETRY_MAGIC:
-            return ServerBusy(f"the server is busy ({running} of {slots} test slots in use); it asked to retry "
-                              f"after {after} s", retry_after=after, running=running, slots=slots)
-    return ServerBusy()
-
-
-# -- framing (shared with the responder) --------------------------------------------------
-
-def make_cookie() -> bytes:
-    """36 random characters from the iperf3 alphabet and a NUL."""
-    return "".join(secrets.choice(COOKIE_ALPHABET) for _ in range(COOKIE_SIZE - 1)).encode() + b"\0"
-
-
-def recv_exact(sock: socket.socket, n: int) -> bytes:
-    """Exactly n bytes, or IperfError('closed') when the peer closes first."""
-    buf = bytearray(n)
-    view = memoryview(buf)
-    got = 0
-    while got < n:
-        k = sock.recv_into(view[got:])
-        if k == 0:
-            raise IperfError("closed", "the peer closed the control connection unexpectedly")
-        got += k
-    return bytes(buf)
-
-
-def send_state(sock: socket.socket, state: int) -> None:
-    sock.sendall(struct.pack("b", state))
-
-
-def recv_state(sock: socket.socket) -> int:
-    return int(struct.unpack("b", recv_exact(sock, 1))[0])
-
-
-def send_json(sock: socket.socket, obj: dict[str, Any]) -> None:
-    data = json.dumps(obj, separators=(",", ":")).encode()
-    sock.sendall(struct.pack("!I", len(data)) + data)
-
-
-def recv_json(sock: socket.socket, limit: int = MAX_JSON) -> dict[str, Any]:
-    """A length-prefixed JSON object; IperfError('protocol') when too large or not an object."""
-    (length,) = struct.unpack("!I", recv_exact(sock, 4))
-    if length == 0 or length > limit:
-        raise IperfError("protocol", f"JSON message of {length} bytes is out of bounds (1..{limit})")
-    try:
-        obj = json.loads(recv_exact(sock, length))
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise IperfError("protocol", f"malformed JSON message: {exc}") from None
-    except RecursionError:
-        raise IperfError("protocol", "malformed JSON message: nested too deeply") from None
-    if not isinstance(obj, dict):
-        raise IperfError("protocol", "JSON message is not an object")
-    return obj
-
-
-def signed64(value: Any) -> int:
-    """iperf3 3.12/3.13 print -1 as 2^64-1; map values >= 2^63 back to negative."""
-    v = int(value)
-    return v - (1 << 64) if v >= (1 << 63) else v
-
-
-def stream_id(index: int) -> int:
-    """Stream ids are 1, 3, 4, 5, ... (2 is never used; reference §3)."""
-    return 1 if index == 0 else index + 2
-
-
-def tcp_counters(sock: socket.socket) -> tuple[int | None, int | None]:
-    """(total_retrans, bytes_acked) from TCP_INFO, None where the kernel gives less."""
-    try:
-        info = sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_INFO, 512)
-    except OSError:
-        return None, None
-    retrans = struct.unpack_from("=I", info, TCPI_TOTAL_RETRANS)[0] if len(info) >= TCPI_TOTAL_RETRANS + 4 else None
-    acked = struct.unpack_from("=Q", info, TCPI_BYTES_ACKED)[0] if len(info) >= TCPI_BYTES_ACKED + 8 else None
-    return retrans, acked
-
-
-def tcp_delivered(sock: socket.socket) -> int | None:
-    """Bytes the peer holds of what we sent: cumulatively acked plus SACKed segments, None if unknown.
-
-    bytes_acked alone stalls while a loss is repaired (the hole holds back the cumulative
-    ACK) and then jumps; a sample taken in that stall would move bytes into the next interval.
-    """
-    try:
-        info = sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_INFO, 512)
-    except OSError:
-        return None
-    if len(info) < TCPI_BYTES_ACKED + 8:
-        return None
-    acked = struct.unpack_from("=Q", info, TCPI_BYTES_ACKED)[0]
-    sacked, mss = struct.unpack_from("=I", info, TCPI_SACKED)[0], struct.unpack_from("=I", info, TCPI_SND_MSS)[0]
-    return int(acked + sacked * mss)
-
-
-def tcp_arrived(sock: socket.socket) -> int | None:
-    """Data that has arrived on this socket, in or out of order: data segments in × receive MSS.
-
-    tcpi_bytes_received counts in order only: on a lossy path it stalls while a hole is
-    repaired and then jumps (measured on a 50 Mbit/s TBF path at 150 ms: quarter-second
-    rates from 0 to 86 Mbit/s, where this count read 47.0 to 48.4 throughout).
-    """
-    try:
-        info = sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_INFO, 512)
-    except OSError:
-        return None
-    if len(info) < TCPI_DATA_SEGS_IN + 4:
-        return None
-    segs, mss = struct.unpack_from("=I", info, TCPI_DATA_SEGS_IN)[0], struct.unpack_from("=I", info, TCPI_RCV_MSS)[0]
-    return int(segs * mss)
-
-
-def tcp_bytes_received(sock: socket.socket) -> int | None:
-    """Bytes the kernel has received on this TCP socket (tcpi_bytes_received), None if unknown."""
-    try:
-        info = sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_INFO, 512)
-    except OSError:
-        return None
-    return int(struct.unpack_from("=Q", info, TCPI_BYTES_RECEIVED)[0]) if len(info) >= TCPI_BYTES_RECEIVED + 8 else None
-
-
-def tcp_rtt(sock: socket.socket) -> float | None:
-    """The smallest RTT the kernel has seen on this socket (tcpi_min_rtt, else tcpi_rtt), seconds."""
-    try:
-        info = sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_INFO, 512)
-    except OSError:
-        return None
-    us = [struct.unpack_from("=I", info, off)[0] for off in (TCPI_MIN_RTT, TCPI_RTT) if len(info) >= off + 4]
-    us = [u for u in us if u > 0]
-    return min(us) / 1e6 if us else None
-
-
-def tcp_mss(sock: socket.socket) -> int | None:
-    """This socket's send MSS (tcpi_snd_mss), None if unknown."""
-    try:
-        info = sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_INFO, 512)
-    except OSError:
-        return None
-    return int(struct.unpack_from("=I", info, TCPI_SND_MSS)[0]) or None if len(info) >= TCPI_SND_MSS + 4 else None
 
 
 def ramp_seconds(rtt: float, mss: int = 1448, target_mbps: float = RAMP_TARGET_MBPS) -> float:
@@ -312,182 +116,6 @@ def plan_test(seconds: float, rtt: float | None, omit: float | None, time_left: 
         if cut < want:
             want, note = cut, f"ramp shortened from {want:.1f} s to {cut:.1f} s to end before the deadline"
     return round(want, 3), seconds, note
-
-
-class CpuClock:
-    """CPU use of this process between construction and `util()`, in iperf3's result fields."""
-
-    def __init__(self) -> None:
-        self.t0, self.c0 = time.monotonic(), os.times()
-
-    def util(self) -> dict[str, float]:
-        wall = max(1e-6, time.monotonic() - self.t0)
-        c = os.times()
-        user = (c.user - self.c0.user) / wall * 100
-        system = (c.system - self.c0.system) / wall * 100
-        return {"cpu_util_total": round(user + system, 2), "cpu_util_user": round(user, 2),
-                "cpu_util_system": round(system, 2)}
-
-
-# -- data plane ---------------------------------------------------------------------------
-
-class Pump:
-    """Moves bytes on the data sockets of one test; one thread per stream.
-
-    `sending` True: write until stop(); False: read until EOF, counting only until
-    stop_counting() (bytes after TEST_END are drained but not counted). A receiver
-    counts with the kernel's tcpi_bytes_received where available (exact at any
-    instant, whatever the reads are doing); else it counts bytes read.
-
-    No socket option touches the receive buffer or window: autotuning must be free to
-    open the window to the path's bandwidth-delay product. SO_RCVLOWAT in particular
-    (used here once, for fewer wake-ups) makes Linux set the window clamp to the low
-    water mark and stalls autotuning: a download on a 150 ms path stuck at about
-    128 KiB per stream per round trip (15 Mbit/s with 2 streams where iperf3 -R
-    carried 188). Without it loopback downloads are as fast within the noise.
-    """
-
-    def __init__(self, socks: Sequence[socket.socket], sending: bool, block: int = DEFAULT_BLKSIZE) -> None:
-        self.socks = list(socks)
-        self.sending = sending
-        self.block = max(1024, block)
-        self.counts = [0] * len(self.socks)
-        self.errors: list[str] = []
-        self.counting = True
-        self._stop = threading.Event()
-        self._threads: list[threading.Thread] = []
-        self._base: list[int] | None = None  # tcpi_bytes_received at start, receivers only
-
-    def _kernel_counts(self) -> list[int] | None:
-        if self._base is None:
-            return None
-        now = [tcp_bytes_received(s) for s in self.socks]
-        if any(n is None for n in now):
-            return None
-        return [int(n or 0) - b for n, b in zip(now, self._base, strict=True)]
-
-    def _prepare_receive(self) -> None:
-        if not self.sending:
-            base = [tcp_bytes_received(s) for s in self.socks]
-            if all(b is not None for b in base):
-                self._base = [int(b or 0) for b in base]
-
-    def start(self) -> None:
-        self._prepare_receive()
-        target: Callable[[int], None] = self._send if self.sending else self._recv
-        for i in range(len(self.socks)):
-            t = threading.Thread(target=target, args=(i,), daemon=True, name=f"iperf-stream-{i}")
-            t.start()
-            self._threads.append(t)
-
-    def _send(self, i: int) -> None:
-        sock = self.socks[i]
-        payload = memoryview(os.urandom(self.block))
-        stop = self._stop.is_set
-        n = 0
-        try:
-            while not stop():
-                n += sock.send(payload)
-                self.counts[i] = n
-        except OSError as exc:  # peer closed or reset the stream: the test is ending
-            if not stop():
-                self.errors.append(f"stream {i}: {exc}")
-
-    def _recv(self, i: int) -> None:
-        sock = self.socks[i]
-        view = memoryview(bytearray(RECV_BUF))
-        # MSG_TRUNC on TCP (Linux) discards the bytes in the kernel without copying them to
-        # user space (iperf3's --skip-rx-copy); the payload is never looked at anyway.
-        flags = DISCARD_FLAGS
-        n = 0
-        try:
-            while True:
-                try:
-                    k = sock.recv_into(view, len(view), flags)
-                except OSError as exc:
-                    if flags and exc.errno == errno.EINVAL:
-                        flags = 0
-                        continue
-                    raise
-                if k == 0:
-                    return
-                if self.counting and self._base is None:
-                    n += k
-                    self.counts[i] = n
-        except OSError as exc:
-            if self.counting and not self._stop.is_set():
-                self.errors.append(f"stream {i}: {exc}")
-
-    def total(self) -> int:
-        if self.counting and (kernel := self._kernel_counts()) is not None:
-            return sum(kernel)
-        return sum(self.counts)
-
-    def stop_counting(self) -> None:
-        """Freeze the receive counts (TEST_END); later bytes are drained, not counted."""
-        if (kernel := self._kernel_counts()) is not None:
-            self.counts = kernel
-        self.counting = False
-
-    def stop(self, timeout: float = 3.0) -> None:
-        """Ask senders to stop and wait for them (a blocked send finishes one block first)."""
-        self._stop.set()
-        if self.sending:
-            end = time.monotonic() + timeout
-            for t in self._threads:
-                t.join(max(0.0, end - time.monotonic()))
-
-    def join(self, timeout: float) -> None:
-        end = time.monotonic() + timeout
-        for t in self._threads:
-            t.join(max(0.0, end - time.monotonic()))
-
-
-class LoopPump(Pump):
-    """Senders on one thread in iperf3's loop; receivers as in Pump. The default.
-
-    iperf3's sending loop: wait until a stream is writable (epoll), then write at most
-    SEND_BURST blocks of `block` bytes (128 KiB) to it, never looping until EAGAIN. The
-    burst limit matters on long paths, where the socket's 4 MiB send buffer (tcp_wmem
-    max), not the congestion window, bounds what is in flight. Measured on a 150 ms /
-    1 Gbit/s namespace path, 2 streams (bench/README.md): 128 KiB × 10 per wake-up
-    carried 377 Mbit/s like iperf3 -c; writing until EAGAIN (asyncio sock_sendall of
-    1 MiB blocks, the earlier default, or blocking sends in threads) 293-305; 128 KiB × 5,
-    331; 128 KiB × 20, 304. A sender that fills the buffer to the brim is woken again
-    only when a third of it is free, and less data stays in flight.
-    """
-
-    def start(self) -> None:
-        if not self.sending:
-            super().start()
-            return
-        t = threading.Thread(target=self._send_loop, daemon=True, name="iperf-sender")
-        self._threads.append(t)
-        t.start()
-
-    def _send_loop(self) -> None:
-        payload = memoryview(os.urandom(self.block))
-        stop = self._stop.is_set
-        with selectors.DefaultSelector() as sel:
-            for i, sock in enumerate(self.socks):
-                sock.setblocking(False)
-                sel.register(sock, selectors.EVENT_WRITE, i)
-            while not stop() and sel.get_map():
-                for key, _ in sel.select(STOP_POLL):
-                    i, sock = key.data, self.socks[key.data]
-                    for _ in range(SEND_BURST):
-                        try:
-                            self.counts[i] += sock.send(payload)
-                        except BlockingIOError:
-                            break
-                        except OSError as exc:  # peer closed or reset the stream: the test is ending
-                            if not stop():
-                                self.errors.append(f"stream {i}: {exc}")
-                            sel.unregister(sock)
-                            break
-
-
-PumpFactory = Callable[[Sequence[socket.socket], bool, int], Pump]  # (streams, sending, block)
 
 
 # -- client -------------------------------------------------------------------------------
@@ -576,7 +204,7 @@ def _expect(sock: socket.socket, want: int, phase: str) -> None:
 
 def _raise_for_state(sock: socket.socket, state: int, phase: str) -> None:
     if state == ACCESS_DENIED:
-        raise _read_retry_trailer(sock)
+        raise read_retry_trailer(sock)
     if state == SERVER_ERROR:
         codes: list[int] = []
         try:
@@ -711,8 +339,6 @@ def _run(host: str, port: int, mode: str, seconds: float, streams: int, token: s
 
 
 def _with_attempts(res: IperfResult, attempts: int, waited: float) -> IperfResult:
-    from dataclasses import replace
-
     return replace(res, attempts=attempts, waited=max(0.0, waited))
 
 
@@ -748,9 +374,9 @@ def _one_test(host: str, port: int, seconds: float, streams: int, mode: str, tok
         except (ConnectionResetError, BrokenPipeError):
             raise ResetAtStart(host, port) from None
         # Size the test to the path: RTT from the handshake (kernel's figure, else the connect time).
-        rtt = min(x for x in (tcp_rtt(ctrl), connect_rtt) if x is not None)
+        rtt = min(x for x in (tcpinfo.lowest_rtt(ctrl), connect_rtt) if x is not None)
         left = None if deadline is None else deadline - time.monotonic() - SETUP_RTTS * rtt - 1.0
-        omit, seconds, sizing_note = plan_test(seconds, rtt, omit, left, tcp_mss(ctrl) or 1448)
+        omit, seconds, sizing_note = plan_test(seconds, rtt, omit, left, tcpinfo.snd_mss(ctrl) or 1448)
         # The server is told the whole duration and omit 0: the ramp is split off here, from
         # receiver-side samples (a stock server's own omit timer would not match ours).
         params: dict[str, Any] = {"tcp": True, "omit": 0, "time": max(1, math.ceil(omit + seconds)), "num": 0,
@@ -793,15 +419,13 @@ def _one_test(host: str, port: int, seconds: float, streams: int, mode: str, tok
         for leg, p in zip(legs, pumps, strict=True):
             if not leg.reverse:
                 p.stop()
-                leg.retrans = [tcp_counters(s)[0] for s in leg.socks]
+                leg.retrans = [tcpinfo.counters(s)[0] for s in leg.socks]
         shares = _ack_shares(legs) if len(legs) == 2 else [None]
         send_state(ctrl, TEST_END)
         ctrl.settimeout(max(timeout, 10.0))
         _expect(ctrl, EXCHANGE_RESULTS, "ending the test")
         mine = {**clock.util(), "sender_has_retransmits": 1 if mode != "download" else -1,
-                "streams": [{"id": leg.ids[i], "bytes": p.counts[i],
-                             "retransmits": (leg.retrans[i] if not leg.reverse and leg.retrans[i] is not None else -1),
-                             "jitter": 0, "errors": 0, "packets": 0, "start_time": 0, "end_time": round(elapsed, 6)}
+                "streams": [stream_result(leg.ids[i], p.counts[i], None if leg.reverse else leg.retrans[i], elapsed)
                             for leg, p in zip(legs, pumps, strict=True) for i in range(streams)]}
         send_json(ctrl, mine)
         theirs = recv_json(ctrl)
@@ -819,8 +443,6 @@ def _one_test(host: str, port: int, seconds: float, streams: int, mode: str, tok
                           ids=leg.ids if mode == "bidir" else None)
             res = _with_samples(res, leg.samples, omit, rtt, sizing_note, leg.every)
             if mode == "bidir":
-                from dataclasses import replace
-
                 res = replace(res, mode="bidirectional", ack_share=share, queue_delay=queue)
             out.append(res)
         return out[0], (out[1] if len(out) > 1 else None)
@@ -907,13 +529,10 @@ def _queue_delay(socks: Sequence[socket.socket]) -> float | None:
     """
     worst = None
     for s in socks:
-        try:
-            info = s.getsockopt(socket.IPPROTO_TCP, socket.TCP_INFO, 512)
-        except OSError:
+        got = tcpinfo.rtt_and_min_us(s)
+        if got is None:
             return None
-        if len(info) < TCPI_MIN_RTT + 4:
-            return None
-        srtt, low = struct.unpack_from("=I", info, TCPI_RTT)[0], struct.unpack_from("=I", info, TCPI_MIN_RTT)[0]
+        srtt, low = got
         if low > 0:
             worst = max(worst or 0.0, max(0, srtt - low) / 1e6)
     return worst
@@ -923,14 +542,10 @@ def _pure_acks(socks: Sequence[socket.socket], outgoing: bool) -> int | None:
     """Segments without data these sockets sent (outgoing) or received: ACKs, in the main."""
     total = 0
     for s in socks:
-        try:
-            info = s.getsockopt(socket.IPPROTO_TCP, socket.TCP_INFO, 512)
-        except OSError:
+        got = tcpinfo.segments(s)
+        if got is None:
             return None
-        if len(info) < TCPI_DATA_SEGS_OUT + 4:
-            return None
-        segs_out, segs_in = struct.unpack_from("=II", info, TCPI_SEGS_OUT)
-        data_in, data_out = struct.unpack_from("=II", info, TCPI_DATA_SEGS_IN)
+        segs_out, segs_in, data_in, data_out = got
         total += max(0, segs_out - data_out) if outgoing else max(0, segs_in - data_in)
     return total
 
@@ -959,7 +574,7 @@ def _sample(ctrl: socket.socket, legs: Sequence[_Leg], t0: float, offsets: Seque
     """
 
     def counter(leg: _Leg) -> int:
-        got = [(tcp_arrived if leg.reverse else tcp_delivered)(s) for s in leg.socks]
+        got = [(tcpinfo.arrived if leg.reverse else tcpinfo.delivered)(s) for s in leg.socks]
         if all(d is not None for d in got):
             return sum(d or 0 for d in got)
         assert leg.pump is not None
@@ -1019,8 +634,6 @@ def _with_samples(res: IperfResult, samples: list[tuple[float, int]], omit: floa
 
     The steady rate is fitted to `every` sample in the steady window where there are enough.
     """
-    from dataclasses import replace
-
     rates = [(b1 - b0) * 8 / max(t1 - t0, 1e-6) / 1e6 for (t0, b0), (t1, b1) in itertools.pairwise(samples)]
     cut = next((i for i, (t, _) in enumerate(samples) if t >= omit - 0.002), len(samples) - 1) if omit > 0 else 0
     cut = min(cut, len(samples) - 2) if len(samples) >= 2 else 0
@@ -1063,11 +676,3 @@ def _result(host: str, port: int, reverse: bool, streams: int, elapsed: float, c
     retrans = sum(r for r in retrans_local if r is not None) if all(r is not None for r in retrans_local) else None
     return IperfResult(server, False, streams, seconds, their_bytes, counted, tuple(intervals), retrans,
                        blksize=blksize, warnings=tuple(warnings), server_concurrent=concurrent, server_slots=slots)
-
-
-def close_quietly(sock: socket.socket) -> None:
-    """Shut down (waking any thread blocked on it), then close; never raises."""
-    with contextlib.suppress(OSError):
-        sock.shutdown(socket.SHUT_RDWR)
-    with contextlib.suppress(OSError):
-        sock.close()

@@ -16,14 +16,14 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
+from netcheck.net import tcpinfo
+
 if TYPE_CHECKING:
     from netcheck.net.dial import IcmpError
 
 IP_RECVERR = 11
 SO_TIMESTAMPNS = 35
 SCM_TIMESTAMPNS = SO_TIMESTAMPNS
-TCPI_RTT = 68
-TCPI_TOTAL_RETRANS = 100
 
 
 @dataclass(frozen=True)
@@ -167,15 +167,8 @@ def paced_echo(sock: socket.socket, count: int, interval: float, timeout: float,
 
 def _tcp_info(sock: socket.socket) -> tuple[float | None, int]:
     """(tcpi_rtt in ms, tcpi_total_retrans) for a connected socket."""
-    try:
-        info = sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_INFO, 512)
-    except OSError:
-        return None, 0
-    if len(info) < TCPI_TOTAL_RETRANS + 4:
-        return None, 0
-    rtt_us = struct.unpack_from("=I", info, TCPI_RTT)[0]
-    retrans = struct.unpack_from("=I", info, TCPI_TOTAL_RETRANS)[0]
-    return float(rtt_us) / 1000.0, int(retrans)
+    got = tcpinfo.rtt_and_retrans(sock)
+    return (None, 0) if got is None else (got[0] / 1000.0, got[1])
 
 
 def _one_handshake(ip: str, port: int, timeout: float) -> tuple[float | None, bool, str | None, str | None]:

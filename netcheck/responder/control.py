@@ -8,15 +8,16 @@ and time cap and a per-source byte budget shared with the UDP echo.
 
 from __future__ import annotations
 
-import hmac
 import json
 import socket
 import time
 from typing import TYPE_CHECKING, Any
 
 from netcheck import __version__
+from netcheck.net.dial import dial
 from netcheck.protocol import MAX_LINE
-from netcheck.responder.core import Conn, family, plain_ip
+from netcheck.responder.auth import authorized
+from netcheck.responder.conn import Conn, family, plain_ip
 
 if TYPE_CHECKING:
     from netcheck.responder.core import Responder
@@ -60,7 +61,7 @@ def session(r: Responder, c: Conn, first: bytes, deadline: float) -> None:
         answer, then_echo = request(r, sock, c.source, line)
         if answer.get("ok") and not r.cfg.no_auth and b'"token"' in line:  # eviction keeps it to the last
             req = parse(line)
-            c.authenticated = c.authenticated or (isinstance(req, dict) and authorized(r, req.get("token")))
+            c.authenticated = c.authenticated or (isinstance(req, dict) and authorized(r.cfg, req.get("token")))
         reply(sock, answer)
         if then_echo:
             echo(r, c, pending)
@@ -106,7 +107,7 @@ def request(r: Responder, conn: socket.socket, source: str, line: bytes) -> tupl
     op = req.get("op")
     if op == "hello":  # before the token: only what a client needs to go on (docs/responder-protocol.md)
         answer: dict[str, Any] = {"ok": True, "v": 1, "clientAddr": source, "auth": not r.cfg.no_auth}
-        if authorized(r, req.get("token")):
+        if authorized(r.cfg, req.get("token")):
             answer.update(version=__version__, features=FEATURES, udpPorts=[r.port, *r.cfg.extra_udp],
                           tcpPorts=[r.port, *r.cfg.iperf_ports, *r.cfg.extra_tcp],
                           bandwidthSlots=r.capacity.max_tests)
@@ -124,17 +125,8 @@ def request(r: Responder, conn: socket.socket, source: str, line: bytes) -> tupl
     return {"ok": False, "error": "unknown op"}, False
 
 
-def authorized(r: Responder, token: object) -> bool:
-    if r.cfg.no_auth:
-        return True
-    return isinstance(token, str) and r.cfg.token is not None and \
-        hmac.compare_digest(token.encode("utf-8", "replace"), r.cfg.token.encode())
-
-
 def connect_back(r: Responder, source: str, req: dict[str, Any]) -> dict[str, Any]:
-    from netcheck.net.dial import dial
-
-    if not authorized(r, req.get("token")):
+    if not authorized(r.cfg, req.get("token")):
         r.log("unauthorized", level="warning", client=source, op="connect-back")
         return {"ok": False, "error": "unauthorized"}
     port, timeout, address = req.get("port"), req.get("timeout", 3), req.get("address")

@@ -1,9 +1,11 @@
-"""The responder's lifecycle, connection table and accept loop (`netcheck serve`).
+"""The responder's lifecycle, connection table, accept loop and dispatch (`netcheck serve`).
 
-One TCP port speaks two protocols, told apart by the first byte: `{` starts a JSON
-control line (control.py: hello, echo, connect-back), anything else is an iperf3
-cookie (iperf.py: a stock `iperf3 -c` works). The same port number on UDP echoes
-`NCE1` datagrams (udp.py). Wire protocol: docs/responder-protocol.md.
+One TCP port speaks two protocols, told apart by the first byte (TCP_HANDLERS): `{`
+starts a JSON control line (control.py: hello, echo, connect-back), anything else is an
+iperf3 cookie (iperf.py: a stock `iperf3 -c` works). The same port number on UDP echoes
+`NCE1` datagrams (udp.py). What the handlers share (configuration, a connection, the log)
+is in conn.py, the token check in auth.py, budgets and test slots in limits.py. Wire
+protocol: docs/responder-protocol.md.
 
 Safety: bulk data (iperf3) and connect-back need the shared token, checked before a
 bandwidth slot is taken; connect-back only dials the address the request came from;
@@ -12,157 +14,39 @@ test length and buffer is capped, and every phase has an overall deadline, so me
 descriptors and threads stay bounded whatever clients do. When the connection table is
 full, the oldest connection that has not finished a request (from the source holding the
 most of them) makes room, so a slowloris cannot lock legitimate clients out.
-Threads, one per connection, with blocking sockets: the same data plane as the client
-(netcheck/net/iperf.py).
+Threads, one per connection, with blocking sockets: the same framing and data plane as the
+client (netcheck/net/iperfwire.py, iperfpump.py).
 
-Over 500 lines on purpose: the connection table, its eviction order and the thread budget are one
-piece of bookkeeping under one lock; split, their invariants would be spread over two modules.
+The connection table, its eviction order and the thread budget are one piece of bookkeeping
+under one lock, so they stay together here.
 """
 
 from __future__ import annotations
 
 import contextlib
 import errno
-import ipaddress
-import json
 import selectors
+import signal
 import socket
-import sys
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
-from datetime import UTC, datetime
-from typing import Any, TextIO
+from typing import Any
 
 from netcheck import __version__
-from netcheck.net import iperf as wire
-from netcheck.protocol import IPERF3_PORT, RESPONDER_PORT
-from netcheck.responder import limits
+from netcheck.net import iperfwire as wire
+from netcheck.responder import control, iperf, limits, udp
+from netcheck.responder.conn import Conn, Log, ServeConfig, family, json_logger, plain_ip
 
-DEFAULT_PORT = RESPONDER_PORT
-IPERF_PORT = IPERF3_PORT
-
-Log = Callable[..., None]
 RESOURCE_ERRNOS = frozenset({errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM})
 EVICTABLE = frozenset({"new", "idle", "echo"})  # phases a full table may close to make room
-ECHO_ACTIVE_S = 1.0  # an echo session that moved bytes this recently is exchanging data
 RETRY_WAIT_S = 0.5  # after a failed thread start and an eviction, how long to wait to start it again
-
-
-@dataclass(frozen=True)
-class ServeConfig:
-    """What to listen on and the limits that keep the responder safe to expose."""
-
-    host: str = "0.0.0.0"
-    port: int = DEFAULT_PORT  # TCP and UDP; 0 picks a free port (same number for both)
-    iperf_ports: tuple[int, ...] = (IPERF_PORT,)  # extra TCP ports that also speak the protocol
-    extra_tcp: tuple[int, ...] = ()
-    extra_udp: tuple[int, ...] = ()
-    token: str | None = None
-    no_auth: bool = False
-    max_clients: int = 1024  # concurrent TCP connections (lowered to fit RLIMIT_NOFILE)
-    max_per_source: int = 32  # connections per source address not (yet) part of a bandwidth test
-    handshake_timeout: float = 5.0  # whole first request: JSON line, or iperf3 cookie + parameters
-    idle_timeout: float = 5.0  # between JSON requests, and between echo reads
-    session_seconds: float = 30.0  # one JSON control connection in all
-    session_requests: int = 20
-    max_tests: int = 0  # concurrent bandwidth tests; 0 = from CPUs and NIC speed (limits.auto_capacity)
-    max_test_seconds: float = 60.0
-    max_streams: int = 16
-    max_block: int = 1 << 20
-    echo_max_bytes: int = 64 << 10  # per echo connection: TCP echo is for latency, not bulk
-    echo_max_seconds: float = 10.0
-    echo_bytes_per_second: float = 16 << 10  # unauthenticated bytes per source (TCP echo + UDP echo)
-    echo_burst_bytes: float = 256 << 10
-    connect_back_max_timeout: float = 10.0
-    requests_per_second: float = 20.0  # JSON requests per source (burst x2)
-    datagrams_per_second: float = 1000.0  # UDP echoes per source (burst x2)
-    tracked_sources: int = 4096  # rate-limit table size (LRU)
-
-
-def json_logger(stream: TextIO | None = None, quiet: bool = False) -> Log:
-    """A structured logger: one JSON object per line on stderr."""
-    lock = threading.Lock()
-
-    def log(event: str, level: str = "info", **fields: Any) -> None:
-        if quiet and level == "debug":
-            return
-        rec = {"ts": datetime.now(UTC).isoformat(timespec="milliseconds"), "level": level, "event": event, **fields}
-        line = json.dumps(rec, default=str)
-        with lock:
-            out = stream or sys.stderr
-            try:
-                out.write(line + "\n")
-                out.flush()
-            except (OSError, ValueError):
-                pass
-
-    return log
-
-
-def plain_ip(addr: str) -> str:
-    """Strip IPv4-mapped IPv6 (::ffff:a.b.c.d) and zone ids so addresses compare as written."""
-    try:
-        ip = ipaddress.ip_address(addr.split("%")[0])
-    except ValueError:
-        return addr
-    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
-        return str(ip.ipv4_mapped)
-    return str(ip)
-
-
-def family(host: str) -> socket.AddressFamily:
-    return socket.AF_INET6 if ":" in host else socket.AF_INET
-
-
-def recv_exact_until(sock: socket.socket, n: int, deadline: float) -> bytes:
-    """Exactly n bytes before `deadline` (monotonic) in all: TimeoutError, or IperfError when closed."""
-    buf = bytearray()
-    while len(buf) < n:
-        left = deadline - time.monotonic()
-        if left <= 0:
-            raise TimeoutError("the peer was too slow")
-        sock.settimeout(left)
-        chunk = sock.recv(n - len(buf))
-        if not chunk:
-            raise wire.IperfError("closed", "the peer closed the connection")
-        buf += chunk
-    return bytes(buf)
-
-
-@dataclass(eq=False)
-class Conn:
-    """One accepted TCP connection and what it is doing (for limits and eviction)."""
-
-    sock: socket.socket
-    source: str
-    since: float = field(default_factory=time.monotonic)
-    phase: str = "new"  # new (no complete request) | idle (between requests) | echo | busy | test
-    counted: bool = True  # counts against max_per_source (False once part of a bandwidth test)
-    evicted: bool = False
-    authenticated: bool = False  # sent the token in a request that was granted
-    last_io: float = 0.0  # echo: when bytes last moved
-
-    def set_phase(self, phase: str) -> None:
-        self.phase, self.since = phase, time.monotonic()
-
-    def tier(self, now: float) -> int:
-        """Eviction order: 0 no complete request yet, 1 idle between requests, 2 an echo gone quiet,
-        3 an echo exchanging data, 4 an authenticated session between requests."""
-        if self.authenticated:
-            return 4
-        if self.phase == "echo":
-            return 3 if now - self.last_io < ECHO_ACTIVE_S else 2
-        return 0 if self.phase == "new" else 1
 
 
 class Responder:
     """The responder; `start()` binds and serves in background threads, `stop()` ends it all."""
 
     def __init__(self, config: ServeConfig, log: Log | None = None) -> None:
-        from netcheck.responder.iperf import SlotTable
-
         if not config.no_auth and not config.token:
             raise ValueError("a token is required (or no_auth=True)")
         self.cfg = config
@@ -177,7 +61,7 @@ class Responder:
         self._lock = threading.Lock()
         self.capacity = (limits.Capacity(config.max_tests, 0, None, "--max-tests") if config.max_tests > 0
                          else limits.auto_capacity())
-        self.tests = SlotTable(self.capacity.max_tests)
+        self.tests = limits.SlotTable(self.capacity.max_tests)
         self.max_clients = config.max_clients
         self._requests = limits.RateLimiter(config.requests_per_second, config.requests_per_second * 2,
                                             config.tracked_sources)
@@ -481,8 +365,6 @@ class Responder:
             wire.close_quietly(conn.sock)
 
     def _handle(self, conn: Conn) -> None:
-        from netcheck.responder import control, iperf
-
         keep = False
         deadline = conn.since + self.cfg.handshake_timeout
         try:
@@ -490,10 +372,7 @@ class Responder:
             first = conn.sock.recv(1)
             if not first:
                 return
-            if first == b"{":
-                control.session(self, conn, first, deadline)
-            else:
-                keep = iperf.connection(self, conn, first, deadline)
+            keep = TCP_HANDLERS.get(first, DEFAULT_TCP_HANDLER)(self, conn, first, deadline)
         except (OSError, wire.IperfError, ValueError) as exc:
             self.log("connection-error", level="debug", client=conn.source, error=str(exc) or type(exc).__name__)
         except Exception as exc:  # a bug must not take the responder down
@@ -513,15 +392,24 @@ class Responder:
 
     # -- UDP --------------------------------------------------------------------------
     def _udp_loop(self) -> None:
-        from netcheck.responder import udp
-
         udp.loop(self, self._udp)
+
+
+def _control(r: Responder, conn: Conn, first: bytes, deadline: float) -> bool:
+    control.session(r, conn, first, deadline)
+    return False  # the connection ends with its session
+
+
+# The first byte a client sends picks the protocol: `{` a JSON control line, any other byte
+# begins an iperf3 cookie. A handler returns True when it kept the socket (an iperf3 data
+# stream, now owned by its test); otherwise the connection is closed when it returns.
+Handler = Callable[[Responder, Conn, bytes, float], bool]
+TCP_HANDLERS: dict[bytes, Handler] = {b"{": _control}
+DEFAULT_TCP_HANDLER: Handler = iperf.connection
 
 
 def serve(config: ServeConfig, log: Log | None = None) -> int:
     """Run until SIGTERM or SIGINT; the CLI's `netcheck serve`. Returns an exit code."""
-    import signal
-
     responder = Responder(config, log)
     responder.start()
     shutdown = threading.Event()

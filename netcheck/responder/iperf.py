@@ -2,7 +2,7 @@
 
 Order on a control connection: cookie, PARAM_EXCHANGE, parameters (all within the
 handshake timeout in total), token check, parameter check, and only then a test slot.
-Slots: `Responder.capacity.max_tests` tests at once, one per source address. A client
+Slots (limits.SlotTable): `Responder.capacity.max_tests` tests at once, one per source address. A client
 beyond that gets ACCESS_DENIED (stock clients print "the server is busy") followed by a
 retry-after trailer that netcheck clients read (netcheck/protocol.py): magic + u16 seconds + u16 running
 tests + u16 slots (big-endian). Each test's results JSON carries
@@ -13,169 +13,38 @@ while it ran, so a slow result can be told from a saturated responder.
 from __future__ import annotations
 
 import contextlib
+import json
 import math
 import socket
 import struct
-import threading
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from netcheck import protocol as proto
-from netcheck.net import iperf as wire
-from netcheck.protocol import RETRY_MAGIC, RETRY_TRAILER
-from netcheck.responder.control import authorized
-from netcheck.responder.core import Conn, recv_exact_until
+from netcheck.net import iperfwire as wire
+from netcheck.net import tcpinfo
+from netcheck.net.iperfpump import LoopPump
+from netcheck.responder.auth import authorized
+from netcheck.responder.conn import Conn, ServeConfig
+from netcheck.responder.limits import BwTest, Denial
 
 if TYPE_CHECKING:
-    from netcheck.responder.core import Responder, ServeConfig
+    from netcheck.responder.core import Responder
 
-COOKIE_CHARS = frozenset(proto.COOKIE_ALPHABET.encode())
 MAX_PARAMS = 8192  # iperf3 3.18+ MAX_PARAMS_JSON_STRING
 IEACCESSDENIED = 11
-WAITING_FOR = 120.0  # seconds a denied source counts as waiting in line
-HOLD_S = 1.0  # a freed slot is kept for due waiters at most this long
-
-
-@dataclass(eq=False)
-class BwTest:
-    """One iperf3 test holding a slot."""
-
-    cookie: bytes
-    source: str
-    seconds: float
-    created: float = field(default_factory=time.monotonic)
-    expected: int = 0
-    accepting: bool = False
-    started: float | None = None
-    peak: int = 1  # most tests running at once while this one ran (itself included)
-    streams: list[socket.socket] = field(default_factory=list)
-    accepted: dict[int, float] = field(default_factory=dict)  # id(stream) -> accept time: bidir splits by order
-    arrived: threading.Condition = field(default_factory=threading.Condition)
-
-    def remaining(self, now: float) -> float:
-        """Seconds until this test should have freed its slot (results exchange included)."""
-        start = self.started if self.started is not None else self.created + 1.0
-        return max(0.5, start + self.seconds + 1.5 - now)
-
-
-@dataclass(frozen=True)
-class Denial:
-    retry_after: int
-    reason: str
-    running: int
-    slots: int
-
-    def trailer(self) -> bytes:
-        return RETRY_TRAILER.pack(RETRY_MAGIC, min(self.retry_after, 65535), min(self.running, 65535),
-                                  min(self.slots, 65535))
-
-
-class SlotTable:
-    """BwTest slots: at most `limit` at once, one per source; retry-after hints for the rest."""
-
-    def __init__(self, limit: int, max_wait: float = 300.0) -> None:
-        self.limit = max(1, limit)
-        self.max_wait = max_wait
-        self._tests: dict[bytes, BwTest] = {}
-        self._waiting: dict[str, tuple[float, float, float]] = {}  # source -> (first denied, last, told to return)
-        self._freed = 0.0  # when a test last ended (a slot became free)
-        self._lock = threading.Lock()
-
-    def active(self) -> int:
-        with self._lock:
-            return len(self._tests)
-
-    def acquire(self, cookie: bytes, source: str, seconds: float) -> BwTest | Denial:
-        now = time.monotonic()
-        with self._lock:
-            self._waiting = {s: w for s, w in self._waiting.items()
-                             if now - w[1] < WAITING_FOR and not _no_show(w, now)}
-            mine = next((t for t in self._tests.values() if t.source == source), None)
-            if mine is not None:
-                return Denial(math.ceil(mine.remaining(now)), "a test from this address is running",
-                              len(self._tests), self.limit)
-            if len(self._tests) < self.limit and not self._held_for_others(source, now):
-                test = self._tests[cookie] = BwTest(cookie, source, seconds)
-                self._waiting.pop(source, None)
-                return test
-            first, _, _ = self._waiting.get(source, (now, now, now))
-            ahead = sum(1 for s, (f, _, _) in self._waiting.items() if f < first and s != source)
-            ends = sorted(t.remaining(now) for t in self._tests.values()) or [1.0]
-            typical = max(t.seconds + 2.0 for t in self._tests.values()) if self._tests else seconds + 2.0
-            wave, slot = divmod(ahead, self.limit)
-            wait = max(1, math.ceil(min(self.max_wait, ends[min(slot, len(ends) - 1)] + wave * typical)))
-            self._waiting[source] = (first, now, now + wait)
-            return Denial(wait, "all test slots are in use", len(self._tests), self.limit)
-
-    def _held_for_others(self, source: str, now: float) -> bool:
-        """True when every free slot is promised to sources told to come back about now.
-
-        Sources that were told to wait earlier and are due within the next second keep their
-        turn, but a freed slot is held for them at most HOLD_S: a waiter that never returns (a
-        phantom) cannot keep a slot idle longer, and one that misses its turn by more than its
-        client's jitter loses its place in line (`_no_show`).
-        """
-        if now - self._freed > HOLD_S:
-            return False
-        free = self.limit - len(self._tests)
-        mine = self._waiting.get(source)
-        due = sum(1 for s, (f, _, at) in self._waiting.items()
-                  if s != source and at <= now + 1.0 and (mine is None or f < mine[0]))
-        return due >= free
-
-    def attach(self, cookie: bytes, source: str, sock: socket.socket, accepted: float = 0.0) -> bool | None:
-        """Join a data connection to its test: True; None when the cookie names no test.
-
-        `accepted` (the connection's accept time) orders the streams as the client opened
-        them, whichever handler thread read its cookie first: a bidir test's first half are
-        the client's send streams.
-        """
-        with self._lock:
-            test = self._tests.get(cookie)
-        if test is None:
-            return None
-        with test.arrived:
-            if test.source != source or not test.accepting or len(test.streams) >= test.expected:
-                return False
-            test.streams.append(sock)
-            test.accepted[id(sock)] = accepted
-            test.arrived.notify_all()
-        return True
-
-    def running(self, test: BwTest) -> None:
-        with self._lock:
-            test.started = time.monotonic()
-            live = [t for t in self._tests.values() if t.started is not None]
-            for t in live:
-                t.peak = max(t.peak, len(live))
-
-    def release(self, test: BwTest) -> None:
-        with self._lock:
-            if self._tests.pop(test.cookie, None) is not None:
-                self._freed = time.monotonic()
-
-
-def _no_show(waiter: tuple[float, float, float], now: float) -> bool:
-    """A source told to return at `at` that is later than any client jitter allows (netcheck's client
-    returns within 1.25 x the wait + 0.5 s): it left, and its place in line goes."""
-    _, told, at = waiter
-    return now > at + 0.3 * (at - told) + 1.0
-
-
-def valid_cookie(cookie: bytes) -> bool:
-    return len(cookie) == proto.COOKIE_SIZE and cookie[-1] == 0 and all(c in COOKIE_CHARS for c in cookie[:-1])
 
 
 def connection(r: Responder, c: Conn, first: bytes, deadline: float) -> bool:
     """Handle an iperf3 control or data connection; True when a test took the socket."""
     sock = c.sock
     try:
-        cookie = first + recv_exact_until(sock, proto.COOKIE_SIZE - 1, deadline)
+        cookie = first + wire.recv_exact_until(sock, proto.COOKIE_SIZE - 1, deadline)
     except (TimeoutError, wire.IperfError):
         r.log("bad-cookie", level="debug", client=c.source, reason="incomplete")
         return False
-    if not valid_cookie(cookie):
+    if not wire.valid_cookie(cookie):
         r.log("bad-cookie", level="debug", client=c.source)
         return False
     joined = r.tests.attach(cookie, c.source, sock, c.since)
@@ -201,7 +70,7 @@ def connection(r: Responder, c: Conn, first: bytes, deadline: float) -> bool:
     if isinstance(params, str):
         refuse(r, sock, c.source, 1000, params)
         return False
-    if not authorized(r, params.get("extra_data")):
+    if not authorized(r.cfg, params.get("extra_data")):
         refuse(r, sock, c.source, proto.IEAUTHTEST, "unauthorized: extra_data does not match the token")
         return False
     checked = check_params(params, r.cfg)
@@ -214,7 +83,7 @@ def connection(r: Responder, c: Conn, first: bytes, deadline: float) -> bool:
         r.log("iperf-busy", client=c.source, reason=got.reason, retry_after=got.retry_after,
               running=got.running, slots=got.slots)
         with contextlib.suppress(OSError):
-            sock.sendall(struct.pack("b", proto.ACCESS_DENIED) + got.trailer())
+            sock.sendall(wire.busy_frame(got.retry_after, got.running, got.slots))
         return False
     r.uncount(c)
     c.set_phase("test")
@@ -229,12 +98,10 @@ def connection(r: Responder, c: Conn, first: bytes, deadline: float) -> bool:
 
 def recv_params(sock: socket.socket, deadline: float) -> dict[str, Any] | str:
     """The parameters JSON, read before `deadline` in all; a string says what was wrong with it."""
-    import json
-
-    (length,) = struct.unpack("!I", recv_exact_until(sock, 4, deadline))
+    (length,) = struct.unpack("!I", wire.recv_exact_until(sock, 4, deadline))
     if not 0 < length <= MAX_PARAMS:
         return f"parameters of {length} bytes are out of bounds (1..{MAX_PARAMS})"
-    raw = recv_exact_until(sock, length, deadline)
+    raw = wire.recv_exact_until(sock, length, deadline)
     try:
         obj = json.loads(raw)
     except (UnicodeDecodeError, json.JSONDecodeError):
@@ -292,7 +159,7 @@ def check_params(params: dict[str, Any], cfg: ServeConfig) -> Params | tuple[int
 def refuse(r: Responder, ctrl: socket.socket, source: str, ierrno: int, why: str) -> None:
     r.log("iperf-refused", level="warning", client=source, reason=why[:200])
     with contextlib.suppress(OSError):
-        ctrl.sendall(struct.pack("!bii", proto.SERVER_ERROR, ierrno, 0))
+        ctrl.sendall(wire.error_frame(ierrno))
 
 
 def run_test(r: Responder, ctrl: socket.socket, source: str, test: BwTest, p: Params) -> None:
@@ -321,7 +188,7 @@ def run_test(r: Responder, ctrl: socket.socket, source: str, test: BwTest, p: Pa
     # (sending, sockets) per direction; in bidir the client's send streams (ours to read) come first.
     groups = ([(False, streams[:p.streams]), (True, streams[p.streams:])] if p.bidir
               else [(p.reverse, streams)])
-    pumps = [wire.LoopPump(socks, sending=sending, block=p.block) for sending, socks in groups]
+    pumps = [LoopPump(socks, sending=sending, block=p.block) for sending, socks in groups]
     t0 = time.monotonic()
     for pump in pumps:
         pump.start()
@@ -332,7 +199,7 @@ def run_test(r: Responder, ctrl: socket.socket, source: str, test: BwTest, p: Pa
         elapsed = time.monotonic() - t0
         for pump in pumps:
             pump.stop()
-        retrans = {id(s): wire.tcp_counters(s)[0] for sending, socks in groups if sending for s in socks}
+        retrans = {id(s): tcpinfo.counters(s)[0] for sending, socks in groups if sending for s in socks}
         for s in streams:
             wire.close_quietly(s)
         for pump in pumps:
@@ -352,10 +219,8 @@ def run_test(r: Responder, ctrl: socket.socket, source: str, test: BwTest, p: Pa
         counts = [(socks[i], pump.counts[i]) for (_, socks), pump in zip(groups, pumps, strict=True)
                   for i in range(len(socks))]
         results = {**clock.util(), "sender_has_retransmits": 1 if p.reverse or p.bidir else -1,
-                   "streams": [{"id": wire.stream_id(i), "bytes": n,
-                                "retransmits": r_ if (r_ := retrans.get(id(s))) is not None else -1,
-                                "jitter": 0, "errors": 0, "packets": 0, "start_time": 0,
-                                "end_time": round(elapsed, 6)} for i, (s, n) in enumerate(counts)],
+                   "streams": [wire.stream_result(wire.stream_id(i), n, retrans.get(id(s)), elapsed)
+                               for i, (s, n) in enumerate(counts)],
                    "netcheck": {"concurrent_tests": test.peak, "test_slots": r.tests.limit}}
         wire.send_json(ctrl, results)
         r.tests.release(test)  # free the slot before the client's next test (download after upload) can ask
@@ -388,4 +253,4 @@ def wait_for_end(r: Responder, ctrl: socket.socket, hard_end: float) -> int:
             return -101
         if not data:
             return -101
-        return int(struct.unpack("b", data)[0])
+        return wire.decode_state(data)

@@ -1,6 +1,6 @@
-"""Budgets and capacity: per-source token buckets, descriptor and bandwidth-test limits.
+"""Budgets and capacity: per-source token buckets, descriptor and bandwidth-test limits, test slots.
 
-Everything here is pure bookkeeping (no sockets), so the numbers the responder runs
+Everything here is pure bookkeeping (no socket I/O), so the numbers the responder runs
 with can be logged at start and tested directly.
 """
 
@@ -9,10 +9,11 @@ from __future__ import annotations
 import math
 import os
 import resource
+import socket
 import threading
 import time
 from collections import OrderedDict
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 FDS_RESERVED = 64  # listeners, log, selector, headroom (an eighth of a small limit, at least 16)
@@ -211,3 +212,134 @@ def auto_capacity(cpus: int | None = None, nic_mbps: int | None = None, *, probe
         parts.append("NIC speed unknown")
     limit = max(1, min(limit, MAX_AUTO_TESTS))
     return Capacity(limit, n_cpu, nic, "; ".join(parts))
+
+
+# -- bandwidth-test slots -------------------------------------------------------------------
+
+WAITING_FOR = 120.0  # seconds a denied source counts as waiting in line
+HOLD_S = 1.0  # a freed slot is kept for due waiters at most this long
+
+
+@dataclass(eq=False)
+class BwTest:
+    """One iperf3 test holding a slot."""
+
+    cookie: bytes
+    source: str
+    seconds: float
+    created: float = field(default_factory=time.monotonic)
+    expected: int = 0
+    accepting: bool = False
+    started: float | None = None
+    peak: int = 1  # most tests running at once while this one ran (itself included)
+    streams: list[socket.socket] = field(default_factory=list)
+    accepted: dict[int, float] = field(default_factory=dict)  # id(stream) -> accept time: bidir splits by order
+    arrived: threading.Condition = field(default_factory=threading.Condition)
+
+    def remaining(self, now: float) -> float:
+        """Seconds until this test should have freed its slot (results exchange included)."""
+        start = self.started if self.started is not None else self.created + 1.0
+        return max(0.5, start + self.seconds + 1.5 - now)
+
+
+@dataclass(frozen=True)
+class Denial:
+    """No slot for this test: when to come back, why, and how crowded the responder is (the busy frame's trailer)."""
+
+    retry_after: int
+    reason: str
+    running: int
+    slots: int
+
+
+
+class SlotTable:
+    """BwTest slots: at most `limit` at once, one per source; retry-after hints for the rest."""
+
+    def __init__(self, limit: int, max_wait: float = 300.0) -> None:
+        self.limit = max(1, limit)
+        self.max_wait = max_wait
+        self._tests: dict[bytes, BwTest] = {}
+        self._waiting: dict[str, tuple[float, float, float]] = {}  # source -> (first denied, last, told to return)
+        self._freed = 0.0  # when a test last ended (a slot became free)
+        self._lock = threading.Lock()
+
+    def active(self) -> int:
+        with self._lock:
+            return len(self._tests)
+
+    def acquire(self, cookie: bytes, source: str, seconds: float) -> BwTest | Denial:
+        now = time.monotonic()
+        with self._lock:
+            self._waiting = {s: w for s, w in self._waiting.items()
+                             if now - w[1] < WAITING_FOR and not _no_show(w, now)}
+            mine = next((t for t in self._tests.values() if t.source == source), None)
+            if mine is not None:
+                return Denial(math.ceil(mine.remaining(now)), "a test from this address is running",
+                              len(self._tests), self.limit)
+            if len(self._tests) < self.limit and not self._held_for_others(source, now):
+                test = self._tests[cookie] = BwTest(cookie, source, seconds)
+                self._waiting.pop(source, None)
+                return test
+            first, _, _ = self._waiting.get(source, (now, now, now))
+            ahead = sum(1 for s, (f, _, _) in self._waiting.items() if f < first and s != source)
+            ends = sorted(t.remaining(now) for t in self._tests.values()) or [1.0]
+            typical = max(t.seconds + 2.0 for t in self._tests.values()) if self._tests else seconds + 2.0
+            wave, slot = divmod(ahead, self.limit)
+            wait = max(1, math.ceil(min(self.max_wait, ends[min(slot, len(ends) - 1)] + wave * typical)))
+            self._waiting[source] = (first, now, now + wait)
+            return Denial(wait, "all test slots are in use", len(self._tests), self.limit)
+
+    def _held_for_others(self, source: str, now: float) -> bool:
+        """True when every free slot is promised to sources told to come back about now.
+
+        Sources that were told to wait earlier and are due within the next second keep their
+        turn, but a freed slot is held for them at most HOLD_S: a waiter that never returns (a
+        phantom) cannot keep a slot idle longer, and one that misses its turn by more than its
+        client's jitter loses its place in line (`_no_show`).
+        """
+        if now - self._freed > HOLD_S:
+            return False
+        free = self.limit - len(self._tests)
+        mine = self._waiting.get(source)
+        due = sum(1 for s, (f, _, at) in self._waiting.items()
+                  if s != source and at <= now + 1.0 and (mine is None or f < mine[0]))
+        return due >= free
+
+    def attach(self, cookie: bytes, source: str, sock: socket.socket, accepted: float = 0.0) -> bool | None:
+        """Join a data connection to its test: True; None when the cookie names no test.
+
+        `accepted` (the connection's accept time) orders the streams as the client opened
+        them, whichever handler thread read its cookie first: a bidir test's first half are
+        the client's send streams.
+        """
+        with self._lock:
+            test = self._tests.get(cookie)
+        if test is None:
+            return None
+        with test.arrived:
+            if test.source != source or not test.accepting or len(test.streams) >= test.expected:
+                return False
+            test.streams.append(sock)
+            test.accepted[id(sock)] = accepted
+            test.arrived.notify_all()
+        return True
+
+    def running(self, test: BwTest) -> None:
+        with self._lock:
+            test.started = time.monotonic()
+            live = [t for t in self._tests.values() if t.started is not None]
+            for t in live:
+                t.peak = max(t.peak, len(live))
+
+    def release(self, test: BwTest) -> None:
+        with self._lock:
+            if self._tests.pop(test.cookie, None) is not None:
+                self._freed = time.monotonic()
+
+
+def _no_show(waiter: tuple[float, float, float], now: float) -> bool:
+    """A source told to return at `at` that is later than any client jitter allows (netcheck's client
+    returns within 1.25 x the wait + 0.5 s): it left, and its place in line goes."""
+    _, told, at = waiter
+    return now > at + 0.3 * (at - told) + 1.0

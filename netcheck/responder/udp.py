@@ -13,7 +13,7 @@ import socket
 from typing import TYPE_CHECKING, Any
 
 from netcheck.protocol import ECHO_MODE_ECHO, echo_mode, echo_reply
-from netcheck.responder.core import plain_ip
+from netcheck.responder.conn import plain_ip
 
 if TYPE_CHECKING:
     from netcheck.responder.core import Responder
