@@ -93,7 +93,7 @@ class Pair:
                     up, down = net.throughput_bidir(spec.host, spec.port, spec.seconds, spec.streams, spec.token)
                     self.results = {False: up, True: down}
                 except IperfError as exc:
-                    if exc.kind == "timeout" and not str(exc).startswith("connecting"):
+                    if exc.kind == "stalled":
                         # the server was reached but the bidir test stalled (a narrow, shallow-queued link can
                         # starve the control connection with both directions full): measure each alone
                         self.note = f"the bidirectional test did not complete ({exc})"
@@ -384,6 +384,13 @@ def _failed(spec: Spec, ev: Evidence, what: str, limit: float) -> Outcome:
                        measured=kind, threshold=f"{limit:g} Mbit/s", unit=Unit.MBIT_S, evidence=evidence,
                        remediation=f"Allow TCP from this node to {spec.server} (route, firewall, security group), "
                                    "and check that the server is running.")
+    if kind == "stalled":  # the server answered, then the test stopped: nothing was measured, nor refused
+        return Outcome(Status.ERROR, f"{what} could not be measured: the server answered, then the test stalled "
+                       f"({err}).", evidence=evidence,
+                       remediation="Run the test again; if it stalls again, look for loss or a saturated link on the "
+                                   f"path to {spec.server} (retransmits, a policer), or a firewall that lets the "
+                                   "control connection through but holds the data streams (same port, more "
+                                   "connections).")
     fixes = {
         "unauthorized": "Pass the responder's token with --token or NETCHECK_TOKEN (the responder was started "
                         "with --token, NETCHECK_TOKEN or --token-file).",

@@ -228,6 +228,7 @@ def test_evaluate_reports_retransmits_and_direction() -> None:
     ("unauthorized", Status.ERROR, "--token"),
     ("refused", Status.ERROR, "netcheck serve"),
     ("timeout", Status.FAIL, "firewall"),
+    ("stalled", Status.ERROR, "Run the test again"),
     ("unreachable", Status.FAIL, "firewall"),
     ("protocol", Status.ERROR, "iperf3"),
 ])

@@ -483,7 +483,7 @@ def test_a_bidir_test_that_stalls_is_measured_one_direction_at_a_time(responder:
 
     class Stalling(Net):  # the stall cannot be produced on demand; the sequential tests below are real
         def throughput_bidir(self, *args: object, **kwargs: object) -> tuple[iperf.IperfResult, iperf.IperfResult]:
-            raise iperf.IperfError("timeout", "no TEST_END from the server while running the test")
+            raise iperf.IperfError("stalled", "no TEST_END from the server while running the test")
 
     pair = bandwidth.Pair()
     for reverse in (False, True):

@@ -196,7 +196,11 @@ def _expect(sock: socket.socket, want: int, phase: str) -> None:
     try:
         state = recv_state(sock)
     except TimeoutError:
-        raise IperfError("timeout", f"no {STATE_NAMES[want]} from the server while {phase}") from None
+        # Silence right after connecting is a server that never answers ("timeout"); later, the server
+        # was reached and the test stopped on the way ("stalled": a saturated or lossy link can starve
+        # the control connection), which is not "could not reach the server".
+        kind = "timeout" if want == PARAM_EXCHANGE else "stalled"
+        raise IperfError(kind, f"no {STATE_NAMES[want]} from the server while {phase}") from None
     if state == want:
         return
     _raise_for_state(sock, state, phase)
@@ -231,6 +235,8 @@ def _connect(host: str, port: int, timeout: float) -> socket.socket:
         raise IperfError("timeout", f"connecting to {host}:{port} timed out after {timeout:g} s") from None
     except ConnectionRefusedError:
         raise IperfError("refused", f"{host}:{port} refused the connection (nothing listening?)") from None
+    except ConnectionResetError:  # reset as the handshake completed: as ResetAtStart (a listener closing)
+        raise ResetAtStart(host, port) from None
     except OSError as exc:
         from netcheck.net.localerr import local_route_error
 
@@ -489,7 +495,7 @@ def _open_streams(host: str, port: int, timeout: float, cookie: bytes, n: int, o
     if errors:
         raise errors[0]
     if len(out) < n:
-        raise IperfError("timeout", f"opening {n} data streams to {host}:{port} did not finish in {timeout:g} s")
+        raise IperfError("stalled", f"opening {n} data streams to {host}:{port} did not finish in {timeout:g} s")
 
 
 ACK_WIRE = 66  # bytes of a pure ACK on the wire: Ethernet 14 + IPv4 20 + TCP 20 + timestamps 12
