@@ -77,6 +77,7 @@ class Planned:
     settings: Settings  # with the phase applied
     phase: PhaseInfo
     plan: Plan
+    seconds: tuple[float, float] = (0.0, 0.0)  # spent detecting the phase, then planning (the report's set-up figures)
 
 
 def plan(settings: Settings, options: Options | None = None, *, net: Net | None = None) -> Planned:
@@ -90,10 +91,13 @@ def plan(settings: Settings, options: Options | None = None, *, net: Net | None 
     from netcheck.plan import build_plan
 
     options = options or Options()
+    t0 = time.monotonic()
     requested, origin = phases.requested_phase(settings, options.phase)
     info = phases.resolve(net or Net(), requested, origin, settings.spec.inbound.kubelet_port)
     settings = phases.with_phase(settings, info.phase)
-    return Planned(settings, info, build_plan(settings, options.only, options.skip))
+    t1 = time.monotonic()
+    checks = build_plan(settings, options.only, options.skip)
+    return Planned(settings, info, checks, (t1 - t0, time.monotonic() - t1))
 
 
 def preflight(settings: Settings, options: Options | None = None, *, net: Net | None = None) -> Preflight:
@@ -110,7 +114,8 @@ def preflight(settings: Settings, options: Options | None = None, *, net: Net | 
 
     options = options or Options()
     started = datetime.now(UTC)
-    t0 = time.monotonic() if options.clock_start is None else options.clock_start
+    entered = time.monotonic()
+    t0 = entered if options.clock_start is None else options.clock_start
     net = net or Net()
     planned = plan(settings, options, net=net)
     settings, info, checks = planned.settings, planned.phase, planned.plan
@@ -141,7 +146,9 @@ def preflight(settings: Settings, options: Options | None = None, *, net: Net | 
                     phase_evidence=info.evidence, phase_source=info.source, root_causes=found.roots,
                     labels=dict(settings.profile.metadata.labels),
                     critical_path=None if outcome.critical_path is None else
-                    {**outcome.critical_path, "beforeChecksSeconds": round(checks_start - t0, 3)})
+                    {**outcome.critical_path, "beforeChecksSeconds": round(checks_start - t0, 3),
+                     "setupSeconds": {"settings": round(entered - t0, 3), "phase": round(planned.seconds[0], 3),
+                                      "plan": round(planned.seconds[1], 3)}})
     previous = remember(report, options.history, options.warn) if options.history is not None else None
     return Preflight(report, previous, t0)
 

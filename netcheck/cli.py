@@ -393,7 +393,6 @@ def run_cmd(config: ConfigOpt = None, nodeconfig: NodeConfigOpt = None, fmt: For
 
     # What nodeadm fetches with eks:DescribeCluster when the NodeConfig lacks it; bounded, counted in --deadline.
     settings = enrich_from_aws(settings, timeout=min(8.0, deadline / 4))
-    color = output is None and _color_allowed(no_color)
     from netcheck.app import Options, preflight
 
     target = _output_target(output)  # before any probe: a target we cannot write is a usage error
@@ -404,6 +403,7 @@ def run_cmd(config: ConfigOpt = None, nodeconfig: NodeConfigOpt = None, fmt: For
         result = preflight(settings, options)
     except PatternError as exc:
         raise _fail(2, str(exc)) from None
+    color = output is None and _color_allowed(no_color)  # for rendering only: after the checks, not before them
     code = _deliver(result, fmt, target, color=color, deadline=deadline, junit_properties=props, quiet=quiet)
     raise typer.Exit(code)
 
