@@ -153,12 +153,10 @@ def preflight(settings: Settings, options: Options | None = None, *, net: Net | 
     """
     import probes
     from netcheck import signals
-    from netcheck.diagnosis import diagnose
     from netcheck.model import CheckResult, Outcome, Report, SkipReason
     from netcheck.net import Net
     from netcheck.plan import build_plan
     from netcheck.runner import RunResult, run
-    from netcheck.verdict import decide
 
     options = options or Options()
     started = datetime.now(UTC)
@@ -184,6 +182,10 @@ def preflight(settings: Settings, options: Options | None = None, *, net: Net | 
         gc.freeze()  # settings and plan live for the whole run: keep the collector from re-walking them
         if observer is not None and options.progress is not None:
             observer.attach(options.progress(len(checks.checks)))
+        # What the report needs, imported now while the checks run rather than before they start.
+        import netcheck.diagnosis
+        import netcheck.verdict  # noqa: F401
+
         beside[0] = time.monotonic() - t
         if signals.received():
             raise KeyboardInterrupt
@@ -202,6 +204,9 @@ def preflight(settings: Settings, options: Options | None = None, *, net: Net | 
         if observer is not None:
             observer.close()
     checks = whole_plan()
+    from netcheck.diagnosis import diagnose
+    from netcheck.verdict import decide
+
     if signals.received() and not outcome.interrupted:  # arrived after the loop, before the report
         outcome = dataclasses.replace(outcome, interrupted=True)
     disabled = {c.id: CheckResult(c, o) for c, o in checks.disabled}
