@@ -15,6 +15,12 @@ router where a rate is given). For each row, in the same lab and the same run:
 
 The report's durationSeconds excludes interpreter start-up; "wall" includes it. Run with
 PYTHONPATH at the tree to measure (the child runs `python -m netcheck` from this tree).
+
+Bytecode: an installed netcheck (pip, the Containerfile) runs from compiled .pyc files. A
+development shell often sets PYTHONDONTWRITEBYTECODE, and then every run compiles all of netcheck
+and probes from source (0.2-0.4 s on this 2-core machine). So the runs get a bytecode cache of their
+own (PYTHONPYCACHEPREFIX in a temporary directory, filled by compileall before the first run; the
+tree itself is left clean); `--source` measures the compile-every-run way instead.
 """
 
 from __future__ import annotations
@@ -86,7 +92,19 @@ def _iperf3(lab: Any, node: Any, vpc: Any, ip: str, omit: int, reverse: bool) ->
             srv.wait(timeout=5)
 
 
-def one_row(row: Row, repeat: int) -> dict[str, Any]:
+def _profile(site: Any, args: list[str], directory: Path, name: str) -> None:
+    """One run under `-X importtime` and one under cProfile, kept in DIRECTORY for reading set-up time."""
+    directory.mkdir(parents=True, exist_ok=True)
+    node = site.node
+    cmd = [sys.executable, "-X", "importtime", "-m", "netcheck", *args]
+    out = site.lab.run(node, cmd, check=False, cwd=str(ROOT), timeout=240)
+    (directory / f"{name}.importtime").write_text(out.stderr)
+    prof = directory / f"{name}.prof"
+    cmd = [sys.executable, "-m", "cProfile", "-o", str(prof), "-m", "netcheck", *args]
+    site.lab.run(node, cmd, check=False, cwd=str(ROOT), timeout=240)
+
+
+def one_row(row: Row, repeat: int, profile_dir: Path | None = None) -> dict[str, Any]:
     from netcheck.protocol import RESPONDER_PORT
     from testbed.delay import add_delay
     from testbed.lab import Lab
@@ -111,6 +129,8 @@ def one_row(row: Row, repeat: int) -> dict[str, Any]:
                                           "streams": STREAMS})
         args = ["run", "-c", str(profile), "--format", "json"] + ([] if row.bandwidth else ["--skip", "bandwidth.*"])
         omit = 0.0
+        if profile_dir is not None:
+            _profile(site, args, profile_dir, row.name)
         for _ in range(repeat):
             out, wall = site.netcheck(*args, timeout=240)
             try:
@@ -146,23 +166,39 @@ def one_row(row: Row, repeat: int) -> dict[str, Any]:
     return rec
 
 
+def _bytecode_cache(directory: str) -> None:
+    """Compile this tree into a private bytecode cache the child processes use, as an install would."""
+    os.environ.pop("PYTHONDONTWRITEBYTECODE", None)
+    os.environ["PYTHONPYCACHEPREFIX"] = directory
+    subprocess.run([sys.executable, "-m", "compileall", "-q", "-j", "0", str(ROOT / "netcheck"), str(ROOT / "probes")],
+                   check=True, timeout=300)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--rows", default="healthy-nobw,healthy,250ms-mtu1400")
     ap.add_argument("--repeat", type=int, default=2)
     ap.add_argument("--json", type=Path, default=None)
+    ap.add_argument("--source", action="store_true",
+                    help="no bytecode cache: every run compiles netcheck from source (as with PYTHONDONTWRITEBYTECODE)")
+    ap.add_argument("--profile", type=Path, default=None, metavar="DIR",
+                    help="first run each row once under -X importtime and once under cProfile, kept in DIR")
     args = ap.parse_args()
     if os.geteuid() != 0:
         print("needs root (namespaces)")
         return
-    print(f"{time.strftime('%Y-%m-%d %H:%M')}, load {os.getloadavg()[0]:.1f} (1 min), tree {ROOT}", flush=True)
-    recs = []
-    for name in args.rows.split(","):
-        rec = one_row(ROWS[name.strip()], args.repeat)
-        recs.append(rec)
-        print(f"{name}: median {rec['medianDuration']} s, ping {rec['pingMs']} ms, "
-              f"iperf3 up {rec.get('iperf3UploadMbps')} down {rec.get('iperf3DownloadMbps')} "
-              f"(-O {rec.get('iperf3Omit')}), load {os.getloadavg()[0]:.1f}", flush=True)
+    with tempfile.TemporaryDirectory(prefix="ncsp-pyc-") as pyc:
+        if not args.source:
+            _bytecode_cache(pyc)
+        print(f"{time.strftime('%Y-%m-%d %H:%M')}, load {os.getloadavg()[0]:.1f} (1 min), tree {ROOT}, "
+              f"{'compiled from source every run' if args.source else 'bytecode cached'}", flush=True)
+        recs = []
+        for name in args.rows.split(","):
+            rec = one_row(ROWS[name.strip()], args.repeat, args.profile)
+            recs.append(rec)
+            print(f"{name}: median {rec['medianDuration']} s, ping {rec['pingMs']} ms, "
+                  f"iperf3 up {rec.get('iperf3UploadMbps')} down {rec.get('iperf3DownloadMbps')} "
+                  f"(-O {rec.get('iperf3Omit')}), load {os.getloadavg()[0]:.1f}", flush=True)
     if args.json:
         args.json.write_text(json.dumps(recs, indent=1))
 

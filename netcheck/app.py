@@ -79,61 +79,141 @@ class Planned:
     plan: Plan
 
 
+def _phased(settings: Settings, options: Options, net: Net | None) -> tuple[Settings, PhaseInfo]:
+    """The lifecycle phase (from the host's evidence unless set), and the settings for it; nothing is sent."""
+    from netcheck import phase as phases
+    from netcheck.net import Net
+
+    requested, origin = phases.requested_phase(settings, options.phase)
+    net = net or Net(root=settings.environ.get("NETCHECK_HOST_ROOT"))  # the host root of the settings' snapshot
+    info = phases.resolve(net, requested, origin, settings.spec.inbound.kubelet_port)
+    return phases.with_phase(settings, info.phase), info
+
+
 def plan(settings: Settings, options: Options | None = None, *, net: Net | None = None) -> Planned:
     """Phase, then plan: what `netcheck plan` lists and `preflight` runs.
 
     Detecting the phase reads host evidence through `net`; nothing is sent. Raises
     plan.PatternError when an --only/--skip pattern matches no check.
     """
-    from netcheck import phase as phases
-    from netcheck.net import Net
     from netcheck.plan import build_plan
 
     options = options or Options()
-    requested, origin = phases.requested_phase(settings, options.phase)
-    net = net or Net(root=settings.environ.get("NETCHECK_HOST_ROOT"))  # the host root of the settings' snapshot
-    info = phases.resolve(net, requested, origin, settings.spec.inbound.kubelet_port)
-    settings = phases.with_phase(settings, info.phase)
+    settings, info = _phased(settings, options, net)
     return Planned(settings, info, build_plan(settings, options.only, options.skip))
+
+
+class _LateObserver:
+    """Progress events kept until the display exists: it needs the number of checks, known only once the
+    whole plan is built, and the first checks start before that (see preflight)."""
+
+    def __init__(self) -> None:
+        import threading
+
+        self._lock = threading.Lock()
+        self._real: Progress | None = None
+        self._kept: list[tuple[bool, Check | CheckResult]] = []
+
+    def attach(self, real: Progress) -> None:
+        with self._lock:
+            self._real = real
+            for started, item in self._kept:
+                if started:
+                    real.started(item)  # type: ignore[arg-type]
+                else:
+                    real.finished(item)  # type: ignore[arg-type]
+            self._kept.clear()
+
+    def started(self, check: Check) -> None:
+        with self._lock:
+            if self._real is None:
+                self._kept.append((True, check))
+            else:
+                self._real.started(check)
+
+    def finished(self, result: CheckResult) -> None:
+        with self._lock:
+            if self._real is None:
+                self._kept.append((False, result))
+            else:
+                self._real.finished(result)
+
+    def close(self) -> None:
+        with self._lock:
+            if self._real is not None:
+                self._real.close()
 
 
 def preflight(settings: Settings, options: Options | None = None, *, net: Net | None = None) -> Preflight:
     """Phase, plan, run, decide, build the Report, remember it.
 
-    Raises plan.PatternError when an --only/--skip pattern matches no check.
+    The checks of the probes that run longest (probes.FIRST) start as soon as they are planned; the
+    other probes are planned while they run (runner.run's `rest`). Raises plan.PatternError when an
+    --only/--skip pattern matches no check (checked once the whole plan is built; by then the first
+    checks may have sent their first probes, but no report is made).
     """
+    import probes
     from netcheck import signals
-    from netcheck.diagnosis import diagnose
     from netcheck.model import CheckResult, Outcome, Report, SkipReason
     from netcheck.net import Net
+    from netcheck.plan import build_plan
     from netcheck.runner import RunResult, run
-    from netcheck.verdict import decide
 
     options = options or Options()
     started = datetime.now(UTC)
-    t0 = time.monotonic() if options.clock_start is None else options.clock_start
-    net = net or Net(root=settings.environ.get("NETCHECK_HOST_ROOT"))
-    planned = plan(settings, options, net=net)
-    settings, info, checks = planned.settings, planned.phase, planned.plan
-    gc.freeze()  # settings and plan live for the whole run: keep the collector from re-walking them
-    observer = options.progress(len(checks.checks)) if options.progress is not None else None
+    entered = time.monotonic()
+    t0 = entered if options.clock_start is None else options.clock_start
+    net = net or Net(root=settings.environ.get("NETCHECK_HOST_ROOT"))  # the settings' snapshot's host root
+    settings, info = _phased(settings, options, net)
+    phased = time.monotonic()
+    first = build_plan(settings, options.only, options.skip, probes.FIRST, validate=False)
+    observer = _LateObserver() if options.progress is not None else None
+    whole: list[Plan] = []
+    beside = [0.0]  # seconds spent planning the rest while the first checks ran
+
+    def whole_plan() -> Plan:
+        if not whole:
+            with signals.deferred():  # a signal now is acted on once the plan is whole
+                whole.append(build_plan(settings, options.only, options.skip))
+        return whole[0]
+
+    def rest() -> list[Check]:
+        t = time.monotonic()
+        checks = whole_plan()
+        gc.freeze()  # settings and plan live for the whole run: keep the collector from re-walking them
+        if observer is not None and options.progress is not None:
+            observer.attach(options.progress(len(checks.checks)))
+        # What the report needs, imported now while the checks run rather than before they start.
+        import netcheck.diagnosis
+        import netcheck.verdict  # noqa: F401
+
+        beside[0] = time.monotonic() - t
+        if signals.received():
+            raise KeyboardInterrupt
+        begun = {c.id for c in first.checks}
+        return [c for c in checks.checks if c.id not in begun]
+
     budget = max(0.5, options.deadline - (time.monotonic() - t0) - RENDER_RESERVE)
     checks_start = time.monotonic()
     try:
         with signals.interruptible():  # SIGINT/SIGTERM stop the loop; afterwards they are deferred
-            outcome = run(checks.checks, net, settings.spec.thresholds, budget, observer=observer)
+            outcome = run(first.checks, net, settings.spec.thresholds, budget, observer=observer, rest=rest)
     except KeyboardInterrupt:  # a signal recorded before the loop began (start-up): a report of nothing run
         outcome = RunResult(tuple(CheckResult(c, Outcome.skip(SkipReason.INTERRUPTED, "Interrupted before it started."))
-                                  for c in checks.checks), interrupted=True, deadline_hit=False)
+                                  for c in whole_plan().checks), interrupted=True, deadline_hit=False)
     finally:
         if observer is not None:
             observer.close()
+    checks = whole_plan()
+    from netcheck.diagnosis import diagnose
+    from netcheck.verdict import decide
+
     if signals.received() and not outcome.interrupted:  # arrived after the loop, before the report
         outcome = dataclasses.replace(outcome, interrupted=True)
     disabled = {c.id: CheckResult(c, o) for c, o in checks.disabled}
     ran = {r.id: r for r in outcome.results}
-    ordered = [c.id for c in checks.checks] + list(disabled)
-    results = tuple(ran.get(i) or disabled[i] for i in ordered)
+    never = Outcome.skip(SkipReason.INTERRUPTED, "Interrupted before it started.")  # a signal while the rest was planned
+    results = tuple(ran.get(c.id) or CheckResult(c, never) for c in checks.checks) + tuple(disabled.values())
     verdict = decide(results, strict=options.strict, interrupted=outcome.interrupted)
     found = diagnose(results)  # after the verdict: it links causes, never changes a status
     report = Report(results=found.results, verdict=verdict, started_at=started.isoformat(timespec="seconds"),
@@ -142,7 +222,10 @@ def preflight(settings: Settings, options: Options | None = None, *, net: Net | 
                     phase_evidence=info.evidence, phase_source=info.source, root_causes=found.roots,
                     labels=dict(settings.profile.metadata.labels),
                     critical_path=None if outcome.critical_path is None else
-                    {**outcome.critical_path, "beforeChecksSeconds": round(checks_start - t0, 3)})
+                    {**outcome.critical_path, "beforeChecksSeconds": round(checks_start - t0, 3),
+                     "setupSeconds": {"settings": round(entered - t0, 3), "phase": round(phased - entered, 3),
+                                      "plan": round(checks_start - phased, 3),
+                                      "planBesideChecks": round(beside[0], 3)}})
     previous = remember(report, options.history, options.warn) if options.history is not None else None
     return Preflight(report, previous, t0)
 

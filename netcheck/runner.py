@@ -8,7 +8,9 @@ turns everything unfinished into SKIP "interrupted".
 
 Scheduling: the longest checks (by their declared timeout) start first, so a long one never
 waits for a worker behind short ones; exclusive checks (bandwidth) run alone after the rest.
-RunResult.critical_path says which check ended last and what it waited for.
+With `rest`, the checks given start at once and `rest()` (the planning of all other probes)
+runs meanwhile on the calling thread: the paced series need no CPU while they wait, planning
+needs little else. RunResult.critical_path says which check ended last and what it waited for.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ import queue
 import threading
 import time
 import traceback
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -96,8 +98,14 @@ def _fault(exc: BaseException) -> dict[str, object]:
 
 
 def run(checks: Sequence[Check], net: Net, thresholds: Thresholds, deadline_s: float,
-        concurrency: int = 8, observer: Observer | None = None) -> RunResult:
-    """Run all checks; return within `deadline_s` seconds whatever the network does."""
+        concurrency: int = 8, observer: Observer | None = None,
+        rest: Callable[[], Sequence[Check]] | None = None) -> RunResult:
+    """Run all checks; return within `deadline_s` seconds whatever the network does.
+
+    `rest`, when given, is called once the shared `checks` have started; the checks it returns
+    are run too (results: `checks` then those). What it raises (an --only/--skip pattern that
+    matches nothing) stops the run: no further check starts, and it propagates.
+    """
     obs = observer or NullObserver()
     start = time.monotonic()
     deadline = start + deadline_s
@@ -105,39 +113,77 @@ def run(checks: Sequence[Check], net: Net, thresholds: Thresholds, deadline_s: f
     results_q: queue.Queue[CheckResult] = queue.Queue()
     started_at: dict[str, float] = {}
     ended_at: dict[str, float] = {}
-    shared = sorted((c for c in checks if not c.exclusive), key=lambda c: -c.timeout)  # longest first
-    exclusive = [c for c in checks if c.exclusive]
     work: queue.Queue[Check] = queue.Queue()
-    for c in shared:
-        work.put(c)
     lock = threading.Lock()
+    alive = [0]  # workers running, under lock
 
     def worker() -> None:
-        while True:
-            try:
-                check = work.get_nowait()
-            except queue.Empty:
-                return
-            t0 = time.monotonic()
+        try:
+            while True:
+                try:
+                    check = work.get_nowait()
+                except queue.Empty:
+                    return
+                t0 = time.monotonic()
+                with lock:
+                    started_at[check.id] = t0
+                obs.started(check)
+                check_deadline = min(deadline, t0 + check.timeout)
+                outcome = execute(check, net.bounded(check_deadline), thresholds)
+                results_q.put(CheckResult(check, outcome, time.monotonic() - t0))
+        finally:
             with lock:
-                started_at[check.id] = t0
-            obs.started(check)
-            check_deadline = min(deadline, t0 + check.timeout)
-            outcome = execute(check, net.bounded(check_deadline), thresholds)
-            results_q.put(CheckResult(check, outcome, time.monotonic() - t0))
+                alive[0] -= 1
 
     def spawn(n: int) -> None:
         for _ in range(n):
+            with lock:
+                alive[0] += 1
             threading.Thread(target=worker, daemon=True, name="netcheck-probe").start()
 
+    def queue_shared(batch: Sequence[Check]) -> None:
+        """Queue the shared checks of `batch`, longest first, with workers for them up to `concurrency` in all."""
+        new = sorted((c for c in batch if not c.exclusive), key=lambda c: -c.timeout)
+        for c in new:
+            work.put(c)
+        with lock:
+            running = alive[0]
+        if new:  # at least one: a worker counted as running may be leaving, having found the queue empty
+            spawn(max(1, min(concurrency - running, len(new))))
+
+    def stop_queue() -> None:
+        while True:
+            try:
+                work.get_nowait()
+            except queue.Empty:
+                return
+
     interrupted = deadline_hit = False
+    checks = list(checks)
+    queue_shared(checks)
+    if rest is not None:
+        try:
+            more = list(rest())
+        except KeyboardInterrupt:
+            interrupted, more = True, []
+            stop_queue()
+        except BaseException:
+            stop_queue()
+            raise
+        checks += more
+        if not interrupted:
+            queue_shared(more)
+    shared = sorted((c for c in checks if not c.exclusive), key=lambda c: -c.timeout)  # longest first
+    exclusive = [c for c in checks if c.exclusive]
     phases = [(shared, max(1, min(concurrency, len(shared))))] + [([c], 1) for c in exclusive]
     try:
         for i, (batch, n) in enumerate(phases):
+            if interrupted:
+                break
             if i > 0:
                 for c in batch:
                     work.put(c)
-            spawn(n)
+                spawn(n)
             want = {c.id for c in batch}
             while not want <= done.keys():
                 now = time.monotonic()

@@ -105,6 +105,12 @@ REGISTRY: dict[str, str] = {
 }
 
 
+# Probes whose checks run longest on a healthy site (the paced RTT series beside the per-hop series,
+# the path-MTU search): `netcheck run` plans these first and starts their checks while it plans the
+# others (netcheck/app.py), so the series are already under way when the rest of the plan is built.
+FIRST: tuple[str, ...] = ("latency", "mtu")
+
+
 class UnknownProbe(LookupError):
     """A Check names a probe the registry does not have (a typo in `Check.probe`)."""
 

@@ -389,6 +389,48 @@ def test_longest_checks_start_first(world: FakeWorld) -> None:
     assert min(starts, key=lambda i: starts[i]) == "fake.long.x", "the longest timeout starts before the short ones"
 
 
+def test_the_first_checks_run_while_the_rest_is_planned(world: FakeWorld) -> None:
+    """`rest` (the planning of the other probes) is called once the first checks have started; its checks
+    run too, within the same concurrency, and the results are the first checks then the rest's."""
+    first = [chk("series", "timed", seconds=0.4, timeout=30.0)]
+    more = [chk(f"quick{i}", "timed", seconds=0.05) for i in range(5)] + [chk("bulk", "pass", exclusive=True)]
+    seen: list[float] = []
+
+    def rest() -> list[Check]:
+        deadline = time.monotonic() + 10
+        while not world.times and not any(t.name == "netcheck-probe" for t in threading.enumerate()):
+            assert time.monotonic() < deadline, "the first check never started"
+            time.sleep(0.005)
+        seen.append(time.monotonic())
+        return more
+
+    out = run(first, Net(), Thresholds(), 20.0, concurrency=2, rest=rest)
+    assert [r.id for r in out.results] == [c.id for c in first + more]
+    assert all(r.status is Status.PASS for r in out.results)
+    res = by_id(out.results)
+    t0 = res["fake.series.x"].outcome.evidence["t0"]
+    assert t0 <= seen[0], "the first check started before the rest of the plan was asked for"
+    starts = sorted(res[f"fake.quick{i}.x"].outcome.evidence["t0"] for i in range(5))
+    assert starts[0] < res["fake.series.x"].outcome.evidence["t1"], "the rest ran beside the first check"
+    assert res["fake.bulk.x"].outcome.evidence["t0"] >= max(r.outcome.evidence["t1"] for r in out.results
+                                                            if r.id != "fake.bulk.x") - 0.01, "exclusive: alone"
+
+
+def test_a_rest_that_fails_stops_the_run_and_starts_nothing_more(world: FakeWorld) -> None:
+    first = [chk("series", "timed", seconds=0.2), chk("queued", "timed", seconds=0.2)]
+
+    def rest() -> list[Check]:
+        raise ValueError("--skip 'latncy.*' matches none of the checks")
+
+    with pytest.raises(ValueError, match="latncy"):
+        run(first, Net(), Thresholds(), 20.0, concurrency=1, rest=rest)
+    deadline = time.monotonic() + 10  # what was running ends on its own; its worker finds nothing queued
+    while any(t.name == "netcheck-probe" and t.is_alive() for t in threading.enumerate()):
+        assert time.monotonic() < deadline, "a worker outlived its check"
+        time.sleep(0.01)
+    assert len(world.times) == 1, world.times
+
+
 def test_critical_path_names_the_check_that_ended_last_and_what_it_waited_for(world: FakeWorld) -> None:
     checks = [chk("quick", "timed", seconds=0.05), chk("slow", "timed", seconds=0.4),
               chk("bulk", "timed", seconds=0.2, exclusive=True)]
