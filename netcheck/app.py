@@ -112,31 +112,27 @@ class _LateObserver:
 
         self._lock = threading.Lock()
         self._real: Progress | None = None
-        self._kept: list[tuple[bool, Check | CheckResult]] = []
+        self._kept: list[Callable[[Progress], None]] = []  # each event, to replay on the display
 
     def attach(self, real: Progress) -> None:
         with self._lock:
             self._real = real
-            for started, item in self._kept:
-                if started:
-                    real.started(item)  # type: ignore[arg-type]
-                else:
-                    real.finished(item)  # type: ignore[arg-type]
+            for event in self._kept:
+                event(real)
             self._kept.clear()
 
-    def started(self, check: Check) -> None:
+    def _event(self, event: Callable[[Progress], None]) -> None:
         with self._lock:
             if self._real is None:
-                self._kept.append((True, check))
+                self._kept.append(event)
             else:
-                self._real.started(check)
+                event(self._real)
+
+    def started(self, check: Check) -> None:
+        self._event(lambda p: p.started(check))
 
     def finished(self, result: CheckResult) -> None:
-        with self._lock:
-            if self._real is None:
-                self._kept.append((False, result))
-            else:
-                self._real.finished(result)
+        self._event(lambda p: p.finished(result))
 
     def close(self) -> None:
         with self._lock:

@@ -6,7 +6,7 @@ import ast
 from pathlib import Path
 
 from netcheck import app
-from netcheck.model import Report, SkipReason, Status, Verdict
+from netcheck.model import Check, CheckResult, Report, SkipReason, Status, Verdict
 from netcheck.settings import Settings, SiteProfile
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -143,3 +143,39 @@ def test_a_signal_before_the_checks_start_still_gives_a_report() -> None:
     assert report.interrupted and report.verdict is Verdict.INCONCLUSIVE
     assert report.results and {(r.status, r.outcome.skip_reason) for r in report.results} == {
         (Status.SKIP, SkipReason.INTERRUPTED)}
+
+
+def test_progress_sees_every_check_once_though_the_first_start_before_the_plan_is_whole() -> None:
+    """The latency and mtu checks start while the rest is planned; the display (made once the number of
+    checks is known) still gets each check's start and end once, the total first. Loopback only."""
+    from testbed import free_port
+
+    profile = SiteProfile.model_validate({
+        "apiVersion": "netcheck/v1", "kind": "SiteProfile", "metadata": {"name": "app-test"},
+        "spec": {"cluster": {"name": "c", "region": "us-west-2", "serviceCidr": "172.20.0.0/16"},
+                 "vpc": {"cidrs": ["10.0.0.0/16"]}, "responder": f"127.0.0.1:{free_port()}",
+                 "latency": {"samples": 3, "interval": 0.05},
+                 "remoteNetwork": {"nodeCidrs": ["192.168.50.0/24"], "podCidrs": ["10.244.0.0/16"]}}})
+    events: list[tuple[str, object]] = []
+
+    class Recorder:
+        def __init__(self, total: int) -> None:
+            events.append(("total", total))
+
+        def started(self, check: Check) -> None:
+            events.append(("started", check.id))
+
+        def finished(self, result: CheckResult) -> None:
+            events.append(("finished", result.id))
+
+        def close(self) -> None:
+            events.append(("close", None))
+
+    options = app.Options(only=("cidr.*", "latency.rtt.*", "mtu.interface.*"), deadline=30.0, phase="pre-join",
+                          progress=Recorder)
+    report = app.preflight(Settings(profile=profile, source="test"), options).report
+    ids = [r.id for r in report.results]
+    assert any(i.startswith("latency.rtt.") for i in ids) and any(i.startswith("cidr.") for i in ids), ids
+    assert events[0] == ("total", len(ids)) and events[-1] == ("close", None)
+    for kind in ("started", "finished"):
+        assert sorted(str(i) for k, i in events if k == kind) == sorted(ids)

@@ -36,6 +36,13 @@ class Finding:
         """True when the check never changes the verdict; the formats mark it "(advisory)"."""
         return not self.severity.required
 
+    def details(self) -> list[tuple[str, str]]:
+        """The labelled lines the detailed formats write under the message, in their order; empty ones left out."""
+        rows = [("Measured", self.measured), ("Threshold", self.threshold)] if self.has_figures else []
+        rows += [(label, text) for label, text in (("Skip reason", self.skip_reason),
+                                                   ("Remediation", self.remediation), ("Docs", self.docs)) if text]
+        return rows
+
     @classmethod
     def of(cls, r: CheckResult) -> Finding:
         o = r.outcome

@@ -323,16 +323,8 @@ def hops_table(report: Report) -> list[str]:
 def _finding(r: CheckResult) -> str:
     f = Finding.of(r)
     sev = ' <span class="muted">(advisory)</span>' if f.advisory else ""
-    rows = []
-    if f.has_figures:
-        rows.append(f"<dt>Measured</dt><dd>{escape(f.measured)}</dd>")
-        rows.append(f"<dt>Threshold</dt><dd>{escape(f.threshold)}</dd>")
-    if f.skip_reason:
-        rows.append(f"<dt>Skip reason</dt><dd>{escape(f.skip_reason)}</dd>")
-    if f.remediation:
-        rows.append(f"<dt>Remediation</dt><dd>{escape(f.remediation)}</dd>")
-    if f.docs:
-        rows.append(f'<dt>Docs</dt><dd><a href="{escape(f.docs)}">{escape(f.docs)}</a></dd>')
+    rows = [f'<dt>{label}</dt><dd><a href="{escape(text)}">{escape(text)}</a></dd>' if label == "Docs"
+            else f"<dt>{label}</dt><dd>{escape(text)}</dd>" for label, text in f.details()]
     return (f'<div class="finding" id="finding-{escape(f.id)}" style="border-left-color:{COLORS[f.status]}">'
             f"<h3>{_badge(f.status)} <code>{escape(f.id)}</code>{sev} — {escape(f.title)}</h3>"
             f"<p>{escape(f.message)}</p><dl>{''.join(rows)}</dl></div>")

@@ -38,15 +38,9 @@ def _finding(r: CheckResult) -> list[str]:
     f = Finding.of(r)
     sev = " (advisory)" if f.advisory else ""
     out = [f"### {f.status.value} {code(f.id)}{sev} — {cell(f.title)}", "", cell(f.message), ""]
-    if f.has_figures:
-        out.append(f"- **Measured:** {cell(f.measured)}")
-        out.append(f"- **Threshold:** {cell(f.threshold)}")
-    if f.skip_reason:
-        out.append(f"- **Skip reason:** {f.skip_reason}")
-    if f.remediation:
-        out.append(f"- **Remediation:** {cell(f.remediation)}")
-    if f.docs:  # an autolink only when it is a plain URL (a report read back may carry anything)
-        out.append(f"- **Docs:** <{f.docs}>" if _URL.fullmatch(f.docs) else f"- **Docs:** {cell(f.docs)}")
+    for label, text in f.details():  # Docs: an autolink only when a plain URL (a report read back may carry anything)
+        shown = f"<{text}>" if label == "Docs" and _URL.fullmatch(text) else cell(text)
+        out.append(f"- **{label}:** {shown}")
     out.append("")
     return out
 
