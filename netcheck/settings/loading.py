@@ -14,8 +14,10 @@ from pydantic import (
 )
 
 from netcheck.settings.errors import ConfigError, _clip, _validation_error
-from netcheck.settings.nodeconfig import NodeConfigFile, load
 from netcheck.settings.schema import NODECONFIG_API, SiteProfile
+
+if TYPE_CHECKING:
+    from netcheck.settings.nodeconfig import NodeConfigFile
 
 # --- loading -----------------------------------------------------------------------
 
@@ -217,7 +219,11 @@ def load_nodeconfig(path: Path, *, host_root: str = "/") -> NodeConfigFile:
 
 
 def nodeconfig_from_data(data: dict[str, Any], src: str, *, host_root: str = "/") -> NodeConfigFile:
-    """Decode an already-parsed NodeConfig as nodeadm does; ConfigError for what nodeadm refuses."""
+    """Decode an already-parsed NodeConfig as nodeadm does; ConfigError for what nodeadm refuses.
+
+    The NodeConfig module is imported here, not with the settings: a run with -c only never needs it."""
+    from netcheck.settings.nodeconfig import load
+
     return load(data, src, host_root=host_root)
 
 
