@@ -196,11 +196,11 @@ def _fail(code: int, message: str) -> typer.Exit:
 
 def _settings(config: Path | None, nodeconfig: str | None, region: str | None, endpoint: str | None,
               service_cidr: str | None, responder: str | None, node_ip: str | None,
-              token: str | None) -> Settings:
+              token: str | None, *, x509_later: bool = False) -> Settings:
     from netcheck.settings import Overrides, build
 
     return build(config, _nodeconfig_path(nodeconfig), Overrides(region, endpoint, service_cidr, responder, node_ip,
-                                                                 origins=_origins()), token)
+                                                                 origins=_origins()), token, x509_later=x509_later)
 
 
 def _origins() -> dict[str, str]:
@@ -385,14 +385,11 @@ def run_cmd(config: ConfigOpt = None, nodeconfig: NodeConfigOpt = None, fmt: For
         except HistoryError as exc:
             raise _fail(2, str(exc)) from None
     try:
-        settings = _settings(config, nodeconfig, region, endpoint, service_cidr, responder, node_ip, token)
+        # The CA's X.509 parse is left to preflight (settings.check_pending), beside the first checks.
+        settings = _settings(config, nodeconfig, region, endpoint, service_cidr, responder, node_ip, token,
+                             x509_later=True)
     except ConfigError as exc:
-        if fmt == "nagios":  # a plugin that cannot run reports UNKNOWN
-            from netcheck.render.safe import for_nagios
-
-            typer.echo(f"NETCHECK UNKNOWN - {for_nagios(exc)[:900]}")
-            raise typer.Exit(3) from None
-        raise
+        raise _config_error(exc, fmt) from None
     from netcheck.settings import enrich_from_aws
 
     # What nodeadm fetches with eks:DescribeCluster when the NodeConfig lacks it; bounded, counted in --deadline.
@@ -408,9 +405,21 @@ def run_cmd(config: ConfigOpt = None, nodeconfig: NodeConfigOpt = None, fmt: For
         result = preflight(settings, options)
     except PatternError as exc:
         raise _fail(2, str(exc)) from None
+    except ConfigError as exc:  # the CA's X.509 parse (settings.check_pending)
+        raise _config_error(exc, fmt) from None
     color = output is None and _color_allowed(no_color)  # for rendering only: after the checks, not before them
     code = _deliver(result, fmt, target, color=color, deadline=deadline, junit_properties=props, quiet=quiet)
     raise typer.Exit(code)
+
+
+def _config_error(exc: Exception, fmt: str) -> Exception:
+    """A bad profile in `run`: the ConfigError itself (main() prints it, exit 2), or for Nagios UNKNOWN."""
+    if fmt == "nagios":  # a plugin that cannot run reports UNKNOWN
+        from netcheck.render.safe import for_nagios
+
+        typer.echo(f"NETCHECK UNKNOWN - {for_nagios(exc)[:900]}")
+        return typer.Exit(3)
+    return exc
 
 
 @app.command("plan")
