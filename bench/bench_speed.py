@@ -23,7 +23,8 @@ own (PYTHONPYCACHEPREFIX in a temporary directory, filled before the first run; 
 left clean); `--source` measures the compile-every-run way instead. Python then reads all bytecode
 from that prefix, the standard library's and the installed packages' too, so it is filled with
 them as well (before 2026-12-07 it was not, and the first run of each bench compiled pydantic,
-PyYAML, cryptography and the rest from source: the row's first run was 0.2-0.8 s slower).
+PyYAML, cryptography and the rest from source: the first run of the first row took 1.90 s where the
+others took 1.46-1.60 s, healthy site without bandwidth, 2026-12-07).
 """
 
 from __future__ import annotations
