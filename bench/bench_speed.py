@@ -19,8 +19,12 @@ PYTHONPATH at the tree to measure (the child runs `python -m netcheck` from this
 Bytecode: an installed netcheck (pip, the Containerfile) runs from compiled .pyc files. A
 development shell often sets PYTHONDONTWRITEBYTECODE, and then every run compiles all of netcheck
 and probes from source (0.2-0.4 s on this 2-core machine). So the runs get a bytecode cache of their
-own (PYTHONPYCACHEPREFIX in a temporary directory, filled by compileall before the first run; the
-tree itself is left clean); `--source` measures the compile-every-run way instead.
+own (PYTHONPYCACHEPREFIX in a temporary directory, filled before the first run; the tree itself is
+left clean); `--source` measures the compile-every-run way instead. Python then reads all bytecode
+from that prefix, the standard library's and the installed packages' too, so it is filled with
+them as well (before 2026-12-07 it was not, and the first run of each bench compiled pydantic,
+PyYAML, cryptography and the rest from source: the first run of the first row took 1.90 s where the
+others took 1.46-1.60 s, healthy site without bandwidth, 2026-12-07).
 """
 
 from __future__ import annotations
@@ -166,12 +170,36 @@ def one_row(row: Row, repeat: int, profile_dir: Path | None = None) -> dict[str,
     return rec
 
 
+_WARM = """
+import compileall, sys, sysconfig
+from pathlib import Path
+import netcheck.app, netcheck.cli, netcheck.diagnosis, netcheck.verdict, probes
+for name in probes.REGISTRY:
+    probes.load(name)
+import cryptography.x509, dns.message, dns.resolver, pyroute2
+site = Path(sysconfig.get_paths()["purelib"])
+tops = {Path(m.__file__).relative_to(site).parts[0] for m in list(sys.modules.values())
+        if getattr(m, "__file__", None) and Path(m.__file__).is_relative_to(site)}
+ok = all(compileall.compile_dir(site / t, quiet=2, workers=0) for t in sorted(tops) if (site / t).is_dir())
+sys.exit(0 if ok else 1)
+"""
+
+
 def _bytecode_cache(directory: str) -> None:
-    """Compile this tree into a private bytecode cache the child processes use, as an install would."""
+    """Compile into a private bytecode cache the child processes use, as an install would have it.
+
+    With PYTHONPYCACHEPREFIX set, Python reads every module's bytecode from the prefix, the standard
+    library's and the installed packages' too, not from their own __pycache__: so besides this tree,
+    the cache gets the standard-library modules a run imports (written as a child imports them) and
+    the installed packages they belong to (compiled whole, for what the checks import lazily).
+    Without that, the first run of each bench compiled pydantic, yaml, cryptography... from source.
+    """
     os.environ.pop("PYTHONDONTWRITEBYTECODE", None)
     os.environ["PYTHONPYCACHEPREFIX"] = directory
     subprocess.run([sys.executable, "-m", "compileall", "-q", "-j", "0", str(ROOT / "netcheck"), str(ROOT / "probes")],
                    check=True, timeout=300)
+    subprocess.run([sys.executable, "-c", _WARM], check=True, timeout=600, cwd=str(ROOT),
+                   env={**os.environ, "PYTHONPATH": str(ROOT)})
 
 
 def main() -> None:

@@ -146,7 +146,9 @@ def preflight(settings: Settings, options: Options | None = None, *, net: Net | 
     The checks of the probes that run longest (probes.FIRST) start as soon as they are planned; the
     other probes are planned while they run (runner.run's `rest`). Raises plan.PatternError when an
     --only/--skip pattern matches no check (checked once the whole plan is built; by then the first
-    checks may have sent their first probes, but no report is made).
+    checks may have sent their first probes, but no report is made), and settings.ConfigError when
+    the site profile's CA, checked as text by settings.build(x509_later=True), is no X.509
+    certificate (settings.check_pending, at the same point).
     """
     import probes
     from netcheck import signals
@@ -175,6 +177,9 @@ def preflight(settings: Settings, options: Options | None = None, *, net: Net | 
 
     def rest() -> list[Check]:
         t = time.monotonic()
+        from netcheck.settings import check_pending
+
+        check_pending(settings)  # the CA's X.509 parse `run` left out of the settings: ConfigError as before
         checks = whole_plan()
         gc.freeze()  # settings and plan live for the whole run: keep the collector from re-walking them
         if observer is not None and options.progress is not None:

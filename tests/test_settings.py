@@ -445,3 +445,31 @@ def test_build_takes_an_explicit_snapshot_over_the_process_environment(
     assert not cfg.cluster_lookup_needed(s)  # NETCHECK_DESCRIBE_CLUSTER=off, from the snapshot
     on = build(nodeconfig_path=nc, host=cfg.HostSnapshot())  # an empty snapshot: the lookup is wanted
     assert on.environ == {} and on.timesync == ((), "") and cfg.cluster_lookup_needed(on)
+
+
+def test_x509_later_owes_the_same_error(tmp_path: Path) -> None:
+    """`run` leaves the CA's X.509 parse to check_pending (beside its first checks): same source, field
+    and message as build() gives at once, before any later error, and every problem listed as before."""
+    bad = Path("tests/fixtures/bad/ca-bad-pem.yaml")
+    with pytest.raises(ConfigError) as at_once:
+        build(bad, None, Overrides(region="nope-1"))
+    later = build(bad, None, Overrides(), x509_later=True)
+    assert later.pending and later.pending[0][0] == str(bad)
+    with pytest.raises(ConfigError) as owed:
+        cfg.check_pending(later)
+    assert str(owed.value) == str(at_once.value) and "not a valid X.509 certificate" in str(owed.value)
+    with pytest.raises(ConfigError) as first:  # a bad override after a bad CA: the CA is still reported
+        build(bad, None, Overrides(region="nope-1"), x509_later=True)
+    assert str(first.value) == str(at_once.value)
+    two = tmp_path / "two.yaml"
+    two.write_text(bad.read_text() + '  vpc:\n    cidrs: ["10.0.0.1/16"]\n')
+    with pytest.raises(ConfigError) as full:
+        build(two, None, Overrides())
+    with pytest.raises(ConfigError) as full_later:
+        build(two, None, Overrides(), x509_later=True)
+    assert str(full_later.value) == str(full.value) and "X.509" in str(full.value) and "host bits" in str(full.value)
+    good = build(Path("examples/profiles/vpn-site.yaml"), None, Overrides(), x509_later=True)
+    assert good.pending
+    cfg.check_pending(good)
+    assert build(Path("examples/profiles/vpn-site.yaml"), None, Overrides()).pending == ()
+    assert build(Path("examples/profiles/minimal.yaml"), None, Overrides(), x509_later=True).pending == ()

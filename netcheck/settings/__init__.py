@@ -31,12 +31,12 @@ from netcheck.settings.merge import (
     Overrides,
     Settings,
     build,
+    check_pending,
     cluster_lookup_needed,
     cluster_lookup_note,
     enrich_from_aws,
     with_cluster_details,
 )
-from netcheck.settings.nodeconfig import node_ip_from_flags
 from netcheck.settings.schema import (
     DEFAULT_SERVICE_CIDRS,
     IP,
@@ -73,4 +73,13 @@ from netcheck.settings.schema import (
     split_hostport,
 )
 
-__all__ = ['DEFAULT_SERVICE_CIDRS', 'IP', 'MAX_ALIASES', 'MAX_BYTES', 'MAX_MESSAGE', 'MAX_NODES', 'NODECONFIG_API', 'PROFILE_API', 'Aws', 'Bandwidth', 'Checks', 'Cidr', 'Cluster', 'Cni', 'ConfigError', 'Dns', 'Endpoint', 'Features', 'Host', 'HostPort', 'HostSnapshot', 'IPv4', 'Inbound', 'Latency', 'Metadata', 'Mtu', 'Node', 'Ntp', 'Overrides', 'Port', 'Region', 'RemoteNetwork', 'Settings', 'SiteProfile', 'Spec', 'Thresholds', 'Vpc', 'VpcDescribe', '_inner_model', '_loc', '_validation_error', 'build', 'check_ca', 'cluster_lookup_needed', 'cluster_lookup_note', 'decode_ca', 'enrich_from_aws', 'load_nodeconfig', 'load_profile', 'node_ip_from_flags', 'nodeconfig_from_data', 'parse_yaml', 'profile_from_data', 'read_yaml', 'split_hostport', 'with_cluster_details']
+
+def node_ip_from_flags(flags: list[str], src: str) -> str | None:
+    """The kubelet's --node-ip among NodeConfig kubelet flags (netcheck/settings/nodeconfig.py, imported
+    on first use: a run with -c only never needs the NodeConfig module)."""
+    from netcheck.settings.nodeconfig import node_ip_from_flags as from_flags
+
+    return from_flags(flags, src)
+
+
+__all__ = ['DEFAULT_SERVICE_CIDRS', 'IP', 'MAX_ALIASES', 'MAX_BYTES', 'MAX_MESSAGE', 'MAX_NODES', 'NODECONFIG_API', 'PROFILE_API', 'Aws', 'Bandwidth', 'Checks', 'Cidr', 'Cluster', 'Cni', 'ConfigError', 'Dns', 'Endpoint', 'Features', 'Host', 'HostPort', 'HostSnapshot', 'IPv4', 'Inbound', 'Latency', 'Metadata', 'Mtu', 'Node', 'Ntp', 'Overrides', 'Port', 'Region', 'RemoteNetwork', 'Settings', 'SiteProfile', 'Spec', 'Thresholds', 'Vpc', 'VpcDescribe', '_inner_model', '_loc', '_validation_error', 'build', 'check_ca', 'check_pending', 'cluster_lookup_needed', 'cluster_lookup_note', 'decode_ca', 'enrich_from_aws', 'load_nodeconfig', 'load_profile', 'node_ip_from_flags', 'nodeconfig_from_data', 'parse_yaml', 'profile_from_data', 'read_yaml', 'split_hostport', 'with_cluster_details']

@@ -14,8 +14,10 @@ from pydantic import (
 )
 
 from netcheck.settings.errors import ConfigError, _clip, _validation_error
-from netcheck.settings.nodeconfig import NodeConfigFile, load
 from netcheck.settings.schema import NODECONFIG_API, SiteProfile
+
+if TYPE_CHECKING:
+    from netcheck.settings.nodeconfig import NodeConfigFile
 
 # --- loading -----------------------------------------------------------------------
 
@@ -200,14 +202,29 @@ def load_profile(path: Path) -> SiteProfile:
     return profile_from_data(read_yaml(path), str(path))
 
 
-def profile_from_data(data: dict[str, Any], src: str) -> SiteProfile:
-    """Validate an already-parsed SiteProfile mapping; `src` names it in errors."""
+def profile_from_data(data: dict[str, Any], src: str, *, context: dict[str, Any] | None = None) -> SiteProfile:
+    """Validate an already-parsed SiteProfile mapping; `src` names it in errors.
+
+    `context` {X509_LATER: False} leaves the CA's X.509 parse out (schema.check_ca) and sets it True when
+    there was one to leave (settings.merge.build keeps the data for check_pending)."""
     if data.get("kind") == "NodeConfig" or data.get("apiVersion") == NODECONFIG_API:
         raise ConfigError(src, "kind", "this is a nodeadm NodeConfig; pass it with --nodeconfig, not -c")
+    return validate_profile(data, src, context)
+
+
+def validate_profile(data: dict[str, Any], src: str, context: dict[str, Any] | None = None) -> SiteProfile:
+    """SiteProfile.model_validate with netcheck's message; with a `context` that left the X.509 parse out,
+    a profile that fails anyway is validated again in full, so the message lists every problem as before."""
     try:
-        return SiteProfile.model_validate(data)
+        return SiteProfile.model_validate(data, context=context)
     except ValidationError as exc:
-        raise _validation_error(src, exc, SiteProfile) from None
+        error = exc
+    if context is not None:
+        try:
+            SiteProfile.model_validate(data)
+        except ValidationError as full:
+            error = full
+    raise _validation_error(src, error, SiteProfile) from None
 
 
 def load_nodeconfig(path: Path, *, host_root: str = "/") -> NodeConfigFile:
@@ -217,7 +234,11 @@ def load_nodeconfig(path: Path, *, host_root: str = "/") -> NodeConfigFile:
 
 
 def nodeconfig_from_data(data: dict[str, Any], src: str, *, host_root: str = "/") -> NodeConfigFile:
-    """Decode an already-parsed NodeConfig as nodeadm does; ConfigError for what nodeadm refuses."""
+    """Decode an already-parsed NodeConfig as nodeadm does; ConfigError for what nodeadm refuses.
+
+    The NodeConfig module is imported here, not with the settings: a run with -c only never needs it."""
+    from netcheck.settings.nodeconfig import load
+
     return load(data, src, host_root=host_root)
 
 

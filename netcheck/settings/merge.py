@@ -16,8 +16,8 @@ from pydantic import (
 )
 
 from netcheck.settings.errors import ConfigError, _clip, _short, _validation_error
-from netcheck.settings.loading import load_nodeconfig, load_profile
-from netcheck.settings.schema import Cluster, Node, SiteProfile, Spec
+from netcheck.settings.loading import load_nodeconfig, profile_from_data, read_yaml, validate_profile
+from netcheck.settings.schema import X509_LATER, Cluster, Node, SiteProfile, Spec
 
 if TYPE_CHECKING:
     from netcheck.aws import ClusterLookup
@@ -54,6 +54,9 @@ class Settings:
     # or files. Made directly, Settings read nothing: an empty environment, no time-sync servers.
     environ: Mapping[str, str] = field(default_factory=dict, repr=False, compare=False)
     timesync: tuple[tuple[str, ...], str] = field(default=((), ""), compare=False)
+    # Validations build(x509_later=True) owes: (source, data) whose CA was checked as text, not yet
+    # parsed as X.509 (check_pending does it, with the message build would have given).
+    pending: tuple[tuple[str, dict[str, Any]], ...] = field(default=(), repr=False, compare=False)
 
     @property
     def spec(self) -> Spec:
@@ -134,73 +137,98 @@ def _check_overrides(o: Overrides) -> None:
 
 def build(profile_path: Path | None = None, nodeconfig_path: Path | None = None,
           overrides: Overrides = Overrides(), token: str | None = None,
-          host: HostSnapshot | None = None) -> Settings:
+          host: HostSnapshot | None = None, *, x509_later: bool = False) -> Settings:
     """Load and merge everything, then validate the result once more as a whole.
 
     `host` is the environment and host files the run sees (HostSnapshot.take() when None): the one place
-    Settings learn them, so that plans stay pure and a Settings made directly reads nothing."""
+    Settings learn them, so that plans stay pure and a Settings made directly reads nothing.
+
+    x509_later (`netcheck run` with a site profile and no NodeConfig): the CA is checked as text here,
+    and parsed as an X.509 certificate by check_pending(settings), which `run` calls while its first
+    checks run: cryptography is then imported beside them, not before them. Every other check is
+    made here as always; a profile that fails here is validated in full for its message."""
     host = HostSnapshot.take() if host is None else host
+    later = x509_later and nodeconfig_path is None  # a NodeConfig run may validate again after DescribeCluster
+    pending: list[tuple[str, dict[str, Any]]] = []
     sources: list[str] = []
     data: dict[str, Any] = {}
     if profile_path is not None:
-        data = load_profile(profile_path).model_dump(by_alias=True, exclude_unset=True)
+        raw = read_yaml(profile_path)
+        context = {X509_LATER: False} if later else None
+        data = profile_from_data(raw, str(profile_path), context=context).model_dump(by_alias=True,
+                                                                                      exclude_unset=True)
+        if context and context[X509_LATER]:
+            pending.append((str(profile_path), raw))
         sources.append(str(profile_path))
-        _resolve_describe(data, profile_path)
-    spec = data.setdefault("spec", {})
-    cluster = spec.setdefault("cluster", {})
-    origin = {k: "profile" for k in cluster if cluster.get(k) not in (None, [])}
-    origin.update({k: "profile" for k, v in spec.get("remoteNetwork", {}).items() if v})
-    nc = None
-    origins: dict[str, str] = {}
-    if profile_path is not None:
-        for key in ("region", "endpoint", "serviceCidr"):
-            if cluster.get(key):
-                origins[f"cluster.{key}"] = f"site profile {profile_path}"
-        if spec.get("responder"):
-            origins["responder"] = f"site profile {profile_path}"
-        if (spec.get("node") or {}).get("ip"):
-            origins["node.ip"] = f"site profile {profile_path}, spec.node.ip"
-    if nodeconfig_path is not None:
-        nc = load_nodeconfig(nodeconfig_path, host_root=host_root(host.environ))
-        sources.append(str(nodeconfig_path))
-        for key, val in (("name", nc.name), ("region", nc.region), ("endpoint", nc.endpoint),
-                         ("certificateAuthority", nc.ca_pem), ("serviceCidr", nc.service_cidr)):
-            if val:
+    try:  # a CA the file holds is owed its X.509 parse: an error after this point reports it first, as before
+        if profile_path is not None:
+            _resolve_describe(data, profile_path)
+        spec = data.setdefault("spec", {})
+        cluster = spec.setdefault("cluster", {})
+        origin = {k: "profile" for k in cluster if cluster.get(k) not in (None, [])}
+        origin.update({k: "profile" for k, v in spec.get("remoteNetwork", {}).items() if v})
+        nc = None
+        origins: dict[str, str] = {}
+        if profile_path is not None:
+            for key in ("region", "endpoint", "serviceCidr"):
+                if cluster.get(key):
+                    origins[f"cluster.{key}"] = f"site profile {profile_path}"
+            if spec.get("responder"):
+                origins["responder"] = f"site profile {profile_path}"
+            if (spec.get("node") or {}).get("ip"):
+                origins["node.ip"] = f"site profile {profile_path}, spec.node.ip"
+        if nodeconfig_path is not None:
+            nc = load_nodeconfig(nodeconfig_path, host_root=host_root(host.environ))
+            sources.append(str(nodeconfig_path))
+            for key, val in (("name", nc.name), ("region", nc.region), ("endpoint", nc.endpoint),
+                             ("certificateAuthority", nc.ca_pem), ("serviceCidr", nc.service_cidr)):
+                if val:
+                    cluster[key] = val
+                    origin[key] = "nodeconfig"
+                    if key in ("region", "endpoint", "serviceCidr"):
+                        origins[f"cluster.{key}"] = f"NodeConfig {nodeconfig_path}"
+            spec["credentials"] = nc.credentials
+            hybrid = nc.config.spec.hybrid if nc.config.spec is not None else None
+            ra_name = hybrid.iamRolesAnywhere.nodeName if hybrid is not None and hybrid.iamRolesAnywhere else None
+            if nc.credentials == "iam-roles-anywhere" and ra_name:
+                spec.setdefault("node", {}).setdefault("name", ra_name)
+            if nc.node_ip:
+                spec.setdefault("node", {})["ip"] = nc.node_ip
+                origins["node.ip"] = f"NodeConfig {nodeconfig_path}, kubelet --node-ip"
+            data.setdefault("metadata", {}).setdefault("name", nc.name or "nodeconfig")
+        o = overrides
+        _check_overrides(o)
+        for key, val, name in (("region", o.region, "region"), ("endpoint", o.endpoint, "endpoint"),
+                               ("serviceCidr", o.service_cidr, "service_cidr")):
+            if val is not None:
                 cluster[key] = val
-                origin[key] = "nodeconfig"
-                if key in ("region", "endpoint", "serviceCidr"):
-                    origins[f"cluster.{key}"] = f"NodeConfig {nodeconfig_path}"
-        spec["credentials"] = nc.credentials
-        hybrid = nc.config.spec.hybrid if nc.config.spec is not None else None
-        ra_name = hybrid.iamRolesAnywhere.nodeName if hybrid is not None and hybrid.iamRolesAnywhere else None
-        if nc.credentials == "iam-roles-anywhere" and ra_name:
-            spec.setdefault("node", {}).setdefault("name", ra_name)
-        if nc.node_ip:
-            spec.setdefault("node", {})["ip"] = nc.node_ip
-            origins["node.ip"] = f"NodeConfig {nodeconfig_path}, kubelet --node-ip"
-        data.setdefault("metadata", {}).setdefault("name", nc.name or "nodeconfig")
-    o = overrides
-    _check_overrides(o)
-    for key, val, name in (("region", o.region, "region"), ("endpoint", o.endpoint, "endpoint"),
-                           ("serviceCidr", o.service_cidr, "service_cidr")):
-        if val is not None:
-            cluster[key] = val
-            sources.append(f"override cluster.{key}")
-            origin[key] = "override"
-            origins[f"cluster.{key}"] = o.origins.get(name, "--" + name.replace("_", "-"))
-    if o.responder is not None:
-        spec["responder"] = o.responder
-        origins["responder"] = o.origins.get("responder", "--responder")
-    if o.node_ip is not None:
-        spec.setdefault("node", {})["ip"] = o.node_ip
-        origins["node.ip"] = o.origins.get("node_ip", "--node-ip")
-    src = " + ".join(sources) or "defaults"
-    try:
-        profile = SiteProfile.model_validate(data)
-    except ValidationError as exc:
-        raise _validation_error(src, exc, SiteProfile) from None
+                sources.append(f"override cluster.{key}")
+                origin[key] = "override"
+                origins[f"cluster.{key}"] = o.origins.get(name, "--" + name.replace("_", "-"))
+        if o.responder is not None:
+            spec["responder"] = o.responder
+            origins["responder"] = o.origins.get("responder", "--responder")
+        if o.node_ip is not None:
+            spec.setdefault("node", {})["ip"] = o.node_ip
+            origins["node.ip"] = o.origins.get("node_ip", "--node-ip")
+        src = " + ".join(sources) or "defaults"
+        context = {X509_LATER: False} if later else None
+        profile = validate_profile(data, src, context)
+        if context and context[X509_LATER]:
+            pending.append((src, data))
+    except ConfigError:
+        for owed_src, owed in pending:
+            validate_profile(owed, owed_src)
+        raise
     return Settings(profile=profile, source=src, token=token, nodeconfig=nc, sources=origin, origins=origins,
-                    environ=host.environ, timesync=host.timesync)
+                    environ=host.environ, timesync=host.timesync, pending=tuple(pending))
+
+
+def check_pending(settings: Settings) -> None:
+    """The X.509 parse of the CA that build(x509_later=True) left out; ConfigError as build would have
+    raised it (same source, field and message)."""
+    for src, data in settings.pending:
+        validate_profile(data, src)
 
 
 # --- cluster details nodeadm would fetch with eks:DescribeCluster ------------------------

@@ -92,9 +92,13 @@ Text = Annotated[str | None, BeforeValidator(_go_text)]
 
 
 class _Go(BaseModel):
-    """A Go struct decoded strictly: unknown fields refused, null leaves the zero value."""
+    """A Go struct decoded strictly: unknown fields refused, null leaves the zero value.
 
-    model_config = ConfigDict(extra="forbid", frozen=True, strict=False)
+    defer_build: the validators are built when a NodeConfig is first read, not when this module is
+    imported (probes/config.py and probes/tls.py import Finding from here in every run).
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=False, defer_build=True)
 
 
 class NcObjectMeta(_Go):

@@ -14,6 +14,7 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    ValidationInfo,
     field_validator,
     model_validator,
 )
@@ -37,17 +38,26 @@ def decode_ca(value: str) -> str:
         return ""
 
 
-def check_ca(value: str) -> None:
-    """Raise ValueError unless `value` holds at least one parseable X.509 certificate."""
-    from cryptography import x509
+X509_LATER = "x509Later"  # validation context key: leave the CA's X.509 parse to settings.check_pending
 
+
+def check_ca(value: str, *, x509: bool = True) -> None:
+    """Raise ValueError unless `value` holds at least one parseable X.509 certificate.
+
+    With x509=False only the text is checked (PEM or base64 of PEM, a CERTIFICATE block), not the
+    certificate itself: that needs cryptography (0.04 s to import), which `netcheck run` loads
+    while its first checks run (settings.merge.check_pending)."""
     pem = decode_ca(value)
     if not pem:
         raise ValueError("is neither a PEM certificate nor base64 of one")
     if "-----BEGIN CERTIFICATE-----" not in pem:
         raise ValueError("decodes to text without a '-----BEGIN CERTIFICATE-----' block")
+    if not x509:
+        return
+    from cryptography import x509 as x509_module
+
     try:
-        x509.load_pem_x509_certificates(pem.encode("ascii", "replace"))
+        x509_module.load_pem_x509_certificates(pem.encode("ascii", "replace"))
     except ValueError:
         raise ValueError("holds a CERTIFICATE block that is not a valid X.509 certificate") from None
 
@@ -163,10 +173,14 @@ class Cluster(_Model):
 
     @field_validator("certificate_authority")
     @classmethod
-    def _ca(cls, v: str | None) -> str | None:
+    def _ca(cls, v: str | None, info: ValidationInfo) -> str | None:
         if v is None:
             return v
-        check_ca(v)
+        context = info.context
+        later = isinstance(context, dict) and X509_LATER in context
+        check_ca(v, x509=not later)
+        if isinstance(context, dict) and later:
+            context[X509_LATER] = True  # the caller owes the X.509 parse (settings.merge.check_pending)
         return v
 
     @model_validator(mode="after")
