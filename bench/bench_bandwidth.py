@@ -284,7 +284,8 @@ def reported(bidir_ev: dict[str, Any], reverse: bool, sequential: float | None,
     share, queue, rtt = (bidir_ev.get(k) for k in ("reverseAckSharePct", "queueDelayMs", "rttMs"))
     result = SimpleNamespace(ack_share=None if share is None else share / 100,
                              queue_delay=None if queue is None else queue / 1000,
-                             rtt=None if rtt is None else rtt / 1000, steady_mbps=bidir_ev["steadyMbps"])
+                             rtt=None if rtt is None else rtt / 1000, steady_mbps=bidir_ev["steadyMbps"],
+                             intervals_mbps=bidir_ev.get("intervalsMbps", []))
     spec = bandwidth.Spec("bench", 0, reverse, 3, 2, threshold_mbps=threshold_mbps)
     return float(bidir_ev["steadyMbps"]) if bandwidth._bidir_doubt(spec, result) is None else sequential
 
