@@ -52,9 +52,13 @@ ACK_TOLERANCE = 0.03
 # ... and when the queue the bidir test built stayed under max(QUEUE_FLOOR, QUEUE_SHARE × RTT): each
 # direction's ACKs wait in the other's queue. Measured on the bed (bench/README.md): 50 Mbit/s up /
 # 1 Gbit/s down at 20 ms built 26 ms and held the download at 99 Mbit/s (957 alone); 300 Mbit/s both
-# ways at 150 ms built 46 ms and gave the sequential answer; 1 Gbit/s at 0 ms built 5 ms.
+# ways at 150 ms built 46 ms (31 % of the RTT) and held both directions 15-30 % under the sequential
+# answer in two matrix runs (iperf3's own --bidir as low), while 13 ms at 250 ms (5 %) and up to 9 ms at
+# 0-50 ms stayed within 1-2 %; 1 Gbit/s at 0 ms built 5 ms. A queue q in the ACKs' way stretches the
+# round trip by q: a window-limited direction loses about q / (RTT + q) (250 ms / 300 Mbit/s: 23 ms of
+# queue, 8 % low, as that predicts), so the queue may take at most 5 % of the RTT.
 QUEUE_FLOOR = 0.010
-QUEUE_SHARE = 0.5
+QUEUE_SHARE = 0.05
 # ... and when a direction carried at most BIDIR_CPU_MBPS: above it, one Python process moving both
 # directions fell 15 % short on the 2-core bed (50 ms / 1 Gbit/s: 810 against 956 alone; iperf3 --bidir
 # 920). Above LOWER_BOUND_FACTOR × the threshold the bidir figure stands as a lower bound instead (the
