@@ -325,6 +325,18 @@ def test_token_is_required_unless_no_auth() -> None:
         r.stop()
 
 
+def test_stop_right_after_start_ends_every_thread_quietly(monkeypatch: pytest.MonkeyPatch) -> None:
+    """stop() may close the listeners before the accept and UDP threads register them: they end, no traceback."""
+    raised: list[BaseException | None] = []
+    monkeypatch.setattr(threading, "excepthook", lambda args: raised.append(args.exc_value))
+    for _ in range(30):  # the race needs stop() to win; over 30 rounds it does on this machine
+        r = Responder(ServeConfig(host="127.0.0.1", port=0, iperf_ports=(), no_auth=True), Logs())
+        r.start()
+        r.stop(timeout=5)
+        assert not any(t.is_alive() for t in r._threads)
+    assert raised == []
+
+
 # -- the command ----------------------------------------------------------------------
 
 def _serve(*args: str, env: dict[str, str] | None = None) -> subprocess.Popen[str]:

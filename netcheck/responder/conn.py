@@ -8,11 +8,12 @@ from __future__ import annotations
 
 import ipaddress
 import json
+import selectors
 import socket
 import sys
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, TextIO
@@ -86,6 +87,20 @@ def plain_ip(addr: str) -> str:
     if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
         return str(ip.ipv4_mapped)
     return str(ip)
+
+
+def listening_selector(socks: Sequence[socket.socket]) -> selectors.BaseSelector | None:
+    """A selector over listening sockets (made non-blocking), or None when they were already closed: a
+    responder stopped right after start() closes them before its threads get here."""
+    sel = selectors.DefaultSelector()
+    try:
+        for s in socks:
+            s.setblocking(False)
+            sel.register(s, selectors.EVENT_READ)
+    except (OSError, ValueError):  # EBADF, or fileno() -1 once closed
+        sel.close()
+        return None
+    return sel
 
 
 def family(host: str) -> socket.AddressFamily:

@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import contextlib
 import errno
-import selectors
 import signal
 import socket
 import threading
@@ -36,7 +35,7 @@ from typing import Any
 from netcheck import __version__
 from netcheck.net import iperfwire as wire
 from netcheck.responder import control, iperf, limits, udp
-from netcheck.responder.conn import Conn, Log, ServeConfig, family, json_logger, plain_ip
+from netcheck.responder.conn import Conn, Log, ServeConfig, family, json_logger, listening_selector, plain_ip
 
 RESOURCE_ERRNOS = frozenset({errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM})
 EVICTABLE = frozenset({"new", "idle", "echo"})  # phases a full table may close to make room
@@ -191,10 +190,9 @@ class Responder:
 
     # -- TCP accept -------------------------------------------------------------------
     def _accept_loop(self) -> None:
-        sel = selectors.DefaultSelector()
-        for s in self._tcp:
-            s.setblocking(False)
-            sel.register(s, selectors.EVENT_READ)
+        sel = listening_selector(self._tcp)
+        if sel is None:  # stopped before this thread began
+            return
         try:
             while not self._stop.is_set():
                 pause = self._pause_until - time.monotonic()

@@ -8,22 +8,20 @@ replies spend the same per-source byte budget as the TCP echo.
 from __future__ import annotations
 
 import contextlib
-import selectors
 import socket
 from typing import TYPE_CHECKING, Any
 
 from netcheck.protocol import ECHO_MODE_ECHO, echo_mode, echo_reply
-from netcheck.responder.conn import plain_ip
+from netcheck.responder.conn import listening_selector, plain_ip
 
 if TYPE_CHECKING:
     from netcheck.responder.core import Responder
 
 
 def loop(r: Responder, socks: list[socket.socket]) -> None:
-    sel = selectors.DefaultSelector()
-    for s in socks:
-        s.setblocking(False)
-        sel.register(s, selectors.EVENT_READ)
+    sel = listening_selector(socks)
+    if sel is None:  # stopped before this thread began
+        return
     buf = bytearray(65536)
     try:
         while not r.stopping:
