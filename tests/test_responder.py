@@ -325,6 +325,24 @@ def test_token_is_required_unless_no_auth() -> None:
         r.stop()
 
 
+def test_a_client_gone_before_its_streams_start_is_logged_as_an_aborted_test(responder: Responder,
+                                                                            logs: Logs) -> None:
+    """The control connection is reset after CREATE_STREAMS, then the stream connects: the responder's
+    TEST_START fails, and the test is logged as aborted (an operator's warning), not as a debug line."""
+    cookie = wire.make_cookie()
+    with socket.create_connection(("127.0.0.1", responder.port), timeout=10) as ctrl:
+        ctrl.sendall(cookie)
+        assert wire.recv_state(ctrl) == proto.PARAM_EXCHANGE
+        wire.send_json(ctrl, {"tcp": True, "omit": 0, "time": 2, "num": 0, "blockcount": 0, "parallel": 1,
+                              "len": 131072, "client_version": "3.12", "extra_data": TOKEN})
+        assert wire.recv_state(ctrl) == proto.CREATE_STREAMS
+        ctrl.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    with socket.create_connection(("127.0.0.1", responder.port), timeout=10) as stream:  # after the reset
+        stream.sendall(cookie)
+        _wait_until(lambda: "iperf-aborted" in logs.names(), "the vanished client's test was not logged as aborted")
+    assert "iperf-start" not in logs.names()
+
+
 def test_stop_right_after_start_ends_every_thread_quietly(monkeypatch: pytest.MonkeyPatch) -> None:
     """stop() may close the listeners before the accept and UDP threads register them: they end, no traceback."""
     raised: list[BaseException | None] = []

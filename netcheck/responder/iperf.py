@@ -89,6 +89,8 @@ def connection(r: Responder, c: Conn, first: bytes, deadline: float) -> bool:
     c.set_phase("test")
     try:
         run_test(r, sock, c.source, got, checked)
+    except (OSError, wire.IperfError) as exc:  # the client went away (or broke the protocol) during the test
+        r.log("iperf-aborted", level="warning", client=c.source, reason=f"control connection failed: {exc}"[:200])
     finally:
         r.tests.release(got)
         for s in got.streams:
