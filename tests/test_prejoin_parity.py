@@ -36,6 +36,56 @@ PREJOIN = ROOT / "tests" / "fixtures" / "prejoin"  # NodeConfigs nodeadm's decod
 T = Thresholds()
 
 
+def _loopback_only(host: object) -> None:
+    """Refuse any address this process could reach beyond loopback (AF_UNIX paths pass)."""
+    import ipaddress
+
+    if isinstance(host, str):
+        try:
+            ip = ipaddress.ip_address(host.split("%")[0])
+        except ValueError:
+            return  # an AF_UNIX path
+        assert ip.is_loopback, f"a test here tried to reach {host}: only loopback is allowed"
+
+
+@pytest.fixture(autouse=True)
+def _no_lookup_or_traffic_beyond_loopback(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The fixtures name real AWS hosts (tests/fixtures/prejoin/*.yaml): in this process no name is resolved
+    and nothing is sent beyond loopback; a test that tried would fail here, not reach AWS."""
+    real_getaddrinfo, real_connect, real_connect_ex, real_sendto = (
+        socket.getaddrinfo, socket.socket.connect, socket.socket.connect_ex, socket.socket.sendto)
+
+    def getaddrinfo(host: object, *args: object, **kwargs: object) -> object:
+        if isinstance(host, bytes):
+            host = host.decode(errors="replace")
+        if host not in (None, "localhost"):
+            import ipaddress
+
+            try:
+                ipaddress.ip_address(str(host).split("%")[0])
+            except ValueError:
+                raise AssertionError(f"a test here tried to resolve {host!r}") from None
+        return real_getaddrinfo(host, *args, **kwargs)  # type: ignore[arg-type]
+
+    def connect(self: socket.socket, address: object) -> None:
+        _loopback_only(address[0] if isinstance(address, tuple) else address)
+        real_connect(self, address)  # type: ignore[arg-type]
+
+    def connect_ex(self: socket.socket, address: object) -> int:
+        _loopback_only(address[0] if isinstance(address, tuple) else address)
+        return real_connect_ex(self, address)  # type: ignore[arg-type]
+
+    def sendto(self: socket.socket, data: bytes, *args: object) -> int:
+        address = args[-1]
+        _loopback_only(address[0] if isinstance(address, tuple) else address)
+        return real_sendto(self, data, *args)  # type: ignore[call-overload, no-any-return]
+
+    monkeypatch.setattr(socket, "getaddrinfo", getaddrinfo)
+    monkeypatch.setattr(socket.socket, "connect", connect)
+    monkeypatch.setattr(socket.socket, "connect_ex", connect_ex)
+    monkeypatch.setattr(socket.socket, "sendto", sendto)
+
+
 def _config_outcome(settings: Settings, subject: str) -> tuple[Status, str]:
     (check,) = [c for c in config.plan(settings) if c.id == f"config.nodeconfig.{subject}"]
     out = config.evaluate(check.spec, config.collect(check.spec, Net()), T)

@@ -479,11 +479,8 @@ def test_bidir_and_reverse_together_are_refused() -> None:
 def test_server_without_bidir_gets_one_direction_at_a_time(responder: Responder,
                                                           monkeypatch: pytest.MonkeyPatch) -> None:
     """A server that refuses --bidir (as netcheck serve did before it had it): each check measures alone."""
-    from netcheck.model import Status
     from netcheck.net import Net
     from netcheck.responder import iperf as server_side
-    from netcheck.settings import Thresholds
-    from probes import bandwidth
 
     real = server_side.check_params
 
@@ -493,32 +490,32 @@ def test_server_without_bidir_gets_one_direction_at_a_time(responder: Responder,
         return real(params, cfg)  # type: ignore[arg-type]
 
     monkeypatch.setattr(server_side, "check_params", no_bidir)
-    pair = bandwidth.Pair()
-    for reverse in (False, True):
-        spec = bandwidth.Spec("127.0.0.1", responder.port, reverse, 1, 2, TOKEN, pair=pair)
-        ev = bandwidth.collect(spec, Net(deadline=time.monotonic() + 30))
-        assert ev.result is not None and ev.result.mode == "sequential" and ev.result.reverse is reverse, ev
-        assert ev.mode_note is not None and "did not run a bidirectional test" in ev.mode_note
-        out = bandwidth.evaluate(spec, ev, Thresholds(bandwidth_mbps=1))
-        assert out.status is Status.PASS and "did not run a bidirectional" in out.evidence["modeNote"]
+    _each_direction_measured_alone(responder.port, Net, "did not run a bidirectional test")
 
 
 def test_a_bidir_test_that_stalls_is_measured_one_direction_at_a_time(responder: Responder) -> None:
     """A bidir test that reached the server but stalled (seen on a shallow 50 Mbit/s queue under load): each
     direction is measured alone against the real responder instead of reporting the server unreachable."""
-    from netcheck.model import Status
     from netcheck.net import Net
-    from netcheck.settings import Thresholds
-    from probes import bandwidth
 
     class Stalling(Net):  # the stall cannot be produced on demand; the sequential tests below are real
         def throughput_bidir(self, *args: object, **kwargs: object) -> tuple[iperf.IperfResult, iperf.IperfResult]:
             raise iperf.IperfError("stalled", "no TEST_END from the server while running the test")
 
+    _each_direction_measured_alone(responder.port, Stalling, "did not complete")
+
+
+def _each_direction_measured_alone(port: int, net: type, note: str) -> None:
+    """Both checks of one responder (one Pair): each measured alone, PASS, the reason in modeNote."""
+    from netcheck.model import Status
+    from netcheck.settings import Thresholds
+    from probes import bandwidth
+
     pair = bandwidth.Pair()
     for reverse in (False, True):
-        spec = bandwidth.Spec("127.0.0.1", responder.port, reverse, 1, 2, TOKEN, pair=pair)
-        ev = bandwidth.collect(spec, Stalling(deadline=time.monotonic() + 30))
+        spec = bandwidth.Spec("127.0.0.1", port, reverse, 1, 2, TOKEN, pair=pair)
+        ev = bandwidth.collect(spec, net(deadline=time.monotonic() + 30))
         assert ev.result is not None and ev.result.mode == "sequential" and ev.result.reverse is reverse, ev
-        assert ev.mode_note is not None and "did not complete" in ev.mode_note
-        assert bandwidth.evaluate(spec, ev, Thresholds(bandwidth_mbps=1)).status is Status.PASS
+        assert ev.mode_note is not None and note in ev.mode_note
+        out = bandwidth.evaluate(spec, ev, Thresholds(bandwidth_mbps=1))
+        assert out.status is Status.PASS and note in out.evidence["modeNote"]
